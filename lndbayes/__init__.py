@@ -1,0 +1,51 @@
+"""lndbayes: does the training program move the business KPI?
+
+What an analyst types::
+
+    import lndbayes as lb
+    org = lb.load_org()                                   # the built-in example organisation
+    res = lb.fit_program(org, "manager_coaching", "attrition_12m")
+    res.summary()
+
+Heavy modules (PyMC, DuckDB) load on first use, so ``import lndbayes`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+#: The one interval convention of the whole product: 90% equal-tailed posterior intervals.
+INTERVAL = 0.90
+
+_EXPORTS = {
+    "load_org": "lndbayes.data.org",
+    "Org": "lndbayes.data.org",
+    "simulate_org": "lndbayes.data.simulate",
+    "ingest": "lndbayes.data.ingest",
+    "load_programs": "lndbayes.config",
+    "build_panel": "lndbayes.data.panel",
+    "fit_effects": "lndbayes.api",
+    "fit_effects_summary": "lndbayes.api",
+    "fit_program": "lndbayes.api",
+    "load_result": "lndbayes.results",
+    "EffectResult": "lndbayes.results",
+    "LndbayesError": "lndbayes.errors",
+    "ContractError": "lndbayes.errors",
+    "ConfigError": "lndbayes.errors",
+    "ModelInputError": "lndbayes.errors",
+    "FitFailedError": "lndbayes.errors",
+}
+
+__all__ = sorted(_EXPORTS) + ["INTERVAL", "__version__"]
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'lndbayes' has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__

@@ -1,0 +1,44 @@
+"""Errors a user reads. Each names where the problem is and how to fix it."""
+
+from __future__ import annotations
+
+
+class LndbayesError(Exception):
+    """Base class: the message is written for the person who runs lndbayes."""
+
+
+class ContractError(LndbayesError):
+    """Input breaks the data contract (docs/data-contract.md)."""
+
+    def __init__(self, problem: str, *, file=None, row=None, column=None, fix=None):
+        self.problem = problem
+        self.file = None if file is None else str(file)
+        self.row = row
+        self.column = column
+        self.fix = fix
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        where = []
+        if self.file:
+            where.append(self.file)
+        if self.row is not None:
+            where.append(f"row {self.row}")
+        if self.column:
+            where.append(f"column '{self.column}'")
+        text = (", ".join(where) + ": " if where else "") + self.problem.rstrip(".")
+        if self.fix:
+            text += f". Fix: {self.fix.rstrip('.')}"
+        return text + "."
+
+
+class ConfigError(ContractError):
+    """programs.yaml problem; ``row`` is the YAML line number."""
+
+
+class ModelInputError(LndbayesError):
+    """Data handed to a model is unfit for it (wrong type, not binary, no variation...)."""
+
+
+class FitFailedError(LndbayesError):
+    """A fit did not converge even after retries (raised only with strict=True)."""
