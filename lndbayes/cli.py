@@ -1,31 +1,54 @@
-"""The `lndbayes` command. Each subcommand is a thin wrapper over the package API."""
+"""The `lndbayes` command. Each subcommand is a thin wrapper over the package API.
+
+Subcommands are registered by the module that owns them (``register_cli(subparsers)``).
+Only the module of the subcommand being run is imported, so that quick commands (a no-op
+``lndbayes report``) do not pay for importing PyMC.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 
 from lndbayes.errors import LndbayesError
 
+#: subcommand -> module that registers it
+COMMANDS = {
+    "simulate": "lndbayes.data.simulate",
+    "ingest": "lndbayes.data.ingest",
+    "fit": "lndbayes.api",
+    "fit-summary": "lndbayes.api",
+    "report": "lndbayes.reporting",
+}
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lndbayes",
+        description="Estimate the business impact of training programs and write reports.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    modules = [COMMANDS[only]] if only in COMMANDS else list(dict.fromkeys(COMMANDS.values()))
+    for name in modules:
+        importlib.import_module(name).register_cli(sub)
+    return parser
+
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="lndbayes", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    # Subcommands are registered by the modules that own them (see _register_* below).
-    for register in _REGISTRARS:
-        register(sub)
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    first = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser(first).parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except LndbayesError as err:
         print(f"lndbayes {args.command}: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print("lndbayes: interrupted; files already written are complete, nothing half-written was kept.",
+              file=sys.stderr)
         return 130
 
-
-_REGISTRARS: list = []
 
 if __name__ == "__main__":
     sys.exit(main())
