@@ -1,0 +1,104 @@
+"""Keyed pseudonyms for people: ``pseudonymise(ids, key) -> "p_" + 16 hex characters``.
+
+HMAC-SHA256 of the UTF-8 identifier under a secret key, truncated to 64 bits. Stable for a
+given key (the same person gets the same key across runs and files), unlinkable without the
+key, and different under a different key. The key comes from, in order: the ``key`` argument,
+the ``LNDBAYES_PSEUDONYM_KEY`` environment variable, or ``<root>/.pseudonym_key`` (generated
+once with ``secrets.token_hex(32)``, file mode 0600; keep it out of git and back it up: a new
+key gives everybody new pseudonyms).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from collections.abc import Iterable
+from pathlib import Path
+
+ENV_VAR = "LNDBAYES_PSEUDONYM_KEY"
+KEY_FILE = ".pseudonym_key"
+PREFIX = "p_"
+
+
+def _key_bytes(key) -> bytes:
+    if isinstance(key, bytes):
+        return key
+    if not isinstance(key, str) or not key:
+        raise ValueError("pseudonym key must be a non-empty str or bytes")
+    return key.encode("utf-8")
+
+
+def _one(raw, k: bytes):
+    if raw is None or (isinstance(raw, float) and raw != raw):  # None / NaN stay missing
+        return None
+    try:
+        import pandas as pd  # noqa: PLC0415
+        if raw is pd.NA or raw is pd.NaT:
+            return None
+    except ImportError:  # pragma: no cover
+        pass
+    return PREFIX + hmac.new(k, str(raw).encode("utf-8"), hashlib.sha256).hexdigest()[:16]
+
+
+def pseudonymise(ids, key):
+    """Pseudonymise one id (str -> str) or many (list/array/Series -> same kind).
+
+    Missing values (None, NaN, pd.NA) stay missing. Identifiers are used exactly as given;
+    ingestion trims surrounding whitespace before calling this.
+    """
+    k = _key_bytes(key)
+    if isinstance(ids, (str, int)):
+        return _one(ids, k)
+    try:
+        import pandas as pd  # noqa: PLC0415
+        if isinstance(ids, pd.Series):
+            uniq = {v: _one(v, k) for v in ids.dropna().unique()}
+            return ids.map(uniq).astype("str").where(ids.notna(), None)
+    except ImportError:  # pragma: no cover
+        pass
+    if isinstance(ids, Iterable):
+        cache: dict = {}
+        out = []
+        for v in ids:
+            if v not in cache:
+                cache[v] = _one(v, k)
+            out.append(cache[v])
+        return out
+    return _one(ids, k)
+
+
+def get_key(root=None, key=None) -> str:
+    """The pseudonym key: ``key``, else $LNDBAYES_PSEUDONYM_KEY, else ``<root>/.pseudonym_key``
+    (created on first use)."""
+    if key:
+        return key if isinstance(key, str) else key.hex()
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return env
+    if root is None:
+        raise ValueError(f"no pseudonym key: set {ENV_VAR} or pass a data root")
+    path = Path(root) / KEY_FILE
+    if path.exists():
+        text = path.read_text().strip()
+        if text:
+            return text
+    Path(root).mkdir(parents=True, exist_ok=True)
+    new = secrets.token_hex(32)
+    tmp = path.with_name(f"{KEY_FILE}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(new + "\n")
+    try:  # never overwrite a key another process wrote meanwhile
+        os.link(tmp, path)
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path.read_text().strip()
+
+
+def key_fingerprint(key) -> str:
+    """A short, non-secret fingerprint of the key (stored in the ingestion stamp)."""
+    return hashlib.sha256(b"lndbayes-fingerprint:" + _key_bytes(key)).hexdigest()[:12]

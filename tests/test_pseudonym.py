@@ -1,0 +1,54 @@
+"""Keyed pseudonyms: HMAC-SHA256, stable per key, different across keys, key file handling."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import stat
+
+import pandas as pd
+import pytest
+
+from lndbayes.data.pseudonym import ENV_VAR, get_key, pseudonymise
+
+
+def test_value_is_hmac_sha256_prefix():
+    expected = "p_" + hmac.new(b"secret", b"E0001", hashlib.sha256).hexdigest()[:16]
+    assert pseudonymise("E0001", "secret") == expected
+    assert pseudonymise("E0001", b"secret") == expected
+    assert len(expected) == 18 and expected.startswith("p_")
+
+
+def test_stable_and_key_dependent():
+    ids = ["E0001", "E0002", "E0001"]
+    a = pseudonymise(ids, "k1")
+    assert a == pseudonymise(ids, "k1") and a[0] == a[2] and a[0] != a[1]
+    assert not set(a) & set(pseudonymise(ids, "k2"))
+
+
+def test_series_and_missing_values():
+    s = pd.Series(["E0001", None, "E0002"])
+    out = pseudonymise(s, "k")
+    assert out[0] == pseudonymise("E0001", "k") and pd.isna(out[1]) and out[2] == pseudonymise("E0002", "k")
+    assert pseudonymise([None, float("nan")], "k") == [None, None]
+
+
+def test_key_precedence_and_key_file(tmp_path, monkeypatch):
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    k = get_key(tmp_path)
+    path = tmp_path / ".pseudonym_key"
+    assert len(k) == 64 and path.read_text().strip() == k
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert get_key(tmp_path) == k                      # generated once
+    monkeypatch.setenv(ENV_VAR, "from-env")
+    assert get_key(tmp_path) == "from-env"             # env wins over the file
+    assert get_key(tmp_path, "explicit") == "explicit"  # argument wins over env
+
+
+def test_no_key_source_is_an_error(monkeypatch):
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    with pytest.raises(ValueError):
+        get_key(None)
+    with pytest.raises(ValueError):
+        pseudonymise("E1", "")
