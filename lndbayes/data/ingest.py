@@ -60,15 +60,15 @@ class IngestResult:
         return int(self.ledger["rows_rejected"].sum()) if len(self.ledger) else 0
 
 
-_T0 = [0.0]
+_T0 = [0.0, 0.0]
 
 
 def _tick(label: str) -> None:
     """Stage timings on stderr when LNDBAYES_INGEST_PROFILE is set (benchmarks)."""
     if os.environ.get("LNDBAYES_INGEST_PROFILE"):
         import time
-        now = time.perf_counter()
-        print(f"  [{now - _T0[0]:7.2f}s] {label}", file=sys.stderr, flush=True)
+        now, cpu = time.perf_counter(), time.process_time()
+        print(f"  [{now - _T0[0]:7.2f}s wall {cpu - _T0[1]:7.2f}s cpu] {label}", file=sys.stderr, flush=True)
 
 
 def _q(text: str) -> str:
@@ -381,7 +381,9 @@ def _validate_table(con, spec: RawFile, extra: list[tuple[str, str]], dup_keys: 
 def _write_atomic_copy(con, select_sql: str, path: Path, fmt: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    opts = "FORMAT parquet" if fmt == "parquet" else "FORMAT csv, HEADER true"
+    # zstd level 1: cheaper to write than DuckDB's default snappy, about 40 % smaller, and several
+    # times cheaper for pyarrow to read back (benchmarks/README.md, "Ingestion (xAPI)")
+    opts = "FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1" if fmt == "parquet" else "FORMAT csv, HEADER true"
     try:
         con.execute(f"COPY ({select_sql}) TO {_q(tmp)} ({opts})")
         os.replace(tmp, path)
@@ -476,7 +478,7 @@ def ingest(raw_dir, root, *, pseudonym_key=None, progress: bool = True) -> Inges
         raise ContractError("no LMS data: neither xapi/*.jsonl|*.json nor enrollments.csv is present",
                             file=raw_dir, fix="add your LRS export as raw/xapi/*.jsonl, or a flat enrollments.csv")
     import time
-    _T0[0] = time.perf_counter()
+    _T0[0], _T0[1] = time.perf_counter(), time.process_time()
     key = get_key(root, pseudonym_key)
     con = _connect()
     warnings: list[str] = []
@@ -598,7 +600,9 @@ def ingest(raw_dir, root, *, pseudonym_key=None, progress: bool = True) -> Inges
     assert (ledger.rows_read == ledger.rows_accepted + ledger.rows_rejected).all()
     _write_csv_atomic(ledger, proc_dir / "ledger.csv")
     out_paths["ledger"] = proc_dir / "ledger.csv"
+    _tick("wrote rejected rows and ledger")
     con.close()
+    _tick("closed DuckDB")
     tables = read_processed(root)
     _tick("read processed tables back")
     if progress:
@@ -649,10 +653,19 @@ def _learning_events(con, raw_dir, xapi_files, sources, keys, ledger_rows, rejec
         else:
             con.execute("CREATE OR REPLACE TEMP TABLE amap (actor_str VARCHAR, employee_id VARCHAR)")
         resolve = ("coalesce(m.employee_id, CASE WHEN r.actor_kind = 'account' THEN r.account_name END)")
-        keys.add(f"SELECT {resolve} FROM xapi_p r LEFT JOIN amap m USING (actor_str)")
-        keys.add("SELECT actor_str FROM xapi_p")
+        # each distinct actor is resolved and pseudonymised once (a few thousand rows), then joined
+        # to the statements in one join instead of four per statement
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE xact0 AS
+            SELECT r.actor_str, r.actor_kind, r.account_name, {resolve} AS employee_id
+            FROM (SELECT DISTINCT actor_str, actor_kind, account_name FROM xapi_parsed
+                  WHERE NOT blank AND actor_str IS NOT NULL) r LEFT JOIN amap m USING (actor_str)""")
+        keys.add("SELECT employee_id FROM xact0")
+        keys.add("SELECT actor_str FROM xact0")
+        con.execute("""CREATE OR REPLACE TEMP TABLE xact AS
+            SELECT a.*, pm.pkey AS employee_key, pa.pkey AS actor_key, e.employee_id IS NOT NULL AS known
+            FROM xact0 a LEFT JOIN pmap pm ON pm.raw = a.employee_id LEFT JOIN pmap pa ON pa.raw = a.actor_str
+            LEFT JOIN (SELECT DISTINCT employee_id FROM employees_ok) e ON e.employee_id = a.employee_id""")
         _tick("keys")
-        con.execute("CREATE OR REPLACE TEMP TABLE emp_ids AS SELECT employee_id FROM employees_ok")
         # duplicates and voiding (only when there are any: the common case skips the windows)
         has_dups, has_void = con.execute(
             "SELECT count(statement_id) - count(DISTINCT statement_id), count(*) FILTER (verb = 'voided') "
@@ -678,20 +691,22 @@ def _learning_events(con, raw_dir, xapi_files, sources, keys, ledger_rows, rejec
             void_case = ("WHEN r.verb = 'voided' THEN 'voiding statement (applied: the statement it voids is not used)' "
                          "WHEN vd.target IS NOT NULL THEN 'voided by the statement at ' || vfile.source_file || "
                          "' line ' || vd.vl")
+        # the actor string almost always identifies the actor alone (one key to hash, not three)
+        unique = con.execute("SELECT count(*) = count(DISTINCT actor_str) FROM xact").fetchone()[0]
+        actor_join = "" if unique else ("AND x.actor_kind = r.actor_kind "
+                                        "AND x.account_name IS NOT DISTINCT FROM r.account_name")
         _tick('dups/void checked')
         con.execute(f"""CREATE OR REPLACE TEMP TABLE xapi_c AS
-            SELECT r.*, pm.pkey AS employee_key, pa.pkey AS actor_key, CASE
+            SELECT r.*, x.employee_id, x.employee_key, x.actor_key, CASE
                 WHEN r.reason IS NOT NULL THEN r.reason
                 {void_case}
-                WHEN r.employee_id IS NULL THEN r.actor_kind || ' actor (key ' || pa.pkey || ') is not in actor_map.csv'
-                WHEN e.employee_id IS NULL THEN 'learner (key ' || pm.pkey || ') is not in employees.csv'
+                WHEN x.employee_id IS NULL THEN r.actor_kind || ' actor (key ' || x.actor_key || ') is not in actor_map.csv'
+                WHEN NOT x.known THEN 'learner (key ' || x.employee_key || ') is not in employees.csv'
                 {dup_case}
                 {xapi.reaction_check_sql()}
               END AS final_reason
-            FROM (SELECT r.*, {resolve} AS employee_id FROM xapi_p r LEFT JOIN amap m USING (actor_str)) r
-            LEFT JOIN pmap pm ON pm.raw = r.employee_id
-            LEFT JOIN pmap pa ON pa.raw = r.actor_str
-            LEFT JOIN emp_ids e ON e.employee_id = r.employee_id
+            FROM xapi_p r
+            LEFT JOIN xact x ON x.actor_str = r.actor_str {actor_join}
             {dup_join} {void_join}""")
         _tick('xapi_c')
         con.execute("DROP TABLE IF EXISTS xapi_parsed CASCADE")
@@ -734,15 +749,29 @@ def _learning_events(con, raw_dir, xapi_files, sources, keys, ledger_rows, rejec
 
 def read_processed(root) -> dict[str, pd.DataFrame]:
     """The processed tables of ``root`` as DataFrames with the dtypes of the contract."""
+    import pyarrow as pa
+
     proc = paths.processed_dir(root)
+    # Arrow's default allocator (mimalloc) spends about 1 s of system time returning pages while
+    # it reads a 1M-row table after DuckDB has freed its memory; the system allocator does not
+    # (benchmarks/README.md, "Ingestion (xAPI)"). Buffers keep the pool they came from.
+    prev_pool = pa.default_memory_pool()
+    pa.set_memory_pool(pa.system_memory_pool())
+    try:
+        return _read_processed(proc)
+    finally:
+        pa.set_memory_pool(prev_pool)
+
+
+def _read_processed(proc: Path) -> dict[str, pd.DataFrame]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     tables = {}
     for name, spec in PROCESSED.items():
         p = proc / f"{name}.parquet"
         if not p.exists():
             continue
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
         df = pq.read_table(p).to_pandas(types_mapper={pa.bool_(): pd.BooleanDtype()}.get)
         for col, dtype, _ in spec:
             if col not in df.columns:

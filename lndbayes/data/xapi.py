@@ -2,7 +2,10 @@
 
 Files: ``raw/xapi/*.jsonl`` (one statement per line) and ``raw/xapi/*.json`` (a JSON array of
 statements, one statement, or an LRS ``StatementResult`` ``{"statements": [...]}``).
-A .jsonl file is read twice, both in parallel DuckDB scans: as raw text lines (``read_csv`` with
+A .jsonl file without blank lines is parsed by one parallel ``read_json`` scan, line numbers
+being row positions (``_direct_jsonl``: a byte-level pass counts the lines, classifies the few
+all-NULL rows from their raw text and spot-checks the row order). Otherwise it is read twice,
+both in parallel DuckDB scans: as raw text lines (``read_csv`` with
 one VARCHAR column, no delimiter or quote: which lines are blank, valid JSON, objects) and with
 ``read_json(ignore_errors=true)`` into typed fields (a malformed line becomes an all-NULL row).
 The k-th non-blank line is the k-th read_json row (POSITIONAL JOIN), so a malformed line is
@@ -93,10 +96,13 @@ def duration_parts_sql(expr: str) -> str:
 
 def duration_seconds_sql(expr: str, parts: str) -> str:
     """SQL: seconds of the ISO 8601 duration ``expr`` given its ``parts`` struct (NULL if invalid)."""
+    # ``parts`` comes from one anchored regexp_extract: no match gives '' for every part, and the
+    # only digits a match can hold are inside the parts, so "matches and holds a digit" is "some
+    # part is not ''" (one regex evaluation instead of three).
     terms = " + ".join(f"coalesce(TRY_CAST(replace(nullif({parts}.{k}, ''), ',', '.') AS DOUBLE), 0) * {s}"
                        for k, s in _DUR_PARTS.items())
-    return (f"CASE WHEN regexp_full_match({expr}, '{DURATION_RE}') AND regexp_matches({expr}, '[0-9]') "
-            f"AND NOT ends_with({expr}, 'T') THEN {terms} END")
+    some = " OR ".join(f"{parts}.{k} <> ''" for k in _DUR_PARTS)
+    return f"CASE WHEN ({some}) AND NOT ends_with({expr}, 'T') THEN {terms} END"
 
 
 def parse_duration(text: str | None) -> float | None:
@@ -153,7 +159,8 @@ def load_file(con, path: Path, file_idx: int, display: str) -> int:
     start = _count(con)
     if path.suffix.lower() in (".jsonl", ".ndjson"):
         opts = "columns={'line': 'VARCHAR'}, header=false, delim=chr(1), quote='', escape='', auto_detect=false"
-        if os.environ.get("LNDBAYES_XAPI_EXACT") or not _fast_jsonl(con, p, opts, file_idx):
+        exact = os.environ.get("LNDBAYES_XAPI_EXACT")
+        if exact or not (_direct_jsonl(con, path, p, file_idx) or _fast_jsonl(con, p, opts, file_idx)):
             try:
                 _insert(con, file_idx, f"{_extract_select('line')} FROM read_csv('{p}', {opts})")
             except Exception as err:  # noqa: BLE001 -- retry for very long lines / odd bytes, then report
@@ -189,6 +196,156 @@ def load_file(con, path: Path, file_idx: int, display: str) -> int:
                             fix="export the statements again, or remove the file")
     con.execute("INSERT INTO xapi_files VALUES (?, ?, ?, ?)", [file_idx, display, n, start])
     return n
+
+
+_MALFORMED = "malformed JSON (the line is not valid JSON: truncated, or a quote or brace is missing)"
+
+
+def _tick(label: str) -> None:
+    from lndbayes.data import ingest
+    ingest._tick(label)
+
+
+#: the direct path checks every SAMPLE_EVERY-th line's statement id against the row at its position
+SAMPLE_EVERY = 1024
+
+
+def _direct_jsonl(con, path: Path, p: str, file_idx: int) -> bool:
+    """The fastest path for JSON lines without blank lines: one parallel, streaming ``read_json``
+    scan parsed straight into ``xapi_parsed``; the line number is the row's position (``rowid``:
+    insertion order is preserved, and parse_select keeps it). ``read_json`` skips blank lines and gives one row per other
+    line (an all-NULL row for a malformed line or a non-object), so when its row count equals
+    the file's line count (trailing blank lines aside) the k-th row is line k. One pass over the
+    raw bytes counts the lines and fetches (a) the lines whose rows came back all-NULL, which are
+    then classified (blank? valid JSON? an object?) exactly as the raw-line pass of
+    ``_fast_jsonl`` does (each must indeed hold no statement field), and (b) the last line and
+    every SAMPLE_EVERY-th line, whose statement id must be the id of the row at that position
+    (b and the check in a guard the row order: before parse_select avoided ``IN (...)``, rows
+    did come back out of order, and these checks caught it). Returns False, leaving nothing behind,
+    when the counts or any sample differ or anything is unusual; ``_fast_jsonl`` then runs."""
+    import json
+
+    exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'xapi_parsed'").fetchone()[0]
+    table = "_xstage" if exists else "xapi_parsed"
+    try:
+        # is_json here means "read_json found some field": rows without any are re-checked below
+        fields = ", ".join(f"{expr} AS {k}" for k, expr in _STRUCT_FIELDS.items())
+        found = " OR ".join(f"j.{c} IS NOT NULL" for c in ("id", "actor", "verb", "object", "result", "context",
+                                                              "timestamp", "stored"))
+        # line numbers come from the row position (rowid), not WITH ORDINALITY: that is a
+        # row_number() over the scan and keeps the whole parse on one thread (about 1.5 s more
+        # wall time for 1M statements, no fewer CPU-seconds; benchmarks/README.md)
+        src = (f"SELECT false AS blank, ({found}) AS is_json, true AS is_obj, NULL::BIGINT AS src_line, {fields} "
+               f"FROM read_json('{p}', format='newline_delimited', ignore_errors=true, columns={_JSON_COLUMNS}) j")
+        con.execute(f"CREATE TEMP TABLE {table} AS {parse_select(file_idx, src, named=True)}")
+        n_rows = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        odd = [r[0] + 1 for r in con.execute(f"SELECT rowid FROM {table} WHERE reason = '{_MALFORMED}' "
+                                             "ORDER BY rowid").fetchall()]
+        samples = sorted({*range(1, n_rows + 1, SAMPLE_EVERY), n_rows} - {0} - set(odd))
+        _tick("xapi: read_json parsed")
+        n_lines, texts = _scan_lines(path, sorted([*odd, *samples]))
+        _tick("xapi: lines counted")
+        if n_lines != n_rows or len(texts) != len(odd) + len(samples):
+            raise ValueError("line count differs")
+        got = dict(con.execute(f"SELECT rowid + 1, statement_id FROM {table} WHERE rowid IN "
+                               f"({', '.join(str(k - 1) for k in samples) or 'NULL'})").fetchall())
+        for k in [*samples, *odd]:
+            try:
+                obj = json.loads(texts[k])
+            except ValueError:
+                continue
+            if not isinstance(obj, dict):
+                continue
+            if k in got:  # a sampled statement: its id must be the row's
+                if isinstance(obj.get("id"), str) and got[k] != obj["id"]:
+                    raise ValueError(f"row order differs at line {k}")
+            elif any(obj.get(c) is not None for c in ("id", "actor", "verb", "object", "result", "context",
+                                                      "timestamp", "stored")):
+                raise ValueError(f"row order differs at line {k}")  # an all-NULL row for a statement
+        if odd:
+            import pandas as pd
+            fix = pd.DataFrame({"rid": pd.Series([k - 1 for k in odd], dtype="int64"),
+                                "line": pd.Series([texts[k] for k in odd], dtype="object")})
+            con.register("_xodd", fix)
+            nulls = ", ".join(f"NULL::VARCHAR AS {k}" for k in PATHS)
+            flags = (f"SELECT rid, line IS NULL OR trim(line) = '' AS blank, json_valid(line) AS is_json, "
+                     f"json_valid(line) AND starts_with(ltrim(line), '{{') AS is_obj, NULL::BIGINT AS src_line, "
+                     f"{nulls} FROM _xodd")
+            sel = parse_select(file_idx, flags, named=True).replace(
+                f"SELECT {file_idx}::INTEGER AS file_idx,", f"SELECT rid, {file_idx}::INTEGER AS file_idx,", 1)
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _xfix AS {sel}")
+            con.unregister("_xodd")
+            con.execute(f"UPDATE {table} SET blank = x.blank, reason = x.reason FROM _xfix x "
+                        f"WHERE {table}.rowid = x.rid")
+            con.execute("DROP TABLE _xfix")
+        if exists:  # later files: line numbers stored explicitly
+            con.execute(f"INSERT INTO xapi_parsed SELECT * REPLACE (rowid + 1 AS src_line) FROM {table}")
+            con.execute(f"DROP TABLE {table}")
+        return True
+    except Exception:  # noqa: BLE001 -- the other paths handle (and report) anything unusual
+        con.execute(f"DROP TABLE IF EXISTS {table}; DROP TABLE IF EXISTS _xfix")
+        try:
+            con.unregister("_xodd")
+        except Exception:  # noqa: BLE001
+            pass
+        return False
+
+
+def _scan_lines(path: Path, wanted: list[int]) -> tuple[int, dict[int, str]]:
+    """One pass over the file's bytes: the number of lines (trailing blank lines not counted) and
+    the text of the ``wanted`` 1-based lines (sorted; a final ``\r`` dropped). A wanted line that is
+    not UTF-8 is left out (the caller then takes the careful path)."""
+    import numpy as np
+
+    size = path.stat().st_size
+    out: dict[int, str] = {}
+    with open(path, "rb") as fh:
+        end = size  # end of the content: trailing whitespace is not a line
+        while end > 0:
+            lo = max(0, end - 65536)
+            fh.seek(lo)
+            tail = fh.read(end - lo).rstrip()
+            if tail:
+                end = lo + len(tail)
+                break
+            end = lo
+        fh.seek(0)
+        buf = bytearray(1 << 24)
+        view = memoryview(buf)
+        n_nl, pos, wi, partial = 0, 0, 0, b""
+
+        def keep(no: int, raw: bytes) -> None:
+            try:
+                out[no] = raw.removesuffix(b"\r").decode("utf-8")
+            except UnicodeDecodeError:
+                pass
+
+        while pos < end:
+            k = fh.readinto(view[:min(len(buf), end - pos)])
+            if not k:
+                break
+            is_nl = np.frombuffer(buf, np.uint8, count=k) == 10
+            c = int(np.count_nonzero(is_nl))
+            if c and wi < len(wanted) and wanted[wi] <= n_nl + c:
+                nl = np.flatnonzero(is_nl)
+                while wi < len(wanted) and wanted[wi] <= n_nl + c:
+                    j = wanted[wi] - n_nl - 1
+                    keep(wanted[wi], partial + bytes(view[:nl[0]]) if j == 0 else bytes(view[nl[j - 1] + 1:nl[j]]))
+                    wi += 1
+                last = int(nl[-1])
+            elif c:
+                last = buf.rfind(b"\n", 0, k)
+            if c:
+                partial = bytes(view[last + 1:k])
+            else:
+                partial += bytes(view[:k])
+            n_nl += c
+            pos += k
+        n_lines = n_nl + 1 if end > 0 else 0
+        while wi < len(wanted) and wanted[wi] == n_lines:
+            keep(wanted[wi], partial)
+            wi += 1
+    return n_lines, out
 
 
 def _fast_jsonl(con, p: str, opts: str, file_idx: int) -> bool:
@@ -244,21 +401,29 @@ def parsed_view_sql() -> str:
             "FROM xapi_parsed p JOIN xapi_files f USING (file_idx) WHERE NOT p.blank")
 
 
+def _one_of(expr: str, values) -> str:
+    """SQL: ``expr`` is one of ``values`` (false for NULL). A CASE, not ``IN (...)``: DuckDB turns
+    a long IN list into a hash join, which does not keep the row order (see parse_select)."""
+    return f"(CASE {expr} " + " ".join(f"WHEN '{v}' THEN true" for v in values) + " ELSE false END)"
+
+
 def parse_select(file_idx: int, source_select: str, named: bool = False) -> str:
     """SQL: parse the statements produced by ``source_select`` (columns blank, is_json, is_obj and
     either ``v``, the list of PATHS values, or with ``named`` src_line and one column per PATHS key):
     one row per line with the parsed fields, the actor string and ``reason`` (NULL when the
-    statement itself is fine)."""
-    verbs = ", ".join(f"'{v}'" for v in (*XAPI_VERBS, VOIDED))
+    statement itself is fine). Nothing in it may reorder rows, as the paths that number lines by
+    ``rowid`` rely on insertion order: the CTEs are NOT MATERIALIZED, and lists of verbs are
+    tested with CASE (``_one_of``), not ``IN (...)``, which DuckDB turns into a hash join whose
+    output under parallel execution is not in input order."""
     understood = ", ".join(XAPI_VERBS)
     dur = duration_seconds_sql("duration", "dparts")
     return f"""
-    WITH e AS (
+    WITH e AS NOT MATERIALIZED (
         {source_select}
-    ), f AS (
+    ), f AS NOT MATERIALIZED (
         {"SELECT * FROM e" if named else "SELECT blank, is_obj, is_json, NULL::BIGINT AS src_line, "
          + ", ".join(f"{_v(k)} AS {k}" for k in PATHS) + " FROM e"}
-    ), g AS (
+    ), g AS NOT MATERIALIZED (
         SELECT f.*,
             lower(regexp_extract(f.verb_id, '([^/#]+)/*$', 1)) AS verb,
             TRY_CAST(f.scaled AS DOUBLE) AS scaled_d,
@@ -278,33 +443,33 @@ def parse_select(file_idx: int, source_select: str, named: bool = False) -> str:
                  WHEN f.openid IS NOT NULL THEN 'openid' WHEN f.account_name IS NOT NULL THEN 'account' END
               AS actor_kind
         FROM f
-    ), h AS (
+    ), h AS NOT MATERIALIZED (
         SELECT g.*, CASE WHEN duration IS NOT NULL THEN {dur} END AS duration_s FROM g
     )
     SELECT {file_idx}::INTEGER AS file_idx, blank, src_line, id AS statement_id, actor_str, actor_kind, trim(account_name) AS account_name,
         verb, verb_id, object_id AS activity_id, ts AS timestamp, coalesce(timestamp, stored) AS timestamp_text,
-        CASE WHEN verb IN ({", ".join(f"'{v}'" for v in REACTION_VERBS)}) THEN NULL
+        CASE WHEN {_one_of("verb", REACTION_VERBS)} THEN NULL
              ELSE coalesce(scaled_d, CASE WHEN raw_d IS NOT NULL AND max_d > min_d THEN (raw_d - min_d) / (max_d - min_d) END)
         END AS score_scaled,
         coalesce(CASE lower(success) WHEN 'true' THEN true WHEN 'false' THEN false END,
                  CASE verb WHEN 'passed' THEN true WHEN 'failed' THEN false END) AS success,
         coalesce(CASE lower(completion) WHEN 'true' THEN true WHEN 'false' THEN false END,
-                 CASE WHEN verb IN ({", ".join(f"'{v}'" for v in COMPLETE_VERBS)}) THEN true END) AS completion,
+                 CASE WHEN {_one_of("verb", COMPLETE_VERBS)} THEN true END) AS completion,
         duration_s,
         registration,
-        CASE WHEN verb IN ({", ".join(f"'{v}'" for v in REACTION_VERBS)}) THEN
+        CASE WHEN {_one_of("verb", REACTION_VERBS)} THEN
             CASE WHEN max_d = 5 AND raw_d IS NOT NULL THEN raw_d
                  ELSE coalesce(scaled_d, CASE WHEN raw_d IS NOT NULL AND max_d > min_d THEN (raw_d - min_d) / (max_d - min_d) END) * 4 + 1
             END
         END AS reaction,
         CASE
-          WHEN NOT is_json THEN 'malformed JSON (the line is not valid JSON: truncated, or a quote or brace is missing)'
+          WHEN NOT is_json THEN '{_MALFORMED}'
           WHEN NOT is_obj THEN 'not a statement (a JSON value that is not an object)'
           WHEN actor IS NULL THEN 'statement has no actor'
           WHEN lower(actor_type) = 'group' THEN 'actor is a Group, not one learner'
           WHEN actor_str IS NULL THEN 'actor has no identifier (mbox, mbox_sha1sum, openid or account.name)'
           WHEN verb_id IS NULL THEN 'statement has no verb.id'
-          WHEN verb NOT IN ({verbs}) THEN 'unknown verb ''' || left(verb_id, 120) || '''; understood: {understood}'
+          WHEN NOT {_one_of("verb", (*XAPI_VERBS, VOIDED))} THEN 'unknown verb ''' || left(verb_id, 120) || '''; understood: {understood}'
           WHEN object_id IS NULL THEN 'statement has no object.id'
           WHEN coalesce(timestamp, stored) IS NULL THEN 'statement has no timestamp'
           WHEN ts IS NULL THEN 'timestamp ''' || left(coalesce(timestamp, stored), 60) || ''' is not an ISO 8601 date-time'
