@@ -1,0 +1,635 @@
+"""The analyst's entry points: fit_effects, fit_effects_summary, fit_program (and the CLI).
+
+See docs/models.md for the models, priors, estimands and the diagnostics policy.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lndbayes.errors import LndbayesError, ModelInputError
+
+DESIGNS = ("randomized", "pre_post", "staggered")
+LINK_LABEL = {"normal": "outcome units (identity link)", "lognormal": "log ratio",
+              "binary": "log odds ratio", "count": "log rate ratio",
+              "time_to_event": "log time ratio", "ordinal": "latent logit shift"}
+ABS_LABEL = {"normal": "outcome units", "lognormal": "outcome units",
+             "binary": "proportion (x100 = percentage points)",
+             "count": "events per unit of exposure", "time_to_event": "days",
+             "ordinal": "score points (1-5 scale)"}
+REL_LABEL = "relative to counterfactual mean"
+
+
+# ====================================================================================== helpers
+def _require_columns(df, cols):
+    if not isinstance(df, pd.DataFrame):
+        raise ModelInputError(f"expected a pandas DataFrame, got {type(df).__name__}.")
+    missing = [c for c in cols if c is not None and c not in df.columns]
+    if missing:
+        raise ModelInputError(
+            f"column(s) {', '.join(map(repr, missing))} not in the data. "
+            f"Fix: choose from {', '.join(map(str, df.columns))}.")
+
+
+def _binary01(s: pd.Series, name: str, what: str) -> np.ndarray:
+    if s.dtype == bool:
+        return s.to_numpy().astype(float)
+    vals = pd.unique(s)
+    try:
+        num = pd.to_numeric(s, errors="raise").to_numpy(dtype=float)
+    except (TypeError, ValueError):
+        raise ModelInputError(
+            f"{what} column '{name}' must be 0/1 but holds {', '.join(map(repr, vals[:5]))}. "
+            "Fix: code it 1 = treated, 0 = control.") from None
+    bad = ~np.isin(num, (0.0, 1.0))
+    if bad.any():
+        raise ModelInputError(
+            f"{what} column '{name}' must be 0/1 (binary) but holds "
+            f"{', '.join(f'{v:g}' for v in np.unique(num[bad])[:5])}. Fix: code it 1 = treated, "
+            "0 = control.")
+    return num
+
+
+def _standardise(x: np.ndarray):
+    m, s = float(np.mean(x)), float(np.std(x))
+    return (x - m) / (s if s > 0 else 1.0), m, s
+
+
+# ==================================================================================== preparation
+def _prepare(df, *, outcome, treatment, group, baseline, covariates, family, design, period,
+             post, event_time, exposure, censored, department, drop_incomplete_teams):
+    from lndbayes.models.families import get_family
+
+    fam = get_family(family)
+    family = fam.name
+    if design not in DESIGNS:
+        raise ModelInputError(f"unknown design '{design}'. Fix: use one of {', '.join(DESIGNS)}.")
+    covariates = list(covariates or ())
+    if design == "pre_post" and post is None:
+        raise ModelInputError("design 'pre_post' needs a `post` column (1 = after the program "
+                              "start). Fix: pass post='post'.")
+    if design == "staggered" and event_time is None:
+        raise ModelInputError("design 'staggered' needs an `event_time` column (periods since the "
+                              "team's start; NaN for never-treated). Fix: pass event_time=...")
+    if design in ("pre_post", "staggered") and period is None and post is None:
+        raise ModelInputError(f"design '{design}' needs a `period` column. Fix: pass period=...")
+    if family == "time_to_event" and censored is None:
+        warnings.warn("time_to_event without a `censored` column: every time is taken as an "
+                      "observed event.", stacklevel=3)
+    cols = [outcome, treatment, group, baseline, period, post, event_time, exposure, censored,
+            department, *covariates]
+    _require_columns(df, cols)
+
+    required = [c for c in [outcome, treatment, group, period, post, exposure, censored,
+                            department, *covariates] if c is not None]
+    if design == "staggered" and post is None:
+        pass
+    n0 = len(df)
+    na = df[required].isna()
+    dropped = int(na.any(axis=1).sum())
+    if dropped:
+        why = ", ".join(f"{c}: {int(k)}" for c, k in na.sum().items() if k)
+        warnings.warn(f"{dropped} of {n0} rows left out because of missing values ({why}).",
+                      stacklevel=3)
+        df = df.loc[~na.any(axis=1)]
+    if len(df) == 0:
+        raise ModelInputError("no rows left to analyse (all have missing values).")
+    df = df.reset_index(drop=True)
+
+    y = fam.validate(df[outcome].to_numpy(), outcome)
+    treated = _binary01(df[treatment], treatment, "treatment")
+    n = len(df)
+    expo = np.ones(n)
+    if family == "count" and exposure is not None:
+        expo = pd.to_numeric(df[exposure], errors="coerce").to_numpy(dtype=float)
+        if not np.all(expo > 0):
+            raise ModelInputError(f"exposure column '{exposure}' must be positive; "
+                                  f"{int(np.sum(~(expo > 0)))} row(s) are not. Fix: remove "
+                                  "rows with no exposure.")
+    cens = np.zeros(n)
+    if family == "time_to_event" and censored is not None:
+        cens = _binary01(df[censored], censored, "censored")
+
+    # --- effect indicator -------------------------------------------------------------------
+    if design == "randomized":
+        D = treated
+    elif design == "pre_post":
+        D = treated * _binary01(df[post], post, "post")
+    else:
+        et = pd.to_numeric(df[event_time], errors="coerce").to_numpy(dtype=float)
+        pst = (_binary01(df[post], post, "post") if post is not None
+               else (np.nan_to_num(et, nan=-1) >= 0).astype(float))
+        D = treated * pst * np.isfinite(et)
+    if D.min() == D.max():
+        raise ModelInputError(
+            f"the treatment column '{treatment}' has a single value"
+            + ("" if design == "randomized" else " among treated x post observations")
+            + ": there is nothing to compare. Fix: include both treated and control rows.")
+
+    # --- teams and departments ------------------------------------------------------------
+    if group is not None:
+        team_lab = df[group].astype(str).to_numpy()
+        teams = sorted(pd.unique(team_lab))
+        if design == "randomized":
+            t = pd.DataFrame({"team": team_lab, "D": D}).groupby("team")["D"].agg(["min", "max"])
+            bad = t[(t["min"] == t["max"])]
+            if len(bad):
+                only_t = sorted(bad.index[bad["min"] == 1])
+                only_c = sorted(bad.index[bad["min"] == 0])
+                parts = []
+                if only_t:
+                    parts.append(f"no control units in {', '.join(only_t[:10])}"
+                                 + (" ..." if len(only_t) > 10 else ""))
+                if only_c:
+                    parts.append(f"no treated units in {', '.join(only_c[:10])}"
+                                 + (" ..." if len(only_c) > 10 else ""))
+                if not drop_incomplete_teams:
+                    raise ModelInputError(
+                        f"team effects need treated and control units in every team, but there "
+                        f"are {'; '.join(parts)}. Fix: pass drop_incomplete_teams=True to leave "
+                        f"these {len(bad)} team(s) out, or group=None to estimate one "
+                        "population-wide effect (e.g. when whole teams were randomised).")
+                keep = ~np.isin(team_lab, bad.index)
+                warnings.warn(f"{int((~keep).sum())} rows of {len(bad)} team(s) without both arms "
+                              f"left out ({'; '.join(parts)}).", stacklevel=3)
+                df, y, treated, D, expo, cens, team_lab = (
+                    df.loc[keep].reset_index(drop=True), y[keep], treated[keep], D[keep],
+                    expo[keep], cens[keep], team_lab[keep])
+                teams = sorted(pd.unique(team_lab))
+                if len(teams) == 0:
+                    raise ModelInputError("no team has both treated and control units.")
+                fam.validate(y, outcome)
+        team_idx = np.searchsorted(np.array(teams, dtype=object), team_lab).astype(np.int64)
+    else:
+        teams = ["all"]
+        team_lab = np.array(["all"] * len(df), dtype=object)
+        team_idx = np.zeros(len(df), dtype=np.int64)
+    J = len(teams)
+    if department is not None and group is not None:
+        dd = pd.DataFrame({"team": team_lab, "dept": df[department].astype(str).to_numpy()})
+        mode = dd.groupby("team")["dept"].agg(lambda s: s.value_counts().index[0])
+        depts = sorted(pd.unique(mode))
+        dept_of_team = np.searchsorted(np.array(depts, dtype=object),
+                                       mode.reindex(teams).to_numpy()).astype(np.int64)
+    else:
+        depts, dept_of_team = ["all"], np.zeros(J, dtype=np.int64)
+
+    # --- period and event time ------------------------------------------------------------
+    if design != "randomized":
+        per_col = period if period is not None else post
+        plab = df[per_col].astype(str).to_numpy()
+        periods = sorted(pd.unique(plab))
+        per_idx = np.searchsorted(np.array(periods, dtype=object), plab).astype(np.int64)
+    else:
+        periods, per_idx = ["all"], np.zeros(len(df), dtype=np.int64)
+    if design == "staggered":
+        et = pd.to_numeric(df[event_time], errors="coerce").to_numpy(dtype=float)
+        ev_vals = np.where(D > 0, np.nan_to_num(et, nan=0).round(), np.nan)
+        events = sorted(int(v) for v in np.unique(ev_vals[np.isfinite(ev_vals)]))
+        ev_idx = np.where(D > 0, np.searchsorted(events, np.nan_to_num(ev_vals, nan=events[0])),
+                          0).astype(np.int64)
+    else:
+        events, ev_idx = [0], np.zeros(len(df), dtype=np.int64)
+
+    # --- covariates -----------------------------------------------------------------------
+    Xcols, names, scaling = [], [], {}
+    if baseline is not None:
+        b = pd.to_numeric(df[baseline], errors="coerce").to_numpy(dtype=float)
+        miss = ~np.isfinite(b)
+        if miss.all():
+            warnings.warn(f"baseline '{baseline}' is missing for every row: not used.", stacklevel=3)
+        else:
+            if miss.any():
+                warnings.warn(f"baseline '{baseline}' missing for {int(miss.sum())} rows: they get "
+                              "the mean baseline and a missing-baseline indicator.", stacklevel=3)
+                b = np.where(miss, np.nanmean(b), b)
+            z, m, s = _standardise(b)
+            if s > 0:
+                Xcols.append(z)
+                names.append(baseline)
+                scaling[baseline] = (m, s)
+            if miss.any() and not miss.all():
+                Xcols.append(miss.astype(float))
+                names.append(f"{baseline}_missing")
+    for c in covariates:
+        x = pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=float)
+        if not np.all(np.isfinite(x)):
+            raise ModelInputError(f"covariate '{c}' must be numeric. Fix: encode categories as "
+                                  "0/1 columns.")
+        z, m, s = _standardise(x)
+        if s > 0:
+            Xcols.append(z)
+            names.append(c)
+            scaling[c] = (m, s)
+    if design != "randomized" and group is not None:
+        varies = pd.DataFrame({"t": team_idx, "tr": treated}).groupby("t")["tr"].nunique().max() > 1
+        if varies:
+            Xcols.append(treated.copy())
+            names.append("treated_group")
+    X = np.column_stack(Xcols) if Xcols else np.zeros((len(df), 0))
+
+    rows = {"team": team_idx, "D": D.astype(float), "period": per_idx, "event": ev_idx, "X": X,
+            "y": y, "exposure": expo, "censored": cens, "treated": treated}
+    labels = {"teams": teams, "departments": depts, "dept_of_team": dept_of_team,
+              "periods": periods, "event_times": events, "covariates": names,
+              "scaling": scaling, "n_dropped": dropped}
+    return family, rows, labels
+
+
+# ====================================================================================== estimands
+def _patterns(rows, design):
+    """Unique analysed predictor patterns (team, period, event, X) and their weights."""
+    A = np.ones(len(rows["y"]), bool) if design == "randomized" else rows["D"] > 0
+    keys = np.column_stack([rows["team"][A], rows["period"][A], rows["event"][A],
+                            rows["X"][A]]).astype(float)
+    uniq, inv = np.unique(keys, axis=0, return_inverse=True)
+    w = np.bincount(inv.reshape(-1), minlength=len(uniq)).astype(float)
+    return uniq, w
+
+
+def _flat(post, name):
+    v = np.asarray(post[name].values, dtype=float)
+    return v.reshape(v.shape[0] * v.shape[1], *v.shape[2:])
+
+
+def _business_draws(fam, post, pat, w, spec, J, chunk_cells=2_000_000):
+    """Per-draw business-scale average effect (abs, rel) overall and per team."""
+    team = pat[:, 0].astype(int)
+    per = pat[:, 1].astype(int)
+    ev = pat[:, 2].astype(int)
+    Xp = pat[:, 3:]
+    alpha = _flat(post, "intercept_team")
+    theta = _flat(post, "effect_team")
+    S = alpha.shape[0]
+    gamma = _flat(post, "period_effect") if spec.n_period > 1 else None
+    dev = _flat(post, "event_time_dev") if spec.n_event > 1 else None
+    beta = _flat(post, "beta") if spec.K else None
+    aux_all = {}
+    if "sigma" in post:
+        aux_all["sigma"] = _flat(post, "sigma")
+    if "cutpoints" in post:
+        aux_all["cutpoints"] = _flat(post, "cutpoints")
+    Wt = np.zeros((len(team), J))
+    Wt[np.arange(len(team)), team] = w
+    diff_tot = np.empty(S)
+    m0_tot = np.empty(S)
+    diff_team = np.empty((S, J))
+    m0_team = np.empty((S, J))
+    step = max(1, chunk_cells // max(len(team), 1))
+    for s0 in range(0, S, step):
+        sl = slice(s0, min(S, s0 + step))
+        eta0 = alpha[sl][:, team]
+        if gamma is not None:
+            eta0 = eta0 + gamma[sl][:, per]
+        if beta is not None:
+            eta0 = eta0 + beta[sl] @ Xp.T
+        eff = theta[sl][:, team]
+        if dev is not None:
+            eff = eff + dev[sl][:, ev]
+        aux = {}
+        if "sigma" in aux_all:
+            aux["sigma"] = aux_all["sigma"][sl][:, None]
+        if "cutpoints" in aux_all:
+            aux["cutpoints"] = aux_all["cutpoints"][sl]
+        m0 = fam.business_mean(eta0, aux)
+        m1 = fam.business_mean(eta0 + eff, aux)
+        diff_team[sl] = (m1 - m0) @ Wt
+        m0_team[sl] = m0 @ Wt
+        diff_tot[sl] = diff_team[sl].sum(1)
+        m0_tot[sl] = m0_team[sl].sum(1)
+    W = w.sum()
+    wt = Wt.sum(0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (diff_tot / W, diff_tot / m0_tot, diff_team / wt, wt)
+
+
+def _raw_team_effects(fam, rows, labels, design):
+    """Plain treated-minus-control (randomized) or difference-in-differences per team."""
+    y, team, D, e, c = rows["y"], rows["team"], rows["D"] > 0, rows["exposure"], rows["censored"]
+    out = []
+    J = len(labels["teams"])
+    if design != "randomized":
+        treated_teams = np.unique(team[D])
+        ctrl_rows = ~np.isin(team, treated_teams)
+        post_like = np.zeros(len(y), bool)
+        # control "post" = periods in which some team is treated
+        post_periods = np.unique(rows["period"][D])
+        post_like = np.isin(rows["period"], post_periods)
+        mc1, sc1 = fam.raw_mean_se(y[ctrl_rows & post_like], e[ctrl_rows & post_like], c[ctrl_rows & post_like])
+        mc0, sc0 = fam.raw_mean_se(y[ctrl_rows & ~post_like], e[ctrl_rows & ~post_like], c[ctrl_rows & ~post_like])
+    for j in range(J):
+        t = team == j
+        if design == "randomized":
+            m1, s1 = fam.raw_mean_se(y[t & D], e[t & D], c[t & D])
+            m0, s0 = fam.raw_mean_se(y[t & ~D], e[t & ~D], c[t & ~D])
+            out.append((int(t.sum()), m1 - m0, float(np.hypot(s1, s0))))
+        else:
+            m1, s1 = fam.raw_mean_se(y[t & D], e[t & D], c[t & D])
+            m0, s0 = fam.raw_mean_se(y[t & ~D], e[t & ~D], c[t & ~D])
+            out.append((int(t.sum()), (m1 - m0) - (mc1 - mc0),
+                        float(np.sqrt(s1**2 + s0**2 + sc1**2 + sc0**2))))
+    return out
+
+
+def _build_result(*, fam, spec, rows, labels, idata, diag, design, seed, target, direction,
+                  meta, group):
+    from lndbayes.results import SUMMARY_COLUMNS, TEAM_COLUMNS, EffectResult, describe, p_beats
+
+    post = idata["posterior"].to_dataset()
+    J = spec.J
+    pat, w = _patterns(rows, design)
+    abs_d, rel_d, team_d, team_w = _business_draws(fam, post, pat, w, spec, J)
+    em = _flat(post, "effect_mean")
+    S = em.shape[0]
+    rng = np.random.default_rng(seed + 7919)
+    if spec.hier:
+        sd_t = _flat(post, "effect_sd_team")
+        new = em + sd_t * rng.standard_normal(S)
+        if spec.n_dept > 1:
+            new = new + _flat(post, "effect_sd_dept") * rng.standard_normal(S)
+    else:
+        sd_t = np.full(S, np.nan)
+        new = em.copy()
+    shape = post["effect_mean"].shape
+    extra_vars = {"effect_new_team": new, "average_effect_abs": abs_d, "average_effect_rel": rel_d}
+    for k, v in extra_vars.items():
+        post[k] = (("chain", "draw"), v.reshape(shape))
+    # label coordinates with the real names
+    post = post.assign_coords(team=np.array(labels["teams"], dtype=str))
+    if spec.n_dept > 1 and "department" in post.dims:
+        post = post.assign_coords(department=np.array(labels["departments"], dtype=str))
+    if "period" in post.dims:
+        post = post.assign_coords(period=np.array(labels["periods"], dtype=str))
+    if "event_time" in post.dims:
+        post = post.assign_coords(event_time=np.array(labels["event_times"], dtype=np.int64))
+    if "covariate" in post.dims:
+        post = post.assign_coords(covariate=np.array(labels["covariates"], dtype=str))
+    import xarray as xr
+
+    idata = xr.DataTree.from_dict({"posterior": post,
+                                   "sample_stats": idata["sample_stats"].to_dataset()})
+
+    tgt_row, tgt_val = None, None
+    if target:
+        if "relative_change" in target and target["relative_change"] is not None:
+            tgt_row, tgt_val = "average_effect_rel", float(target["relative_change"])
+        elif "absolute_change" in target and target["absolute_change"] is not None:
+            tgt_row, tgt_val = "average_effect_abs", float(target["absolute_change"])
+        else:
+            raise ModelInputError("target must hold 'relative_change' or 'absolute_change', "
+                                  f"got {target!r}.")
+    link = LINK_LABEL[fam.name]
+    rows_out = []
+    for name, x, scale in [("effect_mean", em, link), ("effect_sd_team", sd_t, link),
+                           ("effect_new_team", new, link),
+                           ("average_effect_abs", abs_d, ABS_LABEL[fam.name]),
+                           ("average_effect_rel", rel_d, REL_LABEL)]:
+        r = {"estimand": name, "scale": scale, **describe(x)}
+        if name == "effect_sd_team":
+            r["p_gt_0"] = np.nan
+        r["p_beats_target"] = p_beats(x, tgt_val, direction) if name == tgt_row else np.nan
+        rows_out.append(r)
+    summary = pd.DataFrame(rows_out, columns=SUMMARY_COLUMNS)
+
+    raw = _raw_team_effects(fam, rows, labels, design)
+    trows = []
+    for j, team in enumerate(labels["teams"]):
+        if team_w[j] == 0:
+            continue  # no analysed (treated x post) observations in this team
+        n, re_, rse = raw[j]
+        trows.append({"team": team, "n": n, "raw_effect": re_, "raw_se": rse,
+                      **describe(team_d[:, j])})
+    team_df = pd.DataFrame(trows, columns=TEAM_COLUMNS)
+    if group is None:
+        team_df = team_df.iloc[0:0]
+    return EffectResult(idata, summary, team_df, diag, meta)
+
+
+# ====================================================================================== public
+def fit_effects(df, outcome, treatment, group=None, baseline=None, covariates=(), family="normal",
+                design="randomized", period=None, post=None, event_time=None, exposure=None,
+                censored=None, department=None, program=None, priors=None, seed=0, draws=1000,
+                tune=1000, chains=4, cache=True, strict=False, *, target=None,
+                direction="increase", sampler="nutpie", collapse=True,
+                drop_incomplete_teams=False, centering="auto", retry=True):
+    """Estimate a training program's effect with a hierarchical Bayesian GLM.
+
+    Returns an :class:`lndbayes.results.EffectResult`. The model, priors and estimands are
+    described in :mod:`lndbayes.models.hierarchical` and docs/models.md. ``target`` is
+    ``{"relative_change": -0.15}`` or ``{"absolute_change": ...}`` on the business scale and
+    ``direction`` ("increase"/"decrease") says which way is good. ``collapse=True`` uses exact
+    sufficient statistics; ``collapse=False`` the individual-row likelihood.
+    """
+    import lndbayes
+    from lndbayes import inference
+    from lndbayes.errors import FitFailedError
+    from lndbayes.models.families import get_family
+    from lndbayes.models.hierarchical import GLMSpec, build_model, choose_centering, \
+        prior_data_names
+    from lndbayes.models.priors import relevant_priors, resolve_priors
+    from lndbayes.models.sufficient import collapse as collapse_rows
+
+    if program is not None:
+        raise ModelInputError("several programs at once (`program=`) is not implemented yet. "
+                              "Fix: fit each program separately.")
+    if direction not in ("increase", "decrease"):
+        raise ModelInputError(f"direction must be 'increase' or 'decrease', got {direction!r}.")
+    for name, v in (("draws", draws), ("tune", tune), ("chains", chains)):
+        if not (isinstance(v, (int, np.integer)) and v > 0):
+            raise ModelInputError(f"{name} must be a positive integer, got {v!r}.")
+    family, rows, labels = _prepare(
+        df, outcome=outcome, treatment=treatment, group=group, baseline=baseline,
+        covariates=covariates, family=family, design=design, period=period, post=post,
+        event_time=event_time, exposure=exposure, censored=censored, department=department,
+        drop_incomplete_teams=drop_incomplete_teams)
+    fam = get_family(family)
+    J = len(labels["teams"])
+    hier = group is not None
+    n_dept = len(labels["departments"]) if hier else 1
+    n_period = len(labels["periods"])
+    n_event = len(labels["event_times"])
+    K = rows["X"].shape[1]
+    names = relevant_priors(family, has_group=hier, has_dept=n_dept > 1, n_cov=K,
+                            has_period=n_period > 1, has_event=n_event > 1)
+    scale = fam.link_scale(rows["y"], rows["exposure"], rows["censored"])
+    center = fam.link_center(rows["y"], rows["exposure"], rows["censored"])
+    pri = resolve_priors(names, scale, center, priors)
+
+    if not hier:
+        c_int, c_eff = (), ()
+    elif centering == "auto":
+        c_int, c_eff = choose_centering(family, rows, J)
+    elif centering in ("centred", "centered"):
+        c_int = c_eff = tuple(range(J))
+    elif centering in ("noncentred", "non-centred", "noncentered"):
+        c_int = c_eff = ()
+    else:
+        raise ModelInputError(f"centering must be 'auto', 'centred' or 'noncentred', got {centering!r}.")
+    spec = GLMSpec(family=family, design=design, hier=hier, J=J, n_dept=n_dept,
+                   n_period=n_period, n_event=n_event, K=K, int_centred=c_int,
+                   eff_centred=c_eff, exact=bool(collapse), prior_names=tuple(names))
+    data = collapse_rows(family, rows, exact=bool(collapse))
+    if n_dept > 1:
+        data["dept_of_team"] = labels["dept_of_team"].astype(np.int64)
+    all_data = {**data, **prior_data_names(pri)}
+    settings = {"draws": int(draws), "tune": int(tune), "chains": int(chains), "seed": int(seed),
+                "sampler": sampler, "retry": bool(retry)}
+    key = inference.hash_payload(
+        {"spec": spec.key(), "priors": pri, "settings": settings,
+         "labels": {k: v for k, v in labels.items() if k != "dept_of_team"},
+         "version": lndbayes.__version__, "thresholds": inference.THRESHOLDS}, all_data)
+
+    cached = inference.cache_load(key) if cache else None
+    if cached is not None:
+        idata, diag = cached
+        diag["cached"] = True
+    else:
+        idata, diag = inference.sample_with_retry(
+            spec.key(), lambda: build_model(spec, data, pri), all_data, draws=int(draws),
+            tune=int(tune), chains=int(chains), seed=int(seed), sampler=sampler, retry=retry)
+        if cache:
+            inference.cache_save(key, idata, diag)
+        diag["cached"] = False
+
+    meta = {"family": family, "design": design, "outcome": outcome, "treatment": treatment,
+            "group": group, "n": int(len(rows["y"])), "n_dropped": labels["n_dropped"],
+            "teams": list(map(str, labels["teams"])) if hier else [],
+            "departments": list(map(str, labels["departments"])) if n_dept > 1 else [],
+            "covariates": labels["covariates"], "priors": pri, "seed": int(seed),
+            "sampler": {**settings, "target_accept_final": diag.get("attempts", [{}])[-1].get(
+                "target_accept") if diag.get("attempts") else None},
+            "cache_key": key, "link": fam.link, "business_scale": ABS_LABEL[family],
+            "target": target, "direction": direction, "interval": lndbayes.INTERVAL,
+            "centred_teams": {"intercept": len(c_int), "effect": len(c_eff)},
+            "n_cells": int(len(data["c_team"])), "collapsed": bool(collapse),
+            "version": lndbayes.__version__}
+    res = _build_result(fam=fam, spec=spec, rows=rows, labels=labels, idata=idata, diag=diag,
+                        design=design, seed=int(seed), target=target, direction=direction,
+                        meta=meta, group=group)
+    if not res.converged:
+        msg = ("lndbayes fit did NOT converge; do not report these numbers as they are: "
+               + " ".join(diag["messages"]))
+        if strict:
+            raise FitFailedError(msg)
+        warnings.warn(msg, stacklevel=2)
+    return res
+
+
+def fit_effects_summary(df, estimate, std_error, group, department=None, priors=None, seed=0,
+                        draws=1000, tune=1000, chains=4, cache=True, strict=False, *,
+                        target=None, direction="increase", sampler="nutpie"):
+    """Meta-analysis of team-level estimates: see :mod:`lndbayes.models.summary_model`."""
+    from lndbayes.models.summary_model import fit_summary_model
+
+    return fit_summary_model(df, estimate=estimate, std_error=std_error, group=group,
+                             department=department, priors=priors, seed=seed, draws=draws,
+                             tune=tune, chains=chains, cache=cache, strict=strict, target=target,
+                             direction=direction, sampler=sampler)
+
+
+def fit_program(org, program_id, outcome_id, **sampler_settings):
+    """Fit one program's outcome from the organisation's data (via build_panel)."""
+    from lndbayes.data.panel import build_panel
+
+    panel = build_panel(org, program_id, outcome_id)
+    d, m = panel.data, dict(panel.meta)
+    family = m.get("family", "normal")
+    design = m.get("design", "randomized")
+    kw = dict(outcome="outcome", treatment="treated", group="team", family=family,
+              design=design, direction=m.get("direction", "increase"))
+    if "department" in d and d["department"].nunique() > 1:
+        kw["department"] = "department"
+    if design == "randomized" and "baseline" in d and d["baseline"].notna().any():
+        kw["baseline"] = "baseline"
+    if design != "randomized":
+        kw.update(period="period", post="post")
+    if design == "staggered":
+        kw["event_time"] = "event_time"
+    if family == "count" and "exposure" in d:
+        kw["exposure"] = "exposure"
+    if family == "time_to_event" and "censored" in d:
+        kw["censored"] = "censored"
+    tgt = m.get("target")
+    if isinstance(tgt, dict):
+        kw["target"] = {k: v for k, v in tgt.items() if k in ("relative_change", "absolute_change")} or None
+    kw.update(sampler_settings)
+    res = fit_effects(d, **kw)
+    res.meta.update({"program_id": program_id, "outcome_id": outcome_id,
+                     "value_per_unit": m.get("value_per_unit"), "panel_meta": _jsonable(m)})
+    return res
+
+
+def _jsonable(m):
+    try:
+        return json.loads(json.dumps(m, default=str))
+    except (TypeError, ValueError):
+        return {}
+
+
+# ====================================================================================== CLI
+def _read_csv(path):
+    p = Path(path)
+    if not p.exists():
+        raise ModelInputError(f"{p}: file not found. Fix: give the path of a CSV table.")
+    try:
+        return pd.read_csv(p)
+    except Exception as err:  # noqa: BLE001
+        raise ModelInputError(f"{p}: cannot read as CSV ({err}).") from None
+
+
+def _write_json(res, out):
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(res.to_dict(), indent=1))
+    print(res.summary().drop(columns=["converged"]).to_string(index=False))
+    print(f"written: {out}")
+
+
+def _cmd_fit(args):
+    df = _read_csv(args.data)
+    res = fit_effects(df, outcome=args.outcome, treatment=args.treatment, group=args.group,
+                      baseline=args.baseline, family=args.family, seed=args.seed,
+                      draws=args.draws, tune=args.tune, chains=args.chains)
+    _write_json(res, args.out)
+    return 0 if res.converged else 1
+
+
+def _cmd_fit_summary(args):
+    df = _read_csv(args.data)
+    res = fit_effects_summary(df, estimate=args.estimate, std_error=args.std_error,
+                              group=args.group, seed=args.seed, draws=args.draws,
+                              tune=args.tune, chains=args.chains)
+    _write_json(res, args.out)
+    return 0 if res.converged else 1
+
+
+def register_cli(subparsers):
+    p = subparsers.add_parser("fit", help="fit a hierarchical effect model to a CSV table")
+    p.add_argument("--data", required=True, help="CSV table, one row per unit")
+    p.add_argument("--outcome", required=True)
+    p.add_argument("--treatment", required=True, help="0/1 column")
+    p.add_argument("--group", default=None, help="team column (omit: one population)")
+    p.add_argument("--baseline", default=None)
+    p.add_argument("--family", default="normal")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--draws", type=int, default=1000)
+    p.add_argument("--tune", type=int, default=1000)
+    p.add_argument("--chains", type=int, default=4)
+    p.add_argument("--out", required=True, help="result JSON path")
+    p.set_defaults(func=_cmd_fit)
+    q = subparsers.add_parser("fit-summary", help="meta-analyse team-level estimates from a CSV")
+    q.add_argument("--data", required=True)
+    q.add_argument("--estimate", required=True)
+    q.add_argument("--std-error", required=True, dest="std_error")
+    q.add_argument("--group", required=True)
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--draws", type=int, default=1000)
+    q.add_argument("--tune", type=int, default=1000)
+    q.add_argument("--chains", type=int, default=4)
+    q.add_argument("--out", required=True)
+    q.set_defaults(func=_cmd_fit_summary)

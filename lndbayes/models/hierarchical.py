@@ -1,0 +1,268 @@
+r"""The hierarchical GLM engine: one PyMC graph for every family and design.
+
+Model
+-----
+For an observation (or cell) :math:`i` in team :math:`j[i]`, department :math:`d[j]`, period
+:math:`t[i]` and (staggered designs) event time :math:`e[i]`, with effect indicator
+:math:`D_i` (randomized: treated; pre/post and staggered: treated :math:`\times` post):
+
+.. math::
+
+    \eta_i &= \alpha_{j[i]} + \gamma_{t[i]} + x_i^\top\beta
+             + D_i\,(\theta_{j[i]} + \delta_{e[i]}) \;[+ \log \text{exposure}_i] \\
+    \alpha_j &\sim \mathrm{Normal}(\mu_\alpha + a_{d[j]},\ \sigma_\alpha), \qquad
+    a_d \sim \mathrm{Normal}(0, \sigma_{\alpha,\mathrm{dept}}) \\
+    \theta_j &\sim \mathrm{Normal}(\mu_\theta + b_{d[j]},\ \sigma_\theta), \qquad
+    b_d \sim \mathrm{Normal}(0, \sigma_{\theta,\mathrm{dept}}) \\
+    \gamma &\sim \mathrm{ZeroSumNormal}(\sigma_\gamma), \qquad
+    \delta = \sigma_\delta z,\ z \sim \mathrm{ZeroSumNormal}(1)
+
+and :math:`y_i \sim \mathcal{F}(\eta_i)` for the family's likelihood (see
+:mod:`lndbayes.models.families`). Names in the graph: ``intercept_mean`` (:math:`\mu_\alpha`),
+``intercept_sd_team``, ``intercept_dept``, ``intercept_team``, ``effect_mean``
+(:math:`\mu_\theta`), ``effect_sd_team`` (:math:`\sigma_\theta`), ``effect_dept``,
+``effect_team`` (:math:`\theta_j`), ``period_effect``, ``event_time_dev``, ``beta``, ``sigma``,
+``overdispersion``, ``cutpoints``. Priors: :mod:`lndbayes.models.priors`.
+
+Designs
+-------
+* **randomized**: :math:`D_i` = treated, no period effects; a standardised ``baseline`` and
+  other covariates enter :math:`x_i`.
+* **pre_post** (difference in differences): team intercepts :math:`\alpha_j` absorb fixed team
+  differences, :math:`\gamma_t` the common period shocks, and :math:`D_i` = treated x post
+  carries the team-varying effect. When treatment varies *within* teams a ``treated_group``
+  column enters :math:`x_i` (the time-invariant arm difference).
+* **staggered** rollout: as pre/post, with the effect of treated x post observations allowed to
+  vary by team *and* by event time, :math:`\theta_j + \delta_e`. Why this avoids the
+  two-way-fixed-effects (TWFE) bias: TWFE fits one common :math:`\theta`, so with effects that
+  change over time the already-treated observations act as controls for later cohorts
+  ("forbidden comparisons") and receive negative weights. Here every treated x post observation
+  carries its own effect :math:`\theta_{j} + \delta_{e}` (by team and time since start), so it
+  is explained by its effect term and contributes (next to nothing) to :math:`\alpha_j` and
+  :math:`\gamma_t`: the counterfactual :math:`\alpha_j + \gamma_t` is learned from the never- and
+  not-yet-treated observations only, as in the imputation estimator of Borusyak, Jaravel and
+  Spiess (2024). The residual assumption is that effects are additive in team and event time
+  (no team x event-time interaction beyond that); ``effect_mean`` is the effect averaged over
+  teams and, with equal weight, over the observed event times (``event_time_dev`` sums to zero).
+
+Parameterisation
+----------------
+Centred or non-centred is chosen **per team**: :func:`choose_centering` compares a crude
+link-scale standard error of each team's intercept (effect) with a method-of-moments estimate
+of the between-team sd: :math:`\kappa_j = \hat\tau^2/\mathrm{se}_j^2`. Teams whose data dominate
+(:math:`\kappa_j > 4`, a margin because the moment estimate of :math:`\tau` is noisy) get centred parameters, the others non-centred ones; the two sets are
+combined into one vector in team order with ``pt.set_subtensor``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+
+from lndbayes.models.families import N_ORDINAL, get_family
+
+
+@dataclass(frozen=True)
+class GLMSpec:
+    """Everything that changes the *structure* of the graph (the compile-cache key)."""
+
+    family: str
+    design: str
+    hier: bool
+    J: int
+    n_dept: int
+    n_period: int
+    n_event: int
+    K: int
+    int_centred: tuple
+    eff_centred: tuple
+    exact: bool
+    prior_names: tuple
+
+    def key(self) -> str:
+        return repr(sorted(asdict(self).items()))
+
+
+def _team_link_stats(fam, y, exposure, censored, team, mask, J):
+    est = np.full(J, np.nan)
+    se = np.full(J, np.inf)
+    for j in range(J):
+        sel = (team == j) & mask
+        if sel.sum() >= 2:
+            est[j], se[j] = fam.link_estimate(y[sel], exposure[sel], censored[sel])
+    return est, se
+
+
+def _kappa(est, se):
+    ok = np.isfinite(est) & np.isfinite(se) & (se > 0)
+    if ok.sum() < 3:
+        return np.zeros_like(est)
+    tau2 = np.var(est[ok], ddof=1) - np.mean(se[ok] ** 2)
+    if not tau2 > 0:
+        return np.zeros_like(est)
+    with np.errstate(divide="ignore"):
+        return np.where(ok, tau2 / se**2, 0.0)
+
+
+def choose_centering(family: str, rows: dict, J: int, threshold: float = 4.0):
+    """Indices of teams that get centred intercepts and centred effects."""
+    fam = get_family(family)
+    if fam.name == "count":
+        # measured: centred intercepts diverge with the negative binomial (overdispersion
+        # interacts with the team-level funnel); non-centred samples cleanly
+        return (), ()
+    y, team, D = rows["y"], rows["team"], rows["D"].astype(bool)
+    expo, cens = rows["exposure"], rows["censored"]
+    ctrl = ~D if (~D).any() else np.ones_like(D)
+    e0, s0 = _team_link_stats(fam, y, expo, cens, team, ctrl, J)
+    e1, s1 = _team_link_stats(fam, y, expo, cens, team, D, J)
+    k_int = _kappa(e0, s0)
+    eff = e1 - e0
+    se_eff = np.sqrt(s0**2 + s1**2)
+    k_eff = _kappa(eff, se_eff)
+    # effects: a wider margin (their moment estimate is noisier; STACK.md found non-centred
+    # effects best even at 250 people per team)
+    return (tuple(int(j) for j in np.flatnonzero(k_int > threshold)),
+            tuple(int(j) for j in np.flatnonzero(k_eff > 2.5 * threshold)))
+
+
+def _mixed(name, mu, sd, centred, J):
+    """Team parameters: centred for ``centred`` teams, non-centred for the rest, in team order."""
+    c = np.asarray(centred, dtype=np.int64)
+    nc = np.setdiff1d(np.arange(J), c).astype(np.int64)
+    out = pt.zeros((J,))
+    if len(c):
+        raw = pm.Normal(f"{name}_c", mu[c], sd, shape=len(c))
+        out = pt.set_subtensor(out[c], raw)
+    if len(nc):
+        z = pm.Normal(f"{name}_z", 0.0, 1.0, shape=len(nc))
+        out = pt.set_subtensor(out[nc], mu[nc] + sd * z)
+    return pm.Deterministic(name, out, dims="team")
+
+
+def prior_data_names(priors: dict) -> dict:
+    """Flat ``pm.Data`` names for prior parameters: ``p__<prior>__<param>``."""
+    out = {}
+    for name, vals in priors.items():
+        for par, v in vals.items():
+            if par != "dist":
+                out[f"p__{name}__{par}"] = np.asarray(float(v))
+    return out
+
+
+def build_model(spec: GLMSpec, data: dict, priors: dict) -> pm.Model:
+    """The PyMC graph. All arrays and prior parameters are ``pm.Data`` (swappable)."""
+    J, fam = spec.J, spec.family
+    coords = {"team": np.arange(J), "department": np.arange(spec.n_dept),
+              "period": np.arange(spec.n_period), "event_time": np.arange(spec.n_event),
+              "covariate": np.arange(spec.K)}
+    with pm.Model(coords=coords) as model:
+        d = {k: pm.Data(k, v) for k, v in data.items()}
+        p = {k: pm.Data(k, v) for k, v in prior_data_names(priors).items()}
+
+        def P(name, par):
+            return p[f"p__{name}__{par}"]
+
+        # --- intercepts -------------------------------------------------------------------
+        if fam != "ordinal":
+            intercept_mean = pm.Normal("intercept_mean", P("intercept_mean", "mu"),
+                                       P("intercept_mean", "sigma"))
+        else:
+            intercept_mean = pt.constant(0.0)
+        effect_mean = pm.Normal("effect_mean", P("effect_mean", "mu"), P("effect_mean", "sigma"))
+        if spec.hier:
+            mu_int = intercept_mean + pt.zeros((J,))
+            mu_eff = effect_mean + pt.zeros((J,))
+            if spec.n_dept > 1:
+                dept = d["dept_of_team"]
+                sd_id = pm.HalfNormal("intercept_sd_dept", P("intercept_sd_dept", "sigma"))
+                z_id = pm.Normal("intercept_dept_z", 0.0, 1.0, dims="department")
+                a_d = pm.Deterministic("intercept_dept", sd_id * z_id, dims="department")
+                sd_ed = pm.HalfNormal("effect_sd_dept", P("effect_sd_dept", "sigma"))
+                z_ed = pm.Normal("effect_dept_z", 0.0, 1.0, dims="department")
+                b_d = pm.Deterministic("effect_dept", sd_ed * z_ed, dims="department")
+                mu_int = mu_int + a_d[dept]
+                mu_eff = mu_eff + b_d[dept]
+            sd_int = pm.HalfNormal("intercept_sd_team", P("intercept_sd_team", "sigma"))
+            sd_eff = pm.HalfNormal("effect_sd_team", P("effect_sd_team", "sigma"))
+            alpha = _mixed("intercept_team", mu_int, sd_int, spec.int_centred, J)
+            theta = _mixed("effect_team", mu_eff, sd_eff, spec.eff_centred, J)
+        else:
+            alpha = pm.Deterministic("intercept_team", intercept_mean + pt.zeros((1,)), dims="team")
+            theta = pm.Deterministic("effect_team", effect_mean + pt.zeros((1,)), dims="team")
+
+        c_team, c_D = d["c_team"], d["c_D"]
+        a = alpha[c_team]
+        eff = theta[c_team]
+        if spec.n_period > 1:
+            gamma = pm.ZeroSumNormal("period_effect", sigma=P("period_effect", "sigma"),
+                                     dims="period")
+            a = a + gamma[d["c_period"]]
+        if spec.n_event > 1:
+            sd_ev = pm.HalfNormal("event_time_sd", P("event_time_sd", "sigma"))
+            z_ev = pm.ZeroSumNormal("event_time_z", sigma=1.0, dims="event_time")
+            dev = pm.Deterministic("event_time_dev", sd_ev * z_ev, dims="event_time")
+            eff = eff + dev[d["c_event"]]
+        a = a + c_D * eff
+        beta = None
+        if spec.K:
+            beta = pm.Normal("beta", P("beta", "mu"), P("beta", "sigma"), dims="covariate")
+
+        # --- likelihoods ------------------------------------------------------------------
+        if fam in ("normal", "lognormal"):
+            sigma = pm.HalfNormal("sigma", P("sigma", "sigma"))
+            if spec.exact:
+                n, Sz, Szz = d["n"], d["Sz"], d["Szz"]
+                sse = Szz - 2 * a * Sz + n * a**2
+                if spec.K:
+                    Sx, Sxx, Sxz = d["Sx"], d["Sxx"], d["Sxz"]
+                    sse = (sse - 2 * (Sxz * beta).sum(-1) + 2 * a * (Sx * beta).sum(-1)
+                           + ((Sxx * beta[None, None, :]).sum(-1) * beta).sum(-1))
+                pm.Potential("loglik", (-n * pt.log(sigma) - sse / (2 * sigma**2)).sum())
+            else:
+                eta = a + (pt.dot(d["c_X"], beta) if spec.K else 0.0)
+                if fam == "normal":
+                    pm.Normal("obs", eta, sigma, observed=d["y"])
+                else:
+                    pm.LogNormal("obs", eta, sigma, observed=d["y"])
+            return model
+
+        eta = a + (pt.dot(d["c_X"], beta) if spec.K else 0.0)
+        if fam == "binary":
+            if spec.exact:
+                pm.Binomial("obs", n=d["trials"], logit_p=eta, observed=d["successes"])
+            else:
+                pm.Bernoulli("obs", logit_p=eta, observed=d["y"])
+        elif fam == "count":
+            od = pm.HalfNormal("overdispersion", P("overdispersion", "sigma"))
+            mu = pt.exp(eta) * d["exposure"]
+            nb = pm.NegativeBinomial.dist(mu=mu, alpha=1.0 / od)
+            if spec.exact:
+                pm.Potential("loglik", (d["weight"] * pm.logp(nb, d["y"])).sum())
+            else:
+                pm.NegativeBinomial("obs", mu=mu, alpha=1.0 / od, observed=d["y"])
+        elif fam == "time_to_event":
+            if spec.exact:
+                ev, tt = d["events"], d["total_time"]
+            else:
+                ev, tt = 1.0 - d["censored"], d["y"]
+            # exponential with mean exp(eta): events contribute the density, censored rows the
+            # survival function exp(-t / mean)
+            pm.Potential("loglik", (-ev * eta - tt * pt.exp(-eta)).sum())
+        elif fam == "ordinal":
+            cut = pm.Normal("cutpoints", P("cutpoints", "mu"), P("cutpoints", "sigma"),
+                            shape=N_ORDINAL - 1, transform=pm.distributions.transforms.ordered,
+                            initval=np.linspace(-2, 2, N_ORDINAL - 1))
+            if spec.exact:
+                cdf = pm.math.sigmoid(cut[None, :] - eta[:, None])
+                probs = pt.concatenate([cdf[:, :1], cdf[:, 1:] - cdf[:, :-1], 1 - cdf[:, -1:]],
+                                       axis=1)
+                pm.Potential("loglik", (d["cat_counts"] * pt.log(pt.clip(probs, 1e-300, 1))).sum())
+            else:
+                pm.OrderedLogistic("obs", eta, cut, observed=d["y_cat"])
+        else:  # pragma: no cover
+            raise ValueError(fam)
+    return model

@@ -1,0 +1,100 @@
+r"""Exact collapsing of individual rows into cells (sufficient statistics).
+
+A *cell* is a set of rows that share every predictor: team, the effect indicator ``D``
+(treated x post), period, event time and (except for the Gaussian families) covariate values.
+Within a cell the linear predictor :math:`\eta` is the same, or (Gaussian families) linear in the
+covariates, so the likelihood depends on the data only through:
+
+* normal / lognormal (on :math:`z = y` or :math:`\log y`), with covariates :math:`x_i` in the cell
+  and :math:`\eta_i = a_c + x_i^\top\beta`:
+  :math:`\sum_i (z_i - a_c - x_i^\top\beta)^2 = S_{zz} - 2a_cS_z - 2\beta^\top S_{xz} + n_c a_c^2
+  + 2 a_c \beta^\top S_x + \beta^\top S_{xx}\beta`, so
+  :math:`(n, S_z, S_{zz}, S_x, S_{xx}, S_{xz})` per cell is exact (the Jacobian
+  :math:`-\sum\log y` of the lognormal is a constant);
+* binary: successes and trials per cell (Binomial = product of Bernoullis up to a constant);
+* time to event (exponential, right censored): events :math:`d_c` and total time :math:`T_c`,
+  :math:`\log L = -d_c\eta_c - T_c e^{-\eta_c}`;
+* ordinal: category counts per cell;
+* count (negative binomial): no low-dimensional sufficient statistic exists for the
+  overdispersion, so identical rows (same cell, exposure and count) are merged with a weight,
+  which is still exact.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lndbayes.models.families import N_ORDINAL
+
+
+def _group(keys: np.ndarray):
+    """Unique rows of ``keys`` (sorted, deterministic) and the inverse index."""
+    if keys.shape[0] == 0:
+        return keys, np.zeros(0, dtype=int)
+    uniq, inv = np.unique(keys, axis=0, return_inverse=True)
+    return uniq, inv.reshape(-1)
+
+
+def collapse(family: str, rows: dict, *, exact: bool = True) -> dict:
+    """Turn row arrays into the arrays the likelihood needs.
+
+    ``rows``: team (int), D (0/1), period (int), event (int), X (n, K), y, exposure, censored.
+    With ``exact=False`` every row is its own cell (the individual-level likelihood).
+    Returns a dict of arrays whose names are the model's ``pm.Data`` names.
+    """
+    n = len(rows["y"])
+    X = rows["X"]
+    K = X.shape[1]
+    base = np.column_stack([rows["team"], rows["D"], rows["period"], rows["event"]]).astype(float)
+    if not exact:
+        out = {"c_team": rows["team"].astype(np.int64), "c_D": rows["D"].astype(float),
+               "c_period": rows["period"].astype(np.int64), "c_event": rows["event"].astype(np.int64),
+               "c_X": X.astype(float), "y": rows["y"].astype(float),
+               "exposure": rows["exposure"].astype(float), "censored": rows["censored"].astype(float)}
+        if family == "ordinal":
+            out["y_cat"] = rows["y"].astype(np.int64) - 1
+        return out
+
+    if family in ("normal", "lognormal"):
+        keys = base
+    elif family == "count":
+        keys = np.column_stack([base, X, rows["exposure"], rows["y"]])
+    else:
+        keys = np.column_stack([base, X])
+    uniq, inv = _group(keys)
+    C = uniq.shape[0]
+    out = {"c_team": uniq[:, 0].astype(np.int64), "c_D": uniq[:, 1].astype(float),
+           "c_period": uniq[:, 2].astype(np.int64), "c_event": uniq[:, 3].astype(np.int64)}
+    count = np.bincount(inv, minlength=C).astype(float)
+    if family in ("normal", "lognormal"):
+        z = rows["y"] if family == "normal" else np.log(rows["y"])
+        out["n"] = count
+        out["Sz"] = np.bincount(inv, weights=z, minlength=C)
+        out["Szz"] = np.bincount(inv, weights=z * z, minlength=C)
+        Sx = np.zeros((C, K))
+        Sxx = np.zeros((C, K, K))
+        Sxz = np.zeros((C, K))
+        if K:
+            np.add.at(Sx, inv, X)
+            np.add.at(Sxx, inv, X[:, :, None] * X[:, None, :])
+            np.add.at(Sxz, inv, X * z[:, None])
+        out.update(Sx=Sx, Sxx=Sxx, Sxz=Sxz)
+    else:
+        out["c_X"] = uniq[:, 4:4 + K].astype(float)
+        if family == "binary":
+            out["successes"] = np.bincount(inv, weights=rows["y"], minlength=C)
+            out["trials"] = count
+        elif family == "count":
+            out["exposure"] = uniq[:, 4 + K].astype(float)
+            out["y"] = uniq[:, 5 + K].astype(float)
+            out["weight"] = count
+        elif family == "time_to_event":
+            out["events"] = np.bincount(inv, weights=1.0 - rows["censored"], minlength=C)
+            out["total_time"] = np.bincount(inv, weights=rows["y"], minlength=C)
+        elif family == "ordinal":
+            counts = np.zeros((C, N_ORDINAL))
+            np.add.at(counts, (inv, rows["y"].astype(int) - 1), 1.0)
+            out["cat_counts"] = counts
+        else:  # pragma: no cover
+            raise ValueError(family)
+    return out

@@ -1,0 +1,187 @@
+"""EffectResult: what a fit returns, and how it is saved and read back.
+
+``summary()`` rows (columns ``estimand, scale, mean, sd, lower, upper, p_gt_0, p_beats_target``
+plus ``converged``):
+
+* ``effect_mean``: mean of the team-effect distribution, link scale;
+* ``effect_sd_team``: between-team sd of the effect, link scale;
+* ``effect_new_team``: predictive effect for a new team (new department too when there are
+  several): ``effect_mean + effect_sd_dept z1 + effect_sd_team z2``;
+* ``average_effect_abs``: mean over the analysed units of E[y | D=1] - E[y | D=0] under each
+  posterior draw, business scale (randomized: all units, i.e. the average effect; pre/post and
+  staggered: the treated x post observations, i.e. the effect on the treated);
+* ``average_effect_rel``: the same difference divided by the mean counterfactual E[y | D=0].
+
+Intervals are 90% equal-tailed (``lndbayes.INTERVAL``). A fit that failed its diagnostics has
+``converged == False``, ``summary().attrs["converged"] == False`` and a ``converged`` column of
+False, so a report cannot miss it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+SUMMARY_COLUMNS = ["estimand", "scale", "mean", "sd", "lower", "upper", "p_gt_0", "p_beats_target"]
+TEAM_COLUMNS = ["team", "n", "raw_effect", "raw_se", "mean", "sd", "lower", "upper", "p_gt_0"]
+
+
+def interval_bounds():
+    from lndbayes import INTERVAL
+
+    a = (1 - INTERVAL) / 2
+    return a, 1 - a
+
+
+def describe(x: np.ndarray) -> dict:
+    x = np.asarray(x, dtype=float)
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return {"mean": np.nan, "sd": np.nan, "lower": np.nan, "upper": np.nan, "p_gt_0": np.nan}
+    lo, hi = interval_bounds()
+    return {"mean": float(x.mean()), "sd": float(x.std(ddof=1)) if x.size > 1 else 0.0,
+            "lower": float(np.quantile(x, lo)), "upper": float(np.quantile(x, hi)),
+            "p_gt_0": float(np.mean(x > 0))}
+
+
+def p_beats(x: np.ndarray, threshold: float, direction: str) -> float:
+    x = np.asarray(x, dtype=float)
+    return float(np.mean(x <= threshold) if direction == "decrease" else np.mean(x >= threshold))
+
+
+def _clean(obj):
+    """JSON-safe: NaN/inf -> None, numpy scalars -> Python."""
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, (np.floating, float)):
+        f = float(obj)
+        return f if math.isfinite(f) else None
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, np.ndarray):
+        return _clean(obj.tolist())
+    return obj
+
+
+def _frame(records, columns) -> pd.DataFrame:
+    df = pd.DataFrame.from_records(records, columns=columns)
+    for c in df.columns:
+        if c in ("estimand", "scale", "team"):
+            df[c] = df[c].astype(str)
+        elif c == "converged":
+            df[c] = df[c].astype(bool)
+        elif c == "n":
+            df[c] = df[c].astype("int64")
+        else:
+            df[c] = pd.to_numeric(df[c], errors="coerce").astype(float)
+    return df
+
+
+class EffectResult:
+    """The outcome of a fit: estimands, team effects, draws, diagnostics, metadata."""
+
+    def __init__(self, idata, summary: pd.DataFrame, team_effects: pd.DataFrame,
+                 diagnostics: dict, meta: dict, extra: dict | None = None):
+        self.idata = idata
+        self._summary = summary
+        self._team = team_effects
+        self._diag = dict(diagnostics)
+        self.meta = dict(meta)
+        self.extra = dict(extra or {})
+
+    # ---------------------------------------------------------------- views
+    @property
+    def converged(self) -> bool:
+        return bool(self._diag.get("converged", False))
+
+    def summary(self) -> pd.DataFrame:
+        df = self._summary.copy()
+        df["converged"] = self.converged
+        df.attrs["converged"] = self.converged
+        df.attrs["interval"] = self.meta.get("interval", 0.9)
+        if not self.converged:
+            df.attrs["warning"] = "; ".join(self._diag.get("messages", []))
+        return df
+
+    def team_effects(self) -> pd.DataFrame:
+        return self._team.copy()
+
+    def diagnostics(self) -> dict:
+        return dict(self._diag)
+
+    def draws(self, name: str, **sel) -> np.ndarray:
+        """All chains' draws of ``name`` as a 1-D array (select vector entries with ``team=...``)."""
+        post = self.idata["posterior"].to_dataset()
+        if name not in post:
+            raise KeyError(f"no posterior variable '{name}'; available: {', '.join(post.data_vars)}")
+        da = post[name]
+        if sel:
+            da = da.sel(**sel)
+        extra = [d for d in da.dims if d not in ("chain", "draw")]
+        if extra:
+            raise ValueError(f"'{name}' has dimensions {extra}: select one entry, e.g. "
+                             f"draws('{name}', {extra[0]}=...)")
+        return np.asarray(da.values, dtype=float).reshape(-1)
+
+    def __repr__(self) -> str:
+        s = self._summary.set_index("estimand")
+        flag = "" if self.converged else "  [NOT CONVERGED]"
+        em = s.loc["effect_mean"] if "effect_mean" in s.index else None
+        txt = f"EffectResult({self.meta.get('family')}, {self.meta.get('design')}{flag}"
+        if em is not None:
+            txt += f", effect_mean={em['mean']:.3g} [{em['lower']:.3g}, {em['upper']:.3g}]"
+        return txt + ")"
+
+    # ---------------------------------------------------------------- persistence
+    def to_dict(self) -> dict:
+        return _clean({
+            "summary": self._summary.to_dict(orient="records"),
+            "team_effects": self._team.to_dict(orient="records"),
+            "diagnostics": self._diag,
+            "meta": self.meta,
+            "extra": self.extra,
+            "converged": self.converged,
+        })
+
+    def save(self, path) -> Path:
+        """Write ``path/summary.json`` (summary, team effects, diagnostics, meta) and
+        ``path/posterior.nc`` (h5netcdf)."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "summary.json").write_text(json.dumps(self.to_dict(), indent=1))
+        nc = path / "posterior.nc"
+        tmp = path / ".posterior.nc.tmp"
+        self.idata.to_netcdf(tmp, engine="h5netcdf")
+        tmp.replace(nc)
+        return path
+
+
+def load_result(path) -> EffectResult:
+    """Read a folder written by :meth:`EffectResult.save`."""
+    import xarray as xr
+
+    from lndbayes.errors import LndbayesError
+
+    path = Path(path)
+    sj, nc = path / "summary.json", path / "posterior.nc"
+    if not sj.exists():
+        raise LndbayesError(f"{path}: no summary.json here. Fix: give the folder written by "
+                            "EffectResult.save().")
+    d = json.loads(sj.read_text())
+    idata = None
+    if nc.exists():
+        with xr.open_datatree(nc, engine="h5netcdf") as tree:
+            idata = tree.load()
+    summary = _frame(d["summary"], SUMMARY_COLUMNS)
+    team = _frame(d["team_effects"], TEAM_COLUMNS)
+    diag = {k: (np.nan if v is None and k not in ("messages",) else v)
+            for k, v in d["diagnostics"].items()}
+    return EffectResult(idata, summary, team, diag, d["meta"], d.get("extra"))

@@ -1,0 +1,268 @@
+"""Model tests with values: recovery, equivalence, failure flags, bad input, reproducibility."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import lndbayes as lb
+from lndbayes.errors import ModelInputError
+from lndbayes.models.testing import simulate, simulate_panel
+
+FAST = dict(draws=1000, tune=1000, chains=2, cache=False, retry=False)
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("LNDBAYES_CACHE", str(tmp_path / "cache"))
+
+
+def _extra(fam):
+    return ({"exposure": "exposure"} if fam == "count"
+            else {"censored": "censored"} if fam == "time_to_event" else {})
+
+
+def _row(res, name):
+    return res.summary().set_index("estimand").loc[name]
+
+
+@pytest.mark.parametrize("fam", ["normal", "lognormal", "binary", "count", "time_to_event",
+                                 "ordinal"])
+def test_recovery_every_family(fam):
+    truth_mean = 0.5
+    df, truth = simulate(fam, seed=11, n_teams=8, n_per_team=200, effect_mean=truth_mean,
+                         effect_sd_team=0.15, intercept_mean=3.0 if fam != "binary" else -0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = lb.fit_effects(df, outcome="y", treatment="treated", group="team", family=fam,
+                             **FAST, **_extra(fam))
+    r = _row(res, "effect_mean")
+    assert r["lower"] <= truth_mean <= r["upper"], r
+    assert abs(r["mean"] - truth_mean) < 0.2
+    assert res.diagnostics()["divergences"] <= 2
+    # business-scale effect has the sign of the link-scale effect
+    assert _row(res, "average_effect_abs")["p_gt_0"] > 0.95
+    te = res.team_effects()
+    assert len(te) == 8 and set(te.columns) >= {"raw_effect", "raw_se", "mean", "lower"}
+
+
+def test_recovery_normal_baseline_and_business_scale():
+    df, truth = simulate("normal", seed=3, n_teams=8, n_per_team=150, effect_mean=0.4,
+                         effect_sd_team=0.1, intercept_mean=10.0, baseline=True)
+    res = lb.fit_effects(df, outcome="y", treatment="treated", group="team", baseline="baseline",
+                         target={"absolute_change": 0.2}, **FAST)
+    r = _row(res, "effect_mean")
+    assert r["lower"] <= 0.4 <= r["upper"]
+    # identity link: business-scale average = link-scale average of team effects
+    a = _row(res, "average_effect_abs")
+    assert abs(a["mean"] - r["mean"]) < 0.1
+    assert 0 <= a["p_beats_target"] <= 1 and a["p_beats_target"] > 0.5
+    # baseline adjustment narrows the interval compared with the unadjusted fit
+    res0 = lb.fit_effects(df, outcome="y", treatment="treated", group="team", **FAST)
+    assert _row(res, "effect_mean")["sd"] < _row(res0, "effect_mean")["sd"]
+
+
+@pytest.mark.parametrize("design", ["pre_post", "staggered"])
+def test_recovery_panel_designs(design):
+    df, truth = simulate_panel(design, seed=5, n_teams=12, effect_mean=1.0, effect_sd_team=0.3,
+                               event_slope=0.3 if design == "staggered" else 0.0)
+    kw = {"event_time": "event_time"} if design == "staggered" else {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = lb.fit_effects(df, outcome="y", treatment="treated", group="team", design=design,
+                             period="period", post="post", **FAST, **kw)
+    r = _row(res, "effect_mean")
+    assert r["lower"] <= 1.0 <= r["upper"]
+    assert abs(r["mean"] - 1.0) < 0.35
+    # only teams with treated x post observations are listed
+    te = res.team_effects()
+    treated_teams = sorted(df.loc[df.post == 1, "team"].unique())
+    assert list(te["team"]) == treated_teams
+
+
+@pytest.mark.parametrize("fam", ["normal", "binary"])
+def test_sufficient_statistics_match_individual_rows(fam):
+    import arviz as az
+
+    df, _ = simulate(fam, seed=7, n_teams=6, n_per_team=120, effect_mean=0.5, effect_sd_team=0.2,
+                     intercept_mean=2.0 if fam == "normal" else 0.0)
+    fits = [lb.fit_effects(df, outcome="y", treatment="treated", group="team", family=fam,
+                           collapse=c, centering="noncentred", **FAST) for c in (True, False)]
+    assert fits[0].meta["n_cells"] == 12 and fits[1].meta["n_cells"] == len(df)
+    for name in ("effect_mean", "intercept_mean", "effect_sd_team"):
+        means = [float(f.idata["posterior"][name].mean()) for f in fits]
+        mcse = [float(az.mcse(f.idata, var_names=[name])[name]) for f in fits]
+        assert abs(means[0] - means[1]) < 3 * np.hypot(*mcse) + 1e-9, (name, means, mcse)
+
+
+def test_failure_is_flagged_not_summarised_as_converged():
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"team": ["a"] * 3 + ["b"] * 3, "treated": [0, 1, 1, 0, 0, 1],
+                       "y": rng.normal(size=6)})
+    with pytest.warns(UserWarning, match="NOT converge"):
+        res = lb.fit_effects(df, outcome="y", treatment="treated", group="team", draws=300,
+                             tune=300, chains=2, cache=False,
+                             priors={"effect_sd_team": {"sigma": 5.0},
+                                     "intercept_sd_team": {"sigma": 5.0}})
+    assert res.converged is False
+    s = res.summary()
+    assert s.attrs["converged"] is False and not s["converged"].any()
+    d = res.diagnostics()
+    assert d["retries"] == 2 and d["messages"]
+    with pytest.raises(lb.FitFailedError):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            lb.fit_effects(df, outcome="y", treatment="treated", group="team", draws=300,
+                           tune=300, chains=2, cache=False, retry=False, strict=True,
+                           priors={"effect_sd_team": {"sigma": 5.0},
+                                   "intercept_sd_team": {"sigma": 5.0}})
+
+
+def test_big_and_small_teams_sample_without_divergences():
+    for n_per, isd, expect_centred in ((250, 3.0, True), (4, 1.0, False)):
+        df, _ = simulate("normal", seed=1, n_teams=10, n_per_team=n_per, effect_mean=0.5,
+                         effect_sd_team=0.2, intercept_sd=isd, sigma=3.0, intercept_mean=20)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = lb.fit_effects(df, outcome="y", treatment="treated", group="team", **FAST)
+        assert res.diagnostics()["divergences"] == 0, n_per
+        assert (res.meta["centred_teams"]["intercept"] > 0) == expect_centred
+
+
+def test_reproducible_cached_and_round_trip(tmp_path):
+    from lndbayes import inference
+
+    df, _ = simulate("binary", seed=2, n_teams=6, n_per_team=100, effect_mean=0.5)
+    kw = dict(outcome="y", treatment="treated", group="team", family="binary", draws=500,
+              tune=500, chains=2, retry=False)
+    a = lb.fit_effects(df, cache=False, **kw)
+    b = lb.fit_effects(df, cache=False, **kw)  # compiled model reused, same seed
+    pd.testing.assert_frame_equal(a.summary(), b.summary())
+    np.testing.assert_array_equal(a.draws("effect_mean"), b.draws("effect_mean"))
+    n_compiled = inference.compiled_cache_size()
+    c = lb.fit_effects(df, cache=True, **kw)
+    d = lb.fit_effects(df, cache=True, **kw)
+    assert d.diagnostics()["cached"] and not c.diagnostics()["cached"]
+    pd.testing.assert_frame_equal(c.summary(), d.summary())
+    pd.testing.assert_frame_equal(a.summary(), c.summary())
+    e = lb.fit_effects(df, cache=False, **{**kw, "seed": 1})
+    assert not np.array_equal(a.draws("effect_mean"), e.draws("effect_mean"))
+    assert inference.compiled_cache_size() == n_compiled  # no recompilation
+    path = a.save(tmp_path / "res")
+    back = lb.load_result(path)
+    pd.testing.assert_frame_equal(a.summary(), back.summary())
+    pd.testing.assert_frame_equal(a.team_effects(), back.team_effects())
+    np.testing.assert_array_equal(a.draws("average_effect_abs"), back.draws("average_effect_abs"))
+    assert back.meta == a.meta and back.converged == a.converged
+    assert back.diagnostics()["rhat_max"] == a.diagnostics()["rhat_max"]
+
+
+def test_prior_overrides():
+    from lndbayes.models.priors import priors_table
+
+    df, _ = simulate("normal", seed=4, n_teams=6, n_per_team=30, effect_mean=1.0,
+                     intercept_mean=5)
+    with pytest.raises(ModelInputError, match="effect_mean"):
+        lb.fit_effects(df, outcome="y", treatment="treated", group="team",
+                       priors={"effect_maen": {"sigma": 1}}, **FAST)
+    with pytest.raises(ModelInputError, match="no parameter"):
+        lb.fit_effects(df, outcome="y", treatment="treated", group="team",
+                       priors={"effect_mean": {"scale": 1}}, **FAST)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tight = lb.fit_effects(df, outcome="y", treatment="treated", group="team",
+                               priors={"effect_mean": {"mu": 0.0, "sigma": 0.01}}, **FAST)
+    assert tight.meta["priors"]["effect_mean"]["sigma"] == 0.01
+    assert abs(_row(tight, "effect_mean")["mean"]) < 0.05
+    t = priors_table()
+    assert {"prior", "distribution", "default", "rationale"} <= set(t.columns)
+    assert t["rationale"].str.len().min() > 20
+
+
+def test_group_none_and_summary_model():
+    df, _ = simulate("normal", seed=4, n_teams=4, n_per_team=50, effect_mean=1.0,
+                     intercept_mean=5, intercept_sd=0.0, effect_sd_team=0.0)
+    res = lb.fit_effects(df, outcome="y", treatment="treated", group=None, **FAST)
+    r = _row(res, "effect_mean")
+    assert r["lower"] <= 1.0 <= r["upper"]
+    assert np.isnan(_row(res, "effect_sd_team")["mean"]) and len(res.team_effects()) == 0
+    rng = np.random.default_rng(0)
+    theta = rng.normal(0.3, 0.1, 12)
+    se = np.full(12, 0.1)
+    s = pd.DataFrame({"team": [f"t{j}" for j in range(12)], "est": theta + se * rng.normal(size=12),
+                      "se": se})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = lb.fit_effects_summary(s, estimate="est", std_error="se", group="team", draws=1000,
+                                   chains=2, cache=False)
+    r = _row(m, "effect_mean")
+    assert r["lower"] <= 0.3 <= r["upper"]
+    assert len(m.team_effects()) == 12
+
+
+# ------------------------------------------------------------------------------- bad input
+BASE = pd.DataFrame({"team": list("aabbccdd"), "treated": [0, 1] * 4,
+                     "y": [1.0, 2.0, 1.5, 2.5, 0.5, 1.0, 1.2, 2.2]})
+
+
+@pytest.mark.parametrize("change, kw, match", [
+    (lambda d: d.assign(y=["x"] * 8), {}, "text"),
+    (lambda d: d.assign(y=[0, 1, 2, 0, 1, 0, 1, 0]), {"family": "binary"}, "not 0 or 1"),
+    (lambda d: d.assign(y=[0.5, 1, 2, 0, 1, 0, 1, 0]), {"family": "count"}, "whole number"),
+    (lambda d: d.assign(y=[0, 1, 2, 3, 4, 5, 1, 2]), {"family": "ordinal"}, "1 to 5"),
+    (lambda d: d.assign(y=[0.0, 1, 2, 3, 4, 5, 1, 2]), {"family": "lognormal"}, "zero or negative"),
+    (lambda d: d.assign(y=[-1.0, 1, 2, 3, 4, 5, 1, 2]), {"family": "time_to_event"}, "negative"),
+    (lambda d: d.assign(treated=[0, 1, 2, 0, 1, 0, 1, 0]), {}, "0/1"),
+    (lambda d: d.assign(treated=["t", "c"] * 4), {}, "0/1"),
+    (lambda d: d.assign(y=3.0), {}, "no variation"),
+    (lambda d: d.assign(treated=[0, 1, 0, 1, 1, 1, 0, 0]), {}, "no control units in c.*no treated units in d"),
+    (lambda d: d, {"outcome": "nope"}, "not in the data"),
+    (lambda d: d, {"family": "weird"}, "unknown family"),
+    (lambda d: d, {"design": "pre_post"}, "post"),
+])
+def test_bad_input_raises_clear_errors(change, kw, match):
+    args = dict(outcome="y", treatment="treated", group="team", **FAST)
+    args.update(kw)
+    with pytest.raises(ModelInputError, match=match):
+        lb.fit_effects(change(BASE.copy()), **args)
+
+
+def test_missing_values_warn_and_continue():
+    df, _ = simulate("normal", seed=4, n_teams=4, n_per_team=40, effect_mean=1.0, intercept_mean=5)
+    df.loc[[0, 5, 9], "y"] = np.nan
+    with pytest.warns(UserWarning, match="3 of 160 rows left out"):
+        res = lb.fit_effects(df, outcome="y", treatment="treated", group="team", **FAST)
+    assert res.meta["n"] == 157 and res.meta["n_dropped"] == 3
+
+
+def test_incomplete_teams_can_be_dropped():
+    d = BASE.assign(treated=[0, 1, 0, 1, 1, 1, 0, 1])
+    with pytest.warns(UserWarning, match="left out"):
+        res = lb.fit_effects(d, outcome="y", treatment="treated", group="team",
+                             drop_incomplete_teams=True, draws=200, tune=200, chains=2,
+                             cache=False, retry=False)
+    assert res.meta["teams"] == ["a", "b", "d"]
+
+
+def test_cli_fit_and_bad_input(tmp_path, capsys):
+    from lndbayes.cli import main
+
+    df, _ = simulate("binary", seed=2, n_teams=6, n_per_team=100, effect_mean=0.5)
+    csv = tmp_path / "t.csv"
+    df.to_csv(csv, index=False)
+    out = tmp_path / "r.json"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rc = main(["fit", "--data", str(csv), "--outcome", "y", "--treatment", "treated",
+                   "--group", "team", "--family", "binary", "--out", str(out), "--draws", "500",
+                   "--tune", "500", "--chains", "2"])
+    import json
+
+    d = json.loads(out.read_text())
+    assert rc in (0, 1) and [r["estimand"] for r in d["summary"]][0] == "effect_mean"
+    rc = main(["fit", "--data", str(csv), "--outcome", "team", "--treatment", "treated",
+               "--out", str(out)])
+    assert rc == 2 and "text" in capsys.readouterr().err
