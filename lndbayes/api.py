@@ -62,7 +62,8 @@ def _standardise(x: np.ndarray):
 
 # ==================================================================================== preparation
 def _prepare(df, *, outcome, treatment, group, baseline, covariates, family, design, period,
-             post, event_time, exposure, censored, department, drop_incomplete_teams):
+             post, event_time, exposure, censored, department, drop_incomplete_teams,
+             program=None):
     from lndbayes.models.families import get_family
 
     fam = get_family(family)
@@ -82,11 +83,11 @@ def _prepare(df, *, outcome, treatment, group, baseline, covariates, family, des
         warnings.warn("time_to_event without a `censored` column: every time is taken as an "
                       "observed event.", stacklevel=3)
     cols = [outcome, treatment, group, baseline, period, post, event_time, exposure, censored,
-            department, *covariates]
+            department, program, *covariates]
     _require_columns(df, cols)
 
     required = [c for c in [outcome, treatment, group, period, post, exposure, censored,
-                            department, *covariates] if c is not None]
+                            department, program, *covariates] if c is not None]
     if design == "staggered" and post is None:
         pass
     n0 = len(df)
@@ -131,12 +132,35 @@ def _prepare(df, *, outcome, treatment, group, baseline, covariates, family, des
             + ("" if design == "randomized" else " among treated x post observations")
             + ": there is nothing to compare. Fix: include both treated and control rows.")
 
+    # --- programs -------------------------------------------------------------------------
+    if program is not None:
+        prog_lab = df[program].astype(str).to_numpy()
+        pr = pd.DataFrame({"p": prog_lab, "D": D}).groupby("p")["D"].agg(["min", "max"])
+        no_t, no_c = sorted(pr.index[pr["max"] == 0]), sorted(pr.index[pr["min"] > 0])
+        if no_t or no_c:
+            after = "" if design == "randomized" else " after its start"
+            parts = ([f"no treated units{after} in program(s) {', '.join(map(repr, no_t))}"]
+                     if no_t else []) + \
+                    ([f"no control (comparison) units in program(s) {', '.join(map(repr, no_c))}"]
+                     if no_c else [])
+            raise ModelInputError(
+                f"each program needs its own treated and control rows, but there are "
+                f"{'; '.join(parts)}. Fix: give every program its comparison units (rows with "
+                f"{treatment} = 0 and {program} = that program), or leave that program out of "
+                "the data (fit it alone, or not at all).")
+    else:
+        prog_lab = np.array(["all"] * len(df), dtype=object)
+    multi = len(pd.unique(prog_lab)) > 1
+
     # --- teams and departments ------------------------------------------------------------
     if group is not None:
         team_lab = df[group].astype(str).to_numpy()
         teams = sorted(pd.unique(team_lab))
         if design == "randomized":
-            t = pd.DataFrame({"team": team_lab, "D": D}).groupby("team")["D"].agg(["min", "max"])
+            # several programs: every program x team combination needs both arms
+            unit_lab = (np.array([f"{t} (program {q})" for t, q in zip(team_lab, prog_lab)],
+                                 dtype=object) if multi else team_lab)
+            t = pd.DataFrame({"team": unit_lab, "D": D}).groupby("team")["D"].agg(["min", "max"])
             bad = t[(t["min"] == t["max"])]
             if len(bad):
                 only_t = sorted(bad.index[bad["min"] == 1])
@@ -154,12 +178,12 @@ def _prepare(df, *, outcome, treatment, group, baseline, covariates, family, des
                         f"are {'; '.join(parts)}. Fix: pass drop_incomplete_teams=True to leave "
                         f"these {len(bad)} team(s) out, or group=None to estimate one "
                         "population-wide effect (e.g. when whole teams were randomised).")
-                keep = ~np.isin(team_lab, bad.index)
+                keep = ~np.isin(unit_lab, bad.index)
                 warnings.warn(f"{int((~keep).sum())} rows of {len(bad)} team(s) without both arms "
                               f"left out ({'; '.join(parts)}).", stacklevel=3)
-                df, y, treated, D, expo, cens, team_lab = (
+                df, y, treated, D, expo, cens, team_lab, prog_lab = (
                     df.loc[keep].reset_index(drop=True), y[keep], treated[keep], D[keep],
-                    expo[keep], cens[keep], team_lab[keep])
+                    expo[keep], cens[keep], team_lab[keep], prog_lab[keep])
                 teams = sorted(pd.unique(team_lab))
                 if len(teams) == 0:
                     raise ModelInputError("no team has both treated and control units.")
@@ -178,6 +202,17 @@ def _prepare(df, *, outcome, treatment, group, baseline, covariates, family, des
                                        mode.reindex(teams).to_numpy()).astype(np.int64)
     else:
         depts, dept_of_team = ["all"], np.zeros(J, dtype=np.int64)
+    # program x team combinations (the effect's index); with one program: the teams
+    programs = sorted(pd.unique(prog_lab))
+    prog_idx = np.searchsorted(np.array(programs, dtype=object), prog_lab).astype(np.int64)
+    if len(programs) > 1:
+        pairs, combo_idx = np.unique(np.column_stack([prog_idx, team_idx]), axis=0,
+                                     return_inverse=True)
+        combo_idx = combo_idx.reshape(-1).astype(np.int64)
+        combo_program, combo_team = pairs[:, 0].astype(np.int64), pairs[:, 1].astype(np.int64)
+    else:
+        combo_idx, combo_team = team_idx, np.arange(J, dtype=np.int64)
+        combo_program = np.zeros(J, dtype=np.int64)
 
     # --- period and event time ------------------------------------------------------------
     if design != "randomized":
@@ -228,25 +263,35 @@ def _prepare(df, *, outcome, treatment, group, baseline, covariates, family, des
             scaling[c] = (m, s)
     if design != "randomized" and group is not None:
         varies = pd.DataFrame({"t": team_idx, "tr": treated}).groupby("t")["tr"].nunique().max() > 1
-        if varies:
+        # The arm difference is only separable from the effect when treated units are also
+        # seen before their start (D = 0). In a staggered rollout with one row per new hire,
+        # treated == D, and adding the column would make the effect unidentified.
+        treated_seen_untreated = bool(np.any((treated > 0) & (D == 0)))
+        if varies and treated_seen_untreated:
             Xcols.append(treated.copy())
             names.append("treated_group")
     X = np.column_stack(Xcols) if Xcols else np.zeros((len(df), 0))
 
     rows = {"team": team_idx, "D": D.astype(float), "period": per_idx, "event": ev_idx, "X": X,
-            "y": y, "exposure": expo, "censored": cens, "treated": treated}
+            "y": y, "exposure": expo, "censored": cens, "treated": treated,
+            "program": prog_idx, "combo": combo_idx}
     labels = {"teams": teams, "departments": depts, "dept_of_team": dept_of_team,
               "periods": periods, "event_times": events, "covariates": names,
-              "scaling": scaling, "n_dropped": dropped}
+              "scaling": scaling, "n_dropped": dropped, "programs": programs,
+              "combo_team": combo_team, "combo_program": combo_program}
     return family, rows, labels
 
 
 # ====================================================================================== estimands
 def _patterns(rows, design):
-    """Unique analysed predictor patterns (team, period, event, X) and their weights."""
+    """Unique analysed predictor patterns (team, combo, period, event, X) and their weights.
+
+    ``combo`` is the effect's index: the program x team combination (several programs), else
+    the team itself (then the column repeats ``team`` and changes nothing).
+    """
     A = np.ones(len(rows["y"]), bool) if design == "randomized" else rows["D"] > 0
-    keys = np.column_stack([rows["team"][A], rows["period"][A], rows["event"][A],
-                            rows["X"][A]]).astype(float)
+    keys = np.column_stack([rows["team"][A], rows["combo"][A], rows["period"][A],
+                            rows["event"][A], rows["X"][A]]).astype(float)
     uniq, inv = np.unique(keys, axis=0, return_inverse=True)
     w = np.bincount(inv.reshape(-1), minlength=len(uniq)).astype(float)
     return uniq, w
@@ -258,11 +303,16 @@ def _flat(post, name):
 
 
 def _business_draws(fam, post, pat, w, spec, J, chunk_cells=2_000_000):
-    """Per-draw business-scale average effect (abs, rel) overall and per team."""
+    """Per-draw business-scale average effect (abs, rel) overall and per effect unit.
+
+    ``J``: number of effect units (teams, or program x team combinations with several
+    programs); the per-unit results are indexed by the pattern's ``combo`` column.
+    """
     team = pat[:, 0].astype(int)
-    per = pat[:, 1].astype(int)
-    ev = pat[:, 2].astype(int)
-    Xp = pat[:, 3:]
+    unit = pat[:, 1].astype(int)
+    per = pat[:, 2].astype(int)
+    ev = pat[:, 3].astype(int)
+    Xp = pat[:, 4:]
     alpha = _flat(post, "intercept_team")
     theta = _flat(post, "effect_team")
     S = alpha.shape[0]
@@ -275,7 +325,7 @@ def _business_draws(fam, post, pat, w, spec, J, chunk_cells=2_000_000):
     if "cutpoints" in post:
         aux_all["cutpoints"] = _flat(post, "cutpoints")
     Wt = np.zeros((len(team), J))
-    Wt[np.arange(len(team)), team] = w
+    Wt[np.arange(len(team)), unit] = w
     diff_tot = np.empty(S)
     m0_tot = np.empty(S)
     diff_team = np.empty((S, J))
@@ -288,7 +338,7 @@ def _business_draws(fam, post, pat, w, spec, J, chunk_cells=2_000_000):
             eta0 = eta0 + gamma[sl][:, per]
         if beta is not None:
             eta0 = eta0 + beta[sl] @ Xp.T
-        eff = theta[sl][:, team]
+        eff = theta[sl][:, unit]
         if dev is not None:
             eff = eff + dev[sl][:, ev]
         aux = {}
@@ -309,26 +359,36 @@ def _business_draws(fam, post, pat, w, spec, J, chunk_cells=2_000_000):
 
 
 def _raw_team_effects(fam, rows, labels, design):
-    """Plain treated-minus-control (randomized) or difference-in-differences per team."""
-    y, team, D, e, c = rows["y"], rows["team"], rows["D"] > 0, rows["exposure"], rows["censored"]
+    """Plain treated-minus-control (randomized) or difference-in-differences per effect unit.
+
+    Effect units are teams, or the program x team combinations with several programs; a panel
+    combination's comparison is the never-treated rows *of the same program*.
+    """
+    y, D, e, c = rows["y"], rows["D"] > 0, rows["exposure"], rows["censored"]
+    unit, prog = rows["combo"], rows["program"]
     out = []
-    J = len(labels["teams"])
+    J = len(labels["combo_team"])
+    ctrl = {}
     if design != "randomized":
-        treated_teams = np.unique(team[D])
-        ctrl_rows = ~np.isin(team, treated_teams)
-        post_like = np.zeros(len(y), bool)
-        # control "post" = periods in which some team is treated
-        post_periods = np.unique(rows["period"][D])
-        post_like = np.isin(rows["period"], post_periods)
-        mc1, sc1 = fam.raw_mean_se(y[ctrl_rows & post_like], e[ctrl_rows & post_like], c[ctrl_rows & post_like])
-        mc0, sc0 = fam.raw_mean_se(y[ctrl_rows & ~post_like], e[ctrl_rows & ~post_like], c[ctrl_rows & ~post_like])
+        for q in np.unique(prog):
+            inq = prog == q
+            treated_units = np.unique(unit[D & inq])
+            ctrl_rows = inq & ~np.isin(unit, treated_units)
+            # control "post" = periods in which some team (of this program) is treated
+            post_periods = np.unique(rows["period"][D & inq])
+            post_like = np.isin(rows["period"], post_periods)
+            ctrl[q] = (*fam.raw_mean_se(y[ctrl_rows & post_like], e[ctrl_rows & post_like],
+                                        c[ctrl_rows & post_like]),
+                       *fam.raw_mean_se(y[ctrl_rows & ~post_like], e[ctrl_rows & ~post_like],
+                                        c[ctrl_rows & ~post_like]))
     for j in range(J):
-        t = team == j
+        t = unit == j
         if design == "randomized":
             m1, s1 = fam.raw_mean_se(y[t & D], e[t & D], c[t & D])
             m0, s0 = fam.raw_mean_se(y[t & ~D], e[t & ~D], c[t & ~D])
             out.append((int(t.sum()), m1 - m0, float(np.hypot(s1, s0))))
         else:
+            mc1, sc1, mc0, sc0 = ctrl[labels["combo_program"][j]]
             m1, s1 = fam.raw_mean_se(y[t & D], e[t & D], c[t & D])
             m0, s0 = fam.raw_mean_se(y[t & ~D], e[t & ~D], c[t & ~D])
             out.append((int(t.sum()), (m1 - m0) - (mc1 - mc0),
@@ -342,8 +402,11 @@ def _build_result(*, fam, spec, rows, labels, idata, diag, design, seed, target,
 
     post = idata["posterior"].to_dataset()
     J = spec.J
+    multi = spec.n_program > 1
+    # effect units: teams, or program x team combinations (several programs)
+    n_unit = spec.n_combo if multi else J
     pat, w = _patterns(rows, design)
-    abs_d, rel_d, team_d, team_w = _business_draws(fam, post, pat, w, spec, J)
+    abs_d, rel_d, team_d, team_w = _business_draws(fam, post, pat, w, spec, n_unit)
     em = _flat(post, "effect_mean")
     S = em.shape[0]
     rng = np.random.default_rng(seed + 7919)
@@ -355,10 +418,26 @@ def _build_result(*, fam, spec, rows, labels, idata, diag, design, seed, target,
     else:
         sd_t = np.full(S, np.nan)
         new = em.copy()
+    if multi:  # a new team of a new program
+        new = new + _flat(post, "effect_sd_program") * rng.standard_normal(S)
     shape = post["effect_mean"].shape
     extra_vars = {"effect_new_team": new, "average_effect_abs": abs_d, "average_effect_rel": rel_d}
     for k, v in extra_vars.items():
         post[k] = (("chain", "draw"), v.reshape(shape))
+    programs = labels["programs"]
+    c_prog, c_team = labels["combo_program"], labels["combo_team"]
+    prog_abs = None
+    if meta.get("program") is not None:
+        # business-scale average effect over each program's analysed rows
+        P = len(programs)
+        wp = np.bincount(c_prog, weights=team_w, minlength=P)
+        tot = np.nan_to_num(team_d) * team_w[None, :]
+        prog_abs = np.stack([tot[:, c_prog == k].sum(1) for k in range(P)], axis=1) / wp
+        post["average_effect_abs_program"] = (("chain", "draw", "program"),
+                                              prog_abs.reshape(*shape, P))
+        if not multi:  # one program: its mean effect is effect_mean
+            post["effect_program"] = (("chain", "draw", "program"), em.reshape(*shape, 1))
+        post = post.assign_coords(program=np.array(programs, dtype=str))
     # label coordinates with the real names
     post = post.assign_coords(team=np.array(labels["teams"], dtype=str))
     if spec.n_dept > 1 and "department" in post.dims:
@@ -371,7 +450,15 @@ def _build_result(*, fam, spec, rows, labels, idata, diag, design, seed, target,
         post = post.assign_coords(covariate=np.array(labels["covariates"], dtype=str))
     import xarray as xr
 
-    idata = xr.DataTree.from_dict({"posterior": post,
+    post_out = post
+    if multi:
+        # effect_team by (program, team); NaN where the combination does not occur
+        th = np.asarray(post["effect_team"].values, dtype=float)
+        grid = np.full((*shape, len(programs), J), np.nan)
+        grid[:, :, c_prog, c_team] = th
+        post_out = post.drop_vars([v for v in ("effect_team", "combo") if v in post.variables])
+        post_out["effect_team"] = (("chain", "draw", "program", "team"), grid)
+    idata = xr.DataTree.from_dict({"posterior": post_out,
                                    "sample_stats": idata["sample_stats"].to_dataset()})
 
     tgt_row, tgt_val = None, None
@@ -385,12 +472,15 @@ def _build_result(*, fam, spec, rows, labels, idata, diag, design, seed, target,
                                   f"got {target!r}.")
     link = LINK_LABEL[fam.name]
     rows_out = []
-    for name, x, scale in [("effect_mean", em, link), ("effect_sd_team", sd_t, link),
-                           ("effect_new_team", new, link),
-                           ("average_effect_abs", abs_d, ABS_LABEL[fam.name]),
-                           ("average_effect_rel", rel_d, REL_LABEL)]:
+    estimands = [("effect_mean", em, link), ("effect_sd_team", sd_t, link),
+                 ("effect_new_team", new, link),
+                 ("average_effect_abs", abs_d, ABS_LABEL[fam.name]),
+                 ("average_effect_rel", rel_d, REL_LABEL)]
+    if multi:
+        estimands.insert(2, ("effect_sd_program", _flat(post, "effect_sd_program"), link))
+    for name, x, scale in estimands:
         r = {"estimand": name, "scale": scale, **describe(x)}
-        if name == "effect_sd_team":
+        if name in ("effect_sd_team", "effect_sd_program"):
             r["p_gt_0"] = np.nan
         r["p_beats_target"] = p_beats(x, tgt_val, direction) if name == tgt_row else np.nan
         rows_out.append(r)
@@ -398,16 +488,62 @@ def _build_result(*, fam, spec, rows, labels, idata, diag, design, seed, target,
 
     raw = _raw_team_effects(fam, rows, labels, design)
     trows = []
-    for j, team in enumerate(labels["teams"]):
+    for j in range(n_unit):  # teams, or program x team combinations
         if team_w[j] == 0:
             continue  # no analysed (treated x post) observations in this team
         n, re_, rse = raw[j]
-        trows.append({"team": team, "n": n, "raw_effect": re_, "raw_se": rse,
-                      **describe(team_d[:, j])})
-    team_df = pd.DataFrame(trows, columns=TEAM_COLUMNS)
+        trows.append({"program": programs[c_prog[j]], "team": labels["teams"][c_team[j]],
+                      "n": n, "raw_effect": re_, "raw_se": rse, **describe(team_d[:, j])})
+    team_cols = (["program"] if meta.get("program") is not None else []) + TEAM_COLUMNS
+    team_df = pd.DataFrame(trows, columns=team_cols)
     if group is None:
         team_df = team_df.iloc[0:0]
-    return EffectResult(idata, summary, team_df, diag, meta)
+    extra = {}
+    try:
+        from lndbayes.models.checks import predictive_checks
+
+        pc = predictive_checks(fam.name, rows, spec, meta["priors"], post,
+                               labels["dept_of_team"], seed=seed)
+    except (ValueError, FloatingPointError) as err:  # a check must never sink a fit
+        pc = {"error": str(err)}
+    if pc is not None:
+        extra["predictive"] = pc
+    if spec.n_event > 1:
+        extra["event_time_effects"] = _event_time_rows(post, em, rows, labels, link)
+    if prog_abs is not None:
+        mu_p = _flat(post, "effect_program")
+        n_p = np.bincount(rows["program"], minlength=len(programs))
+        extra["program_effects"] = [
+            {"program": q, "n": int(n_p[k]), "scale": link, **describe(mu_p[:, k]),
+             "abs_scale": ABS_LABEL[fam.name],
+             **{f"abs_{c}": v for c, v in describe(prog_abs[:, k]).items()}}
+            for k, q in enumerate(programs)]
+    return EffectResult(idata, summary, team_df, diag, meta, extra)
+
+
+def _event_time_rows(post, em, rows, labels, link):
+    """Effect by time since start (staggered): effect_mean + event-time deviation, link scale."""
+    from lndbayes.results import describe
+
+    dev = _flat(post, "event_time_dev")
+    on = rows["D"] > 0
+    counts = np.bincount(rows["event"][on], minlength=dev.shape[1])
+    out = []
+    for k, e in enumerate(labels["event_times"]):
+        out.append({"event_time": int(e), "n": int(counts[k]), "scale": link,
+                    **describe(em + dev[:, k])})
+    return out
+
+
+def _label_key(labels):
+    """The labels that enter the posterior cache key (one program: as before programs existed)."""
+    out = {k: v for k, v in labels.items()
+           if k not in ("dept_of_team", "programs", "combo_team", "combo_program")}
+    if len(labels["programs"]) > 1:
+        out["programs"] = list(map(str, labels["programs"]))
+        out["combos"] = np.column_stack([labels["combo_program"],
+                                         labels["combo_team"]]).tolist()
+    return out
 
 
 # ====================================================================================== public
@@ -417,26 +553,39 @@ def fit_effects(df, outcome, treatment, group=None, baseline=None, covariates=()
                 tune=1000, chains=4, cache=True, strict=False, *, target=None,
                 direction="increase", sampler="nutpie", collapse=True,
                 drop_incomplete_teams=False, centering="auto", retry=True):
-    """Estimate a training program's effect with a hierarchical Bayesian GLM.
+    r"""Estimate a training program's effect with a hierarchical Bayesian GLM.
 
     Returns an :class:`lndbayes.results.EffectResult`. The model, priors and estimands are
     described in :mod:`lndbayes.models.hierarchical` and docs/models.md. ``target`` is
     ``{"relative_change": -0.15}`` or ``{"absolute_change": ...}`` on the business scale and
     ``direction`` ("increase"/"decrease") says which way is good. ``collapse=True`` uses exact
     sufficient statistics; ``collapse=False`` the individual-row likelihood.
+
+    ``program``: a column naming each row's program, to fit several programs at once. Treated
+    rows are units in that program, control rows its comparison units; team intercepts (and
+    period effects) are shared, the effect is per program x team combination,
+
+    .. math::
+
+        \theta_{pj} = \mu_p + b_{d[j]} + \sigma_\theta z_{pj}, \qquad
+        \mu_p \sim \mathrm{Normal}(\mu_\theta, \sigma_{\theta,\mathrm{prog}}),
+
+    with one between-team sd :math:`\sigma_\theta` shared by the programs (see
+    :mod:`lndbayes.models.hierarchical`). ``effect_mean`` is then the portfolio mean
+    :math:`\mu_\theta`; :meth:`~lndbayes.results.EffectResult.program_effects` gives each
+    program's :math:`\mu_p` and business-scale average effect, ``team_effects()`` one row per
+    program x team, and ``draws("effect_program", program=...)`` the draws of :math:`\mu_p`. A
+    column with a single program fits exactly the one-program model.
     """
     import lndbayes
     from lndbayes import inference
     from lndbayes.errors import FitFailedError
     from lndbayes.models.families import get_family
     from lndbayes.models.hierarchical import GLMSpec, build_model, choose_centering, \
-        prior_data_names
+        choose_program_centering, prior_data_names
     from lndbayes.models.priors import relevant_priors, resolve_priors
     from lndbayes.models.sufficient import collapse as collapse_rows
 
-    if program is not None:
-        raise ModelInputError("several programs at once (`program=`) is not implemented yet. "
-                              "Fix: fit each program separately.")
     if direction not in ("increase", "decrease"):
         raise ModelInputError(f"direction must be 'increase' or 'decrease', got {direction!r}.")
     for name, v in (("draws", draws), ("tune", tune), ("chains", chains)):
@@ -446,16 +595,19 @@ def fit_effects(df, outcome, treatment, group=None, baseline=None, covariates=()
         df, outcome=outcome, treatment=treatment, group=group, baseline=baseline,
         covariates=covariates, family=family, design=design, period=period, post=post,
         event_time=event_time, exposure=exposure, censored=censored, department=department,
-        drop_incomplete_teams=drop_incomplete_teams)
+        drop_incomplete_teams=drop_incomplete_teams, program=program)
     fam = get_family(family)
     J = len(labels["teams"])
+    n_prog = len(labels["programs"])
+    multi = n_prog > 1
+    n_combo = len(labels["combo_team"]) if multi else 0
     hier = group is not None
     n_dept = len(labels["departments"]) if hier else 1
     n_period = len(labels["periods"])
     n_event = len(labels["event_times"])
     K = rows["X"].shape[1]
     names = relevant_priors(family, has_group=hier, has_dept=n_dept > 1, n_cov=K,
-                            has_period=n_period > 1, has_event=n_event > 1)
+                            has_period=n_period > 1, has_event=n_event > 1, has_program=multi)
     scale = fam.link_scale(rows["y"], rows["exposure"], rows["censored"])
     center = fam.link_center(rows["y"], rows["exposure"], rows["censored"])
     pri = resolve_priors(names, scale, center, priors)
@@ -463,25 +615,34 @@ def fit_effects(df, outcome, treatment, group=None, baseline=None, covariates=()
     if not hier:
         c_int, c_eff = (), ()
     elif centering == "auto":
-        c_int, c_eff = choose_centering(family, rows, J)
+        c_int, c_eff = (choose_centering(family, rows, J, effect_unit=rows["combo"],
+                                         n_effect=n_combo, effect_group=labels["combo_program"])
+                        if multi else choose_centering(family, rows, J))
     elif centering in ("centred", "centered"):
-        c_int = c_eff = tuple(range(J))
+        c_int, c_eff = tuple(range(J)), tuple(range(n_combo if multi else J))
     elif centering in ("noncentred", "non-centred", "noncentered"):
         c_int = c_eff = ()
     else:
         raise ModelInputError(f"centering must be 'auto', 'centred' or 'noncentred', got {centering!r}.")
     spec = GLMSpec(family=family, design=design, hier=hier, J=J, n_dept=n_dept,
                    n_period=n_period, n_event=n_event, K=K, int_centred=c_int,
-                   eff_centred=c_eff, exact=bool(collapse), prior_names=tuple(names))
-    data = collapse_rows(family, rows, exact=bool(collapse))
+                   eff_centred=c_eff, exact=bool(collapse), prior_names=tuple(names),
+                   n_program=n_prog if multi else 1, n_combo=n_combo,
+                   prog_centred=multi and (centering in ("centred", "centered") or (
+                       centering == "auto" and choose_program_centering(family, rows, n_prog))))
+    data = collapse_rows(family, rows, exact=bool(collapse), by_combo=multi)
     if n_dept > 1:
         data["dept_of_team"] = labels["dept_of_team"].astype(np.int64)
+    if multi:
+        data["combo_program"] = labels["combo_program"].astype(np.int64)
+        if hier and n_dept > 1:
+            data["combo_team"] = labels["combo_team"].astype(np.int64)
     all_data = {**data, **prior_data_names(pri)}
     settings = {"draws": int(draws), "tune": int(tune), "chains": int(chains), "seed": int(seed),
                 "sampler": sampler, "retry": bool(retry)}
     key = inference.hash_payload(
         {"spec": spec.key(), "priors": pri, "settings": settings,
-         "labels": {k: v for k, v in labels.items() if k != "dept_of_team"},
+         "labels": _label_key(labels),
          "version": lndbayes.__version__, "thresholds": inference.THRESHOLDS}, all_data)
 
     cached = inference.cache_load(key) if cache else None
@@ -508,6 +669,8 @@ def fit_effects(df, outcome, treatment, group=None, baseline=None, covariates=()
             "centred_teams": {"intercept": len(c_int), "effect": len(c_eff)},
             "n_cells": int(len(data["c_team"])), "collapsed": bool(collapse),
             "version": lndbayes.__version__}
+    if program is not None:
+        meta.update(program=program, programs=list(map(str, labels["programs"])))
     res = _build_result(fam=fam, spec=spec, rows=rows, labels=labels, idata=idata, diag=diag,
                         design=design, seed=int(seed), target=target, direction=direction,
                         meta=meta, group=group)
@@ -550,6 +713,11 @@ def fit_program(org, program_id, outcome_id, **sampler_settings):
         kw.update(period="period", post="post")
     if design == "staggered":
         kw["event_time"] = "event_time"
+    if design != "randomized" and m.get("layout") == "unit":
+        d, m["time_granularity"] = _by_quarter(d), "quarter"
+        kw.update(period="period_quarter")
+        if design == "staggered":
+            kw["event_time"] = "event_time_quarter"
     if family == "count" and "exposure" in d:
         kw["exposure"] = "exposure"
     if family == "time_to_event" and "censored" in d:
@@ -562,6 +730,22 @@ def fit_program(org, program_id, outcome_id, **sampler_settings):
     res.meta.update({"program_id": program_id, "outcome_id": outcome_id,
                      "value_per_unit": m.get("value_per_unit"), "panel_meta": _jsonable(m)})
     return res
+
+
+def _by_quarter(d: pd.DataFrame) -> pd.DataFrame:
+    """Quarter of the period and quarters since the start, for one-row-per-person panels.
+
+    Why: a time-to-event panel has one row per new hire, so monthly hire cohorts hold a handful
+    of people each; 24 period effects and 20 event-time effects on ~250 people leave the
+    treatment effect barely identified and the sampler in funnels. Quarters keep the
+    comparison within hire cohorts while giving each cohort enough people.
+    """
+    d = d.copy()
+    months = pd.PeriodIndex(d["period"].astype(str), freq="M")
+    d["period_quarter"] = [str(q) for q in months.asfreq("Q")]
+    if "event_time" in d:
+        d["event_time_quarter"] = np.floor(pd.to_numeric(d["event_time"]) / 3.0)
+    return d
 
 
 def _jsonable(m):

@@ -81,6 +81,16 @@ def test_recovery_panel_designs(design):
     te = res.team_effects()
     treated_teams = sorted(df.loc[df.post == 1, "team"].unique())
     assert list(te["team"]) == treated_teams
+    et = res.event_time_effects()
+    if design == "staggered":
+        # the simulated effect grows by 0.3 per period since start
+        on = df[(df.treated == 1) & (df.post == 1)]
+        assert list(et["event_time"]) == sorted(on["event_time"].astype(int).unique())
+        assert et["n"].sum() == len(on)
+        slope = np.polyfit(et["event_time"], et["mean"], 1, w=np.sqrt(et["n"]))[0]
+        assert 0.15 < slope < 0.45, et
+    else:
+        assert et.empty
 
 
 @pytest.mark.parametrize("fam", ["normal", "binary"])
@@ -266,3 +276,110 @@ def test_cli_fit_and_bad_input(tmp_path, capsys):
     rc = main(["fit", "--data", str(csv), "--outcome", "team", "--treatment", "treated",
                "--out", str(out)])
     assert rc == 2 and "text" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("fam", ["normal", "binary"])
+def test_predictive_checks_replicate_the_data_and_survive_save(fam, tmp_path):
+    # same data and settings as test_recovery_every_family: the compiled model is reused
+    df, _ = simulate(fam, seed=11, n_teams=8, n_per_team=200, effect_mean=0.5,
+                     effect_sd_team=0.15, intercept_mean=3.0 if fam != "binary" else -0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = lb.fit_effects(df, outcome="y", treatment="treated", group="team", family=fam,
+                             **FAST)
+    obs, post = res.predictive_means_by_arm("posterior")
+    _, prior = res.predictive_means_by_arm("prior")
+    for arm, sel in (("control", df.treated == 0), ("program", df.treated == 1)):
+        assert obs[arm] == pytest.approx(df.loc[sel, "y"].mean())
+        rep = post[arm]
+        assert len(rep) == 200
+        # a well-specified model reproduces the arm mean: observed well inside the replications
+        assert 0.05 < np.mean(rep >= obs[arm]) < 0.95
+        assert abs(np.median(rep) - obs[arm]) < 3 * np.std(rep)
+        # the priors alone allow far more than the data show
+        assert np.std(prior[arm]) > 5 * np.std(rep)
+    back = lb.load_result(res.save(tmp_path / "r"))
+    assert back.predictive_means_by_arm("posterior")[0] == obs
+
+
+# ------------------------------------------------------------------------ several programs
+PROGRAM_TRUTH = {"P0": 0.8, "P1": 0.0, "P2": -0.5}
+
+
+def _simulate_programs(seed=0, n_teams=12, n_per=60, effects=PROGRAM_TRUTH, sd_team=0.2):
+    """Programs sharing teams (shared team intercepts), program x team effects."""
+    rng = np.random.default_rng(seed)
+    alpha = rng.normal(5.0, 1.0, n_teams)
+    parts = []
+    for p, mu in effects.items():
+        theta = mu + sd_team * rng.standard_normal(n_teams)
+        for j in range(n_teams):
+            tr = np.arange(n_per) % 2
+            parts.append(pd.DataFrame({"program": p, "team": f"t{j:02d}", "treated": tr,
+                                       "y": alpha[j] + theta[j] * tr + rng.standard_normal(n_per)}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def test_several_programs_recover_program_effects(tmp_path):
+    df = _simulate_programs()
+    res = lb.fit_effects(df, outcome="y", treatment="treated", group="team", program="program",
+                         **FAST)
+    assert res.converged, res.diagnostics()["messages"]
+    pe = res.program_effects().set_index("program")
+    assert list(pe.index) == ["P0", "P1", "P2"] and (pe["n"] == 720).all()
+    for p, truth in PROGRAM_TRUTH.items():
+        assert pe.loc[p, "lower"] <= truth <= pe.loc[p, "upper"], pe.loc[p]
+        # identity link, balanced arms: business-scale average ~ link-scale program mean
+        assert abs(pe.loc[p, "abs_mean"] - pe.loc[p, "mean"]) < 0.1
+    assert pe.loc["P0", "mean"] > pe.loc["P1", "mean"] > pe.loc["P2", "mean"]
+    assert pe.loc["P0", "lower"] > pe.loc["P1", "upper"]  # clearly different programs
+    s = res.summary().set_index("estimand")
+    assert {"effect_mean", "effect_sd_team", "effect_sd_program", "effect_new_team",
+            "average_effect_abs", "average_effect_rel"} <= set(s.index)
+    # portfolio mean sits between the programs; a new program is far less certain
+    assert pe["mean"].min() < s.loc["effect_mean", "mean"] < pe["mean"].max()
+    assert s.loc["effect_new_team", "sd"] > s.loc["effect_mean", "sd"]
+    # one row per program x team; cells never mix programs (3 programs x 12 teams x 2 arms)
+    te = res.team_effects()
+    assert list(te.columns[:2]) == ["program", "team"] and len(te) == 36
+    assert set(zip(te["program"], te["team"])) == set(zip(df["program"], df["team"]))
+    assert res.meta["n_cells"] == 72
+    d = res.draws("effect_program", program="P2")
+    assert len(d) == 2000 and d.mean() == pytest.approx(pe.loc["P2", "mean"])
+    assert np.isfinite(res.draws("effect_team", program="P1", team="t03")).all()
+    back = lb.load_result(res.save(tmp_path / "r"))
+    pd.testing.assert_frame_equal(res.program_effects(), back.program_effects())
+    pd.testing.assert_frame_equal(res.team_effects(), back.team_effects())
+
+
+def test_single_program_column_is_the_one_program_model():
+    df = _simulate_programs()
+    one = df[df["program"] == "P0"]
+    kw = dict(outcome="y", treatment="treated", group="team", **FAST)
+    a = lb.fit_effects(one, **kw)
+    b = lb.fit_effects(one, program="program", **kw)
+    ra, rb = _row(a, "effect_mean"), _row(b, "effect_mean")
+    mcse = ra["sd"] / np.sqrt(min(a.diagnostics()["ess_bulk_min"], b.diagnostics()["ess_bulk_min"]))
+    assert abs(ra["mean"] - rb["mean"]) < 3 * mcse  # in fact identical: same graph, same seed
+    assert a.meta["cache_key"] == b.meta["cache_key"]
+    pd.testing.assert_frame_equal(a.summary(), b.summary())
+    pe = b.program_effects()
+    assert list(pe["program"]) == ["P0"] and pe["mean"].iloc[0] == pytest.approx(rb["mean"])
+    assert list(b.team_effects()["program"].unique()) == ["P0"]
+    assert a.program_effects().empty and "program" not in a.team_effects()
+
+
+def test_several_programs_bad_input():
+    df = pd.DataFrame({"program": ["A"] * 8 + ["B"] * 4, "team": list("aabbccdd") + list("abcd"),
+                       "treated": [0, 1] * 4 + [1] * 4, "y": np.arange(12.0)})
+    kw = dict(outcome="y", treatment="treated", group="team", **FAST)
+    with pytest.raises(ModelInputError, match=r"no control \(comparison\) units in program\(s\) 'B'.*Fix"):
+        lb.fit_effects(df, program="program", **kw)
+    with pytest.raises(ModelInputError, match="no treated units in program"):
+        lb.fit_effects(df.assign(treated=[0, 1] * 4 + [0] * 4), program="program", **kw)
+    with pytest.raises(ModelInputError, match="not in the data"):
+        lb.fit_effects(df, program="programme", **kw)
+    # a program x team combination without both arms (randomized) is named
+    d2 = df.assign(treated=[0, 1] * 4 + [0, 1, 1, 1])
+    with pytest.raises(ModelInputError, match=r"no control units in c \(program B\)"):
+        lb.fit_effects(d2, program="program", **kw)
