@@ -1300,11 +1300,34 @@ class ProgramReport:
                                    "min E-BFMI": lambda v: f"{v:.2f}", "retries": lambda v: f"{int(v)}"})
 
     def ppc_html(self) -> str:
+        import pandas as pd
+
         have = [oid for oid in self.results if self.ppc_figure(oid, "posterior", probe=True)]
+        missing = [oid for oid in self.results if oid not in have]
+        parts = []
         if have:
-            return "<p>Observed mean outcome by arm against the same mean in data replicated from the model.</p>"
-        return ("<p><b>Predictive checks:</b> not available in this version (the fits do not store "
-                "prior or posterior predictive draws yet).</p>")
+            parts.append(
+                "<p>Observed mean outcome by arm (vertical line) against the same mean in 200 "
+                "datasets replicated from the model. <b>Prior</b> predictive: replicated from the "
+                "priors alone; it should cover the observed value and be wide, i.e. the priors "
+                "allow any plausible outcome level without favouring one. <b>Posterior</b> "
+                "predictive: replicated from the fitted model; the observed value should sit "
+                "well inside (a share of replications above it near 0 or 1 flags misfit).</p>")
+            rows = []
+            for oid in have:
+                pc = (getattr(self.results[oid], "extra", None) or {}).get("predictive") or {}
+                for arm, p in (pc.get("posterior_p_value") or {}).items():
+                    rows.append({"outcome": oid, "arm": arm, "observed": pc["observed"][arm],
+                                 "share of replications above": p})
+            if rows:
+                parts.append(table_html(pd.DataFrame(rows), caption="Posterior predictive check",
+                                        formats={"observed": lambda v: f"{v:.3g}",
+                                                 "share of replications above": lambda v: f"{v:.2f}"}))
+        if missing:
+            parts.append(f"<p>No predictive check for {', '.join(missing)}: time-to-event "
+                         "outcomes are right censored, and replicating them needs each person's "
+                         "follow-up time, which the fitted summary does not keep.</p>")
+        return "".join(parts) or "<p>No fit.</p>"
 
     def ppc_figure(self, oid, kind: str = "posterior", probe: bool = False):
         """Observed vs replicated mean outcome by arm, when the result carries predictive draws."""
@@ -1341,7 +1364,9 @@ class ProgramReport:
             return True
         from lndbayes import viz
 
-        return viz.ppc_plot(observed, replicated, xlabel=f"Mean outcome ({self.scale_of(oid)[1]})",
+        stat = ((getattr(res, "extra", None) or {}).get("predictive") or {}).get("statistic")
+        xlabel = (stat[0].upper() + stat[1:]) if stat else f"Mean outcome ({self.scale_of(oid)[1]})"
+        return viz.ppc_plot(observed, replicated, xlabel=xlabel,
                             title=f"{kind.capitalize()} predictive check: {oid}")
 
 

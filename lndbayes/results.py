@@ -1,4 +1,4 @@
-"""EffectResult: what a fit returns, and how it is saved and read back.
+r"""EffectResult: what a fit returns, and how it is saved and read back.
 
 ``summary()`` rows (columns ``estimand, scale, mean, sd, lower, upper, p_gt_0, p_beats_target``
 plus ``converged``):
@@ -11,6 +11,16 @@ plus ``converged``):
   posterior draw, business scale (randomized: all units, i.e. the average effect; pre/post and
   staggered: the treated x post observations, i.e. the effect on the treated);
 * ``average_effect_rel``: the same difference divided by the mean counterfactual E[y | D=0].
+
+Several programs (``fit_effects(..., program="program")`` with more than one program):
+``effect_mean`` is the portfolio mean :math:`\mu_\theta` of the program means, a row
+``effect_sd_program`` (between-program sd of the mean effect, link scale) follows
+``effect_sd_team``, ``effect_new_team`` is the predictive effect for a new team of a *new*
+program (``+ effect_sd_program z0``), and the ``average_effect_*`` rows average over all
+programs' analysed units. Per program: :meth:`EffectResult.program_effects` (one row per
+program: ``n`` rows, ``mean .. p_gt_0`` of the program mean :math:`\mu_p` on the link scale,
+``abs_mean .. abs_p_gt_0`` of the business-scale average effect over that program's analysed
+units); ``team_effects()`` has a ``program`` column and one row per program x team.
 
 Intervals are 90% equal-tailed (``lndbayes.INTERVAL``). A fit that failed its diagnostics has
 ``converged == False``, ``summary().attrs["converged"] == False`` and a ``converged`` column of
@@ -28,6 +38,8 @@ import pandas as pd
 
 SUMMARY_COLUMNS = ["estimand", "scale", "mean", "sd", "lower", "upper", "p_gt_0", "p_beats_target"]
 TEAM_COLUMNS = ["team", "n", "raw_effect", "raw_se", "mean", "sd", "lower", "upper", "p_gt_0"]
+PROGRAM_COLUMNS = ["program", "n", "scale", "mean", "sd", "lower", "upper", "p_gt_0",
+                   "abs_scale", "abs_mean", "abs_sd", "abs_lower", "abs_upper", "abs_p_gt_0"]
 
 
 def interval_bounds():
@@ -74,7 +86,7 @@ def _clean(obj):
 def _frame(records, columns) -> pd.DataFrame:
     df = pd.DataFrame.from_records(records, columns=columns)
     for c in df.columns:
-        if c in ("estimand", "scale", "team"):
+        if c in ("estimand", "scale", "team", "program", "abs_scale"):
             df[c] = df[c].astype(str)
         elif c == "converged":
             df[c] = df[c].astype(bool)
@@ -117,8 +129,34 @@ class EffectResult:
     def diagnostics(self) -> dict:
         return dict(self._diag)
 
+    def program_effects(self) -> pd.DataFrame:
+        r"""Fits with ``program=``: one row per program with the number of rows ``n``, the
+        program's mean effect :math:`\mu_p` (``mean, sd, lower, upper, p_gt_0``; link scale,
+        ``scale``) and its business-scale average effect over the program's analysed units
+        (``abs_*``; unit in ``abs_scale``). Empty for fits without ``program=``."""
+        return _frame(self.extra.get("program_effects", []), PROGRAM_COLUMNS)
+
+    def predictive_means_by_arm(self, kind: str = "posterior"):
+        """``(observed, replicated)``: the mean outcome per arm (control, program) in the data,
+        and its draws in data replicated from the ``"posterior"`` or the ``"prior"``
+        (lndbayes.models.checks). Raises LookupError when the family has no such check."""
+        pc = self.extra.get("predictive") or {}
+        if kind not in pc:
+            raise LookupError(f"no {kind} predictive check stored for this "
+                              f"{self.meta.get('family')} fit")
+        return dict(pc["observed"]), {a: np.asarray(v, dtype=float) for a, v in pc[kind].items()}
+
+    def event_time_effects(self) -> pd.DataFrame:
+        """Staggered designs: the average effect at each time since start (link scale), with
+        the number of treated observations behind it; empty for other designs."""
+        cols = ["event_time", "n", "scale", "mean", "sd", "lower", "upper", "p_gt_0"]
+        return pd.DataFrame(self.extra.get("event_time_effects", []), columns=cols)
+
     def draws(self, name: str, **sel) -> np.ndarray:
-        """All chains' draws of ``name`` as a 1-D array (select vector entries with ``team=...``)."""
+        """All chains' draws of ``name`` as a 1-D array (select vector entries with ``team=...``;
+        with ``program=``: ``draws("effect_program", program="A")``,
+        ``draws("average_effect_abs_program", program="A")``,
+        ``draws("effect_team", program="A", team="t1")``)."""
         post = self.idata["posterior"].to_dataset()
         if name not in post:
             raise KeyError(f"no posterior variable '{name}'; available: {', '.join(post.data_vars)}")
@@ -181,7 +219,8 @@ def load_result(path) -> EffectResult:
         with xr.open_datatree(nc, engine="h5netcdf") as tree:
             idata = tree.load()
     summary = _frame(d["summary"], SUMMARY_COLUMNS)
-    team = _frame(d["team_effects"], TEAM_COLUMNS)
+    team = _frame(d["team_effects"], (["program"] if (d.get("meta") or {}).get("program")
+                                      is not None else []) + TEAM_COLUMNS)
     diag = {k: (np.nan if v is None and k not in ("messages",) else v)
             for k, v in d["diagnostics"].items()}
     return EffectResult(idata, summary, team, diag, d["meta"], d.get("extra"))

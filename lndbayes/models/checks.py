@@ -1,0 +1,213 @@
+"""Prior and posterior predictive checks: the mean outcome by arm, observed against replicated.
+
+For each draw of the parameters (from the posterior, or from the priors for the prior check) a
+whole dataset is replicated cell by cell from the likelihood, using the sufficient statistics of
+:mod:`lndbayes.models.sufficient` (so it costs the same for 1,000 or 1,000,000 rows), and the mean
+outcome of each arm is computed as in the observed data:
+
+* normal: cell sums :math:`\\sum y \\sim N(n_c a_c + \\beta^\\top S_{x,c},\\ n_c\\sigma^2)`;
+* lognormal: the same on :math:`\\log y` (the check is on the mean log outcome);
+* binary: :math:`\\mathrm{Binomial}(n_c, \\mathrm{logit}^{-1}\\eta_c)`;
+* count: a sum of :math:`w` independent NB(mu, alpha) counts is NB(w mu, w alpha); the arm value
+  is events per unit of exposure;
+* ordinal: :math:`\\mathrm{Multinomial}(n_c, p_c)`, the arm value is the mean score;
+* time to event: not checked here (replicating censoring needs each person's follow-up time,
+  which the sufficient statistics do not keep).
+
+"Arms": ``control`` are the rows with no effect (D = 0: control units, and before the start in
+pre/post and staggered designs), ``program`` the rows that carry it (D = 1).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lndbayes.models.families import N_ORDINAL
+from lndbayes.models.sufficient import collapse
+
+CHECKED = ("normal", "lognormal", "binary", "count", "ordinal")
+
+
+def _expit(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def observed_arm_means(family: str, rows: dict) -> dict:
+    y, D = rows["y"], rows["D"] > 0
+    out = {}
+    for arm, sel in (("control", ~D), ("program", D)):
+        if not sel.any():
+            continue
+        if family == "lognormal":
+            out[arm] = float(np.mean(np.log(y[sel])))
+        elif family == "count":
+            out[arm] = float(np.sum(y[sel]) / np.sum(rows["exposure"][sel]))
+        else:
+            out[arm] = float(np.mean(y[sel]))
+    return out
+
+
+def _eta(cells: dict, p: dict, s: int, family: str) -> np.ndarray:
+    a = p["alpha"][s][cells["c_team"]]
+    if p.get("gamma") is not None:
+        a = a + p["gamma"][s][cells["c_period"]]
+    # several programs: the effect is indexed by the program x team combination
+    eff = p["theta"][s][cells["c_combo"] if "c_combo" in cells else cells["c_team"]]
+    if p.get("dev") is not None:
+        eff = eff + p["dev"][s][cells["c_event"]]
+    a = a + cells["c_D"] * eff
+    if p.get("beta") is not None and family not in ("normal", "lognormal"):
+        a = a + cells["c_X"] @ p["beta"][s]
+    return a
+
+
+def replicate_arm_means(family: str, rows: dict, params: dict, seed: int = 0) -> dict | None:
+    """Replicated mean outcome by arm, one value per parameter draw; None where not checked.
+
+    ``params``: per-draw arrays ``alpha`` (S, J), ``theta`` (S, J) and, where the model has them,
+    ``gamma`` (S, periods), ``dev`` (S, event times), ``beta`` (S, K), ``sigma`` (S,),
+    ``overdispersion`` (S,), ``cutpoints`` (S, 4).
+    """
+    if family not in CHECKED:
+        return None
+    cells = collapse(family, rows, exact=True, by_combo=_combos(rows) is not None)
+    rng = np.random.default_rng(seed)
+    S = params["alpha"].shape[0]
+    D = cells["c_D"] > 0
+    out = {arm: np.empty(S) for arm, sel in (("control", ~D), ("program", D)) if sel.any()}
+    for s in range(S):
+        eta = _eta(cells, params, s, family)
+        if family in ("normal", "lognormal"):
+            n = cells["n"]
+            mean_sum = n * eta
+            if params.get("beta") is not None and cells["Sx"].shape[1]:
+                mean_sum = mean_sum + cells["Sx"] @ params["beta"][s]
+            tot = rng.normal(mean_sum, np.sqrt(n) * params["sigma"][s])
+            denom = n
+        elif family == "binary":
+            tot = rng.binomial(cells["trials"].astype(np.int64), _expit(eta))
+            denom = cells["trials"]
+        elif family == "count":
+            w = cells["weight"]
+            # prior draws can put eta anywhere: keep the replication finite
+            mu = np.exp(np.clip(eta, -30, 30)) * cells["exposure"] * w
+            alpha = w / max(float(params["overdispersion"][s]), 1e-9)
+            tot = rng.negative_binomial(alpha, alpha / (alpha + mu))
+            denom = cells["exposure"] * w
+        else:  # ordinal
+            cut = params["cutpoints"][s]
+            cdf = _expit(cut[None, :] - eta[:, None])
+            probs = np.clip(np.concatenate([cdf[:, :1], np.diff(cdf, axis=1), 1 - cdf[:, -1:]],
+                                           axis=1), 0, 1)
+            probs = probs / probs.sum(1, keepdims=True)
+            n = cells["cat_counts"].sum(1).astype(np.int64)
+            counts = rng.multinomial(n, probs)
+            tot = counts @ np.arange(1, N_ORDINAL + 1)
+            denom = n
+        for arm, sel in (("control", ~D), ("program", D)):
+            if arm in out:
+                out[arm][s] = float(np.sum(tot[sel]) / np.sum(denom[sel]))
+    return out
+
+
+def _combos(rows: dict):
+    """Several programs: (program, team) of each program x team combination; else None."""
+    if "program" not in rows or len(np.unique(rows["program"])) < 2:
+        return None
+    n_c = int(rows["combo"].max()) + 1
+    first = np.unique(rows["combo"], return_index=True)[1]
+    assert len(first) == n_c
+    return rows["program"][first], rows["team"][first]
+
+
+def prior_draws(spec, priors: dict, dept_of_team, n: int, seed: int, combos=None) -> dict:
+    """Parameter draws from the priors the model uses (same names and parameters).
+
+    ``combos``: several programs, (program, team) of each program x team combination.
+    """
+    rng = np.random.default_rng(seed)
+
+    def P(name, par):
+        return float(priors[name][par])
+
+    def half(name):
+        return np.abs(rng.normal(0.0, P(name, "sigma"), n))
+
+    J = spec.J
+    em = rng.normal(P("effect_mean", "mu"), P("effect_mean", "sigma"), n)
+    im = (rng.normal(P("intercept_mean", "mu"), P("intercept_mean", "sigma"), n)
+          if "intercept_mean" in priors else np.zeros(n))
+    mu_a, mu_t = np.repeat(im[:, None], J, 1), np.repeat(em[:, None], J, 1)
+    dept_of_effect = dept_of_team
+    if combos is not None:  # program means pooled toward effect_mean, then combinations
+        c_prog, c_team = combos
+        mu_p = em[:, None] + half("effect_sd_program")[:, None] * rng.standard_normal(
+            (n, int(np.max(c_prog)) + 1))
+        mu_t = mu_p[:, c_prog]
+        dept_of_effect = np.asarray(dept_of_team)[c_team]
+    if spec.hier:
+        if spec.n_dept > 1:
+            a_d = half("intercept_sd_dept")[:, None] * rng.standard_normal((n, spec.n_dept))
+            b_d = half("effect_sd_dept")[:, None] * rng.standard_normal((n, spec.n_dept))
+            mu_a, mu_t = mu_a + a_d[:, dept_of_team], mu_t + b_d[:, dept_of_effect]
+        alpha = mu_a + half("intercept_sd_team")[:, None] * rng.standard_normal((n, J))
+        theta = mu_t + half("effect_sd_team")[:, None] * rng.standard_normal(mu_t.shape)
+    else:
+        alpha, theta = mu_a, mu_t
+    out = {"alpha": alpha, "theta": theta}
+    if spec.n_period > 1:
+        g = rng.normal(0.0, P("period_effect", "sigma"), (n, spec.n_period))
+        out["gamma"] = g - g.mean(1, keepdims=True)
+    if spec.n_event > 1:
+        z = rng.standard_normal((n, spec.n_event))
+        out["dev"] = half("event_time_sd")[:, None] * (z - z.mean(1, keepdims=True))
+    if spec.K:
+        out["beta"] = rng.normal(P("beta", "mu"), P("beta", "sigma"), (n, spec.K))
+    if "sigma" in priors:
+        out["sigma"] = half("sigma")
+    if "overdispersion" in priors:
+        out["overdispersion"] = half("overdispersion")
+    if "cutpoints" in priors:
+        out["cutpoints"] = np.sort(rng.normal(P("cutpoints", "mu"), P("cutpoints", "sigma"),
+                                              (n, N_ORDINAL - 1)), axis=1)
+    return out
+
+
+def posterior_param_draws(post, spec, n: int, seed: int) -> dict:
+    """``n`` posterior draws (chains pooled, evenly thinned) in the layout of :func:`prior_draws`."""
+    def flat(name):
+        v = np.asarray(post[name].values, dtype=float)
+        return v.reshape(v.shape[0] * v.shape[1], *v.shape[2:])
+
+    total = post.sizes["chain"] * post.sizes["draw"]
+    idx = np.linspace(0, total - 1, min(n, total)).round().astype(int)
+    out = {"alpha": flat("intercept_team")[idx], "theta": flat("effect_team")[idx]}
+    for key, name, has in (("gamma", "period_effect", spec.n_period > 1),
+                           ("dev", "event_time_dev", spec.n_event > 1),
+                           ("beta", "beta", spec.K > 0)):
+        if has:
+            out[key] = flat(name)[idx]
+    for name in ("sigma", "overdispersion", "cutpoints"):
+        if name in post:
+            out[name] = flat(name)[idx]
+    return out
+
+
+def predictive_checks(family, rows, spec, priors, post, dept_of_team, *, n: int = 200,
+                      seed: int = 0) -> dict | None:
+    """Observed arm means and their prior and posterior predictive replications (JSON-able)."""
+    if family not in CHECKED:
+        return None
+    observed = observed_arm_means(family, rows)
+    out = {"observed": observed,
+           "statistic": "mean log outcome" if family == "lognormal" else
+           "events per unit of exposure" if family == "count" else "mean outcome"}
+    for kind, params in (("prior", prior_draws(spec, priors, dept_of_team, n, seed,
+                                               combos=_combos(rows))),
+                         ("posterior", posterior_param_draws(post, spec, n, seed))):
+        with np.errstate(over="ignore", invalid="ignore"):
+            rep = replicate_arm_means(family, rows, params, seed=seed + 1)
+        out[kind] = {arm: [float(v) for v in vals] for arm, vals in rep.items()}
+        out[f"{kind}_p_value"] = {
+            arm: float(np.mean(np.asarray(vals) >= observed[arm])) for arm, vals in rep.items()}
+    return out
