@@ -207,3 +207,40 @@ def test_formatting():
     assert rp.fmt_money(1234567, "EUR") == "EUR 1.23 million"
     assert rp.fmt_money(-45000, "EUR") == "\u2212EUR 45k"
     assert rp.business_scale("binary") == (100.0, "percentage points")
+
+
+def test_interrupt_leaves_no_half_written_report(built):
+    """Ctrl-C while a report is being rebuilt: the previous complete report stays, no temp files."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    out = Path(built["out"])
+    folder = out / GOOD
+    before = {n: (folder / n).read_bytes() for n in ("report.html", "summary.json", ".stamp")}
+    cmd = [sys.executable, "-m", "lndbayes.cli", "report", "--data", built["root"], "--out", str(out),
+           "--program", GOOD, "--force", "--draws", str(SETTINGS.draws), "--tune", str(SETTINGS.tune),
+           "--chains", str(SETTINGS.chains), "--seed", str(SETTINGS.seed)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    try:
+        deadline = time.time() + 120
+        # wait until the new report is being written (its temporary folder exists)
+        while time.time() < deadline and proc.poll() is None:
+            if any(p.name.startswith(f".{GOOD}.tmp-") for p in out.iterdir()):
+                break
+            time.sleep(0.2)
+        assert proc.poll() is None, "the run ended before it could be interrupted:\n" + proc.stdout.read()
+        time.sleep(1.0)                      # inside the notebook run
+        os.killpg(proc.pid, signal.SIGINT)
+        text, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode != 0, text
+    leftovers = [p.name for p in out.iterdir() if ".tmp-" in p.name or ".old-" in p.name]
+    assert leftovers == [], leftovers
+    after = {n: (folder / n).read_bytes() for n in before}
+    assert after == before                   # the complete earlier report is untouched
+    json.loads(after["summary.json"])
