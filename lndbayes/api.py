@@ -15,6 +15,7 @@ import pandas as pd
 from lndbayes.errors import LndbayesError, ModelInputError
 
 DESIGNS = ("randomized", "pre_post", "staggered")
+MIN_DEPARTMENTS = 3  # fewer: no department level in the hierarchy
 LINK_LABEL = {"normal": "outcome units (identity link)", "lognormal": "log ratio",
               "binary": "log odds ratio", "count": "log rate ratio",
               "time_to_event": "log time ratio", "ordinal": "latent logit shift"}
@@ -200,6 +201,11 @@ def _prepare(df, *, outcome, treatment, group, baseline, covariates, family, des
         depts = sorted(pd.unique(mode))
         dept_of_team = np.searchsorted(np.array(depts, dtype=object),
                                        mode.reindex(teams).to_numpy()).astype(np.int64)
+        if len(depts) < MIN_DEPARTMENTS:
+            # a between-department sd from one or two departments is set by its prior alone
+            # and puts the sampler in a funnel (57-97 divergences measured with two): teams
+            # are then pooled directly, with no department level
+            depts, dept_of_team = ["all"], np.zeros(J, dtype=np.int64)
     else:
         depts, dept_of_team = ["all"], np.zeros(J, dtype=np.int64)
     # program x team combinations (the effect's index); with one program: the teams
@@ -777,7 +783,8 @@ def _write_json(res, out):
 def _cmd_fit(args):
     df = _read_csv(args.data)
     res = fit_effects(df, outcome=args.outcome, treatment=args.treatment, group=args.group,
-                      baseline=args.baseline, family=args.family, seed=args.seed,
+                      baseline=args.baseline, family=args.family, program=args.program,
+                      seed=args.seed,
                       draws=args.draws, tune=args.tune, chains=args.chains)
     _write_json(res, args.out)
     return 0 if res.converged else 1
@@ -799,6 +806,8 @@ def register_cli(subparsers):
     p.add_argument("--treatment", required=True, help="0/1 column")
     p.add_argument("--group", default=None, help="team column (omit: one population)")
     p.add_argument("--baseline", default=None)
+    p.add_argument("--program", default=None,
+                   help="program column: fit several programs at once (program x team effects)")
     p.add_argument("--family", default="normal")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--draws", type=int, default=1000)

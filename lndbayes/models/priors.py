@@ -29,6 +29,8 @@ PRIOR_SPECS: dict[str, tuple[str, dict, str]] = {
                        "teams usually differ in effect by less than the size of a large effect; shrinks toward a common effect"),
     "effect_sd_dept": ("HalfNormal", {"sigma": 0.5},
                        "departments differ in effect no more than teams do"),
+    "effect_sd_program": ("HalfNormal", {"sigma": 0.5},
+                          "programs' mean effects differ by less than the size of a large effect; pools each program toward the portfolio mean (several programs only)"),
     "beta": ("Normal", {"mu": 0.0, "sigma": 1.0},
              "covariates are standardised: one sd of a covariate moves the outcome by at most ~2 outcome sds"),
     "sigma": ("HalfNormal", {"sigma": 1.0},
@@ -45,7 +47,7 @@ PRIOR_SPECS: dict[str, tuple[str, dict, str]] = {
 
 
 def relevant_priors(family: str, *, has_group: bool, has_dept: bool, n_cov: int,
-                    has_period: bool, has_event: bool) -> list[str]:
+                    has_period: bool, has_event: bool, has_program: bool = False) -> list[str]:
     names = ["effect_mean"]
     if family != "ordinal":
         names.insert(0, "intercept_mean")
@@ -53,6 +55,8 @@ def relevant_priors(family: str, *, has_group: bool, has_dept: bool, n_cov: int,
         names += ["intercept_sd_team", "effect_sd_team"]
         if has_dept:
             names += ["intercept_sd_dept", "effect_sd_dept"]
+    if has_program:
+        names.append("effect_sd_program")
     if n_cov:
         names.append("beta")
     if family in ("normal", "lognormal"):
@@ -114,7 +118,7 @@ def priors_table(family: str | None = None) -> pd.DataFrame:
     for name, (dist, params, why) in PRIOR_SPECS.items():
         if family is not None:
             fam_names = relevant_priors(family, has_group=True, has_dept=True, n_cov=1,
-                                        has_period=True, has_event=True)
+                                        has_period=True, has_event=True, has_program=True)
             if name not in fam_names:
                 continue
         default = ", ".join(

@@ -1,7 +1,9 @@
 r"""Exact collapsing of individual rows into cells (sufficient statistics).
 
 A *cell* is a set of rows that share every predictor: team, the effect indicator ``D``
-(treated x post), period, event time and (except for the Gaussian families) covariate values.
+(treated x post), period, event time, (several programs) the program x team combination
+:math:`c = (p, j)` that indexes the effect :math:`\theta_{pj}`, and (except for the Gaussian
+families) covariate values.
 Within a cell the linear predictor :math:`\eta` is the same, or (Gaussian families) linear in the
 covariates, so the likelihood depends on the data only through:
 
@@ -35,22 +37,29 @@ def _group(keys: np.ndarray):
     return uniq, inv.reshape(-1)
 
 
-def collapse(family: str, rows: dict, *, exact: bool = True) -> dict:
+def collapse(family: str, rows: dict, *, exact: bool = True, by_combo: bool = False) -> dict:
     """Turn row arrays into the arrays the likelihood needs.
 
-    ``rows``: team (int), D (0/1), period (int), event (int), X (n, K), y, exposure, censored.
+    ``rows``: team (int), D (0/1), period (int), event (int), X (n, K), y, exposure, censored,
+    and with ``by_combo=True`` (several programs) combo (int, the program x team combination,
+    returned as ``c_combo``; cells never mix combinations, so the collapse stays exact).
     With ``exact=False`` every row is its own cell (the individual-level likelihood).
     Returns a dict of arrays whose names are the model's ``pm.Data`` names.
     """
-    n = len(rows["y"])
     X = rows["X"]
     K = X.shape[1]
-    base = np.column_stack([rows["team"], rows["D"], rows["period"], rows["event"]]).astype(float)
+    cols = [rows["team"], rows["D"], rows["period"], rows["event"]]
+    if by_combo:
+        cols.append(rows["combo"])
+    base = np.column_stack(cols).astype(float)
+    nb = base.shape[1]
     if not exact:
         out = {"c_team": rows["team"].astype(np.int64), "c_D": rows["D"].astype(float),
                "c_period": rows["period"].astype(np.int64), "c_event": rows["event"].astype(np.int64),
                "c_X": X.astype(float), "y": rows["y"].astype(float),
                "exposure": rows["exposure"].astype(float), "censored": rows["censored"].astype(float)}
+        if by_combo:
+            out["c_combo"] = rows["combo"].astype(np.int64)
         if family == "ordinal":
             out["y_cat"] = rows["y"].astype(np.int64) - 1
         return out
@@ -65,6 +74,8 @@ def collapse(family: str, rows: dict, *, exact: bool = True) -> dict:
     C = uniq.shape[0]
     out = {"c_team": uniq[:, 0].astype(np.int64), "c_D": uniq[:, 1].astype(float),
            "c_period": uniq[:, 2].astype(np.int64), "c_event": uniq[:, 3].astype(np.int64)}
+    if by_combo:
+        out["c_combo"] = uniq[:, 4].astype(np.int64)
     count = np.bincount(inv, minlength=C).astype(float)
     if family in ("normal", "lognormal"):
         z = rows["y"] if family == "normal" else np.log(rows["y"])
@@ -80,13 +91,13 @@ def collapse(family: str, rows: dict, *, exact: bool = True) -> dict:
             np.add.at(Sxz, inv, X * z[:, None])
         out.update(Sx=Sx, Sxx=Sxx, Sxz=Sxz)
     else:
-        out["c_X"] = uniq[:, 4:4 + K].astype(float)
+        out["c_X"] = uniq[:, nb:nb + K].astype(float)
         if family == "binary":
             out["successes"] = np.bincount(inv, weights=rows["y"], minlength=C)
             out["trials"] = count
         elif family == "count":
-            out["exposure"] = uniq[:, 4 + K].astype(float)
-            out["y"] = uniq[:, 5 + K].astype(float)
+            out["exposure"] = uniq[:, nb + K].astype(float)
+            out["y"] = uniq[:, nb + 1 + K].astype(float)
             out["weight"] = count
         elif family == "time_to_event":
             out["events"] = np.bincount(inv, weights=1.0 - rows["censored"], minlength=C)
