@@ -62,6 +62,14 @@ def _standardise(x: np.ndarray):
 
 
 # ==================================================================================== preparation
+def _index_of(levels, labels) -> np.ndarray:
+    """Position of each label in ``levels`` (every label is one of them); a hash lookup, about
+    ten times faster than ``searchsorted`` on a million strings."""
+    idx = pd.Index(levels).get_indexer(labels)
+    assert (idx >= 0).all()
+    return idx.astype(np.int64)
+
+
 def _prepare(df, *, outcome, treatment, group, baseline, covariates, family, design, period,
              post, event_time, exposure, censored, department, drop_incomplete_teams,
              program=None):
@@ -189,7 +197,7 @@ def _prepare(df, *, outcome, treatment, group, baseline, covariates, family, des
                 if len(teams) == 0:
                     raise ModelInputError("no team has both treated and control units.")
                 fam.validate(y, outcome)
-        team_idx = np.searchsorted(np.array(teams, dtype=object), team_lab).astype(np.int64)
+        team_idx = _index_of(teams, team_lab)
     else:
         teams = ["all"]
         team_lab = np.array(["all"] * len(df), dtype=object)
@@ -199,8 +207,7 @@ def _prepare(df, *, outcome, treatment, group, baseline, covariates, family, des
         dd = pd.DataFrame({"team": team_lab, "dept": df[department].astype(str).to_numpy()})
         mode = dd.groupby("team")["dept"].agg(lambda s: s.value_counts().index[0])
         depts = sorted(pd.unique(mode))
-        dept_of_team = np.searchsorted(np.array(depts, dtype=object),
-                                       mode.reindex(teams).to_numpy()).astype(np.int64)
+        dept_of_team = _index_of(depts, mode.reindex(teams).to_numpy())
         if len(depts) < MIN_DEPARTMENTS:
             # a between-department sd from one or two departments is set by its prior alone
             # and puts the sampler in a funnel (57-97 divergences measured with two): teams
@@ -210,7 +217,7 @@ def _prepare(df, *, outcome, treatment, group, baseline, covariates, family, des
         depts, dept_of_team = ["all"], np.zeros(J, dtype=np.int64)
     # program x team combinations (the effect's index); with one program: the teams
     programs = sorted(pd.unique(prog_lab))
-    prog_idx = np.searchsorted(np.array(programs, dtype=object), prog_lab).astype(np.int64)
+    prog_idx = _index_of(programs, prog_lab)
     if len(programs) > 1:
         pairs, combo_idx = np.unique(np.column_stack([prog_idx, team_idx]), axis=0,
                                      return_inverse=True)
@@ -225,7 +232,7 @@ def _prepare(df, *, outcome, treatment, group, baseline, covariates, family, des
         per_col = period if period is not None else post
         plab = df[per_col].astype(str).to_numpy()
         periods = sorted(pd.unique(plab))
-        per_idx = np.searchsorted(np.array(periods, dtype=object), plab).astype(np.int64)
+        per_idx = _index_of(periods, plab)
     else:
         periods, per_idx = ["all"], np.zeros(len(df), dtype=np.int64)
     if design == "staggered":
@@ -298,8 +305,10 @@ def _patterns(rows, design):
     A = np.ones(len(rows["y"]), bool) if design == "randomized" else rows["D"] > 0
     keys = np.column_stack([rows["team"][A], rows["combo"][A], rows["period"][A],
                             rows["event"][A], rows["X"][A]]).astype(float)
-    uniq, inv = np.unique(keys, axis=0, return_inverse=True)
-    w = np.bincount(inv.reshape(-1), minlength=len(uniq)).astype(float)
+    from lndbayes.models.sufficient import group_rows
+
+    uniq, inv, _ = group_rows(keys)
+    w = np.bincount(inv, minlength=len(uniq)).astype(float)
     return uniq, w
 
 
@@ -387,17 +396,17 @@ def _raw_team_effects(fam, rows, labels, design):
                                         c[ctrl_rows & post_like]),
                        *fam.raw_mean_se(y[ctrl_rows & ~post_like], e[ctrl_rows & ~post_like],
                                         c[ctrl_rows & ~post_like]))
-    for j in range(J):
-        t = unit == j
+    from lndbayes.models.sufficient import indices_by
+
+    for j, idx in enumerate(indices_by(unit, J)):
+        t1, t0 = idx[D[idx]], idx[~D[idx]]
+        m1, s1 = fam.raw_mean_se(y[t1], e[t1], c[t1])
+        m0, s0 = fam.raw_mean_se(y[t0], e[t0], c[t0])
         if design == "randomized":
-            m1, s1 = fam.raw_mean_se(y[t & D], e[t & D], c[t & D])
-            m0, s0 = fam.raw_mean_se(y[t & ~D], e[t & ~D], c[t & ~D])
-            out.append((int(t.sum()), m1 - m0, float(np.hypot(s1, s0))))
+            out.append((len(idx), m1 - m0, float(np.hypot(s1, s0))))
         else:
             mc1, sc1, mc0, sc0 = ctrl[labels["combo_program"][j]]
-            m1, s1 = fam.raw_mean_se(y[t & D], e[t & D], c[t & D])
-            m0, s0 = fam.raw_mean_se(y[t & ~D], e[t & ~D], c[t & ~D])
-            out.append((int(t.sum()), (m1 - m0) - (mc1 - mc0),
+            out.append((len(idx), (m1 - m0) - (mc1 - mc0),
                         float(np.sqrt(s1**2 + s0**2 + sc1**2 + sc0**2))))
     return out
 

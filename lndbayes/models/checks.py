@@ -61,7 +61,8 @@ def _eta(cells: dict, p: dict, s: int, family: str) -> np.ndarray:
     return a
 
 
-def replicate_arm_means(family: str, rows: dict, params: dict, seed: int = 0) -> dict | None:
+def replicate_arm_means(family: str, rows: dict, params: dict, seed: int = 0,
+                        cells: dict | None = None) -> dict | None:
     """Replicated mean outcome by arm, one value per parameter draw; None where not checked.
 
     ``params``: per-draw arrays ``alpha`` (S, J), ``theta`` (S, J) and, where the model has them,
@@ -70,7 +71,8 @@ def replicate_arm_means(family: str, rows: dict, params: dict, seed: int = 0) ->
     """
     if family not in CHECKED:
         return None
-    cells = collapse(family, rows, exact=True, by_combo=_combos(rows) is not None)
+    if cells is None:
+        cells = collapse(family, rows, exact=True, by_combo=_combos(rows) is not None)
     rng = np.random.default_rng(seed)
     S = params["alpha"].shape[0]
     D = cells["c_D"] > 0
@@ -202,11 +204,13 @@ def predictive_checks(family, rows, spec, priors, post, dept_of_team, *, n: int 
     out = {"observed": observed,
            "statistic": "mean log outcome" if family == "lognormal" else
            "events per unit of exposure" if family == "count" else "mean outcome"}
+    combos = _combos(rows)
+    cells = collapse(family, rows, exact=True, by_combo=combos is not None)
     for kind, params in (("prior", prior_draws(spec, priors, dept_of_team, n, seed,
-                                               combos=_combos(rows))),
+                                               combos=combos)),
                          ("posterior", posterior_param_draws(post, spec, n, seed))):
         with np.errstate(over="ignore", invalid="ignore"):
-            rep = replicate_arm_means(family, rows, params, seed=seed + 1)
+            rep = replicate_arm_means(family, rows, params, seed=seed + 1, cells=cells)
         out[kind] = {arm: [float(v) for v in vals] for arm, vals in rep.items()}
         out[f"{kind}_p_value"] = {
             arm: float(np.mean(np.asarray(vals) >= observed[arm])) for arm, vals in rep.items()}

@@ -91,6 +91,7 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from lndbayes.models.families import N_ORDINAL, get_family
+from lndbayes.models.sufficient import indices_by
 
 
 @dataclass(frozen=True)
@@ -126,9 +127,9 @@ class GLMSpec:
 def _team_link_stats(fam, y, exposure, censored, team, mask, J):
     est = np.full(J, np.nan)
     se = np.full(J, np.inf)
-    for j in range(J):
-        sel = (team == j) & mask
-        if sel.sum() >= 2:
+    for j, idx in enumerate(indices_by(team, J)):
+        sel = idx[mask[idx]]
+        if len(sel) >= 2:
             est[j], se[j] = fam.link_estimate(y[sel], exposure[sel], censored[sel])
     return est, se
 

@@ -29,12 +29,58 @@ import numpy as np
 from lndbayes.models.families import N_ORDINAL
 
 
+def _codes(col: np.ndarray):
+    """Sorted dense codes of one key column and their number."""
+    if col.dtype.kind in "iub" and col.size and col.min() >= 0 and col.max() < 4 * col.size + 64:
+        # small non-negative integers (team, arm, period): a bincount beats sorting
+        present = np.bincount(col.astype(np.int64)) > 0
+        rank = np.cumsum(present) - 1
+        return rank[col.astype(np.int64)], int(present.sum())
+    uniq, inv = np.unique(col, return_inverse=True)
+    return inv.reshape(-1), len(uniq)
+
+
+def group_rows(keys: np.ndarray):
+    """Unique rows of ``keys`` in lexicographic order, the inverse index and each row's first
+    occurrence; the same answer as ``np.unique(keys, axis=0)`` without its row-wise sort.
+
+    Why: ``np.unique(axis=0)`` sorts a structured view and took 1.8 s for a million rows of five
+    columns; combining per-column codes into one integer key (mixed radix, re-coded whenever the
+    product of sizes could overflow) takes one 1-D sort.
+    """
+    keys = np.asarray(keys)
+    n = keys.shape[0]
+    if n == 0:
+        return keys, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    if keys.ndim == 1:
+        keys = keys[:, None]
+    key = np.zeros(n, dtype=np.int64)
+    size = 1
+    for j in range(keys.shape[1]):
+        col = keys[:, j]
+        if col.dtype.kind == "f":
+            col = col + 0.0  # -0.0 and 0.0 are one value, as np.unique treats them
+        codes, m = _codes(col)
+        if size * m >= 2**62:
+            key, size = _codes(key)
+        key = key * m + codes
+        size *= m
+    _, first, inv = np.unique(key, return_index=True, return_inverse=True)
+    return keys[first], inv.reshape(-1), first
+
+
+def indices_by(codes: np.ndarray, n: int) -> list[np.ndarray]:
+    """Row indices of each code 0..n-1 (ascending), from one stable sort instead of n scans."""
+    codes = np.asarray(codes, dtype=np.int64)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(n + 1))
+    return [order[bounds[j]:bounds[j + 1]] for j in range(n)]
+
+
 def _group(keys: np.ndarray):
     """Unique rows of ``keys`` (sorted, deterministic) and the inverse index."""
-    if keys.shape[0] == 0:
-        return keys, np.zeros(0, dtype=int)
-    uniq, inv = np.unique(keys, axis=0, return_inverse=True)
-    return uniq, inv.reshape(-1)
+    uniq, inv, _ = group_rows(keys)
+    return uniq, inv
 
 
 def collapse(family: str, rows: dict, *, exact: bool = True, by_combo: bool = False) -> dict:
