@@ -596,8 +596,9 @@ def fit_effects(df, outcome, treatment, group=None, baseline=None, covariates=()
     from lndbayes import inference
     from lndbayes.errors import FitFailedError
     from lndbayes.models.families import get_family
-    from lndbayes.models.hierarchical import GLMSpec, build_model, choose_centering, \
-        choose_program_centering, prior_data_names
+    from lndbayes.models.hierarchical import (GLMSpec, build_model, centring_data,
+                                              choose_centering, choose_program_centering,
+                                              prior_data_names)
     from lndbayes.models.priors import relevant_priors, resolve_priors
     from lndbayes.models.sufficient import collapse as collapse_rows
 
@@ -646,6 +647,7 @@ def fit_effects(df, outcome, treatment, group=None, baseline=None, covariates=()
                    prog_centred=multi and (centering in ("centred", "centered") or (
                        centering == "auto" and choose_program_centering(family, rows, n_prog))))
     data = collapse_rows(family, rows, exact=bool(collapse), by_combo=multi)
+    data.update(centring_data(spec))
     if n_dept > 1:
         data["dept_of_team"] = labels["dept_of_team"].astype(np.int64)
     if multi:

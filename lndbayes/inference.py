@@ -79,6 +79,32 @@ def _trim(idata):
     return xr.DataTree.from_dict({"posterior": post, "sample_stats": stats})
 
 
+_INIT_LOCK = threading.Lock()
+
+
+def _bind_initial_points(compiled, data: dict):
+    """``compiled`` whose starting points are computed from ``data``.
+
+    Why: ``with_data`` swaps the arrays the logp reads, but nutpie's initial-point function
+    still reads the PyMC model's shared variables, i.e. the data (centring vectors, prior
+    parameters) of whichever fit compiled the model. Starting points then depended on what was
+    fitted earlier in the process, so the same data, settings and seed could give different
+    draws. The shared variables are set under a lock right before each call.
+    """
+    import dataclasses
+
+    inner = compiled.initial_point_func
+    shared = {v.name: v for v in compiled.shared_var_keys if v.name in data}
+
+    def initial_point(seed=None):
+        with _INIT_LOCK:
+            for name, var in shared.items():
+                var.set_value(np.asarray(data[name], dtype=var.dtype))
+            return inner(seed)
+
+    return dataclasses.replace(compiled, initial_point_func=initial_point)
+
+
 def sample(structure_key: str, build, data: dict, *, draws: int, tune: int, chains: int,
            seed: int, target_accept: float = DEFAULT_TARGET_ACCEPT, sampler: str = "nutpie"):
     """Sample the model ``build()`` with ``data`` swapped in; reuse compiled models by structure."""
@@ -107,7 +133,8 @@ def sample(structure_key: str, build, data: dict, *, draws: int, tune: int, chai
             _COMPILED[structure_key] = compiled
         else:
             known = {v.name for v in compiled.shared_var_keys}
-            compiled = compiled.with_data(**{k: v for k, v in data.items() if k in known})
+            fresh = {k: v for k, v in data.items() if k in known}
+            compiled = _bind_initial_points(compiled.with_data(**fresh), fresh)
     idata = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, cores=cores,
                           seed=int(seed), progress_bar=False, save_warmup=False,
                           target_accept=float(target_accept))
