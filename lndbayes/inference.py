@@ -155,6 +155,8 @@ def clear_compiled_cache() -> None:
 def diagnose(idata, var_names=None) -> dict:
     """R-hat max, bulk/tail ESS min, divergences, E-BFMI min, and messages when a check fails.
 
+    By default every variable of the posterior is checked except the sampler's non-centred
+    coordinates that have a reported counterpart (``effect_team_raw`` next to ``effect_team``).
     R-hat (rank-normalized split) and bulk/tail ESS come from :mod:`lndbayes.convergence`,
     vectorized copies of ArviZ's own estimators (same numbers as ``az.rhat``/``az.ess``/
     ``az.summary``, NaN results ignored), ~4x faster than ArviZ's per-element loop.
@@ -164,7 +166,13 @@ def diagnose(idata, var_names=None) -> dict:
     from lndbayes import convergence
 
     post = idata["posterior"].to_dataset()
-    names = [v for v in (var_names or list(post.data_vars)) if v in post.data_vars]
+    if not var_names:
+        # a non-centred coordinate (``x_z``/``x_raw``) is one-to-one with its reported parameter
+        # ``x`` given the hyper-parameters, which are diagnosed too; checking both doubled the
+        # cost (0.4 s at 400 team parameters x 4000 draws) without catching anything more
+        var_names = [v for v in post.data_vars
+                     if not (str(v).endswith(("_z", "_raw")) and str(v).rsplit("_", 1)[0] in post.data_vars)]
+    names = [v for v in var_names if v in post.data_vars]
     # constants (e.g. a fixed intercept) have no spread: leave them out
     names = [v for v in names if float(np.nanstd(post[v].values)) > 0]
     with warnings.catch_warnings():

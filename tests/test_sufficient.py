@@ -22,6 +22,7 @@ def test_group_rows_matches_numpy_unique(seed):
     np.testing.assert_array_equal(got, uniq)
     np.testing.assert_array_equal(got_inv, inv.reshape(-1))
     np.testing.assert_array_equal(keys[first], got)
+    np.testing.assert_array_equal(first, np.unique(keys, axis=0, return_index=True)[1])
 
 
 def test_group_rows_integer_keys_and_radix_overflow():
