@@ -12,6 +12,10 @@ STAMP  := $(VENV)/.installed
 DATA   ?=
 DATA_ARG := $(if $(DATA),--data $(DATA),)
 PYTEST_ARGS ?=
+# Two pytest workers, one test module each (see tests/conftest.py): numba compilation is
+# single-threaded, so one process left the second core mostly idle (16 min -> see README).
+# `make test XDIST=` runs in one process.
+XDIST  ?= -n 2 --dist loadgroup
 
 .PHONY: help venv data reports report test test-fast test-slow bench lab clean clean-data
 
@@ -41,13 +45,13 @@ report: $(STAMP) ## one program's report: make report PROGRAM=<id>
 	$(LNDB) report --program $(PROGRAM) $(DATA_ARG)
 
 test: $(STAMP) ## the test suite (what CI runs)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(XDIST) $(PYTEST_ARGS)
 
 test-fast: $(STAMP) ## the suite without the slow statistical checks
-	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not slow" $(XDIST) $(PYTEST_ARGS)
 
 test-slow: $(STAMP) ## only the slow statistical checks (coverage, calibration)
-	$(PY) -m pytest -m slow $(PYTEST_ARGS)
+	$(PY) -m pytest -m slow $(XDIST) $(PYTEST_ARGS)
 
 bench: $(STAMP) ## run the benchmarks and print their figures (see benchmarks/README.md)
 	$(PY) benchmarks/run_all.py
