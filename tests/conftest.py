@@ -6,6 +6,7 @@ import os
 import tempfile
 
 import matplotlib
+import pytest
 
 matplotlib.use("Agg")
 # A fresh posterior cache per test session: a test must never pass on a posterior cached by
@@ -22,8 +23,6 @@ def pytest_collection_modifyitems(config, items):
     twice. The report tests and the browser test share one session-scoped example build, so
     they form one group.
     """
-    import pytest
-
     shared = {"test_browser": "test_reporting"}
     for item in items:
         module = item.module.__name__.rsplit(".", 1)[-1]
