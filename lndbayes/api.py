@@ -615,8 +615,8 @@ def fit_effects(df, outcome, treatment, group=None, baseline=None, covariates=()
     from lndbayes.errors import FitFailedError
     from lndbayes.models.families import get_family
     from lndbayes.models.hierarchical import (GLMSpec, build_model, centring_data,
-                                              choose_centering, choose_program_centering,
-                                              prior_data_names)
+                                              choose_centering, choose_department_centering,
+                                              choose_program_centering, prior_data_names)
     from lndbayes.models.priors import relevant_priors, resolve_priors
     from lndbayes.models.sufficient import collapse as collapse_rows
 
@@ -646,16 +646,23 @@ def fit_effects(df, outcome, treatment, group=None, baseline=None, covariates=()
     center = fam.link_center(rows["y"], rows["exposure"], rows["censored"])
     pri = resolve_priors(names, scale, center, priors)
 
+    c_dept = (False, False)
     if not hier:
         c_int, c_eff = (), ()
     elif centering == "auto":
+        dept = labels["dept_of_team"] if n_dept > 1 else None
         c_int, c_eff = (choose_centering(family, rows, J, effect_unit=rows["combo"],
-                                         n_effect=n_combo, effect_group=labels["combo_program"])
-                        if multi else choose_centering(family, rows, J))
+                                         n_effect=n_combo, effect_group=labels["combo_program"],
+                                         effect_team=labels["combo_team"], dept_of_team=dept)
+                        if multi else choose_centering(family, rows, J, dept_of_team=dept))
+        c_dept = (choose_department_centering(family, rows, J, dept) if dept is not None
+                  else (False, False))
     elif centering in ("centred", "centered"):
         c_int, c_eff = tuple(range(J)), tuple(range(n_combo if multi else J))
+        c_dept = (True, True)
     elif centering in ("noncentred", "non-centred", "noncentered"):
         c_int = c_eff = ()
+        c_dept = (False, False)
     else:
         raise ModelInputError(f"centering must be 'auto', 'centred' or 'noncentred', got {centering!r}.")
     spec = GLMSpec(family=family, design=design, hier=hier, J=J, n_dept=n_dept,
@@ -663,7 +670,8 @@ def fit_effects(df, outcome, treatment, group=None, baseline=None, covariates=()
                    eff_centred=c_eff, exact=bool(collapse), prior_names=tuple(names),
                    n_program=n_prog if multi else 1, n_combo=n_combo,
                    prog_centred=multi and (centering in ("centred", "centered") or (
-                       centering == "auto" and choose_program_centering(family, rows, n_prog))))
+                       centering == "auto" and choose_program_centering(family, rows, n_prog))),
+                   dept_int_centred=c_dept[0], dept_eff_centred=c_dept[1])
     data = collapse_rows(family, rows, exact=bool(collapse), by_combo=multi)
     data.update(centring_data(spec))
     if n_dept > 1:
@@ -674,10 +682,11 @@ def fit_effects(df, outcome, treatment, group=None, baseline=None, covariates=()
             data["combo_team"] = labels["combo_team"].astype(np.int64)
     all_data = {**data, **prior_data_names(pri)}
     settings = {"draws": int(draws), "tune": int(tune), "chains": int(chains), "seed": int(seed),
-                "sampler": sampler, "retry": bool(retry)}
+                "sampler": sampler, "retry": bool(retry),
+                "target_accept": get_family(family).target_accept}
     key = inference.hash_payload(
         {"spec": spec.key(), "priors": pri, "settings": settings,
-         "labels": _label_key(labels),
+         "labels": _label_key(labels), "model_code": inference.model_code_hash(),
          "version": lndbayes.__version__, "thresholds": inference.THRESHOLDS}, all_data)
 
     cached = inference.cache_load(key) if cache else None
@@ -687,7 +696,8 @@ def fit_effects(df, outcome, treatment, group=None, baseline=None, covariates=()
     else:
         idata, diag = inference.sample_with_retry(
             spec.key(), lambda: build_model(spec, data, pri), all_data, draws=int(draws),
-            tune=int(tune), chains=int(chains), seed=int(seed), sampler=sampler, retry=retry)
+            tune=int(tune), chains=int(chains), seed=int(seed), sampler=sampler, retry=retry,
+            target_accept=settings["target_accept"])
         if cache:
             inference.cache_save(key, idata, diag)
         diag["cached"] = False
@@ -702,6 +712,8 @@ def fit_effects(df, outcome, treatment, group=None, baseline=None, covariates=()
             "cache_key": key, "link": fam.link, "business_scale": ABS_LABEL[family],
             "target": target, "direction": direction, "interval": lndbayes.INTERVAL,
             "centred_teams": {"intercept": len(c_int), "effect": len(c_eff)},
+            "centred_departments": {"intercept": bool(spec.dept_int_centred and n_dept > 1),
+                                    "effect": bool(spec.dept_eff_centred and n_dept > 1)},
             "n_cells": int(len(data["c_team"])), "collapsed": bool(collapse),
             "version": lndbayes.__version__}
     if program is not None:

@@ -19,6 +19,7 @@ tuning, then 0.99 and three times the tuning (and as many times the draws when t
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -57,6 +58,21 @@ def hash_payload(payload: dict, arrays: dict) -> str:
         h.update(str(a.dtype).encode())
         h.update(str(a.shape).encode())
         h.update(a.tobytes())
+    return h.hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def model_code_hash() -> str:
+    """SHA-256 of the source that defines what a fit samples (the models and this module).
+
+    Part of every posterior cache key: without it, a changed graph (a reparameterisation, a new
+    prior form) under the same package version would be served the old posteriors from disk.
+    """
+    here = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for f in [here / "inference.py", *sorted((here / "models").glob("*.py"))]:
+        h.update(f.name.encode())
+        h.update(f.read_bytes())
     return h.hexdigest()
 
 
@@ -203,9 +219,14 @@ def diagnose(idata, var_names=None) -> dict:
 
 
 def sample_with_retry(structure_key, build, data, *, draws, tune, chains, seed,
-                      sampler="nutpie", retry=True):
-    """Sample, diagnose, retry with smaller steps and longer tuning while checks fail."""
-    attempts = [(DEFAULT_TARGET_ACCEPT, 1)] + (list(RETRIES) if retry else [])
+                      sampler="nutpie", retry=True, target_accept=None):
+    """Sample, diagnose, retry with smaller steps and longer tuning while checks fail.
+
+    ``target_accept``: of the first attempt (default ``DEFAULT_TARGET_ACCEPT``; families with
+    harder geometry start higher, see :class:`lndbayes.models.families.Family`).
+    """
+    first = DEFAULT_TARGET_ACCEPT if target_accept is None else float(target_accept)
+    attempts = [(first, 1)] + ([r for r in RETRIES if r[0] > first] if retry else [])
     history = []
     n_draws = draws
     for i, (ta, mult) in enumerate(attempts):

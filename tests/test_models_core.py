@@ -418,3 +418,53 @@ def test_department_level_needs_three_departments(n_dept, expected):
                             post=None, event_time=None, exposure=None, censored=None,
                             department="department", drop_incomplete_teams=False)
     assert len(labels["departments"]) == expected
+
+
+def test_department_intercepts_sum_to_zero_and_effects_are_recovered():
+    from lndbayes.models.hierarchical import zero_sum_basis
+
+    H = zero_sum_basis(5)
+    np.testing.assert_allclose(H.T @ H, np.eye(4), atol=1e-12)
+    np.testing.assert_allclose(H @ H.T, np.eye(5) - 1 / 5, atol=1e-12)  # ZeroSumNormal(1)
+    # departments differ far more than teams within them (0.1): the centring choice must look
+    # at the spread within departments, or it centres every team (measured: 29-68 divergences)
+    df, truth = simulate("normal", seed=5, n_teams=16, n_per_team=60, n_departments=4,
+                         effect_mean=0.4, effect_sd_team=0.1, intercept_sd=0.1)
+    shift = {"dept_0": -1.0, "dept_1": 0.0, "dept_2": 0.5, "dept_3": 1.5}  # mean 0.25
+    df = df.assign(y=df.y + df.department.map(shift))
+    res = lb.fit_effects(df, outcome="y", treatment="treated", group="team",
+                         department="department", **{**FAST, "retry": True})
+    assert res.meta["centred_teams"]["intercept"] == 0
+    a_d = res.idata["posterior"]["intercept_dept"].values
+    np.testing.assert_allclose(a_d.sum(-1), 0.0, atol=1e-8)
+    # department levels relative to their average are recovered
+    est = a_d.reshape(-1, 4).mean(0)
+    np.testing.assert_allclose(est, np.array(list(shift.values())) - 0.25, atol=0.15)
+    r = _row(res, "effect_mean")
+    assert r["lower"] <= truth["effect_mean"] <= r["upper"]
+    assert res.diagnostics()["converged"], res.diagnostics()["messages"]
+    # ... and the department level whose data dominate is centred, while departments that do
+    # not differ keep the non-centred form
+    from lndbayes.models.hierarchical import choose_department_centering
+
+    assert res.meta["centred_departments"] == {"intercept": True, "effect": False}
+    plain, _ = simulate("normal", seed=5, n_teams=16, n_per_team=60, n_departments=4)
+    rows = {"y": plain.y.to_numpy(), "team": plain.team.str[-2:].astype(int).to_numpy(),
+            "D": plain.treated.to_numpy(), "exposure": np.ones(len(plain)),
+            "censored": np.zeros(len(plain))}
+    assert choose_department_centering("normal", rows, 16, np.arange(16) % 4) == (False, False)
+
+
+def test_count_family_starts_at_higher_target_accept_and_cache_follows_model_code(monkeypatch):
+    from lndbayes import inference
+
+    df, _ = simulate("count", seed=3, n_teams=6, n_per_team=80, effect_mean=-0.3)
+    kw = dict(outcome="y", treatment="treated", group="team", family="count",
+              exposure="exposure", draws=300, tune=300, chains=2, retry=False)
+    a = lb.fit_effects(df, cache=True, **kw)
+    assert a.meta["sampler"]["target_accept"] == 0.9
+    assert a.diagnostics()["attempts"][0]["target_accept"] == 0.9
+    assert lb.fit_effects(df, cache=True, **kw).diagnostics()["cached"]
+    # a changed model source must not be served the old posterior
+    monkeypatch.setattr(inference, "model_code_hash", lambda: "another model")
+    assert not lb.fit_effects(df, cache=True, **kw).diagnostics()["cached"]

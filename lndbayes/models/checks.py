@@ -149,7 +149,8 @@ def prior_draws(spec, priors: dict, dept_of_team, n: int, seed: int, combos=None
         dept_of_effect = np.asarray(dept_of_team)[c_team]
     if spec.hier:
         if spec.n_dept > 1:
-            a_d = half("intercept_sd_dept")[:, None] * rng.standard_normal((n, spec.n_dept))
+            z = rng.standard_normal((n, spec.n_dept))  # sum-to-zero, as in the model
+            a_d = half("intercept_sd_dept")[:, None] * (z - z.mean(1, keepdims=True))
             b_d = half("effect_sd_dept")[:, None] * rng.standard_normal((n, spec.n_dept))
             mu_a, mu_t = mu_a + a_d[:, dept_of_team], mu_t + b_d[:, dept_of_effect]
         alpha = mu_a + half("intercept_sd_team")[:, None] * rng.standard_normal((n, J))

@@ -103,6 +103,7 @@ def fit_summary_model(df, *, estimate, std_error, group, department=None, priors
     key = inference.hash_payload({"model": "summary", "priors": pri, "settings": settings,
                                   "teams": list(teams), "depts": depts,
                                   "centred": centred.tolist(),
+                                  "model_code": inference.model_code_hash(),
                                   "version": lndbayes.__version__},
                                  {"est": est, "se": se, "dept": dept_idx})
     cached = inference.cache_load(key) if cache else None
