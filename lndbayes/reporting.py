@@ -217,8 +217,11 @@ def execute_notebook(template: Path, output: Path, parameters: dict, cwd: Path |
     pm.execute_notebook(str(template), str(output), parameters=parameters, kernel_name=KERNEL,
                         progress_bar=False, log_output=False, request_save_on_cell_execute=False,
                         cwd=str(cwd) if cwd else None,
-                        # the kernel's own start-up warnings are noise in `make reports`
-                        extra_arguments=["--IPKernelApp.log_level=ERROR"])
+                        # the kernel's own log is noise in `make reports`: start-up warnings,
+                        # and at shutdown an ERROR-level "KeyboardInterrupt caught in kernel"
+                        # that follows a finished notebook (a failing cell reaches us as
+                        # papermill's PapermillExecutionError, not through this log)
+                        extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
 
 
 class _Ids:
