@@ -8,8 +8,9 @@ keyed by the model *structure* (:class:`lndbayes.models.hierarchical.GLMSpec`), 
 (and new prior parameters, which are data too) are swapped in with ``compiled.with_data``.
 
 Posteriors are cached on disk under ``lndbayes.paths.CACHE_DIR`` keyed by a SHA-256 of the data
-arrays, the model spec, the priors, the sampler settings, the seed and the package version, so an
-unchanged fit is never sampled twice.
+arrays, the model spec, the priors, the sampler settings, the seed, the package version and a hash
+of the model and diagnostics source (:func:`model_code_hash`), so an unchanged fit is never sampled
+twice and a changed model never reads an old posterior.
 
 Diagnostics policy (every fit): R-hat max <= 1.01, bulk and tail ESS min >= 400, no divergent
 transitions, E-BFMI min >= 0.3. A failing fit is retried with target_accept 0.95 and twice the
@@ -63,14 +64,16 @@ def hash_payload(payload: dict, arrays: dict) -> str:
 
 @functools.lru_cache(maxsize=1)
 def model_code_hash() -> str:
-    """SHA-256 of the source that defines what a fit samples (the models and this module).
+    """SHA-256 of the source that defines what a fit samples and how it is judged (the models,
+    this module and the convergence diagnostics).
 
     Part of every posterior cache key: without it, a changed graph (a reparameterisation, a new
     prior form) under the same package version would be served the old posteriors from disk.
     """
     here = Path(__file__).resolve().parent
     h = hashlib.sha256()
-    for f in [here / "inference.py", *sorted((here / "models").glob("*.py"))]:
+    for f in [here / "inference.py", here / "convergence.py",
+              *sorted((here / "models").glob("*.py"))]:
         h.update(f.name.encode())
         h.update(f.read_bytes())
     return h.hexdigest()

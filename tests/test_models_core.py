@@ -468,3 +468,47 @@ def test_count_family_starts_at_higher_target_accept_and_cache_follows_model_cod
     # a changed model source must not be served the old posterior
     monkeypatch.setattr(inference, "model_code_hash", lambda: "another model")
     assert not lb.fit_effects(df, cache=True, **kw).diagnostics()["cached"]
+
+
+def test_department_flags_swap_on_a_reused_compiled_model():
+    from lndbayes import inference
+
+    df, truth = simulate("normal", seed=8, n_teams=12, n_per_team=40, n_departments=4,
+                         effect_mean=0.3, effect_sd_team=0.1)
+    kw = dict(outcome="y", treatment="treated", group="team", department="department",
+              draws=300, tune=300, chains=2, cache=False, retry=False)
+    a = lb.fit_effects(df, centering="centred", **kw)
+    n_compiled = inference.compiled_cache_size()
+    b = lb.fit_effects(df, centering="noncentred", **kw)
+    assert inference.compiled_cache_size() == n_compiled  # same graph, flags are data
+    assert a.meta["centred_departments"] == {"intercept": True, "effect": True}
+    assert b.meta["centred_departments"] == {"intercept": False, "effect": False}
+    pa, pb = a.idata["posterior"], b.idata["posterior"]
+    # centred: the sampled coordinates are the department effects themselves; non-centred:
+    # they are scaled by the department sd
+    np.testing.assert_allclose(pa["effect_dept_raw"].values, pa["effect_dept"].values)
+    np.testing.assert_allclose(pb["effect_sd_dept"].values[..., None] * pb["effect_dept_raw"].values,
+                               pb["effect_dept"].values, rtol=1e-6, atol=1e-9)
+    for p in (pa, pb):
+        np.testing.assert_allclose(p["intercept_dept"].values.sum(-1), 0.0, atol=1e-8)
+    for res in (a, b):  # same posterior either way
+        r = _row(res, "effect_mean")
+        assert r["lower"] <= truth["effect_mean"] <= r["upper"]
+
+
+def test_prior_draws_use_sum_to_zero_department_intercepts():
+    from lndbayes.models.checks import prior_draws
+
+    spec = type("S", (), {"J": 16, "hier": True, "n_dept": 4, "n_period": 1, "n_event": 1,
+                          "K": 0})()
+    pri = {"intercept_mean": {"mu": 0.0, "sigma": 0.01}, "effect_mean": {"mu": 0.0, "sigma": 1.0},
+           "intercept_sd_dept": {"sigma": 1.0}, "effect_sd_dept": {"sigma": 0.5},
+           "intercept_sd_team": {"sigma": 0.01}, "effect_sd_team": {"sigma": 0.5},
+           "sigma": {"sigma": 1.0}}
+    alpha = prior_draws(spec, pri, np.arange(16) % 4, n=20_000, seed=0)["alpha"]
+    # four teams per department: the team average keeps intercept_mean and team noise only
+    # (variance ~2e-4); iid department intercepts would add E[sd^2]/4 = 0.25
+    assert alpha.mean(1).var() < 0.01
+    # while the departments themselves still differ with the prior's sd (E[sd^2] = 1)
+    by_dept = alpha.reshape(-1, 4, 4).mean(1)
+    assert 0.6 < by_dept.var(1, ddof=1).mean() < 1.4

@@ -283,8 +283,8 @@ _REGISTRY = {
     "lognormal": LogNormal("lognormal", "log", "outcome units"),
     "binary": Binary("binary", "logit", "percentage points"),
     # 0.9: the negative binomial's overdispersion couples with the non-centred team levels;
-    # measured on the example compliance program: 0.8 met 2-3 divergences on two of seeds 0-3
-    # (each a ~25 s retry), 0.9 none on seeds 0-4 and one on seed 5
+    # measured on the example compliance program: 0.8 met one divergence on two of seeds 0-3
+    # (each costs a ~15 s retry), 0.9 one divergence over seeds 0-5
     "count": Count("count", "log", "events per unit of exposure", target_accept=0.9),
     "time_to_event": TimeToEvent("time_to_event", "log", "days"),
     "ordinal": Ordinal("ordinal", "logit", "score points"),
