@@ -30,10 +30,10 @@ The department *effects* :math:`b_d` stay iid: :math:`\mu_\theta` is the mean of
 population of departments, which the new-team prediction needs (a sum-to-zero version was
 measured too and sampled worse: 28 divergences at seed 0).
 
-Names in the graph: ``intercept_mean`` (:math:`\mu_\alpha`), ``intercept_sd_team``, ``intercept_dept``, ``intercept_team``, ``effect_mean``
-(:math:`\mu_\theta`), ``effect_sd_team`` (:math:`\sigma_\theta`), ``effect_dept``,
-``effect_team`` (:math:`\theta_j`), ``period_effect``, ``event_time_dev``, ``beta``, ``sigma``,
-``overdispersion``, ``cutpoints``. Priors: :mod:`lndbayes.models.priors`.
+Names in the graph: ``intercept_mean`` (:math:`\mu_\alpha`), ``intercept_sd_team``,
+``intercept_dept``, ``intercept_team``, ``effect_mean`` (:math:`\mu_\theta`), ``effect_sd_team``
+(:math:`\sigma_\theta`), ``effect_dept``, ``effect_team`` (:math:`\theta_j`), ``period_effect``,
+``event_time_dev``, ``beta``, ``sigma``, ``overdispersion``, ``cutpoints``. Priors: :mod:`lndbayes.models.priors`.
 
 Designs
 -------
