@@ -491,7 +491,7 @@ def test_department_flags_swap_on_a_reused_compiled_model():
                                pb["effect_dept"].values, rtol=1e-6, atol=1e-9)
     for p in (pa, pb):
         np.testing.assert_allclose(p["intercept_dept"].values.sum(-1), 0.0, atol=1e-8)
-    for res in (a, b):  # same posterior either way
+    for res in (a, b):  # either parameterisation recovers the average effect
         r = _row(res, "effect_mean")
         assert r["lower"] <= truth["effect_mean"] <= r["upper"]
 
