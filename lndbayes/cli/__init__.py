@@ -1,7 +1,8 @@
-"""The `lndbayes` command. Each subcommand is a thin wrapper over the package API.
+"""The `lndbayes` command, all in this package: one module per subcommand.
 
-Subcommands are registered by the module that owns them (``register_cli(subparsers)``).
-Only the module of the subcommand being run is imported, so that quick commands (a no-op
+Each module ``lndbayes.cli.<name>`` defines ``register(subparsers)``, which adds its parser
+(help text on every option) and sets ``func``, a thin wrapper over the package API. Only the
+module of the subcommand being run is imported, so that quick commands (a no-op
 ``lndbayes report``) do not pay for importing PyMC.
 """
 
@@ -15,11 +16,11 @@ from lndbayes.errors import LndbayesError
 
 #: subcommand -> module that registers it
 COMMANDS = {
-    "simulate": "lndbayes.data.simulate",
-    "ingest": "lndbayes.data.ingest",
-    "fit": "lndbayes.api",
-    "fit-summary": "lndbayes.api",
-    "report": "lndbayes.reporting",
+    "simulate": "lndbayes.cli.simulate",
+    "ingest": "lndbayes.cli.ingest",
+    "fit": "lndbayes.cli.fit",
+    "fit-summary": "lndbayes.cli.fit",
+    "report": "lndbayes.cli.report",
 }
 
 
@@ -31,7 +32,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     modules = [COMMANDS[only]] if only in COMMANDS else list(dict.fromkeys(COMMANDS.values()))
     for name in modules:
-        importlib.import_module(name).register_cli(sub)
+        importlib.import_module(name).register(sub)
     return parser
 
 

@@ -1,0 +1,3 @@
+"""`lndbayes simulate`: placeholder until the command moves here (restructure in progress)."""
+
+from lndbayes.data.simulate import register_cli as register  # noqa: F401
