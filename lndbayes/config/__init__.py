@@ -1,0 +1,44 @@
+"""programs.yaml: the schema of the training programs (schema) and its loader (loader).
+
+Every field is documented in docs/programs-yaml.md. The loader reads the YAML with line
+numbers so that every problem is reported as ``<file>, row <line>, column '<field path>'``
+(see lndbayes.errors.ConfigError), and one bad program never stops the others::
+
+    cfg = load_programs("data/raw/programs.yaml")
+    cfg.programs["manager_coaching"].outcomes[0].family   # valid programs, by id
+    cfg.errors                                            # {"bad_program": ConfigError(...)}
+"""
+
+from lndbayes.config.loader import check_population, load_programs, programs_from_text
+from lndbayes.config.schema import (
+    HRIS_KPIS,
+    Alignment,
+    Design,
+    LevelRange,
+    Organisation,
+    Outcome,
+    Population,
+    Program,
+    ProgramDetails,
+    ProgramsConfig,
+    Target,
+    employed_at,
+)
+
+__all__ = [
+    "Organisation",
+    "Alignment",
+    "LevelRange",
+    "Population",
+    "ProgramDetails",
+    "Design",
+    "Outcome",
+    "Target",
+    "Program",
+    "ProgramsConfig",
+    "load_programs",
+    "programs_from_text",
+    "check_population",
+    "employed_at",
+    "HRIS_KPIS",
+]
