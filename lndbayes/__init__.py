@@ -22,7 +22,7 @@ INTERVAL = 0.90
 _EXPORTS = {
     "load_org": "lndbayes.data.org",
     "Org": "lndbayes.data.org",
-    "simulate_org": "lndbayes.data.simulate",
+    "simulate_org": "lndbayes.example",
     "ingest": "lndbayes.data.ingest",
     "load_programs": "lndbayes.config",
     "build_panel": "lndbayes.data.panel",

@@ -20,7 +20,7 @@ import pytest
 
 import lndbayes as lb
 from lndbayes.api import fit_program
-from lndbayes.data.simulate import simulate_org
+from lndbayes.example import simulate_org
 
 pytestmark = pytest.mark.slow
 

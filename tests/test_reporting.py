@@ -46,7 +46,7 @@ def build_example_reports(base: Path) -> dict:
     done = base / "run.json"
     if done.exists():
         return json.loads(done.read_text())
-    from lndbayes.data.simulate import simulate_org
+    from lndbayes.example import simulate_org
 
     root = base / "org"
     simulate_org(root / "raw", seed=3, n_employees=400)

@@ -1,4 +1,4 @@
-"""The built-in example organisation (lndbayes.data.simulate): deterministic, the data contract's
+"""The built-in example organisation (lndbayes.example): deterministic, the data contract's
 files and columns, realistic sizes, and data that agree with truth.json.
 
 The organisation is simulated once per module (about 2 s per run)."""
@@ -15,7 +15,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from lndbayes.data.simulate import simulate_org
+from lndbayes.config import load_programs
+from lndbayes.data.ingest import ingest
+from lndbayes.example import simulate_org
 
 FILES = ["employees.csv", "hris_events.csv", "xapi/statements.jsonl", "actor_map.csv",
          "assignments.csv", "kpis.csv", "skill_assessments.csv", "skill_requirements.csv",
@@ -178,8 +180,7 @@ def test_statements_only_for_treated_units(t, statements):
 
 
 def test_programs_yaml_is_valid(raw):
-    config = pytest.importorskip("lndbayes.config")
-    cfg = config.load_programs(raw / "programs.yaml")
+    cfg = load_programs(raw / "programs.yaml")
     assert cfg.errors == {}
     assert {p: [o.id for o in cfg.programs[p].outcomes] for p in cfg.programs} == PROGRAMS
 
@@ -398,11 +399,8 @@ def test_cli_simulate(tmp_path):
 
 
 def test_simulated_org_passes_ingestion(raw, tmp_path):
-    ingest_mod = pytest.importorskip("lndbayes.data.ingest")
-    if not hasattr(ingest_mod, "ingest"):
-        pytest.skip("lndbayes.data.ingest.ingest is not written yet")
     root = tmp_path / "root"
-    ingest_mod.ingest(raw, root)
+    ingest(raw, root)
     ledger = pd.read_csv(root / "processed" / "ledger.csv")
     assert (ledger.rows_read == ledger.rows_accepted + ledger.rows_rejected).all()
     assert ledger.rows_rejected.sum() == 0, ledger[ledger.rows_rejected > 0]

@@ -117,7 +117,7 @@ def load_org(path=None, *, refresh: bool = False, seed: int | None = None, progr
     root = Path(path).resolve() if path is not None else paths.default_data_root()
     raw = paths.raw_dir(root)
     if paths.is_example_root(root) and not (raw / "employees.csv").exists():
-        from lndbayes.data.simulate import simulate_org
+        from lndbayes.example import simulate_org
 
         simulate_org(raw, seed=0 if seed is None else seed)
         refresh = True

@@ -1,0 +1,113 @@
+"""simulate_org: draw the example organisation and write its raw files and truth.json."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from lndbayes import atomic
+from lndbayes.example.kpis import coaching_outcomes, compliance_outcomes, sales_outcomes, support_outcomes
+from lndbayes.example.learning import learning_statements, write_xapi
+from lndbayes.example.people import simulate_hris
+from lndbayes.example.skills import simulate_skills
+from lndbayes.example.truth import truth_record
+from lndbayes.example.world import COACH_START, COMPLIANCE_START_M, MONTH_START, SUPPORT_START_M, dates
+
+
+def programs_yaml() -> str:
+    """The example's programs.yaml (the package data file lndbayes/example/programs.yaml)."""
+    return resources.files("lndbayes.example").joinpath("programs.yaml").read_text(encoding="utf-8")
+
+
+def _check_design_starts(text: str, starts: dict[str, str]) -> None:
+    """programs.yaml is written by hand: fail loudly if its design starts and the simulated ones part."""
+    for prog in yaml.safe_load(text)["programs"]:
+        written = str(prog["design"]["start"])
+        if written != starts[prog["id"]]:
+            raise RuntimeError(f"lndbayes/example/programs.yaml: design.start of {prog['id']} is {written}, "
+                               f"but the simulator starts it on {starts[prog['id']]}; change one to match")
+
+
+def _csv(df: pd.DataFrame, path: Path):
+    atomic.write_text(path, df.to_csv(index=False, lineterminator="\n"))
+
+
+def simulate_org(out_dir: Path, *, seed: int = 0, n_employees: int = 2000) -> Path:
+    """Write the example organisation's raw files into ``out_dir`` and truth.json beside it.
+
+    Returns ``out_dir``. Same ``seed`` and ``n_employees`` give byte-identical files.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    H = simulate_hris(rng, int(n_employees))
+    n = len(H["team"])
+    ids = np.array([f"E{10001 + i:05d}" for i in range(n)], dtype=object)
+    team_names = H["team_names"]
+
+    mgr = H["manager"]
+    emp = pd.DataFrame({
+        "employee_id": ids, "team": team_names[H["team"]],
+        "department": np.array(H["depts"])[H["team_dept"][H["team"]]], "role": H["role"],
+        "manager_id": np.where(mgr >= 0, ids[np.maximum(mgr, 0)], ""),
+        "hire_date": dates(H["hire"]),
+        "termination_date": np.where(np.isfinite(H["term"]), dates(np.where(np.isfinite(H["term"]), H["term"], 0)), ""),
+        "termination_reason": H["reason"], "level": H["level"].astype(int)})
+    ev = H["events"]
+    hris = pd.DataFrame({"employee_id": ids[ev["i"].to_numpy()], "event_date": dates(ev["day"].to_numpy()),
+                         "event_type": ev["event_type"], "from_value": ev["from_value"],
+                         "to_value": ev["to_value"]}).sort_values(["event_date", "employee_id", "event_type"])
+
+    truth_outcomes: dict[str, dict] = {}
+    kpi_rows, t_coach = coaching_outcomes(rng, H, ids)
+    truth_outcomes["manager_coaching"] = t_coach
+    rows, t_sales, a_sales, sales_start_day, sales_start = sales_outcomes(rng, H, ids)
+    kpi_rows += rows
+    truth_outcomes["sales_onboarding"] = t_sales
+    rows, t_sup, a_sup, sup_treated = support_outcomes(rng, H)
+    kpi_rows += rows
+    truth_outcomes["support_upskilling"] = t_sup
+    rows, t_comp, a_comp, comp_treated = compliance_outcomes(rng, H)
+    kpi_rows += rows
+    truth_outcomes["compliance_training"] = t_comp
+    kpis = pd.concat(kpi_rows, ignore_index=True)
+    kpis["censored"] = kpis["censored"].fillna("false")
+    kpis = kpis.sort_values(["kpi", "entity_type", "entity_id", "period"], kind="mergesort")
+
+    coach_start = str(dates([COACH_START])[0])
+    mg = H["managers"]
+    a_coach = pd.DataFrame({"program_id": "manager_coaching", "unit_type": "employee", "unit_id": ids[mg],
+                            "arm": np.where(H["mgr_arm"] == 1, "treatment", "control"),
+                            "start_date": np.where(H["mgr_arm"] == 1, coach_start, "")})
+    assign = pd.concat([a_coach, a_sales, a_sup, a_comp], ignore_index=True).sort_values(
+        ["program_id", "unit_type", "unit_id"], kind="mergesort")
+
+    assess, reqs, gaps = simulate_skills(rng, H, ids)
+    assess = assess.sort_values(["employee_id", "skill", "assessed_at"], kind="mergesort")
+    reqs = reqs.sort_values(["scope_type", "scope_id", "skill", "effective_date"], kind="mergesort")
+
+    stmts = learning_statements(rng, H, sales_start_day, sup_treated, comp_treated)
+    amap, n_stmts = write_xapi(rng, stmts, H, ids, out_dir / "xapi" / "statements.jsonl")
+
+    programs = programs_yaml()
+    _check_design_starts(programs, {
+        "manager_coaching": coach_start, "sales_onboarding": sales_start,
+        "support_upskilling": str(dates([MONTH_START[SUPPORT_START_M]])[0]),
+        "compliance_training": str(dates([MONTH_START[COMPLIANCE_START_M]])[0])})
+    _csv(emp, out_dir / "employees.csv")
+    _csv(hris, out_dir / "hris_events.csv")
+    _csv(amap, out_dir / "actor_map.csv")
+    _csv(assign, out_dir / "assignments.csv")
+    _csv(kpis, out_dir / "kpis.csv")
+    _csv(assess, out_dir / "skill_assessments.csv")
+    _csv(reqs, out_dir / "skill_requirements.csv")
+    atomic.write_text(out_dir / "programs.yaml", programs)
+
+    truth = truth_record(truth_outcomes, H, seed=seed, n_employees=n_employees, n_stmts=n_stmts, gaps=gaps)
+    atomic.write_text(out_dir.parent / "truth.json", json.dumps(truth, indent=2) + "\n")
+    return out_dir

@@ -1,0 +1,41 @@
+"""truth.json: what the example organisation was drawn from, for checking what the models recover."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lndbayes.example.world import EFFECTS, PERIODS
+
+#: each program's design, as its programs.yaml entry says
+DESIGNS = {"manager_coaching": "randomized", "sales_onboarding": "staggered",
+           "support_upskilling": "pre_post", "compliance_training": "pre_post"}
+
+
+def truth_record(truth_outcomes: dict, H: dict, *, seed: int, n_employees: int, n_stmts: int,
+                 gaps: dict) -> dict:
+    """The content of truth.json from the per-outcome truths the KPI simulators returned."""
+    team_names = H["team_names"]
+    programs = {}
+    for pid, outs in truth_outcomes.items():
+        o_out = {}
+        for oid, t in outs.items():
+            m, s = EFFECTS[(pid, oid)]
+            te = t["team_effects"]
+            if isinstance(te, dict):
+                te = {str(team_names[k]): round(float(v), 5) for k, v in sorted(te.items())}
+                scope = "treated teams (the only teams whose effect is realised)"
+            else:
+                te = {str(team_names[k]): round(float(v), 5) for k, v in enumerate(te)}
+                scope = "all teams (every team has both arms)"
+            o_out[oid] = {"family": t["family"], "link": t["link"], "effect_mean": m, "effect_sd_team": s,
+                          "team_effects": te, "team_effects_scope": scope,
+                          "effect_mean_realised": round(float(np.mean(list(te.values()))), 5),
+                          "average_effect_abs": round(t["avg_abs"], 6),
+                          "average_effect_rel": round(t["avg_rel"], 6), **t["extra"]}
+        programs[pid] = {"design": DESIGNS[pid], "outcomes": o_out}
+    return {"seed": int(seed), "n_employees": int(n_employees), "n_employee_records": int(len(H["team"])),
+            "n_teams": int(H["n_teams"]), "periods": [PERIODS[0], PERIODS[-1]],
+            "n_xapi_statements": int(n_stmts), "programs": programs, "skill_gaps": gaps,
+            "skill_gaps_note": "gap_now = required level - true team mean proficiency on the last "
+                               "assessment date (2025-12-15); drift_per_month = monthly growth of "
+                               "the gap (minus the proficiency drift)"}
