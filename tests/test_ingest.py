@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from lndbayes.cli import main
+from lndbayes.data import org as org_mod
+from lndbayes.data.contract import PROCESSED, RAW_FILES, markdown_processed_table, markdown_raw_table
 from lndbayes.data.ingest import ingest
 from lndbayes.data.pseudonym import pseudonymise
 from lndbayes.errors import ContractError
@@ -247,15 +251,12 @@ def test_atomic_writes_leave_no_temp_files_and_stale_rejects_are_removed(fresh):
 
 
 def test_load_org_caches_until_raw_changes(tmp_path, monkeypatch):
-    pytest.importorskip("lndbayes.config")
-    from lndbayes.data import org as org_mod
 
     root = write_root(tmp_path)
     (root / "raw" / "programs.yaml").write_text("organisation: {name: T, currency: EUR}\nprograms: []\n")
     monkeypatch.setenv("LNDBAYES_PSEUDONYM_KEY", KEY)
     calls = []
-    import lndbayes.config as cfg
-    monkeypatch.setattr(cfg, "load_programs", lambda p: calls.append(p) or "CFG")
+    monkeypatch.setattr(org_mod, "load_programs", lambda p: calls.append(p) or "CFG")
     o1 = org_mod.load_org(root)
     assert o1.meta["ingested"] and o1.programs == "CFG" and o1.truth is None
     o2 = org_mod.load_org(root)
@@ -272,10 +273,6 @@ def test_load_org_caches_until_raw_changes(tmp_path, monkeypatch):
 
 
 def test_docs_tables_are_generated_from_the_contract():
-    from pathlib import Path
-
-    from lndbayes.data.contract import PROCESSED, RAW_FILES, markdown_processed_table, markdown_raw_table
-
     doc = (Path(__file__).resolve().parents[1] / "docs" / "data-contract.md").read_text()
     for stem in RAW_FILES:
         assert markdown_raw_table(stem) in doc, stem
@@ -284,14 +281,10 @@ def test_docs_tables_are_generated_from_the_contract():
 
 
 def test_ingest_cli_prints_ledger(tmp_path, monkeypatch, capsys):
-    pytest.importorskip("lndbayes.config")
-    from lndbayes.cli import main
 
     root = write_root(tmp_path)
     (root / "raw" / "programs.yaml").write_text("organisation: {name: T, currency: EUR}\nprograms: []\n")
     monkeypatch.setenv("LNDBAYES_PSEUDONYM_KEY", KEY)
-    import lndbayes.config as cfg
-    monkeypatch.setattr(cfg, "load_programs", lambda p: "CFG")
     assert main(["ingest", "--data", str(root)]) == 0
     out = capsys.readouterr().out
     assert "learning_events  xapi/lrs.jsonl         12              5              7" in out

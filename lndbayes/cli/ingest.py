@@ -1,3 +1,35 @@
-"""`lndbayes ingest`: placeholder until the command moves here (restructure in progress)."""
+"""`lndbayes ingest`: validate and pseudonymise the raw data, print the ledger."""
 
-from lndbayes.data.ingest import register_cli as register  # noqa: F401
+from __future__ import annotations
+
+from pathlib import Path
+
+from lndbayes import paths
+from lndbayes.data.org import load_org
+from lndbayes.data.processed import format_ledger
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "ingest", help="validate and pseudonymise raw data; print the ledger",
+        description="Read <root>/raw, validate it against the data contract (docs/data-contract.md), "
+                    "write <root>/processed and <root>/interim/rejected, and print the ledger: per "
+                    "table and source file, rows read = accepted + rejected. Always re-ingests.")
+    p.add_argument("--data", type=Path, default=None,
+                   help="data root holding raw/ (default: data/ if data/raw/programs.yaml exists, "
+                        "else the example organisation data/synthetic, simulated when missing)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="seed for simulating the example organisation when it is missing (default: 0)")
+    p.set_defaults(func=_run)
+
+
+def _run(args) -> int:
+    org = load_org(args.data, refresh=True, seed=args.seed, progress=False)
+    print(f"data root: {org.root}")
+    print(format_ledger(org.ledger))
+    rej = paths.rejected_dir(org.root)
+    if len(org.ledger) and org.ledger["rows_rejected"].sum():
+        print(f"rejected rows (with reasons): {rej}/")
+    for w in org.meta.get("warnings", []):
+        print(f"note: {w}")
+    return 0

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from lndbayes import atomic, paths
+from lndbayes.config import ProgramsConfig, load_programs
+from lndbayes.data.ingest import ingest
+from lndbayes.data.processed import read_ledger, read_processed, stamp_payload
+from lndbayes.data.pseudonym import get_key
 from lndbayes.errors import ContractError
+from lndbayes.example import simulate_org
 
 
 @dataclass
@@ -24,7 +29,7 @@ class Org:
     root: Path
     tables: dict[str, pd.DataFrame]
     ledger: pd.DataFrame
-    programs: object  # lndbayes.config.ProgramsConfig
+    programs: ProgramsConfig
     truth: dict | None = None
     meta: dict = field(default_factory=dict)
 
@@ -95,12 +100,6 @@ def _same_inputs(a: dict | None, b: dict) -> bool:
             and a.get("key_fingerprint") == b["key_fingerprint"])
 
 
-def _write_json_atomic(path: Path, obj) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1, sort_keys=True))
-    os.replace(tmp, path)
-
-
 def load_org(path=None, *, refresh: bool = False, seed: int | None = None, progress: bool = False) -> Org:
     """Return the validated organisation at ``path`` (a data root holding ``raw/``).
 
@@ -110,15 +109,9 @@ def load_org(path=None, *, refresh: bool = False, seed: int | None = None, progr
     the pseudonym key or the contract changed, or ``refresh=True``; otherwise the processed
     parquet files are read.
     """
-    from lndbayes import paths
-    from lndbayes.data import ingest as ing
-    from lndbayes.data.pseudonym import get_key
-
     root = Path(path).resolve() if path is not None else paths.default_data_root()
     raw = paths.raw_dir(root)
     if paths.is_example_root(root) and not (raw / "employees.csv").exists():
-        from lndbayes.example import simulate_org
-
         simulate_org(raw, seed=0 if seed is None else seed)
         refresh = True
     if not raw.is_dir():
@@ -128,24 +121,22 @@ def load_org(path=None, *, refresh: bool = False, seed: int | None = None, progr
     key = get_key(root)
     stamp_path = paths.processed_dir(root) / "_stamp.json"
     old = json.loads(stamp_path.read_text()) if stamp_path.exists() else None
-    new = {"files": raw_fingerprint(raw, old), **ing.stamp_payload(key)}
+    new = {"files": raw_fingerprint(raw, old), **stamp_payload(key)}
     warnings: list[str] = []
     if refresh or not _same_inputs(old, new):
-        result = ing.ingest(raw, root, pseudonym_key=key, progress=progress)
+        result = ingest(raw, root, pseudonym_key=key, progress=progress)
         tables, ledger, warnings = result.tables, result.ledger, result.warnings
         new["warnings"] = warnings
-        _write_json_atomic(stamp_path, new)
+        atomic.write_json(stamp_path, new, sort_keys=True)
         ingested = True
     else:
-        tables, ledger = ing.read_processed(root), ing.read_ledger(root)
+        tables, ledger = read_processed(root), read_ledger(root)
         warnings = old.get("warnings", [])
         ingested = False
     programs_path = raw / "programs.yaml"
     if not programs_path.exists():
         raise ContractError("required file programs.yaml is missing", file=programs_path,
                             fix="describe your programs in raw/programs.yaml (see docs/programs-yaml.md)")
-    from lndbayes.config import load_programs
-
     programs = load_programs(programs_path)
     truth_path = root / "truth.json"
     truth = json.loads(truth_path.read_text()) if truth_path.exists() else None

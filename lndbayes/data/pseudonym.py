@@ -17,6 +17,10 @@ import secrets
 from collections.abc import Iterable
 from pathlib import Path
 
+import pandas as pd
+
+from lndbayes.atomic import temporary_sibling
+
 ENV_VAR = "LNDBAYES_PSEUDONYM_KEY"
 KEY_FILE = ".pseudonym_key"
 PREFIX = "p_"
@@ -33,12 +37,8 @@ def _key_bytes(key) -> bytes:
 def _one(raw, k: bytes):
     if raw is None or (isinstance(raw, float) and raw != raw):  # None / NaN stay missing
         return None
-    try:
-        import pandas as pd  # noqa: PLC0415
-        if raw is pd.NA or raw is pd.NaT:
-            return None
-    except ImportError:  # pragma: no cover
-        pass
+    if raw is pd.NA or raw is pd.NaT:
+        return None
     return PREFIX + hmac.new(k, str(raw).encode("utf-8"), hashlib.sha256).hexdigest()[:16]
 
 
@@ -51,13 +51,9 @@ def pseudonymise(ids, key):
     k = _key_bytes(key)
     if isinstance(ids, (str, int)):
         return _one(ids, k)
-    try:
-        import pandas as pd  # noqa: PLC0415
-        if isinstance(ids, pd.Series):
-            uniq = {v: _one(v, k) for v in ids.dropna().unique()}
-            return ids.map(uniq).astype("str").where(ids.notna(), None)
-    except ImportError:  # pragma: no cover
-        pass
+    if isinstance(ids, pd.Series):
+        uniq = {v: _one(v, k) for v in ids.dropna().unique()}
+        return ids.map(uniq).astype("str").where(ids.notna(), None)
     if isinstance(ids, Iterable):
         cache: dict = {}
         out = []
@@ -86,11 +82,13 @@ def get_key(root=None, key=None) -> str:
             return text
     Path(root).mkdir(parents=True, exist_ok=True)
     new = secrets.token_hex(32)
-    tmp = path.with_name(f"{KEY_FILE}.{os.getpid()}.tmp")
+    # written whole under a temporary name, then linked (not renamed) into place: os.link fails if
+    # another process created the key meanwhile, so a key in use is never replaced
+    tmp = temporary_sibling(path)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write(new + "\n")
-    try:  # never overwrite a key another process wrote meanwhile
+    try:
         os.link(tmp, path)
     except FileExistsError:
         pass

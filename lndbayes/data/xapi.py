@@ -26,10 +26,18 @@ UTC; no offset means UTC). Voiding statements (verb ``voided``) remove their tar
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import warnings
 from pathlib import Path
 
+import duckdb
+import numpy as np
+import pandas as pd
+
 from lndbayes.data.contract import COMPLETE_VERBS, REACTION_VERBS, XAPI_VERBS
+from lndbayes.data.profile import tick
 from lndbayes.errors import ContractError
 
 #: JSON paths read from each statement, in this order (1-based list index in SQL)
@@ -107,7 +115,6 @@ def duration_seconds_sql(expr: str, parts: str) -> str:
 
 def parse_duration(text: str | None) -> float | None:
     """Python twin of the SQL duration parser (used in tests and for single values)."""
-    import re
     if text is None:
         return None
     m = re.fullmatch(DURATION_RE, text)
@@ -118,8 +125,6 @@ def parse_duration(text: str | None) -> float | None:
 
 def to_df(rel):
     """DuckDB result -> pandas, without the deprecation noise DuckDB's converter raises under pandas 3."""
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return rel.df()
@@ -201,11 +206,6 @@ def load_file(con, path: Path, file_idx: int, display: str) -> int:
 _MALFORMED = "malformed JSON (the line is not valid JSON: truncated, or a quote or brace is missing)"
 
 
-def _tick(label: str) -> None:
-    from lndbayes.data import ingest
-    ingest._tick(label)
-
-
 #: the direct path checks every SAMPLE_EVERY-th line's statement id against the row at its position
 SAMPLE_EVERY = 1024
 
@@ -223,8 +223,6 @@ def _direct_jsonl(con, path: Path, p: str, file_idx: int) -> bool:
     (b and the check in a guard the row order: before parse_select avoided ``IN (...)``, rows
     did come back out of order, and these checks caught it). Returns False, leaving nothing behind,
     when the counts or any sample differ or anything is unusual; ``_fast_jsonl`` then runs."""
-    import json
-
     exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'xapi_parsed'").fetchone()[0]
     table = "_xstage" if exists else "xapi_parsed"
     try:
@@ -242,9 +240,9 @@ def _direct_jsonl(con, path: Path, p: str, file_idx: int) -> bool:
         odd = [r[0] + 1 for r in con.execute(f"SELECT rowid FROM {table} WHERE reason = '{_MALFORMED}' "
                                              "ORDER BY rowid").fetchall()]
         samples = sorted({*range(1, n_rows + 1, SAMPLE_EVERY), n_rows} - {0} - set(odd))
-        _tick("xapi: read_json parsed")
+        tick("xapi: read_json parsed")
         n_lines, texts = _scan_lines(path, sorted([*odd, *samples]))
-        _tick("xapi: lines counted")
+        tick("xapi: lines counted")
         if n_lines != n_rows or len(texts) != len(odd) + len(samples):
             raise ValueError("line count differs")
         got = dict(con.execute(f"SELECT rowid + 1, statement_id FROM {table} WHERE rowid IN "
@@ -263,7 +261,6 @@ def _direct_jsonl(con, path: Path, p: str, file_idx: int) -> bool:
                                                       "timestamp", "stored")):
                 raise ValueError(f"row order differs at line {k}")  # an all-NULL row for a statement
         if odd:
-            import pandas as pd
             fix = pd.DataFrame({"rid": pd.Series([k - 1 for k in odd], dtype="int64"),
                                 "line": pd.Series([texts[k] for k in odd], dtype="object")})
             con.register("_xodd", fix)
@@ -295,8 +292,6 @@ def _scan_lines(path: Path, wanted: list[int]) -> tuple[int, dict[int, str]]:
     """One pass over the file's bytes: the number of lines (trailing blank lines not counted) and
     the text of the ``wanted`` 1-based lines (sorted; a final ``\r`` dropped). A wanted line that is
     not UTF-8 is left out (the caller then takes the careful path)."""
-    import numpy as np
-
     size = path.stat().st_size
     out: dict[int, str] = {}
     with open(path, "rb") as fh:
@@ -497,7 +492,7 @@ def reaction_check_sql() -> str:
             "THEN 'reaction score ' || round(reaction, 3) || ' is outside 1..5 (send raw with min 1 and max 5, or scaled 0..1)'")
 
 
-def parse_statements(paths) -> "pd.DataFrame":  # noqa: F821
+def parse_statements(paths) -> pd.DataFrame:
     """Parse xAPI files into a DataFrame of statements (no actor mapping, no pseudonymisation).
 
     For exploring an LRS export: columns ``source_file, line, statement_id, actor, verb,
@@ -505,8 +500,6 @@ def parse_statements(paths) -> "pd.DataFrame":  # noqa: F821
     reaction, reason``. ``reason`` is NULL for statements ingestion would accept (before the
     actor is matched to an employee).
     """
-    import duckdb
-
     paths = [Path(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)]
     files = [f for p in paths for f in (list_files(p) if p.is_dir() else [p])]
     con = duckdb.connect()
