@@ -29,6 +29,7 @@ _EXPORTS = {
     "fit_effects": "lndbayes.api",
     "fit_effects_summary": "lndbayes.api",
     "fit_program": "lndbayes.api",
+    "fit_panel": "lndbayes.api",
     "load_result": "lndbayes.results",
     "EffectResult": "lndbayes.results",
     "LndbayesError": "lndbayes.errors",
