@@ -7,7 +7,8 @@ import json
 import pandas as pd
 import pytest
 
-from lndbayes.data.xapi import parse_duration, parse_statements
+from lndbayes.data.xapi import parse_statements
+from lndbayes.data.xapi_sql import parse_duration
 
 # The "simple statement" and "long example" of the xAPI 1.0.3 specification (section 2.6),
 # the latter trimmed of its long definition/extensions.

@@ -12,6 +12,7 @@ from lndbayes.data import xapi
 from lndbayes.data.contract import COMPLETE_VERBS, ENROLL_VERBS
 from lndbayes.data.profile import tick
 from lndbayes.data.sql import pk, q
+from lndbayes.data.xapi_sql import reaction_check_sql
 
 
 ENROLLMENTS_SQL = f"""
@@ -105,7 +106,7 @@ def build_learning_events(con, raw_dir, xapi_files, sources, keys, ledger_rows, 
                 WHEN x.employee_id IS NULL THEN r.actor_kind || ' actor (key ' || x.actor_key || ') is not in actor_map.csv'
                 WHEN NOT x.known THEN 'learner (key ' || x.employee_key || ') is not in employees.csv'
                 {dup_case}
-                {xapi.reaction_check_sql()}
+                {reaction_check_sql()}
               END AS final_reason
             FROM xapi_p r
             LEFT JOIN xact x ON x.actor_str = r.actor_str {actor_join}
