@@ -32,7 +32,7 @@ from lndbayes.data.learning_events import ENROLLMENTS_SQL, build_learning_events
 from lndbayes.data.processed import format_ledger, read_processed
 from lndbayes.data.pseudonym import get_key
 from lndbayes.data.raw_tables import load_sources, source_files
-from lndbayes.data.sql import connect, q
+from lndbayes.data.sql import connect, q, to_df
 from lndbayes.data.validate import OUTPUT, Keys, add_source_ids, rejected_select, validate_tables
 from lndbayes.errors import ContractError
 
@@ -112,8 +112,8 @@ def ingest(raw_dir, root, *, pseudonym_key=None, progress: bool = True) -> Inges
             ledger_rows.append({"table": table, "source_file": sf, "rows_read": n, "rows_accepted": ok,
                                 "rows_rejected": bad})
         if sum(r[3] for r in led):
-            rejected[table] = xapi.to_df(con.execute(f"SELECT {rejected_select(spec)} FROM chk_{stem} t "
-                                                     f"WHERE reason IS NOT NULL ORDER BY file_order, line"))
+            rejected[table] = to_df(con.execute(f"SELECT {rejected_select(spec)} FROM chk_{stem} t "
+                                                f"WHERE reason IS NOT NULL ORDER BY file_order, line"))
 
     for stem, (table, select) in OUTPUT.items():
         if stem == "employees" or sources[stem]:

@@ -11,10 +11,10 @@ import sys
 from lndbayes.data import xapi
 from lndbayes.data.contract import COMPLETE_VERBS, ENROLL_VERBS
 from lndbayes.data.profile import tick
-from lndbayes.data.sql import pk, q
+from lndbayes.data.sql import pk, q, to_df
 from lndbayes.data.xapi_sql import reaction_check_sql
 
-
+#: the enrollments table: one row per employee and activity, summarising its learning events
 ENROLLMENTS_SQL = f"""
     SELECT employee_key, activity_id,
         coalesce(min(timestamp) FILTER (verb IN ({', '.join(map(q, ENROLL_VERBS))})), min(timestamp)) AS enrolled_at,
@@ -124,7 +124,7 @@ def build_learning_events(con, raw_dir, xapi_files, sources, keys, ledger_rows, 
             ledger_rows.append({"table": "learning_events", "source_file": sf, "rows_read": n,
                                 "rows_accepted": ok, "rows_rejected": bad})
         if sum(r[3] for r in led):
-            rejected["learning_events"] = xapi.to_df(con.execute("""
+            rejected["learning_events"] = to_df(con.execute("""
                 SELECT f.source_file, c.line, c.final_reason AS reason, c.statement_id, c.employee_key,
                        c.actor_key, c.verb_id, c.activity_id, c.timestamp_text AS timestamp
                 FROM xapi_c c JOIN xapi_files f USING (file_idx)

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from lndbayes.data import xapi
 from lndbayes.data.contract import RawFile
-from lndbayes.data.sql import q
+from lndbayes.data.sql import q, to_df
 from lndbayes.errors import ContractError
 
 
@@ -72,7 +71,7 @@ def _read_csv(con, path: Path, display: str):
             rel = con.execute(
                 f"SELECT * FROM read_csv({q(path)}, all_varchar=true, header=true, delim={q(delim)}, "
                 f"quote='', escape='', store_rejects=true)")
-            df = xapi.to_df(rel)
+            df = to_df(rel)
             rej = con.execute("SELECT line, error_type, csv_line FROM reject_errors ORDER BY line").fetchall()
             text_lines = data.decode("utf-8", errors="replace").lstrip("\ufeff").split("\n")
             nonblank = [i + 1 for i, ln in enumerate(text_lines) if ln.strip()]
@@ -106,7 +105,7 @@ def _read_csv(con, path: Path, display: str):
 
 def _read_parquet(con, path: Path, display: str):
     try:
-        df = xapi.to_df(con.execute(f"SELECT * FROM read_parquet({q(path)})"))
+        df = to_df(con.execute(f"SELECT * FROM read_parquet({q(path)})"))
     except Exception as err:  # noqa: BLE001
         raise ContractError(f"cannot be read as Parquet ({str(err).splitlines()[0][:200]})", file=display,
                             fix="write it again as Parquet, or provide a CSV") from None

@@ -1,8 +1,10 @@
-"""DuckDB building blocks shared by the ingestion modules: the connection, literals, pseudonym lookups."""
+"""DuckDB building blocks shared by the ingestion modules: the connection, literals, pseudonym
+lookups, results as DataFrames."""
 
 from __future__ import annotations
 
 import os
+import warnings
 
 import duckdb
 
@@ -26,3 +28,10 @@ def q(text: str) -> str:
 def pk(col: str) -> str:
     """SQL: the pseudonym of raw id column ``col`` (via the ``pmap`` table of validate.Keys)."""
     return f"(SELECT pkey FROM pmap WHERE raw = {col})"
+
+
+def to_df(rel):
+    """DuckDB result -> pandas, without the deprecation noise DuckDB's converter raises under pandas 3."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return rel.df()

@@ -89,7 +89,7 @@ class Keys:
 
 
 def validate_table(con, spec: RawFile, extra: list[tuple[str, str]], dup_keys: list[str] | None,
-                    dup_label: str | None = None) -> None:
+                   dup_label: str | None = None) -> None:
     """``extra``: (condition, reason SQL) checked on rows that passed the type checks, in order.
     ``dup_keys``: columns whose combination must be unique (later duplicates are rejected)."""
     stem = spec.stem

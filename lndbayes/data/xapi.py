@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import warnings
 from pathlib import Path
 
 import duckdb
@@ -31,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from lndbayes.data.profile import tick
+from lndbayes.data.sql import to_df
 from lndbayes.data.xapi_sql import (
     JSON_COLUMNS,
     MALFORMED,
@@ -41,13 +41,6 @@ from lndbayes.data.xapi_sql import (
     reaction_check_sql,
 )
 from lndbayes.errors import ContractError
-
-
-def to_df(rel):
-    """DuckDB result -> pandas, without the deprecation noise DuckDB's converter raises under pandas 3."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return rel.df()
 
 
 def list_files(xapi_dir: Path) -> list[Path]:
