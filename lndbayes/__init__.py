@@ -25,7 +25,7 @@ _EXPORTS = {
     "simulate_org": "lndbayes.example",
     "ingest": "lndbayes.data.ingest",
     "load_programs": "lndbayes.config",
-    "build_panel": "lndbayes.data.panel",
+    "build_panel": "lndbayes.design.panel",
     "fit_effects": "lndbayes.api",
     "fit_effects_summary": "lndbayes.api",
     "fit_program": "lndbayes.api",

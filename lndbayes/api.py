@@ -744,7 +744,7 @@ def fit_effects_summary(df, estimate, std_error, group, department=None, priors=
 
 def fit_program(org, program_id, outcome_id, **sampler_settings):
     """Fit one program's outcome from the organisation's data: ``fit_panel(build_panel(...))``."""
-    from lndbayes.data.panel import build_panel
+    from lndbayes.design.panel import build_panel
 
     return fit_panel(build_panel(org, program_id, outcome_id), **sampler_settings)
 
@@ -752,7 +752,7 @@ def fit_program(org, program_id, outcome_id, **sampler_settings):
 def fit_panel(panel, **sampler_settings):
     """Fit a panel already built by ``build_panel`` (so a caller that needs the panel too
     builds it once). Settings as :func:`fit_effects` (seed, draws, priors, ...)."""
-    d, m = panel.data, dict(panel.meta)
+    d, m = panel.data, panel.meta.to_dict()
     program_id, outcome_id = m.get("program_id"), m.get("outcome_id")
     family = m.get("family", "normal")
     design = m.get("design", "randomized")

@@ -728,7 +728,7 @@ class ProgramReport:
         if oid in self.panels:
             return self.panels[oid]
         try:
-            from lndbayes.data.panel import build_panel
+            from lndbayes.design.panel import build_panel
 
             self.panels[oid] = build_panel(self.org, self.program.id, oid)
         except Exception:  # noqa: BLE001 - the fit worked, so the panel only adds context
@@ -1203,7 +1203,7 @@ class ProgramReport:
 
     def balance_html(self) -> str:
         try:
-            from lndbayes.data import panel as panel_mod
+            from lndbayes.design import balance as panel_mod
         except Exception:  # noqa: BLE001
             return "<p>Balance check: not available.</p>"
         fn = getattr(panel_mod, "balance_table", None)

@@ -8,7 +8,8 @@ import pytest
 
 from lndbayes.config import programs_from_text
 from lndbayes.data.org import Org
-from lndbayes.data.panel import COLUMNS, balance_table, build_panel
+from lndbayes.design.balance import balance_table
+from lndbayes.design.panel import COLUMNS, build_panel
 from lndbayes.errors import ConfigError, ModelInputError
 
 PROGRAMS = """\
@@ -176,7 +177,7 @@ def test_direct_reports_arms_and_attrition_window(org):
     d = p.data.set_index("unit")
     # e10 hired after start and e11 left before it are counted, not silently lost
     assert sorted(d.index) == ["e1", "e2", "e3", "e4", "e5", "e6", "e7", "e8", "e9"]
-    assert p.meta["dropped"] == {"not employed at program start": 2}
+    assert p.meta.dropped == {"not employed at program start": 2}
     # arm = the manager's arm (m1, m3 treatment; m2 control)
     assert d["treated"].to_dict() == {"e1": 1, "e2": 1, "e3": 1, "e4": 0, "e5": 0, "e6": 0,
                                       "e7": 1, "e8": 1, "e9": 1}
@@ -188,12 +189,14 @@ def test_direct_reports_arms_and_attrition_window(org):
     assert d["team"].to_dict()["e7"] == "T3" and d.loc["e7", "department"] == "Support"
     assert (d["exposure"] == 1.0).all()
     m = p.meta
-    assert (m["n_units"], m["n_people"], m["n_teams"]) == (9, 9, 3)
-    assert m["family"] == "binary" and m["design"] == "randomized" and m["direction"] == "decrease"
-    assert m["value_per_unit"] == 40000
-    assert m["target"] == {"outcome": "attrition_12m", "relative_change": -0.2,
+    assert (m.n_units, m.n_people, m.n_teams) == (9, 9, 3)
+    assert m.family == "binary" and m.design == "randomized" and m.direction == "decrease"
+    assert m.value_per_unit == 40000
+    assert m.target == {"outcome": "attrition_12m", "relative_change": -0.2,
                            "absolute_change": None, "description": "fewer leavers"}
-    assert m["start"] == "2025-03-01" and m["warnings"] == []
+    assert m.start == "2025-03-01" and m.warnings == []
+    d = m.to_dict()  # the dict saved with a fit's result: same keys as the attributes, in order
+    assert list(d)[:3] == ["program_id", "program_name", "outcome_id"] and d["n_units"] == 9
 
 
 def test_promotion_and_its_baseline(org):
@@ -212,7 +215,7 @@ def test_kpi_outcome_and_baseline_means(org):
     assert d.loc["e6", "outcome"] == 3.0 and d.loc["e6", "baseline"] == 2.0
     assert d.loc["e7", "outcome"] == 4.0 and d.loc["e7", "baseline"] == 2.0
     assert sorted(d.index) == ["e2", "e3", "e6", "e7"]
-    assert p.meta["dropped"] == {"not employed at program start": 2,
+    assert p.meta.dropped == {"not employed at program start": 2,
                                  "no 'csat' values in the window": 5}
 
 
@@ -237,9 +240,9 @@ def test_pre_post_count_with_exposure(org):
     assert (e2["treated"] == 1).all() and (d.loc[d["unit"] == "e5", "treated"] == 0).all()
     # e5 has no exposure for 2025-04: that row is reported, not silently dropped
     assert d[d["unit"] == "e5"]["period"].tolist() == ["2025-01", "2025-02", "2025-03"]
-    assert p.meta["dropped"]["rows without an exposure value (left out)"] == 1
+    assert p.meta.dropped["rows without an exposure value (left out)"] == 1
     assert e2["baseline"].iloc[0] == 1.5
-    assert p.meta["periods"] == ["2025-01", "2025-02", "2025-03", "2025-04"]
+    assert p.meta.periods == ["2025-01", "2025-02", "2025-03", "2025-04"]
 
 
 def test_staggered_cohorts_and_event_time(org):
@@ -275,8 +278,8 @@ def test_enrollment_fallback_warns(org):
     d = p.data.set_index("unit")
     # enrolled under lms/micro/: e2, e6, e7 (e3's activity has another prefix)
     assert d["treated"].to_dict() == {"e2": 1, "e3": 0, "e6": 1, "e7": 1}
-    assert p.meta["arm_source"] == "enrollments"
-    assert any("selection bias" in w for w in p.meta["warnings"])
+    assert p.meta.arm_source == "enrollments"
+    assert any("selection bias" in w for w in p.meta.warnings)
 
 
 def test_errors(org):
@@ -384,8 +387,8 @@ def test_team_level_attrition_counts(org2):
 def test_pre_post_without_control_group_warns(org2):
     p = build_panel(org2, "everyone", "deals")
     assert set(p.data["treated"]) == {1}
-    assert any("no control group" in w for w in p.meta["warnings"])
+    assert any("no control group" in w for w in p.meta.warnings)
     # count without an exposure KPI: exposure 1 per row
     assert (p.data["exposure"] == 1.0).all()
     # population e1..e6, e10, e11: six have no deals at all, reported
-    assert p.meta["dropped"] == {"no 'deals' values": 6}
+    assert p.meta.dropped == {"no 'deals' values": 6}

@@ -1,0 +1,146 @@
+"""Who is in which arm: units of a program's population and their treatment and start date.
+
+Part of ``build_panel`` (docs/architecture.md, "How a panel is derived"): ``employees`` reads the
+HRIS table, ``arms`` gives each population member and team an arm (from assignments.csv, else from
+enrolments), ``units_of`` the units an outcome is measured on with their arm.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pandas as pd
+
+from lndbayes.config import Program
+from lndbayes.design.calendar import lookup, to_naive
+from lndbayes.errors import ConfigError, ModelInputError
+
+
+def employees(org) -> pd.DataFrame:
+    emp = org.employees.copy()
+    if emp.empty:
+        raise ModelInputError("the organisation has no employees table (employees.csv is required)")
+    for col in ("hire_date", "termination_date"):
+        emp[col] = to_naive(emp[col]) if col in emp else pd.NaT
+    for col in ("manager_key", "team", "department", "role"):
+        if col not in emp:
+            emp[col] = pd.NA
+    emp["employee_key"] = emp["employee_key"].astype(str)
+    return emp.reset_index(drop=True)
+
+
+def arms(org, program: Program, emp: pd.DataFrame, pop: pd.DataFrame, warnings: list):
+    """Per population member and per team: treated (1/0, NaN = not assigned) and cohort
+    (the start date, NaT for control / never treated)."""
+    design = program.design
+    start = pd.Timestamp(design.start)
+    staggered = design.type == "staggered"
+    a = org.assignments
+    if not a.empty:
+        a = a[a["program_id"].astype(str) == program.id]
+    teams_of_pop = pop["team"].astype(str).unique()
+
+    if not a.empty:
+        a = a.copy()
+        a["unit_key"] = a["unit_key"].astype(str)
+        a["treated"] = (a["arm"].astype(str) == "treatment").astype(float)
+        sd = to_naive(a["start_date"]) if "start_date" in a else pd.Series(pd.NaT, index=a.index)
+        a["cohort"] = sd.where(a["treated"] == 1, pd.NaT)
+        a.loc[(a["treated"] == 1) & a["cohort"].isna(), "cohort"] = start
+        ta = a[a["unit_type"] == "team"].drop_duplicates("unit_key", keep="last").set_index("unit_key")
+        ea = a[a["unit_type"] == "employee"].drop_duplicates("unit_key", keep="last").set_index("unit_key")
+        member = pd.DataFrame({"employee_key": pop["employee_key"].values,
+                               "team": pop["team"].astype(str).values})
+        own_t = lookup(member["employee_key"], ea["treated"])
+        own_c = lookup(member["employee_key"], ea["cohort"], dates=True)
+        team_t = lookup(member["team"], ta["treated"])
+        team_c = lookup(member["team"], ta["cohort"], dates=True)
+        by_team = own_t.isna()
+        member["treated"] = own_t.where(~by_team, team_t)
+        member["cohort"] = own_c.where(~by_team, team_c)
+        teams = pd.DataFrame({"team": teams_of_pop})
+        teams["treated"] = lookup(teams["team"], ta["treated"])
+        teams["cohort"] = lookup(teams["team"], ta["cohort"], dates=True)
+        # teams without a team assignment: the arm their assigned members share, if they agree
+        for i in teams.index[teams["treated"].isna()]:
+            m = member[(member["team"] == teams.at[i, "team"]) & member["treated"].notna()]
+            if len(m) and m["treated"].nunique() == 1:
+                teams.at[i, "treated"] = m["treated"].iloc[0]
+                teams.at[i, "cohort"] = m["cohort"].min()
+        return member, teams, "assignments"
+
+    # no assignments: the arm is "enrolled in any of the program's activities"
+    prefix = program.program.lms_activity_prefix
+    enr = org.enrollments
+    if not enr.empty:
+        enr = pd.DataFrame({"employee_key": enr["employee_key"].astype(str),
+                            "activity_id": enr["activity_id"].astype(str),
+                            "at": to_naive(enr["enrolled_at"])})
+    elif not org.learning_events.empty:
+        le = org.learning_events
+        enr = pd.DataFrame({"employee_key": le["employee_key"].astype(str),
+                            "activity_id": le["activity_id"].astype(str),
+                            "at": to_naive(le["timestamp"])})
+    if prefix:
+        enr = enr[enr["activity_id"].str.startswith(prefix)] if not enr.empty else enr
+    if not prefix or enr.empty:
+        raise ModelInputError(
+            f"program '{program.id}' has no assignments in assignments.csv and no enrollments "
+            f"under its lms_activity_prefix ({prefix!r}), so nobody can be told treated from "
+            "control. Fix: add the program's arms to assignments.csv, or set "
+            "program.lms_activity_prefix to the prefix of its LMS activity ids")
+    first = enr.groupby("employee_key")["at"].min()
+    warnings.append(
+        "no assignments for this program: treated = enrolled in any of its LMS activities "
+        f"(prefix {prefix}); people who chose to enrol may differ from those who did not "
+        "(selection bias), so read the effect as an association")
+    member = pd.DataFrame({"employee_key": pop["employee_key"].values,
+                           "team": pop["team"].astype(str).values})
+    member["cohort"] = lookup(member["employee_key"], first, dates=True)
+    member["treated"] = member["cohort"].notna().astype(float)
+    teams = member.groupby("team", as_index=False).agg(cohort=("cohort", "min"))
+    teams["treated"] = teams["cohort"].notna().astype(float)
+    if staggered:  # the team's start is its first enrolment; members share it
+        member = member.drop(columns=["treated", "cohort"]).merge(teams, on="team", how="left")
+    return member, teams, "enrollments"
+
+
+def units_of(program, outcome, emp, pop, member, teams, dropped: Counter) -> pd.DataFrame:
+    """unit, team, department, treated, cohort (+ employee_key for employee units)."""
+    measured_on = outcome.measured_on
+    if measured_on == "team":
+        dept = emp.groupby(emp["team"].astype(str))["department"].agg(
+            lambda s: s.mode().iloc[0] if s.notna().any() else pd.NA)
+        u = teams.rename(columns={"team": "unit"}).copy()
+        u["team"] = u["unit"]
+        u["department"] = u["team"].map(dept)
+        missing = u["treated"].isna()
+        if missing.any():
+            dropped["team not in assignments (or members in both arms)"] += int(missing.sum())
+        return u[~missing].reset_index(drop=True)
+    if measured_on == "participants":
+        u = pop[["employee_key", "team", "department"]].merge(
+            member[["employee_key", "treated", "cohort"]], on="employee_key", how="left")
+    else:  # direct_reports: arm of their manager
+        reports = emp[emp["manager_key"].astype(str).isin(set(pop["employee_key"]))]
+        if reports.empty:
+            raise ConfigError(
+                "nobody reports to the population of this program (no employee has a manager_key "
+                "among them)", file=program.source_file, row=program.line_of(
+                    "outcomes", program.outcome_ids.index(outcome.id), "measured_on"),
+                column=program.field_path("outcomes", program.outcome_ids.index(outcome.id), "measured_on"),
+                fix="check manager_id in employees.csv, or measure on participants")
+        arm = member.set_index("employee_key")
+        u = reports[["employee_key", "team", "department"]].copy()
+        u["manager_key"] = reports["manager_key"].astype(str).values
+        u["treated"] = lookup(u["manager_key"], arm["treated"])
+        u["cohort"] = lookup(u["manager_key"], arm["cohort"], dates=True)
+        u = u.drop(columns="manager_key")
+    u = u.rename(columns={"employee_key": "unit"})
+    u["employee_key"] = u["unit"]
+    u["team"] = u["team"].astype(str)
+    missing = u["treated"].isna()
+    if missing.any():
+        what = "manager" if measured_on == "direct_reports" else "employee or team"
+        dropped[f"{what} not in assignments for the program"] += int(missing.sum())
+    return u[~missing].reset_index(drop=True)

@@ -1,0 +1,220 @@
+"""The outcome rows of a panel, one builder per layout: randomized (one row per unit),
+pre_post and staggered (one row per unit and month), time to event (one row per employee).
+
+Part of ``build_panel`` (docs/architecture.md, "How a panel is derived").
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pandas as pd
+
+from lndbayes.config import employed_at
+from lndbayes.design.calendar import month_index, period_str, to_naive
+from lndbayes.errors import ModelInputError
+
+
+def _aggregate(values: pd.DataFrame, family: str) -> pd.Series:
+    """KPI values of several periods -> one number per entity (randomized designs)."""
+    g = values.sort_values("period").groupby("entity_key")["value"]
+    if family == "binary":
+        return (g.max() > 0).astype(float)
+    if family == "count":
+        return g.sum()
+    if family == "ordinal":
+        return g.last().round()
+    return g.mean()
+
+
+def _hris_events(org, emp, kind: str) -> pd.DataFrame:
+    """employee_key, date of each attrition (termination) or promotion event."""
+    if kind == "attrition":
+        t = emp[emp["termination_date"].notna()]
+        return pd.DataFrame({"employee_key": t["employee_key"].values,
+                             "date": t["termination_date"].values})
+    ev = org.hris_events
+    if ev.empty:
+        return pd.DataFrame({"employee_key": pd.Series(dtype=str), "date": pd.Series(dtype="datetime64[ns]")})
+    ev = ev[ev["event_type"].astype(str) == "promotion"]
+    return pd.DataFrame({"employee_key": ev["employee_key"].astype(str).values,
+                         "date": to_naive(ev["event_date"]).values})
+
+
+def tenure_months(emp: pd.DataFrame, at) -> pd.Series:
+    at = pd.Timestamp(at)
+    return ((at - emp["hire_date"]).dt.days / 30.4375).where(emp["hire_date"] <= at)
+
+
+def randomized_rows(org, outcome, emp, units, kpi, expo, start, start_m, window, family,
+                team_level, hris, dropped) -> pd.DataFrame:
+    end = start + pd.DateOffset(months=window)
+    pre_start = start - pd.DateOffset(months=window)
+    post_periods = {period_str(m) for m in range(start_m, start_m + window)}
+    pre_periods = {period_str(m) for m in range(start_m - window, start_m)}
+    rows = units.copy()
+    rows["post"] = 1
+    rows["exposure"] = 1.0
+    rows["cohort"] = None
+    rows["event_time"] = np.nan
+    if not team_level:
+        employed = emp.set_index("employee_key").pipe(lambda e: employed_at(e, start))
+        ok = rows["unit"].map(employed).fillna(False).astype(bool)
+        if (~ok).any():
+            dropped["not employed at program start"] += int((~ok).sum())
+        rows = rows[ok].copy()
+
+    if hris:
+        ev = _hris_events(org, emp, outcome.kpi)
+        in_win = ev[(ev["date"] >= start) & (ev["date"] < end)]
+        in_pre = ev[(ev["date"] >= pre_start) & (ev["date"] < start)]
+        if team_level:
+            members = emp[employed_at(emp, start)][["employee_key", "team"]].copy()
+            members["team"] = members["team"].astype(str)
+            members["event"] = members["employee_key"].isin(set(in_win["employee_key"])).astype(float)
+            members["pre"] = members["employee_key"].isin(set(in_pre["employee_key"])).astype(float)
+            g = members.groupby("team")
+            n = rows["unit"].map(g.size())
+            count = rows["unit"].map(g["event"].sum())
+            none = n.isna()
+            if none.any():
+                dropped["team has nobody employed at program start"] += int(none.sum())
+            rows = rows[~none].copy()
+            n, count = n[~none], count[~none]
+            rows["outcome"] = count if family == "count" else count / n
+            rows["exposure"] = n.astype(float)
+            rows["baseline"] = (np.nan if outcome.kpi == "attrition"
+                                else rows["unit"].map(g["pre"].mean()))
+        else:
+            rows["outcome"] = rows["unit"].isin(set(in_win["employee_key"])).astype(float)
+            rows["baseline"] = (np.nan if outcome.kpi == "attrition"
+                                else rows["unit"].isin(set(in_pre["employee_key"])).astype(float))
+        return rows
+
+    vals = kpi[kpi["entity_key"].isin(set(rows["unit"]))]
+    post = vals[vals["period"].isin(post_periods)]
+    if family == "count":
+        if expo is not None:
+            post = post.assign(exposure=post.set_index(["entity_key", "period"]).index.map(expo))
+            miss = post["exposure"].isna()
+            if miss.any():
+                dropped["rows without an exposure value (left out)"] += int(miss.sum())
+            post = post[~miss]
+            rows["exposure"] = rows["unit"].map(post.groupby("entity_key")["exposure"].sum())
+        else:
+            rows["exposure"] = rows["unit"].map(post.groupby("entity_key").size()).astype(float)
+    rows["outcome"] = rows["unit"].map(_aggregate(post, family))
+    pre = vals[vals["period"].isin(pre_periods)]
+    rows["baseline"] = rows["unit"].map(pre.groupby("entity_key")["value"].mean())
+    none = rows["outcome"].isna()
+    if none.any():
+        dropped[f"no '{outcome.kpi}' values in the window"] += int(none.sum())
+    return rows[~none].copy()
+
+
+def panel_rows(org, outcome, emp, units, kpi, expo, design, start_m, window, family,
+                team_level, hris, dropped) -> pd.DataFrame:
+    """pre_post and staggered: one row per (unit, period)."""
+    staggered = design.type == "staggered"
+    pre_periods = {period_str(m) for m in range(start_m - window, start_m)}
+    if hris:
+        cohorts = units["cohort_m"].dropna()
+        lo = int(min([start_m, *cohorts])) - window
+        hi = int(max([start_m, *cohorts])) + window
+        long = _hris_person_months(org, emp, outcome.kpi, lo, hi)
+        if team_level:
+            g = long.groupby(["team", "period"])
+            tl = pd.DataFrame({"n": g.size(), "events": g["value"].sum()}).reset_index()
+            tl["value"] = tl["events"] if family == "count" else tl["events"] / tl["n"]
+            tl["exposure"] = tl["n"].astype(float)
+            long = tl.rename(columns={"team": "entity_key"})[["entity_key", "period", "value", "exposure"]]
+        else:
+            long = long.rename(columns={"employee_key": "entity_key"}).drop(columns="team")
+            long["exposure"] = 1.0
+        vals = long[long["entity_key"].isin(set(units["unit"]))]
+    else:
+        vals = kpi[kpi["entity_key"].isin(set(units["unit"]))][["entity_key", "period", "value"]].copy()
+        vals["exposure"] = 1.0
+        if family == "count" and expo is not None:
+            vals["exposure"] = vals.set_index(["entity_key", "period"]).index.map(expo)
+            miss = vals["exposure"].isna()
+            if miss.any():
+                dropped["rows without an exposure value (left out)"] += int(miss.sum())
+            vals = vals[~miss]
+    rows = units.merge(vals.rename(columns={"entity_key": "unit", "value": "outcome"}),
+                       on="unit", how="inner")
+    none = ~units["unit"].isin(set(rows["unit"]))
+    if none.any():
+        dropped[f"no '{outcome.kpi}' values"] += int(none.sum())
+    pm = rows["period"].map(month_index)
+    if staggered:
+        rows["event_time"] = pm - rows["cohort_m"]
+        rows["post"] = (rows["event_time"] >= 0).astype(int)
+        rows["cohort"] = rows["cohort_m"].map(lambda m: None if pd.isna(m) else period_str(int(m)))
+    else:
+        rows["post"] = (pm >= start_m).astype(int)
+        rows["event_time"] = np.nan
+        rows["cohort"] = None
+    if hris and outcome.kpi == "attrition" and not team_level:
+        rows["baseline"] = np.nan   # everyone observed before the start was still employed
+    else:
+        base = vals[vals["period"].isin(pre_periods)].groupby("entity_key")["value"].mean()
+        rows["baseline"] = rows["unit"].map(base)
+    return rows.sort_values(["unit", "period"])
+
+
+def _hris_person_months(org, emp, kind, lo, hi) -> pd.DataFrame:
+    """employee_key, team, period, value (1 if the event happened that month) for every month in
+    [lo, hi) the employee was employed."""
+    ev = _hris_events(org, emp, kind)
+    ev = ev.assign(period=ev["date"].map(lambda d: period_str(month_index(d))))
+    ev_set = set(zip(ev["employee_key"], ev["period"]))
+    out = []
+    for e in emp.itertuples(index=False):
+        if pd.isna(e.hire_date):
+            continue
+        first = max(lo, month_index(e.hire_date))
+        last = hi - 1 if pd.isna(e.termination_date) else min(hi - 1, month_index(e.termination_date))
+        for m in range(first, last + 1):
+            p = period_str(m)
+            out.append((e.employee_key, str(e.team), p, float((e.employee_key, p) in ev_set)))
+    return pd.DataFrame(out, columns=["employee_key", "team", "period", "value"])
+
+
+def time_to_event_rows(program, outcome, emp, units, kpi, design, start, dropped) -> pd.DataFrame:
+    """One row per employee: the KPI value (e.g. days to first deal) and whether it is censored."""
+    if outcome.measured_on == "team" or kpi is None:
+        raise ModelInputError(
+            f"outcome '{outcome.id}' is time_to_event: it needs a per-employee kpis.csv KPI "
+            "(days until the event, censored=true while it has not happened) measured on "
+            "participants or direct_reports")
+    last = kpi.sort_values("period").groupby("entity_key").last()
+    rows = units.copy()
+    rows["outcome"] = rows["unit"].map(last["value"])
+    rows["censored"] = rows["unit"].map(last["censored"]).fillna(False).astype(int)
+    none = rows["outcome"].isna()
+    if none.any():
+        dropped[f"no '{outcome.kpi}' value"] += int(none.sum())
+    rows = rows[~none].copy()
+    hire = rows["unit"].map(emp.set_index("employee_key")["hire_date"])
+    no_hire = hire.isna()
+    if no_hire.any():
+        dropped["no hire date"] += int(no_hire.sum())
+        rows, hire = rows[~no_hire].copy(), hire[~no_hire]
+    hire_m = hire.map(month_index)
+    rows["period"] = hire_m.map(period_str)
+    rows["exposure"] = 1.0
+    if design.type == "staggered":
+        team_start = pd.to_datetime(rows["cohort"])
+        rows["treated"] = (team_start.notna() & (hire >= team_start)).astype(int)
+        rows["event_time"] = hire_m - rows["cohort_m"]
+        rows["cohort"] = rows["cohort_m"].map(lambda m: None if pd.isna(m) else period_str(int(m)))
+        rows["post"] = rows["treated"]
+    elif design.type == "pre_post":
+        rows["post"] = (hire >= start).astype(int)
+        rows["cohort"] = None
+    else:
+        rows["post"] = 1
+        rows["cohort"] = None
+    return rows

@@ -1,0 +1,304 @@
+"""The analysis table of one (program, outcome): who, which arm, when, what was measured.
+
+``build_panel`` follows docs/architecture.md, section "How a panel is derived". Every unit the
+population names but the panel leaves out is counted in ``panel.meta.dropped`` with its
+reason, and every assumption the data forced (no assignments, no control group) is in
+``panel.meta.warnings``::
+
+    panel = build_panel(org, "manager_coaching", "attrition_12m")
+    panel.data        # unit, team, department, treated, post, period, event_time, cohort, ...
+    panel.meta        # PanelMeta: family, design, n_units, n_people, n_teams, dropped, warnings, ...
+    balance_table(panel)    # lndbayes.design.balance
+
+Who is in which arm: :mod:`lndbayes.design.arms`; the outcome rows per layout:
+:mod:`lndbayes.design.outcomes`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from lndbayes.config import HRIS_KPIS, Program, check_population, employed_at
+from lndbayes.design.arms import arms, employees, units_of
+from lndbayes.design.calendar import month_index
+from lndbayes.design.outcomes import panel_rows, randomized_rows, tenure_months, time_to_event_rows
+from lndbayes.errors import ConfigError, ModelInputError
+
+__all__ = ["Panel", "PanelMeta", "build_panel", "COLUMNS"]
+
+#: The columns of ``Panel.data``, in this order.
+COLUMNS = ["unit", "team", "department", "treated", "post", "period", "event_time", "cohort",
+           "outcome", "exposure", "baseline", "censored"]
+
+
+@dataclass(frozen=True)
+class PanelMeta:
+    """What a panel is and what was left out of it (docs/architecture.md, "Panel").
+
+    Frozen: a panel is built once and read by the fit and the report, so nobody edits it on
+    the way. ``to_dict()`` gives the plain dict (the same keys, in this order) saved with a
+    fit's result.
+    """
+
+    program_id: str
+    program_name: str
+    outcome_id: str
+    family: str
+    design: str
+    direction: str
+    measured_on: str
+    #: "employee" or "team"
+    unit_type: str
+    kpi: str
+    level: str | None
+    window_months: int
+    #: ISO date of the design's start
+    start: str
+    #: "assignments" or "enrollments"
+    arm_source: str
+    #: "unit": one row per unit (randomized; time_to_event); "unit_period": one per (unit, month)
+    layout: str
+    n_rows: int
+    n_units: int
+    #: distinct employees behind the rows (team units: the team's members)
+    n_people: int
+    n_teams: int
+    n_treated_units: int
+    #: sorted periods (str); [] for randomized
+    periods: list
+    value_per_unit: float | None
+    unit_label: str | None
+    exposure_kpi: str | None
+    #: the program's target when it names this outcome, else None
+    target: dict | None
+    currency: str | None
+    cost_per_participant: float | None
+    fixed_cost: float | None
+    warnings: list = field(default_factory=list)
+    #: reason -> number of units (of rows, for "rows without an exposure value") left out
+    dropped: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class Panel:
+    """``data``: the tidy table (COLUMNS); ``meta``: what it is and what was left out;
+    ``units``: one row per unit (unit, team, department, treated, baseline, tenure_months,
+    team_size), used by :func:`lndbayes.design.balance.balance_table`."""
+
+    data: pd.DataFrame
+    meta: PanelMeta
+    units: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    def __repr__(self) -> str:
+        m = self.meta
+        return (f"Panel({m.program_id}/{m.outcome_id}: {m.design}, {m.family}, "
+                f"{len(self.data)} rows, {m.n_units} units, {m.n_teams} teams)")
+
+
+def _resolve(org, program_id: str, outcome_id: str):
+    cfg = org.programs
+    programs = getattr(cfg, "programs", {}) or {}
+    errors = getattr(cfg, "errors", {}) or {}
+    if program_id not in programs:
+        if program_id in errors:
+            raise errors[program_id]
+        valid = ", ".join(sorted(programs)) or "none"
+        raise ModelInputError(f"unknown program '{program_id}'; the valid programs are: {valid}")
+    program: Program = programs[program_id]
+    if outcome_id not in program.outcome_ids:
+        raise ModelInputError(f"program '{program_id}' has no outcome '{outcome_id}'; its outcomes "
+                              f"are: {', '.join(program.outcome_ids)}")
+    return cfg, program, program.outcome(outcome_id)
+
+
+def _check_kpi(org, program: Program, outcome, name: str, field_name: str, entity: str):
+    """The kpis.csv rows of KPI ``name`` for ``entity``; ConfigError when there are none."""
+    k = org.kpis
+    idx = program.outcome_ids.index(outcome.id)
+    rows = k[k["kpi"] == name] if not k.empty else k
+    if not rows.empty:
+        at = rows[rows["entity_type"] == entity]
+        if not at.empty:
+            out = at.copy()
+            out["entity_key"] = out["entity_key"].astype(str)
+            out["period"] = out["period"].astype(str).str[:7]
+            out["value"] = pd.to_numeric(out["value"], errors="coerce")
+            out["censored"] = (out["censored"].fillna(False).astype(bool) if "censored" in out
+                               else False)
+            return out.dropna(subset=["value"])
+        have = ", ".join(sorted(rows["entity_type"].astype(str).unique()))
+        raise ConfigError(
+            f"KPI '{name}' has no {entity}-level observations in kpis.csv (it has {have}-level ones)",
+            file=program.source_file, row=program.line_of("outcomes", idx, field_name),
+            column=program.field_path("outcomes", idx, field_name),
+            fix="set measured_on to match the entity_type of the KPI, or add the missing rows")
+    existing = sorted(k["kpi"].astype(str).unique()) if not k.empty else []
+    raise ConfigError(
+        f"KPI '{name}' has no observations in kpis.csv",
+        file=program.source_file, row=program.line_of("outcomes", idx, field_name),
+        column=program.field_path("outcomes", idx, field_name),
+        fix=(f"use one of the KPIs that exist: {', '.join(existing + list(HRIS_KPIS))}"
+             if existing else "add the KPI to kpis.csv, or use an HRIS-derived one: "
+             + ", ".join(HRIS_KPIS)))
+
+
+def _frame(rows: pd.DataFrame) -> pd.DataFrame:
+    out = pd.DataFrame(index=rows.index)
+    for col in COLUMNS:
+        out[col] = rows[col] if col in rows else np.nan
+    out["unit"] = out["unit"].astype(str)
+    out["team"] = out["team"].astype(str)
+    out["department"] = out["department"].astype("str").where(out["department"].notna(), None)
+    for col in ("treated", "post", "censored"):
+        out[col] = out[col].fillna(0).astype("int8")
+    for col in ("event_time", "outcome", "exposure", "baseline"):
+        out[col] = pd.to_numeric(out[col], errors="coerce").astype("float64")
+    for col in ("period", "cohort"):
+        out[col] = out[col].astype(object).where(out[col].notna(), None)
+    return out.reset_index(drop=True)
+
+
+def build_panel(org, program_id: str, outcome_id: str) -> Panel:
+    """The analysis table of ``outcome_id`` of ``program_id`` (docs/architecture.md rules)."""
+    cfg, program, outcome = _resolve(org, program_id, outcome_id)
+    emp = employees(org)
+    design = program.design
+    start = pd.Timestamp(design.start)
+    start_m = month_index(start)
+    window = outcome.window_months
+    family = outcome.family
+    warnings: list[str] = []
+    dropped: Counter = Counter()
+
+    pop_mask = check_population(program, emp)
+    pop = emp[pop_mask].copy()
+    member, teams, arm_source = arms(org, program, emp, pop, warnings)
+    units = units_of(program, outcome, emp, pop, member, teams, dropped)
+    if units.empty:
+        raise ModelInputError(
+            f"no unit of program '{program_id}' has an arm ({dict(dropped)}). Fix: check that "
+            "assignments.csv names the population's employees or teams for this program")
+    team_level = outcome.measured_on == "team"
+    entity = "team" if team_level else "employee"
+    hris = outcome.kpi in HRIS_KPIS
+    kpi = None if hris else _check_kpi(org, program, outcome, outcome.kpi, "kpi", entity)
+    expo = None
+    if outcome.exposure:
+        expo = _check_kpi(org, program, outcome, outcome.exposure, "exposure", entity)
+        expo = expo.groupby(["entity_key", "period"])["value"].sum()
+    units["cohort_m"] = units["cohort"].map(lambda d: np.nan if pd.isna(d) else month_index(d))
+
+    if family == "time_to_event":
+        rows = time_to_event_rows(program, outcome, emp, units, kpi, design, start, dropped)
+    elif design.type == "randomized":
+        rows = randomized_rows(org, outcome, emp, units, kpi, expo, start, start_m, window, family,
+                           team_level, hris, dropped)
+    else:
+        rows = panel_rows(org, outcome, emp, units, kpi, expo, design, start_m, window, family,
+                           team_level, hris, dropped)
+
+    if rows.empty:
+        raise ModelInputError(
+            f"the panel of {program_id}/{outcome_id} is empty; units left out: {dict(dropped)}")
+    data = _frame(rows)
+    _check_arms(data, design.type, family, program_id, outcome_id, warnings)
+
+    # one row per unit for the balance check
+    kept = units[units["unit"].isin(set(data["unit"]))].copy()
+    base = data.groupby("unit")["baseline"].first()
+    kept["baseline"] = kept["unit"].map(base)
+    at_start = emp[employed_at(emp, start)]
+    size = at_start.groupby(at_start["team"].astype(str)).size()
+    ten = tenure_months(emp, start)
+    if team_level:
+        kept["tenure_months"] = kept["team"].map(
+            ten[employed_at(emp, start)].groupby(at_start["team"].astype(str)).mean())
+    else:
+        kept["tenure_months"] = kept["unit"].map(pd.Series(ten.values, index=emp["employee_key"]))
+    kept["team_size"] = kept["team"].map(size).astype(float)
+    units_table = kept[["unit", "team", "department", "treated", "baseline", "tenure_months",
+                        "team_size"]].reset_index(drop=True)
+    units_table["treated"] = units_table["treated"].astype("int8")
+
+    if team_level:
+        n_people = int(emp["team"].astype(str).isin(set(data["unit"])).sum()) if design.type != "randomized" \
+            else int(at_start["team"].astype(str).isin(set(data["unit"])).sum())
+    else:
+        n_people = int(data["unit"].nunique())
+    periods = sorted(p for p in data["period"].dropna().unique()) if design.type != "randomized" \
+        or family == "time_to_event" else []
+    target = None
+    if program.target is not None and program.target.outcome == outcome.id:
+        target = program.target.model_dump()
+    meta = PanelMeta(
+        program_id=program.id,
+        program_name=program.name,
+        outcome_id=outcome.id,
+        family=family,
+        design=design.type,
+        direction=outcome.direction,
+        measured_on=outcome.measured_on,
+        unit_type="team" if team_level else "employee",
+        kpi=outcome.kpi,
+        level=outcome.level,
+        window_months=window,
+        start=start.date().isoformat(),
+        arm_source=arm_source,
+        layout="unit" if design.type == "randomized" or family == "time_to_event" else "unit_period",
+        n_rows=int(len(data)),
+        n_units=int(data["unit"].nunique()),
+        n_people=n_people,
+        n_teams=int(data["team"].nunique()),
+        n_treated_units=int(data.groupby("unit")["treated"].max().sum()),
+        periods=periods,
+        value_per_unit=outcome.value_per_unit,
+        unit_label=outcome.unit_label,
+        exposure_kpi=outcome.exposure,
+        target=target,
+        currency=getattr(getattr(cfg, "organisation", None), "currency", None),
+        cost_per_participant=program.program.cost_per_participant,
+        fixed_cost=program.program.fixed_cost,
+        warnings=warnings,
+        dropped=dict(dropped),
+    )
+    return Panel(data=data, meta=meta, units=units_table)
+
+
+def _check_arms(data, design_type, family, program_id, outcome_id, warnings):
+    arm_values = set(data["treated"].unique())
+    what = f"{program_id}/{outcome_id}"
+    if design_type == "randomized" or family == "time_to_event":
+        if len(arm_values) < 2:
+            arm = "treatment" if 1 in arm_values else "control"
+            raise ModelInputError(
+                f"all {data['unit'].nunique()} units of {what} are in the {arm} arm, so there is "
+                "nothing to compare. Fix: check assignments.csv (both arms are needed)")
+    elif design_type == "pre_post":
+        if (data["post"] == 1).all() or (data["post"] == 0).all():
+            side = "after" if (data["post"] == 1).all() else "before"
+            raise ModelInputError(f"every observation of {what} is {side} the program start; "
+                                  "a pre/post comparison needs both")
+        if arm_values == {1}:
+            warnings.append("no control group: the effect is the before/after change of the "
+                            "participants, confounded with anything else that changed over time")
+        elif arm_values == {0}:
+            raise ModelInputError(f"no unit of {what} is treated. Fix: check assignments.csv")
+    elif design_type == "staggered":
+        cohorts = set(data["cohort"].dropna().unique())
+        never = data["cohort"].isna().any()
+        if not cohorts:
+            raise ModelInputError(f"no team of {what} ever starts the program. Fix: give treated "
+                                  "teams a start_date in assignments.csv")
+        if len(cohorts) < 2 and not never:
+            raise ModelInputError(
+                f"all units of {what} start in the same month ({next(iter(cohorts))}) and none is "
+                "never-treated, so the start cannot be told from time. Fix: give teams different "
+                "start_date values or keep some teams as control")
