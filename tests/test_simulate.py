@@ -185,6 +185,23 @@ def test_programs_yaml_is_valid(raw):
     assert {p: [o.id for o in cfg.programs[p].outcomes] for p in cfg.programs} == PROGRAMS
 
 
+def test_programs_yaml_is_the_shipped_data_file(raw):
+    from importlib import resources
+
+    shipped = resources.files("lndbayes.example").joinpath("programs.yaml").read_text(encoding="utf-8")
+    assert (raw / "programs.yaml").read_text(encoding="utf-8") == shipped
+
+
+def test_programs_yaml_that_disagrees_with_the_simulator_is_an_error(tmp_path, monkeypatch):
+    from lndbayes.example import simulate as sim
+
+    text = sim.programs_yaml().replace("start: 2025-01-01", "start: 2025-02-01")
+    monkeypatch.setattr(sim, "programs_yaml", lambda: text)
+    with pytest.raises(RuntimeError, match="design.start of support_upskilling is 2025-02-01"):
+        simulate_org(tmp_path / "raw", seed=0, n_employees=600)
+    assert not [f for f in (tmp_path / "raw").rglob("*") if f.is_file()]  # nothing half-written
+
+
 # ---------------------------------------------------------------------------------------------
 # a realistic organisation
 

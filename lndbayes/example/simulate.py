@@ -75,11 +75,18 @@ def simulate_org(out_dir: Path, *, seed: int = 0, n_employees: int = 2000) -> Pa
     rows, t_comp, a_comp, comp_treated = compliance_outcomes(rng, H)
     kpi_rows += rows
     truth_outcomes["compliance_training"] = t_comp
+
+    coach_start = str(dates([COACH_START])[0])
+    programs = programs_yaml()  # checked before any file is written
+    _check_design_starts(programs, {
+        "manager_coaching": coach_start, "sales_onboarding": sales_start,
+        "support_upskilling": str(dates([MONTH_START[SUPPORT_START_M]])[0]),
+        "compliance_training": str(dates([MONTH_START[COMPLIANCE_START_M]])[0])})
+
     kpis = pd.concat(kpi_rows, ignore_index=True)
     kpis["censored"] = kpis["censored"].fillna("false")
     kpis = kpis.sort_values(["kpi", "entity_type", "entity_id", "period"], kind="mergesort")
 
-    coach_start = str(dates([COACH_START])[0])
     mg = H["managers"]
     a_coach = pd.DataFrame({"program_id": "manager_coaching", "unit_type": "employee", "unit_id": ids[mg],
                             "arm": np.where(H["mgr_arm"] == 1, "treatment", "control"),
@@ -94,11 +101,6 @@ def simulate_org(out_dir: Path, *, seed: int = 0, n_employees: int = 2000) -> Pa
     stmts = learning_statements(rng, H, sales_start_day, sup_treated, comp_treated)
     amap, n_stmts = write_xapi(rng, stmts, H, ids, out_dir / "xapi" / "statements.jsonl")
 
-    programs = programs_yaml()
-    _check_design_starts(programs, {
-        "manager_coaching": coach_start, "sales_onboarding": sales_start,
-        "support_upskilling": str(dates([MONTH_START[SUPPORT_START_M]])[0]),
-        "compliance_training": str(dates([MONTH_START[COMPLIANCE_START_M]])[0])})
     _csv(emp, out_dir / "employees.csv")
     _csv(hris, out_dir / "hris_events.csv")
     _csv(amap, out_dir / "actor_map.csv")
