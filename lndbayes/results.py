@@ -36,6 +36,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lndbayes import INTERVAL
+from lndbayes.atomic import atomic_path, write_json
+from lndbayes.errors import LndbayesError
+
 SUMMARY_COLUMNS = ["estimand", "scale", "mean", "sd", "lower", "upper", "p_gt_0", "p_beats_target"]
 TEAM_COLUMNS = ["team", "n", "raw_effect", "raw_se", "mean", "sd", "lower", "upper", "p_gt_0"]
 PROGRAM_COLUMNS = ["program", "n", "scale", "mean", "sd", "lower", "upper", "p_gt_0",
@@ -43,8 +47,6 @@ PROGRAM_COLUMNS = ["program", "n", "scale", "mean", "sd", "lower", "upper", "p_g
 
 
 def interval_bounds():
-    from lndbayes import INTERVAL
-
     a = (1 - INTERVAL) / 2
     return a, 1 - a
 
@@ -191,22 +193,19 @@ class EffectResult:
 
     def save(self, path) -> Path:
         """Write ``path/summary.json`` (summary, team effects, diagnostics, meta) and
-        ``path/posterior.nc`` (h5netcdf)."""
+        ``path/posterior.nc`` (h5netcdf), each atomically (lndbayes.atomic)."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        (path / "summary.json").write_text(json.dumps(self.to_dict(), indent=1))
-        nc = path / "posterior.nc"
-        tmp = path / ".posterior.nc.tmp"
-        self.idata.to_netcdf(tmp, engine="h5netcdf")
-        tmp.replace(nc)
+        write_json(path / "summary.json", self.to_dict())
+        with atomic_path(path / "posterior.nc") as tmp:
+            self.idata.to_netcdf(tmp, engine="h5netcdf")
         return path
 
 
 def load_result(path) -> EffectResult:
     """Read a folder written by :meth:`EffectResult.save`."""
+    # xarray (~0.5 s) only when a posterior is read: results are imported by light readers too
     import xarray as xr
-
-    from lndbayes.errors import LndbayesError
 
     path = Path(path)
     sj, nc = path / "summary.json", path / "posterior.nc"

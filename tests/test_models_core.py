@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 import lndbayes as lb
+from lndbayes.design.matrix import Columns, build_design_matrix
 from lndbayes.errors import ModelInputError
 from lndbayes.models.testing import simulate, simulate_panel
 
@@ -410,14 +411,10 @@ def test_several_programs_bad_input():
 
 @pytest.mark.parametrize("n_dept,expected", [(2, 1), (3, 3)])
 def test_department_level_needs_three_departments(n_dept, expected):
-    from lndbayes.api import _prepare
-
     df, _ = simulate("normal", seed=2, n_teams=6, n_per_team=20, n_departments=n_dept)
-    _, _, labels = _prepare(df, outcome="y", treatment="treated", group="team", baseline=None,
-                            covariates=(), family="normal", design="randomized", period=None,
-                            post=None, event_time=None, exposure=None, censored=None,
-                            department="department", drop_incomplete_teams=False)
-    assert len(labels["departments"]) == expected
+    cols = Columns(outcome="y", treatment="treated", group="team", department="department")
+    labels = build_design_matrix(df, cols, "normal", "randomized").labels
+    assert len(labels.departments) == expected
 
 
 def test_department_intercepts_sum_to_zero_and_effects_are_recovered():

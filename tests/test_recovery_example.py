@@ -19,7 +19,7 @@ import warnings
 import pytest
 
 import lndbayes as lb
-from lndbayes.api import fit_program
+from lndbayes.fitting import fit_program
 from lndbayes.example import simulate_org
 
 pytestmark = pytest.mark.slow

@@ -1,3 +1,104 @@
-"""`lndbayes fit`: placeholder until the command moves here (restructure in progress)."""
+"""`lndbayes fit` and `lndbayes fit-summary`: fit a model to a CSV table, write the result JSON.
 
-from lndbayes.api import register_cli as register  # noqa: F401
+Exit status: 0 when the fit converged, 1 when it did not (the JSON is written either way, with
+``converged: false``), 2 for bad input (the message names the file or column and the fix).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from lndbayes.atomic import write_text
+from lndbayes.errors import ModelInputError
+
+SAMPLER_DEFAULTS = {"seed": 0, "draws": 1000, "tune": 1000, "chains": 4}
+
+
+def _read_csv(path) -> pd.DataFrame:
+    p = Path(path)
+    if not p.exists():
+        raise ModelInputError(f"{p}: file not found. Fix: give the path of a CSV table.")
+    try:
+        return pd.read_csv(p)
+    except Exception as err:  # noqa: BLE001 -- any parse failure is the user's file
+        raise ModelInputError(f"{p}: cannot read as CSV ({err}).") from None
+
+
+def _write(res, out) -> int:
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_text(out, json.dumps(res.to_dict(), indent=1))
+    print(res.summary().drop(columns=["converged"]).to_string(index=False))
+    print(f"written: {out}")
+    return 0 if res.converged else 1
+
+
+def _sampler(args) -> dict:
+    return {k: getattr(args, k) for k in SAMPLER_DEFAULTS}
+
+
+def _cmd_fit(args) -> int:
+    # the fit pipeline imports PyMC: only when a fit is asked for, not to build the parser
+    from lndbayes.fitting import fit_effects
+
+    res = fit_effects(_read_csv(args.data), outcome=args.outcome, treatment=args.treatment,
+                      group=args.group, baseline=args.baseline, family=args.family,
+                      program=args.program, **_sampler(args))
+    return _write(res, args.out)
+
+
+def _cmd_fit_summary(args) -> int:
+    # see _cmd_fit: PyMC only when a fit is asked for
+    from lndbayes.fitting import fit_effects_summary
+
+    res = fit_effects_summary(_read_csv(args.data), estimate=args.estimate,
+                              std_error=args.std_error, group=args.group, **_sampler(args))
+    return _write(res, args.out)
+
+
+def _sampler_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seed", type=int, default=SAMPLER_DEFAULTS["seed"],
+                   help="random seed: the same data and seed give the same numbers (default 0)")
+    p.add_argument("--draws", type=int, default=SAMPLER_DEFAULTS["draws"],
+                   help="posterior draws per chain after tuning (default 1000)")
+    p.add_argument("--tune", type=int, default=SAMPLER_DEFAULTS["tune"],
+                   help="tuning steps per chain, discarded (default 1000)")
+    p.add_argument("--chains", type=int, default=SAMPLER_DEFAULTS["chains"],
+                   help="independent chains; 4 lets R-hat catch a stuck chain (default 4)")
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("fit", help="fit a hierarchical effect model to a CSV table",
+                              description=__doc__)
+    p.add_argument("--data", required=True, help="CSV table, one row per unit")
+    p.add_argument("--outcome", required=True, help="column holding the outcome (the KPI)")
+    p.add_argument("--treatment", required=True,
+                   help="0/1 column: 1 = in the program, 0 = control")
+    p.add_argument("--group", default=None,
+                   help="team column, for team effects pooled across teams (omit: one "
+                        "population-wide effect)")
+    p.add_argument("--baseline", default=None,
+                   help="column with the outcome before the program, adjusted for (optional)")
+    p.add_argument("--program", default=None,
+                   help="program column: fit several programs at once (program x team effects)")
+    p.add_argument("--family", default="normal",
+                   help="outcome family, sets the likelihood and link: normal, lognormal, binary, "
+                        "count, time_to_event or ordinal (default normal)")
+    _sampler_options(p)
+    p.add_argument("--out", required=True, help="result JSON path (written atomically)")
+    p.set_defaults(func=_cmd_fit)
+
+    q = subparsers.add_parser("fit-summary", help="meta-analyse team-level estimates from a CSV",
+                              description=__doc__)
+    q.add_argument("--data", required=True, help="CSV table, one row per team")
+    q.add_argument("--estimate", required=True, help="column holding each team's effect estimate")
+    q.add_argument("--std-error", required=True, dest="std_error",
+                   help="column holding the standard error of each estimate (positive)")
+    q.add_argument("--group", required=True, help="team column (each team once)")
+    _sampler_options(q)
+    q.add_argument("--out", required=True, help="result JSON path (written atomically)")
+    q.set_defaults(func=_cmd_fit_summary)

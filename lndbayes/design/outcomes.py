@@ -6,7 +6,6 @@ Part of ``build_panel`` (docs/architecture.md, "How a panel is derived").
 
 from __future__ import annotations
 
-from collections import Counter
 
 import numpy as np
 import pandas as pd

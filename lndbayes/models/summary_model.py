@@ -35,7 +35,7 @@ def fit_summary_model(df, *, estimate, std_error, group, department=None, priors
 
     import lndbayes
     from lndbayes import inference
-    from lndbayes.api import _require_columns
+    from lndbayes.design.matrix import require_columns as _require_columns
     from lndbayes.errors import FitFailedError
     from lndbayes.models.priors import resolve_priors
     from lndbayes.results import SUMMARY_COLUMNS, TEAM_COLUMNS, EffectResult, describe, p_beats

@@ -189,7 +189,7 @@ def sbc_uniformity_pvalue(ranks, n_keep=99, bins=10) -> float:
 def _fit_quietly(df, fit_kwargs):
     import warnings
 
-    from lndbayes.api import fit_effects
+    from lndbayes.fitting import fit_effects
 
     with warnings.catch_warnings():
         # short calibration fits are often flagged for ESS < 400 on some team parameter; the

@@ -1,0 +1,312 @@
+r"""The fit pipeline: table -> design matrix -> graph -> cached posterior -> EffectResult.
+
+``fit_effects`` (the hierarchical GLM), ``fit_effects_summary`` (meta-analysis of team
+estimates), ``fit_panel`` (a panel built by :func:`lndbayes.design.panel.build_panel`) and
+``fit_program`` (build the panel and fit it). Both models go through the same steps:
+
+1. settings checked, priors resolved (lndbayes.models.priors);
+2. the posterior cache key: a hash of the graph's structure, priors, sampler settings, labels,
+   the model code and the data (lndbayes.inference);
+3. the posterior from the disk cache, or sampled with retries (smaller steps, longer tuning)
+   while the diagnostics fail;
+4. estimands and the result (lndbayes.estimands); a fit that failed its diagnostics warns
+   (or raises with ``strict=True``) and says so in every table.
+
+See docs/models.md for the models, priors, estimands and the diagnostics policy.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pandas as pd
+
+import lndbayes
+from lndbayes import inference
+from lndbayes.design.designs import get_design
+from lndbayes.design.matrix import Columns, build_design_matrix
+from lndbayes.design.panel import Panel, build_panel
+from lndbayes.errors import FitFailedError, ModelInputError
+from lndbayes.estimands import build_result
+from lndbayes.models.families import get_family
+from lndbayes.models.hierarchical import (GLMSpec, build_model, centring_data, choose_centering,
+                                          choose_department_centering,
+                                          choose_program_centering, prior_data_names)
+from lndbayes.models.priors import relevant_priors, resolve_priors
+from lndbayes.models.sufficient import collapse as collapse_rows
+from lndbayes.models.summary_model import fit_summary_model
+
+CENTERINGS = {"auto": "auto", "centred": "centred", "centered": "centred",
+              "noncentred": "noncentred", "non-centred": "noncentred",
+              "noncentered": "noncentred"}
+
+
+# ============================================================================ shared steps
+def check_settings(*, draws, tune, chains, direction) -> None:
+    if direction not in ("increase", "decrease"):
+        raise ModelInputError(f"direction must be 'increase' or 'decrease', got {direction!r}.")
+    for name, v in (("draws", draws), ("tune", tune), ("chains", chains)):
+        if not (isinstance(v, (int, np.integer)) and v > 0):
+            raise ModelInputError(f"{name} must be a positive integer, got {v!r}.")
+
+
+def cached_posterior(key: str, *, cache: bool, sample):
+    """``(idata, diagnostics)`` from the disk cache under ``key``, else from ``sample()`` (then
+    saved); ``diagnostics["cached"]`` says which."""
+    cached = inference.cache_load(key) if cache else None
+    if cached is not None:
+        idata, diag = cached
+        diag["cached"] = True
+        return idata, diag
+    idata, diag = sample()
+    if cache:
+        inference.cache_save(key, idata, diag)
+    diag["cached"] = False
+    return idata, diag
+
+
+def flag_convergence(res, *, strict: bool, what: str, stacklevel: int = 3):
+    """Warn (``strict``: raise FitFailedError) when the fit failed its diagnostics."""
+    if not res.converged:
+        msg = (f"lndbayes {what} did NOT converge; do not report these numbers as they are: "
+               + " ".join(res.diagnostics()["messages"]))
+        if strict:
+            raise FitFailedError(msg)
+        warnings.warn(msg, stacklevel=stacklevel)
+    return res
+
+
+def centring_for(centering: str, family: str, matrix, *, hier: bool, n_dept: int):
+    """The centring policy: which team intercepts and effects (indices), which department
+    levels (intercept, effect) and whether program means are centred.
+
+    ``"auto"`` asks lndbayes.models.centring's rules (centred where the data dominate the
+    prior); ``"centred"`` / ``"noncentred"`` force one parameterisation everywhere.
+    """
+    policy = CENTERINGS.get(centering)
+    if policy is None:
+        raise ModelInputError(f"centering must be 'auto', 'centred' or 'noncentred', got "
+                              f"{centering!r}.")
+    rows, labels = matrix.rows, matrix.labels
+    J, multi = len(labels.teams), matrix.multi_program
+    n_combo = len(labels.combo_team) if multi else 0
+    if not hier:
+        c_int, c_eff, c_dept = (), (), (False, False)
+    elif policy == "auto":
+        dept = labels.dept_of_team if n_dept > 1 else None
+        c_int, c_eff = (choose_centering(family, rows, J, effect_unit=rows["combo"],
+                                         n_effect=n_combo, effect_group=labels.combo_program,
+                                         effect_team=labels.combo_team, dept_of_team=dept)
+                        if multi else choose_centering(family, rows, J, dept_of_team=dept))
+        c_dept = (choose_department_centering(family, rows, J, dept) if dept is not None
+                  else (False, False))
+    elif policy == "centred":
+        c_int, c_eff, c_dept = tuple(range(J)), tuple(range(n_combo if multi else J)), (True, True)
+    else:
+        c_int, c_eff, c_dept = (), (), (False, False)
+    prog = multi and (policy == "centred" or (
+        policy == "auto" and choose_program_centering(family, rows, matrix.n_programs)))
+    return c_int, c_eff, c_dept, prog
+
+
+# TODO(H2a families land): fam.link_label / fam.abs_label; remove these two dicts then
+_LINK_LABEL = {"normal": "outcome units (identity link)", "lognormal": "log ratio",
+               "binary": "log odds ratio", "count": "log rate ratio",
+               "time_to_event": "log time ratio", "ordinal": "latent logit shift"}
+_ABS_LABEL = {"normal": "outcome units", "lognormal": "outcome units",
+              "binary": "proportion (x100 = percentage points)",
+              "count": "events per unit of exposure", "time_to_event": "days",
+              "ordinal": "score points (1-5 scale)"}
+
+
+def _labels(fam):
+    if hasattr(fam, "link_label"):
+        return fam.link_label, fam.abs_label
+    return _LINK_LABEL[fam.name], _ABS_LABEL[fam.name]
+
+
+# ============================================================================ the GLM
+def fit_effects(df, outcome, treatment, group=None, baseline=None, covariates=(), family="normal",
+                design="randomized", period=None, post=None, event_time=None, exposure=None,
+                censored=None, department=None, program=None, priors=None, seed=0, draws=1000,
+                tune=1000, chains=4, cache=True, strict=False, *, target=None,
+                direction="increase", sampler="nutpie", collapse=True,
+                drop_incomplete_teams=False, centering="auto", retry=True):
+    r"""Estimate a training program's effect with a hierarchical Bayesian GLM.
+
+    Returns an :class:`lndbayes.results.EffectResult`. The model, priors and estimands are
+    described in :mod:`lndbayes.models.graph` and docs/models.md. ``target`` is
+    ``{"relative_change": -0.15}`` or ``{"absolute_change": ...}`` on the business scale and
+    ``direction`` ("increase"/"decrease") says which way is good. ``collapse=True`` uses exact
+    sufficient statistics; ``collapse=False`` the individual-row likelihood.
+
+    ``program``: a column naming each row's program, to fit several programs at once. Treated
+    rows are units in that program, control rows its comparison units; team intercepts (and
+    period effects) are shared, the effect is per program x team combination,
+
+    .. math::
+
+        \theta_{pj} = \mu_p + b_{d[j]} + \sigma_\theta z_{pj}, \qquad
+        \mu_p \sim \mathrm{Normal}(\mu_\theta, \sigma_{\theta,\mathrm{prog}}),
+
+    with one between-team sd :math:`\sigma_\theta` shared by the programs (see
+    :mod:`lndbayes.models.graph`). ``effect_mean`` is then the portfolio mean
+    :math:`\mu_\theta`; :meth:`~lndbayes.results.EffectResult.program_effects` gives each
+    program's :math:`\mu_p` and business-scale average effect, ``team_effects()`` one row per
+    program x team, and ``draws("effect_program", program=...)`` the draws of :math:`\mu_p`. A
+    column with a single program fits exactly the one-program model.
+    """
+    check_settings(draws=draws, tune=tune, chains=chains, direction=direction)
+    columns = Columns(outcome=outcome, treatment=treatment, group=group, baseline=baseline,
+                      covariates=tuple(covariates or ()), period=period, post=post,
+                      event_time=event_time, exposure=exposure, censored=censored,
+                      department=department, program=program)
+    matrix = build_design_matrix(df, columns, family, design,
+                                 drop_incomplete_teams=drop_incomplete_teams)
+    fam = get_family(matrix.family)
+    spec, pri = glm_spec(matrix, fam, priors=priors, centering=centering,
+                         collapse=bool(collapse), hier=group is not None)
+    data = glm_data(spec, matrix)
+    all_data = {**data, **prior_data_names(pri)}
+    settings = {"draws": int(draws), "tune": int(tune), "chains": int(chains), "seed": int(seed),
+                "sampler": sampler, "retry": bool(retry), "target_accept": fam.target_accept}
+    key = inference.hash_payload(
+        {"spec": spec.key(), "priors": pri, "settings": settings,
+         "labels": matrix.labels.cache_key(), "model_code": inference.model_code_hash(),
+         "version": lndbayes.__version__, "thresholds": inference.THRESHOLDS}, all_data)
+    idata, diag = cached_posterior(key, cache=cache, sample=lambda: inference.sample_with_retry(
+        spec.key(), lambda: build_model(spec, data, pri), all_data, draws=int(draws),
+        tune=int(tune), chains=int(chains), seed=int(seed), sampler=sampler, retry=retry,
+        target_accept=settings["target_accept"]))
+
+    link_label, abs_label = _labels(fam)
+    attempts = diag.get("attempts")
+    meta = {"family": fam.name, "design": spec.design, "outcome": outcome,
+            "treatment": treatment, "group": group, "n": int(len(matrix.rows["y"])),
+            "n_dropped": matrix.labels.n_dropped,
+            "teams": list(map(str, matrix.labels.teams)) if spec.hier else [],
+            "departments": list(map(str, matrix.labels.departments)) if spec.n_dept > 1 else [],
+            "covariates": matrix.labels.covariates, "priors": pri, "seed": int(seed),
+            "sampler": {**settings, "target_accept_final": attempts[-1].get("target_accept")
+                        if attempts else None},
+            "cache_key": key, "link": fam.link, "business_scale": abs_label,
+            "target": target, "direction": direction, "interval": lndbayes.INTERVAL,
+            "centred_teams": {"intercept": len(spec.int_centred),
+                              "effect": len(spec.eff_centred)},
+            "centred_departments": {"intercept": bool(spec.dept_int_centred and spec.n_dept > 1),
+                                    "effect": bool(spec.dept_eff_centred and spec.n_dept > 1)},
+            "n_cells": int(len(data["c_team"])), "collapsed": bool(collapse),
+            "version": lndbayes.__version__}
+    if program is not None:
+        meta.update(program=program, programs=list(map(str, matrix.labels.programs)))
+    res = build_result(fam=fam, spec=spec, matrix=matrix, idata=idata, diag=diag,
+                       seed=int(seed), target=target, direction=direction, meta=meta,
+                       link_label=link_label, abs_label=abs_label)
+    return flag_convergence(res, strict=strict, what="fit")
+
+
+def glm_spec(matrix, fam, *, priors, centering, collapse: bool, hier: bool):
+    """The graph's structure (GLMSpec: sizes, centring, likelihood form) and the priors
+    resolved on the data's link scale."""
+    rows, labels = matrix.rows, matrix.labels
+    multi = matrix.multi_program
+    n_dept = len(labels.departments) if hier else 1
+    n_period, n_event, K = len(labels.periods), len(labels.event_times), rows["X"].shape[1]
+    names = relevant_priors(fam.name, has_group=hier, has_dept=n_dept > 1, n_cov=K,
+                            has_period=n_period > 1, has_event=n_event > 1, has_program=multi)
+    scale = fam.link_scale(rows["y"], rows["exposure"], rows["censored"])
+    center = fam.link_center(rows["y"], rows["exposure"], rows["censored"])
+    pri = resolve_priors(names, scale, center, priors)
+    c_int, c_eff, c_dept, prog_centred = centring_for(centering, fam.name, matrix, hier=hier,
+                                                      n_dept=n_dept)
+    spec = GLMSpec(family=fam.name, design=matrix.design.name, hier=hier, J=len(labels.teams),
+                   n_dept=n_dept, n_period=n_period, n_event=n_event, K=K, int_centred=c_int,
+                   eff_centred=c_eff, exact=collapse, prior_names=tuple(names),
+                   n_program=matrix.n_programs if multi else 1,
+                   n_combo=len(labels.combo_team) if multi else 0, prog_centred=prog_centred,
+                   dept_int_centred=c_dept[0], dept_eff_centred=c_dept[1])
+    return spec, pri
+
+
+def glm_data(spec, matrix) -> dict:
+    """The arrays the graph reads (``pm.Data``): the likelihood's cells (exact sufficient
+    statistics, or the rows), the centring vectors and the department / program indices."""
+    labels, multi = matrix.labels, matrix.multi_program
+    data = collapse_rows(spec.family, matrix.rows, exact=spec.exact, by_combo=multi)
+    data.update(centring_data(spec))
+    if spec.n_dept > 1:
+        data["dept_of_team"] = labels.dept_of_team.astype(np.int64)
+    if multi:
+        data["combo_program"] = labels.combo_program.astype(np.int64)
+        if spec.hier and spec.n_dept > 1:
+            data["combo_team"] = labels.combo_team.astype(np.int64)
+    return data
+
+
+# ============================================================================ meta-analysis
+def fit_effects_summary(df, estimate, std_error, group, department=None, priors=None, seed=0,
+                        draws=1000, tune=1000, chains=4, cache=True, strict=False, *,
+                        target=None, direction="increase", sampler="nutpie"):
+    """Meta-analysis of team-level estimates: see :mod:`lndbayes.models.summary_model`."""
+    return fit_summary_model(df, estimate=estimate, std_error=std_error, group=group,
+                             department=department, priors=priors, seed=seed, draws=draws,
+                             tune=tune, chains=chains, cache=cache, strict=strict, target=target,
+                             direction=direction, sampler=sampler)
+
+
+# ============================================================================ panels
+def fit_panel(panel: Panel, **settings):
+    """Fit a panel already built by :func:`~lndbayes.design.panel.build_panel` (so a caller
+    that needs the panel too builds it once). ``settings``: as :func:`fit_effects` (seed,
+    draws, priors, ...); they override what the panel implies."""
+    d, m = panel.data, panel.meta
+    des = get_design(m.design)
+    kw = dict(outcome="outcome", treatment="treated", group="team", family=m.family,
+              design=des.name, direction=m.direction)
+    if "department" in d and d["department"].nunique() > 1:
+        kw["department"] = "department"
+    # one row per person in a panel design: quarters instead of months (see by_quarter)
+    quarterly = des.name != "randomized" and m.layout == "unit"
+    if quarterly:
+        d = by_quarter(d)
+    kw.update(des.panel_columns(d, quarterly=quarterly))
+    fam = get_family(m.family)
+    if fam.name == "count" and "exposure" in d:
+        kw["exposure"] = "exposure"
+    if fam.name == "time_to_event" and "censored" in d:
+        kw["censored"] = "censored"
+    if isinstance(m.target, dict):
+        kw["target"] = {k: v for k, v in m.target.items()
+                        if k in ("relative_change", "absolute_change")} or None
+    kw.update(settings)
+    res = fit_effects(d, **kw)
+    panel_meta = m.to_dict()
+    if quarterly:
+        panel_meta["time_granularity"] = "quarter"
+    res.meta.update({"program_id": m.program_id, "outcome_id": m.outcome_id,
+                     "value_per_unit": m.value_per_unit,
+                     "panel_meta": json.loads(json.dumps(panel_meta, default=str))})
+    return res
+
+
+def fit_program(org, program_id, outcome_id, **settings):
+    """Fit one program's outcome from the organisation's data: ``fit_panel(build_panel(...))``."""
+    return fit_panel(build_panel(org, program_id, outcome_id), **settings)
+
+
+def by_quarter(d: pd.DataFrame) -> pd.DataFrame:
+    """Quarter of the period and quarters since the start, for one-row-per-person panels.
+
+    Why: a time-to-event panel has one row per new hire, so monthly hire cohorts hold a handful
+    of people each; 24 period effects and 20 event-time effects on ~250 people leave the
+    treatment effect barely identified and the sampler in funnels. Quarters keep the
+    comparison within hire cohorts while giving each cohort enough people.
+    """
+    d = d.copy()
+    months = pd.PeriodIndex(d["period"].astype(str), freq="M")
+    d["period_quarter"] = [str(q) for q in months.asfreq("Q")]
+    if "event_time" in d:
+        d["event_time_quarter"] = np.floor(pd.to_numeric(d["event_time"]) / 3.0)
+    return d
