@@ -228,6 +228,19 @@ class OutcomeDecision:
             "recommendation": self.recommendation.action, "reason": self.recommendation.reason,
         }
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "OutcomeDecision":
+        """The inverse of :meth:`to_dict` (a saved analysis is read back without the draws)."""
+        def iv(x):
+            return None if x is None else Interval(x["mean"], x["lower"], x["upper"], x.get("prob", INTERVAL))
+
+        b = d.get("benefit")
+        benefit = None if b is None else Benefit(b["mean"], b["lower"], b["upper"], b.get("prob", INTERVAL),
+                                                 b.get("n_units", 0.0), b.get("value_per_unit", 0.0))
+        return cls(d["outcome"], d["direction"], bool(d["converged"]), iv(d["effect_abs"]),
+                   iv(d.get("effect_rel")), d["p_works"], d.get("target"), d.get("target_scale"),
+                   d.get("p_target"), benefit, Recommendation(d["recommendation"], d["reason"]))
+
 
 def decide_outcome(abs_draws, rel_draws, *, outcome_id: str, direction: str, converged: bool,
                    target: float | None = None, target_scale: str | None = None,

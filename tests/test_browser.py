@@ -81,7 +81,36 @@ def test_every_figure_loads_and_no_error_text(report_html, tmp_path):
 
 
 def test_screenshot_of_the_top_of_the_report(report_html, tmp_path):
+    """The page renders: a screenshot that is not blank, and a DOM with the headline numbers
+    of summary.json and, for each outcome, its model math and its priors in the appendix."""
+    import json
+
+    from PIL import Image, ImageStat
+
     shot = tmp_path / "top.png"
     run = _chromium(["--window-size=1100,1400", f"--screenshot={shot}", report_html.as_uri()], tmp_path)
-    assert shot.is_file() and shot.stat().st_size > 10_000, run.stderr[-2000:]
-    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert shot.is_file(), run.stderr[-2000:]
+    img = Image.open(shot).convert("L")
+    assert img.size == (1100, 1400)
+    # a blank or uniform page has one grey level and no spread; text, tables and banners give many
+    assert len(img.getcolors(maxcolors=256 * 256) or range(257)) > 20
+    assert ImageStat.Stat(img).stddev[0] > 10
+    # the top band (title, banner, recommendation) is not empty either
+    assert ImageStat.Stat(img.crop((0, 0, 1100, 300))).stddev[0] > 10
+
+    summ = json.loads((report_html.parent / "summary.json").read_text())
+    dom = _chromium(["--virtual-time-budget=10000", "--dump-dom", report_html.as_uri()], tmp_path).stdout
+    text = " ".join(_visible_text(dom).split())
+    assert summ["name"] in text
+    assert summ["outcomes"]
+    for oid, o in summ["outcomes"].items():
+        assert o["display"]["effect_abs"] in text, oid
+        # the appendix: this outcome's model section with its math (as an image with the LaTeX
+        # as its alt text, and the LaTeX source) and the table of its priors
+        sec = re.search(rf'(?s)<h3 id="model-{re.escape(oid)}">.*?(?=<h3 id="model-|$)', dom)
+        assert sec, f"no model section for {oid}"
+        sec = sec.group(0)
+        assert re.search(r'<pre class="lnd-latex">\$\$.*?\\[a-z]+.*?\$\$</pre>', html.unescape(sec), re.S), oid
+        assert re.search(r'<img alt="[^"]*\\[a-z]+[^"]*" src="data:image/png;base64,', html.unescape(sec)), oid
+        assert f"Priors ({oid})" in sec
+        assert re.search(r"<caption>Priors \(" + re.escape(oid) + r"\)</caption>.*?<tbody><tr>", sec, re.S), oid

@@ -18,13 +18,17 @@ import pandas as pd
 import pytest
 import yaml
 
-from lndbayes import reporting as rp
+from lndbayes.analysis import load_analysis
 from lndbayes.privacy import assert_no_identifiers, find_identifiers
+from lndbayes.report import format as fm
+from lndbayes.report.build import EXECUTING_MARKER
+from lndbayes.report.runner import run_reports
+from lndbayes.report.stamps import Settings, program_stamp
 
 GOOD = "compliance_training"
 BROKEN = "broken_kpi"
 INVALID = "invalid_entry"
-SETTINGS = rp.Settings(seed=1, draws=500, tune=500, chains=2, retry=False)
+SETTINGS = Settings(seed=1, draws=500, tune=500, chains=2, retry=False)
 
 
 def _programs_yaml(raw: Path, min_group: int) -> None:
@@ -56,7 +60,7 @@ def build_example_reports(base: Path) -> dict:
     _programs_yaml(root / "raw", min_group)
     out = base / "reports"
     t0 = time.perf_counter()
-    summary = rp.run_reports(data_root=root, out_dir=out, jobs=2, settings=SETTINGS)
+    summary = run_reports(data_root=root, out_dir=out, jobs=2, settings=SETTINGS)
     info = {"root": str(root), "out": str(out), "min_group": min_group,
             "seconds": time.perf_counter() - t0,
             "runs": {r.program: {"status": r.status, "reason": r.reason} for r in summary.runs},
@@ -85,24 +89,69 @@ def test_good_program_succeeds_broken_and_invalid_fail_without_stopping_it(built
     assert not [p for p in Path(built["out"]).iterdir() if ".tmp-" in p.name or ".old-" in p.name]
 
 
+NUM = r"[\u2212+-]?\d[\d,]*(?:\.\d+)?"
+
+
+def _num(text: str) -> tuple[float, float]:
+    """A number as the page shows it, and half a unit of its last decimal (its rounding)."""
+    t = text.replace("\u2212", "-").replace(",", "")
+    decimals = len(t.split(".")[1]) if "." in t else 0
+    return float(t), 0.5 * 10 ** -decimals + 1e-12
+
+
+def _money(text: str) -> tuple[float, float]:
+    """``EUR 139k`` / ``EUR 1.23 million`` / ``EUR 950`` -> (value, rounding)."""
+    m = re.fullmatch(rf"({NUM}|\u2212)?\s*[A-Z]{{3}} ({NUM})(k| million)?", text.strip())
+    assert m, text
+    sign = -1.0 if (m.group(1) or "").startswith(("\u2212", "-")) else 1.0
+    v, r = _num(m.group(2))
+    mult = {"k": 1e3, " million": 1e6}.get(m.group(3) or "", 1.0)
+    return sign * v * mult, r * mult
+
+
+def _close(shown: tuple[float, float], value: float, what) -> None:
+    assert abs(shown[0] - value) <= shown[1], (what, shown, value)
+
+
 def test_html_shows_the_headline_numbers_of_summary_json(built):
+    """The page's numbers, read back as floats, equal summary.json's numbers (not its strings)."""
     folder = Path(built["out"]) / GOOD
     summ = json.loads((folder / "summary.json").read_text())
     page = html.unescape((folder / "report.html").read_text())
+    text = re.sub(r"\s+", " ", re.sub(r"(?s)<[^>]+>", "", page))
     out = summ["outcomes"]["violations"]
-    for key in ("effect_abs", "effect_rel", "p_works", "p_target", "benefit"):
-        assert out["display"][key], key
-        assert out["display"][key] in page, (key, out["display"][key])
+    e, r, b, scale = out["effect_abs"], out["effect_rel"], out["benefit"], out["display_scale"]
+    # "Average effect: <m> <unit> (<lo> to <hi>), relative <m>% (<lo>% to <hi>%). P(works) = <p>"
+    m = re.search(rf"Average effect: ({NUM}) {re.escape(out['unit'])} \(({NUM}) to ({NUM})\), relative "
+                  rf"({NUM})% \(({NUM})% to ({NUM})%\)\. P\(works\) = (>99|<1|\d+)%", text)
+    assert m, "the level-4 sentence with the average effect is missing"
+    for g, key in zip((1, 2, 3), ("mean", "lower", "upper")):
+        _close(_num(m.group(g)), e[key] * scale, ("effect_abs", key))
+    for g, key in zip((4, 5, 6), ("mean", "lower", "upper")):
+        _close(_num(m.group(g)), r[key] * 100, ("effect_rel", key))
+    p = m.group(7)
+    if p == ">99":
+        assert out["p_works"] > 0.99
+    elif p == "<1":
+        assert out["p_works"] < 0.01
+    else:
+        assert abs(int(p) - out["p_works"] * 100) <= 0.5
+    # the monetised benefit: "<title>: EUR <m> (EUR <lo> to EUR <hi>) (<n> units touched"
+    money = r"(\u2212?[A-Z]{3} [\d,.]+(?:k| million)?)"
+    m = re.search(rf"{money} \({money} to {money}\) \(({NUM}) units touched", text)
+    assert m, "the monetised benefit is missing"
+    for g, key in zip((1, 2, 3), ("mean", "lower", "upper")):
+        _close(_money(m.group(g)), b[key], ("benefit", key))
+    _close(_num(m.group(4)), b["n_units"], "units touched")
     assert summ["recommendation"]["action"] in ("scale", "iterate", "stop")
-    assert summ["recommendation"]["action"].upper() in page
+    assert re.search(rf"Recommendation: {summ['recommendation']['action'].upper()}\b", text)
     assert "All intervals are 90% equal-tailed posterior intervals" in page
     assert page.count("equal-tailed posterior intervals") == 1      # stated once
     if not summ["converged"]:
         assert "failed its diagnostics" in page
     # numbers are consistent: the interval brackets the mean, benefit follows the effect's sign
-    e = out["effect_abs"]
     assert e["lower"] <= e["mean"] <= e["upper"]
-    assert (out["benefit"]["mean"] > 0) == (e["mean"] < 0)
+    assert (b["mean"] > 0) == (e["mean"] < 0)
     # code is hidden, figures are embedded
     assert "import lndbayes" not in page
     assert re.search(r'<img[^>]+src="data:image/png;base64,', page)
@@ -126,13 +175,9 @@ def test_small_teams_are_suppressed(built):
     assert sorted(summ["outcomes"]["violations"]["teams_suppressed"]) == sorted(small)
     assert summ["outcomes"]["violations"]["teams_shown"] == len(large)
     # and the table behind the forest plot has no numbers for them
-    import lndbayes as lb
     from lndbayes.privacy import reportable
 
-    org = lb.load_org(built["root"])
-    res = lb.load_result(folder / "posterior" / "violations")
-    rep = rp.ProgramReport(org, org.programs[GOOD], {"violations": res}, min_group=min_group)
-    tt = rep.team_table("violations").set_index("team")
+    tt = load_analysis(folder).outcomes["violations"].team_table.set_index("team")
     assert tt.loc[small, "mean"].isna().all() and tt.loc[small, "raw_effect"].isna().all()
     assert sorted(reportable(tt.reset_index())["team"]) == sorted(large)
 
@@ -163,10 +208,10 @@ def test_no_employee_identifier_in_any_report(built):
 def test_second_run_with_nothing_changed_does_no_work(built):
     out = Path(built["out"])
     # settle: a no-op unless the package source changed since the session's run (live editing)
-    rp.run_reports(data_root=built["root"], out_dir=out, jobs=2, settings=SETTINGS)
+    run_reports(data_root=built["root"], out_dir=out, jobs=2, settings=SETTINGS)
     mtimes = {p: p.stat().st_mtime_ns for p in out.rglob("*.html")}
     t0 = time.perf_counter()
-    summary = rp.run_reports(data_root=built["root"], out_dir=out, jobs=2, settings=SETTINGS)
+    summary = run_reports(data_root=built["root"], out_dir=out, jobs=2, settings=SETTINGS)
     took = time.perf_counter() - t0
     assert summary.executed == []
     assert not summary.index_rebuilt
@@ -176,37 +221,70 @@ def test_second_run_with_nothing_changed_does_no_work(built):
     print(f"no-op run: {took:.2f} s")
 
 
+def _cli_row(text: str, program: str) -> str:
+    """The status column of ``program`` in the CLI's result table."""
+    m = re.search(rf"^{re.escape(program)}\s+(up to date|ok|failed|invalid)\s", text, re.M)
+    assert m, text
+    return m.group(1)
+
+
 def test_changed_settings_rerun_only_what_is_asked_and_cli(built, capsys):
-    """The CLI: --program restricts the run; --force re-runs; the stamp sees setting changes."""
+    """The CLI: --program restricts the run; changed settings re-run; --force re-runs."""
     from lndbayes.cli import main
 
-    out = built["out"]
-    code = main(["report", "--data", built["root"], "--out", out, "--program", GOOD,
-                 "--draws", str(SETTINGS.draws), "--tune", str(SETTINGS.tune),
-                 "--chains", str(SETTINGS.chains), "--seed", str(SETTINGS.seed)])
-    text = capsys.readouterr().out
-    assert code == 0
-    assert "up to date" in text and GOOD in text
+    out, folder = built["out"], Path(built["out"]) / GOOD
+
+    def cli(*extra, seed=SETTINGS.seed):
+        code = main(["report", "--data", built["root"], "--out", out, "--program", GOOD,
+                     "--draws", str(SETTINGS.draws), "--tune", str(SETTINGS.tune),
+                     "--chains", str(SETTINGS.chains), "--seed", str(seed), *extra])
+        return code, capsys.readouterr().out
+
+    def state():
+        return ((folder / ".stamp").read_text(), (folder / "status.json").stat().st_mtime_ns,
+                json.loads((folder / "summary.json").read_text())["settings"])
+
+    cli()            # settle: a no-op unless the package source changed since the session's run
+    code, text = cli()                               # nothing changed: nothing runs
+    assert code == 0 and _cli_row(text, GOOD) == "up to date"
+    assert BROKEN not in text                        # --program restricts the run
+    stamp0, mtime0, settings0 = state()
+    assert settings0["seed"] == SETTINGS.seed
+
+    # --force re-runs although nothing changed (same stamp, new files)
+    code, text = cli("--force")
+    assert code == 0 and _cli_row(text, GOOD) == "ok", text
+    stamp1, mtime1, settings1 = state()
+    assert stamp1 == stamp0 and mtime1 != mtime0 and settings1 == settings0
+
+    # a changed setting (the seed) changes the stamp: re-run with it, without --force
+    code, text = cli(seed=SETTINGS.seed + 1)
+    assert code == 0 and _cli_row(text, GOOD) == "ok", text
+    stamp2, mtime2, settings2 = state()
+    assert stamp2 != stamp0 and mtime2 != mtime1 and settings2["seed"] == SETTINGS.seed + 1
+    code, text = cli(seed=SETTINGS.seed + 1)         # and then it is up to date
+    assert _cli_row(text, GOOD) == "up to date"
+
     with pytest.raises(Exception) as err:
-        rp.run_reports(data_root=built["root"], out_dir=out, programs=["nope"], settings=SETTINGS)
+        run_reports(data_root=built["root"], out_dir=out, programs=["nope"], settings=SETTINGS)
     assert "nope" in str(err.value) and GOOD in str(err.value)
 
 
 def test_stamp_changes_with_settings_and_program_entry():
     prog = {"id": "a", "outcomes": []}
-    base = rp.program_stamp(prog, {}, "d", "s", rp.Settings())
-    assert base == rp.program_stamp(prog, {}, "d", "s", rp.Settings())
-    assert base != rp.program_stamp(prog, {}, "d", "s", rp.Settings(draws=10))
-    assert base != rp.program_stamp({"id": "a", "outcomes": [1]}, {}, "d", "s", rp.Settings())
-    assert base != rp.program_stamp(prog, {}, "d2", "s", rp.Settings())
+    base = program_stamp(prog, {}, "d", "s", Settings())
+    assert base == program_stamp(prog, {}, "d", "s", Settings())
+    assert base != program_stamp(prog, {}, "d", "s", Settings(draws=10))
+    assert base != program_stamp({"id": "a", "outcomes": [1]}, {}, "d", "s", Settings())
+    assert base != program_stamp(prog, {}, "d2", "s", Settings())
 
 
 def test_formatting():
-    assert rp.fmt_interval(-4.123, -6.01, -2.2, "pp") == "\u22124.1 pp (\u22126.0 to \u22122.2)"
-    assert rp.fmt_pct(0.996) == ">99%" and rp.fmt_pct(0.5) == "50%"
-    assert rp.fmt_money(1234567, "EUR") == "EUR 1.23 million"
-    assert rp.fmt_money(-45000, "EUR") == "\u2212EUR 45k"
-    assert rp.business_scale("binary") == (100.0, "percentage points")
+    assert fm.fmt_interval(-4.123, -6.01, -2.2, "pp") == "\u22124.1 pp (\u22126.0 to \u22122.2)"
+    assert fm.fmt_pct(0.996) == ">99%" and fm.fmt_pct(0.5) == "50%"
+    assert fm.fmt_money(1234567, "EUR") == "EUR 1.23 million"
+    assert fm.fmt_money(-45000, "EUR") == "\u2212EUR 45k"
+    assert fm.business_scale("binary") == (100.0, "percentage points")
 
 
 def test_interrupt_leaves_no_half_written_report(built):
@@ -219,26 +297,28 @@ def test_interrupt_leaves_no_half_written_report(built):
     out = Path(built["out"])
     folder = out / GOOD
     before = {n: (folder / n).read_bytes() for n in ("report.html", "summary.json", ".stamp")}
-    cmd = [sys.executable, "-m", "lndbayes.cli", "report", "--data", built["root"], "--out", str(out),
+    cmd = [sys.executable, "-c", "import sys; from lndbayes.cli import main; sys.exit(main())",
+           "report", "--data", built["root"], "--out", str(out),
            "--program", GOOD, "--force", "--draws", str(SETTINGS.draws), "--tune", str(SETTINGS.tune),
            "--chains", str(SETTINGS.chains), "--seed", str(SETTINGS.seed)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
     try:
-        deadline = time.time() + 120
-        # wait until the new report is being written (its temporary folder exists)
+        # wait (no guessing by time) until the worker is inside the notebook: it keeps the
+        # marker in its temporary folder while the notebook runs
+        deadline = time.time() + 300
         while time.time() < deadline and proc.poll() is None:
-            if any(p.name.startswith(f".{GOOD}.tmp-") for p in out.iterdir()):
+            if list(out.glob(f".{GOOD}.tmp-*/{EXECUTING_MARKER}")):
                 break
-            time.sleep(0.2)
+            time.sleep(0.05)
         assert proc.poll() is None, "the run ended before it could be interrupted:\n" + proc.stdout.read()
-        time.sleep(1.0)                      # inside the notebook run
-        os.killpg(proc.pid, signal.SIGINT)
+        os.killpg(proc.pid, signal.SIGINT)   # Ctrl-C in a terminal signals the whole group
         text, _ = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-    assert proc.returncode != 0, text
+    assert proc.returncode == 130, text      # interrupted, not "ok"
+    assert "interrupted" in text
     leftovers = [p.name for p in out.iterdir() if ".tmp-" in p.name or ".old-" in p.name]
     assert leftovers == [], leftovers
     after = {n: (folder / n).read_bytes() for n in before}

@@ -1,3 +1,50 @@
-"""`lndbayes report`: placeholder until the command moves here (restructure in progress)."""
+"""`lndbayes report`: write every program's impact report and reports/index.html (incremental)."""
 
-from lndbayes.reporting import register_cli as register  # noqa: F401
+from __future__ import annotations
+
+import sys
+
+from lndbayes.paths import REPORTS_DIR
+from lndbayes.report.runner import DEFAULT_JOBS, run_reports
+from lndbayes.report.stamps import Settings
+
+
+def _default(text: str) -> str:
+    return f"{text} (default %(default)s)"
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "report", help="write every program's impact report and reports/index.html (incremental)",
+        description="Run the report notebook of each program (only those whose inputs changed) "
+                    "and write reports/<program>/ and reports/index.html. Ctrl-C stops the run at "
+                    "any moment and keeps the previous complete reports.")
+    p.add_argument("--program", action="append", metavar="ID",
+                   help="only this program (repeatable); default: every program")
+    p.add_argument("--data", metavar="DIR", default=None,
+                   help="data root holding raw/ (default: data/ or the example organisation)")
+    p.add_argument("--out", metavar="DIR", default=str(REPORTS_DIR), help=_default("output folder"))
+    p.add_argument("--jobs", "-j", type=int, default=DEFAULT_JOBS, metavar="N",
+                   help=_default("programs built in parallel worker processes"))
+    p.add_argument("--force", action="store_true",
+                   help="re-run the selected programs even when nothing they depend on changed")
+    p.add_argument("--draws", type=int, default=Settings.draws, help=_default("posterior draws per chain"))
+    p.add_argument("--tune", type=int, default=Settings.tune, help=_default("tuning steps per chain"))
+    p.add_argument("--chains", type=int, default=Settings.chains, help=_default("chains"))
+    p.add_argument("--seed", type=int, default=Settings.seed, help=_default("random seed"))
+    p.set_defaults(func=_run)
+
+
+def _run(args) -> int:
+    settings = Settings(seed=args.seed, draws=args.draws, tune=args.tune, chains=args.chains)
+    summary = run_reports(data_root=args.data, out_dir=args.out, programs=args.program,
+                          jobs=args.jobs, force=args.force, settings=settings)
+    print()
+    print(summary.table())
+    if summary.index:
+        print(f"\nIndex: {summary.index}" + ("" if summary.index_rebuilt else " (up to date)"))
+    print(f"Finished in {summary.seconds:.1f} s.")
+    if summary.failed:
+        print(f"{len(summary.failed)} program(s) failed; see the reasons above and reports/index.html.",
+              file=sys.stderr)
+    return summary.exit_code

@@ -1,4 +1,4 @@
-"""Figures for the reports. Each function takes results and returns a matplotlib Figure.
+"""Figures for the reports. Each function takes tables the analysis computed and returns a Figure.
 
 Nothing here estimates anything: the numbers come from :mod:`lndbayes.results` /
 :mod:`lndbayes.decisions`; a function may only rescale them for display (``scale=100`` turns a
@@ -7,6 +7,8 @@ and in which unit; every interval drawn is the product's 90% equal-tailed interv
 """
 
 from __future__ import annotations
+
+import io
 
 import matplotlib
 
@@ -19,6 +21,7 @@ matplotlib.rcParams.update({
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib import mathtext  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from lndbayes import INTERVAL  # noqa: E402
@@ -193,3 +196,16 @@ def score_distribution(scores: pd.DataFrame, *, value: str = "score_scaled", by:
 
 def close(fig: Figure) -> None:
     plt.close(fig)
+
+
+def math_png(latex: str, fontsize: int = 13) -> bytes | None:
+    """One display-math block drawn with matplotlib mathtext (no TeX, no MathJax needed);
+    None when mathtext cannot parse it (the caller then shows the LaTeX source)."""
+    text = " ".join(latex.replace("\\\\", " ").split())
+    buf = io.BytesIO()
+    try:
+        mathtext.math_to_image(f"${text}$", buf, prop=matplotlib.font_manager.FontProperties(size=fontsize),
+                               dpi=110, format="png")
+    except (ValueError, RuntimeError):
+        return None
+    return buf.getvalue()

@@ -1,0 +1,337 @@
+"""One program's analysis, computed once: panels, fits, estimands, decisions and team tables.
+
+::
+
+    an = lb.analyse_program(org, "manager_coaching", seed=0)
+    an.recommendation, an.outcomes["attrition_12m"].decision.p_works
+    an.save("reports/manager_coaching")          # analysis.json, summary.json, posterior/<outcome>/
+    an = lb.load_analysis("reports/manager_coaching")   # the same object, nothing refitted
+
+Everything a report, the portfolio, an explorer or a model review shows is here; they read
+this object (or its saved form) and compute nothing. Each outcome's panel is built once and
+passed to :func:`lndbayes.fit_panel`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from lndbayes import INTERVAL, __version__
+from lndbayes import decisions as dc
+from lndbayes.analysis_context import enrolment_context, ledger_tables, outcome_title, team_people
+from lndbayes.atomic import write_json
+from lndbayes.design.balance import balance_table
+from lndbayes.design.panel import build_panel
+from lndbayes.errors import LndbayesError
+from lndbayes.fitting import fit_panel
+from lndbayes.privacy import min_group_of, suppress_small_groups
+from lndbayes.report.format import business_scale, fmt_interval, fmt_money_interval, fmt_num, fmt_pct, fmt_rel
+from lndbayes.results import EffectResult, load_result
+
+try:
+    from lndbayes.models.math import model_math, priors_table
+except ImportError:  # TEMPORARY until lndbayes.models.math lands (restructure, issue 12)
+    from lndbayes.analysis_context import fallback_model_math as model_math
+    from lndbayes.analysis_context import fallback_priors_table as priors_table
+
+ANALYSIS_FILE = "analysis.json"
+SUMMARY_FILE = "summary.json"
+POSTERIOR_DIR = "posterior"
+#: what the link-scale effect of each family means (axis labels of event-time effects)
+LINK_MEANING = {"lognormal": "log ratio", "binary": "log odds ratio", "count": "log rate ratio",
+                "time_to_event": "log time ratio", "ordinal": "latent logit shift"}
+
+
+class AnalysisFailed(LndbayesError):
+    """No outcome of the program could be estimated."""
+
+
+def _frame_to_json(df: pd.DataFrame | None):
+    return None if df is None else json.loads(df.to_json(orient="split", index=False, date_format="iso"))
+
+
+def _frame_from_json(obj) -> pd.DataFrame | None:
+    return None if obj is None else pd.DataFrame(obj["data"], columns=obj["columns"])
+
+
+def _json_default(o):
+    import numpy as np
+
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)
+
+
+def _jsonable(obj):
+    return json.loads(json.dumps(obj, default=_json_default))
+
+
+@dataclass
+class OutcomeAnalysis:
+    """One outcome: its fit, decision, display strings and the tables a report shows."""
+
+    outcome_id: str
+    title: str
+    family: str
+    level: int
+    direction: str
+    measured_on: str
+    display_scale: float             # multiplier of absolute effects for display (binary: 100)
+    unit: str                        # unit of the displayed absolute effect
+    link_meaning: str                # what the link-scale effect is (event-time axis)
+    result: EffectResult
+    decision: dc.OutcomeDecision
+    display: dict                    # effect_abs, effect_rel, p_works, p_target, benefit, target
+    panel: dict                      # PanelMeta.to_dict() of the panel that was fitted
+    n_people: int | None
+    team_table: pd.DataFrame         # team effects, people per team, small teams suppressed
+    event_time: pd.DataFrame         # EffectResult.event_time_effects() (staggered designs)
+    predictive: dict                 # kind -> {"observed": {arm: x}, "replicated": {arm: [...]}}
+    balance: pd.DataFrame | None     # lndbayes.design.balance.balance_table of the panel
+    population: dict                 # rows, units per arm, teams of the panel
+    model_math: str                  # Markdown with $$ display math: the model actually fitted
+    priors: pd.DataFrame             # the priors actually used
+
+    @property
+    def converged(self) -> bool:
+        return bool(self.result.converged)
+
+    def summary_entry(self) -> dict:
+        d = self.decision
+        teams_suppressed = self.team_table["note"] != ""
+        return {**d.to_dict(), "family": self.family, "level": self.level,
+                "display_scale": self.display_scale, "unit": self.unit,
+                "display": {k: self.display[k] for k in ("effect_abs", "effect_rel", "p_works",
+                                                         "p_target", "benefit")},
+                "diagnostics": _jsonable(self.result.diagnostics()), "n_people": self.n_people,
+                "teams_shown": int((~teams_suppressed).sum()),
+                "teams_suppressed": sorted(map(str, self.team_table.loc[teams_suppressed, "team"]))}
+
+    def to_json(self) -> dict:
+        return _jsonable({
+            "outcome_id": self.outcome_id, "title": self.title, "family": self.family,
+            "level": self.level, "direction": self.direction, "measured_on": self.measured_on,
+            "display_scale": self.display_scale, "unit": self.unit, "link_meaning": self.link_meaning,
+            "decision": self.decision.to_dict(), "display": self.display, "panel": self.panel,
+            "n_people": self.n_people, "team_table": _frame_to_json(self.team_table),
+            "event_time": _frame_to_json(self.event_time), "predictive": self.predictive,
+            "balance": _frame_to_json(self.balance), "population": self.population,
+            "model_math": self.model_math, "priors": _frame_to_json(self.priors)})
+
+    @classmethod
+    def from_json(cls, d: dict, result: EffectResult) -> "OutcomeAnalysis":
+        frames = {k: _frame_from_json(d[k]) for k in ("team_table", "event_time", "balance", "priors")}
+        kw = {k: v for k, v in d.items() if k not in frames and k != "decision"}
+        return cls(**kw, **frames, result=result, decision=dc.OutcomeDecision.from_dict(d["decision"]))
+
+
+@dataclass
+class ProgramAnalysis:
+    """A program's whole analysis: per outcome an :class:`OutcomeAnalysis`, plus the context
+    (enrolment, learning, reaction, completion, ledger, population) and the recommendation."""
+
+    program: dict                    # id, name, type, design, alignment, target, population, skills
+    organisation: str
+    currency: str
+    min_group: int
+    settings: dict
+    outcomes: dict[str, OutcomeAnalysis]
+    failures: dict[str, str]
+    primary: str | None
+    recommendation: dc.Recommendation
+    context: dict = field(default_factory=dict)   # learning, reaction, completion (aggregates only)
+    ledger: pd.DataFrame | None = None
+    rejections: pd.DataFrame | None = None
+
+    @property
+    def converged(self) -> bool:
+        return bool(self.outcomes) and all(o.converged for o in self.outcomes.values())
+
+    def outcomes_at_level(self, level: int) -> list[str]:
+        return [o["id"] for o in self.program["outcomes"] if o["level"] == level]
+
+    def summary(self) -> dict:
+        """The headline numbers, as written to summary.json."""
+        outcomes = {oid: o.summary_entry() for oid, o in self.outcomes.items()}
+        head = {}
+        if self.primary in self.outcomes:
+            disp = self.outcomes[self.primary].display
+            head = {"outcome": self.primary, "effect": disp["effect_abs"], "effect_rel": disp["effect_rel"],
+                    "p_works": disp["p_works"], "p_target": disp["p_target"], "benefit": disp["benefit"]}
+        primary = self.outcomes.get(self.primary)
+        return {
+            "program": self.program["id"], "name": self.program["name"], "lndbayes": __version__,
+            "interval": INTERVAL, "currency": self.currency, "design": self.program["design"]["type"],
+            "n_people": primary.n_people if primary else None, "converged": self.converged,
+            "recommendation": {"action": self.recommendation.action, "reason": self.recommendation.reason},
+            "headline": head, "outcomes": outcomes, "failed_outcomes": self.failures,
+            "min_group": self.min_group, "settings": self.settings,
+        }
+
+    def save(self, folder) -> Path:
+        """Write ``analysis.json``, ``summary.json`` and ``posterior/<outcome>/`` into ``folder``."""
+        folder = Path(folder)
+        for oid, o in self.outcomes.items():
+            o.result.save(folder / POSTERIOR_DIR / oid)
+        write_json(folder / ANALYSIS_FILE, _jsonable({
+            "lndbayes": __version__, "program": self.program, "organisation": self.organisation,
+            "currency": self.currency, "min_group": self.min_group, "settings": self.settings,
+            "failures": self.failures, "primary": self.primary,
+            "recommendation": {"action": self.recommendation.action, "reason": self.recommendation.reason},
+            "context": self.context, "ledger": _frame_to_json(self.ledger),
+            "rejections": _frame_to_json(self.rejections),
+            "outcomes": {oid: o.to_json() for oid, o in self.outcomes.items()}}))
+        write_json(folder / SUMMARY_FILE, self.summary(), default=_json_default, indent=2)
+        return folder
+
+
+def load_analysis(folder) -> ProgramAnalysis:
+    """Read a folder written by :meth:`ProgramAnalysis.save` (posteriors included, no refit)."""
+    folder = Path(folder)
+    try:
+        d = json.loads((folder / ANALYSIS_FILE).read_text())
+    except (OSError, ValueError) as err:
+        raise LndbayesError(f"{folder / ANALYSIS_FILE}: cannot read a saved analysis ({err}). Fix: give a "
+                            "report folder written by ProgramAnalysis.save (lndbayes report).") from err
+    outcomes = {oid: OutcomeAnalysis.from_json(o, load_result(folder / POSTERIOR_DIR / oid))
+                for oid, o in d["outcomes"].items()}
+    return ProgramAnalysis(
+        program=d["program"], organisation=d["organisation"], currency=d["currency"],
+        min_group=d["min_group"], settings=d["settings"], outcomes=outcomes, failures=d["failures"],
+        primary=d["primary"], recommendation=dc.Recommendation(**d["recommendation"]),
+        context=d["context"], ledger=_frame_from_json(d["ledger"]),
+        rejections=_frame_from_json(d["rejections"]))
+
+
+# ---------------------------------------------------------------------------------------------
+# Computing it
+
+def treated_units(panel) -> float:
+    """How many units of outcome the program touched, the multiplier of the benefit.
+
+    Treated rows (randomized: treated people or teams; pre/post and staggered: treated
+    post-start unit-periods); for count outcomes the exposure of those rows (an effect in
+    errors per ticket times the tickets handled)."""
+    d = panel.data
+    mask = d["treated"] == 1
+    if "post" in d.columns and d["post"].notna().any() and d["period"].notna().any():
+        mask &= d["post"] == 1
+    if panel.meta.family == "count" and "exposure" in d.columns:
+        return float(d.loc[mask, "exposure"].fillna(1).sum())
+    return float(mask.sum())
+
+
+def _display(decision: dc.OutcomeDecision, scale: float, unit: str, currency: str) -> dict:
+    e, r, b = decision.effect_abs, decision.effect_rel, decision.benefit
+    target = ""
+    if decision.target is not None:
+        target = (f"{fmt_num(decision.target * 100, 0, True)}%" if decision.target_scale == "rel"
+                  else f"{fmt_num(decision.target * scale, 2, True)} {unit}")
+    return {"effect_abs": fmt_interval(e.mean * scale, e.lower * scale, e.upper * scale, unit),
+            "effect_rel": "" if r is None else fmt_rel(r.mean, r.lower, r.upper),
+            "p_works": fmt_pct(decision.p_works),
+            "p_target": fmt_pct(decision.p_target) if decision.p_target is not None else "",
+            "benefit": "" if b is None else fmt_money_interval(b.to_dict(), currency),
+            "target": target}
+
+
+def _predictive(result: EffectResult) -> dict:
+    out = {}
+    pc = result.extra.get("predictive") or {}
+    for kind in ("prior", "posterior"):
+        try:
+            observed, replicated = result.predictive_means_by_arm(kind)
+        except LookupError:
+            continue
+        out[kind] = {"observed": observed, "replicated": {a: v.tolist() for a, v in replicated.items()}}
+    if out:
+        out["posterior_p_value"] = pc.get("posterior_p_value") or {}
+        out["statistic"] = pc.get("statistic")
+    return out
+
+
+def analyse_outcome(org, program, outcome, panel, result: EffectResult, min_group: int,
+                    currency: str) -> OutcomeAnalysis:
+    """Everything shown about one fitted outcome, from its panel and its result."""
+    target, tscale = dc.target_for(program, outcome.id)
+    try:
+        rel = result.draws("average_effect_rel")
+    except KeyError:
+        rel = None
+    decision = dc.decide_outcome(
+        result.draws("average_effect_abs"), rel, outcome_id=outcome.id, direction=outcome.direction,
+        converged=result.converged, target=target, target_scale=tscale,
+        n_units=treated_units(panel), value_per_unit=outcome.value_per_unit)
+    scale, unit = business_scale(outcome.family, outcome.unit_label)
+    te = result.team_effects()
+    people = team_people(org, program, outcome, panel)
+    te["people"] = te["team"].map(people) if people is not None else te["n"]
+    d = panel.data
+    arms = d.groupby("treated")["unit"].nunique()
+    meta = panel.meta.to_dict()
+    n_people = meta.get("n_people")
+    return OutcomeAnalysis(
+        outcome_id=outcome.id, title=outcome_title(outcome), family=outcome.family,
+        level=outcome.level, direction=outcome.direction, measured_on=outcome.measured_on,
+        display_scale=scale, unit=unit,
+        link_meaning=LINK_MEANING.get(outcome.family, f"difference in {unit}"),
+        result=result, decision=decision, display=_display(decision, scale, unit, currency),
+        panel=_jsonable(meta),
+        n_people=int(n_people) if n_people is not None else int(d["unit"].nunique()),
+        team_table=suppress_small_groups(te, n_col="people", min_group=min_group),
+        event_time=result.event_time_effects(), predictive=_predictive(result),
+        balance=balance_table(panel),
+        population={"rows": len(d), "units_treated": int(arms.get(1, 0)),
+                    "units_control": int(arms.get(0, 0)), "teams": int(d["team"].nunique())},
+        model_math=model_math(result.meta), priors=priors_table(result.meta.get("priors") or {}))
+
+
+def _program_facts(org, program) -> dict:
+    a, des = program.alignment, program.design
+    return {"id": program.id, "name": program.name, "type": program.program.type,
+            "design": {"type": des.type, "unit": des.unit, "start": str(des.start)},
+            "alignment": {"goal": a.organisational_goal, "department_kpi": a.department_kpi},
+            "target": program.target.description if program.target is not None else None,
+            "population": {k: v for k, v in program.population.model_dump(mode="json").items()
+                           if v is not None},
+            "skills": list(program.program.skills or []),
+            "outcomes": [{"id": o.id, "level": o.level, "measured_on": o.measured_on,
+                          "title": outcome_title(o)} for o in program.outcomes]}
+
+
+def analyse_program(org, program_id: str, *, min_group: int | None = None, **settings) -> ProgramAnalysis:
+    """Build each outcome's panel once, fit it (``settings`` go to :func:`lndbayes.fit_panel`:
+    seed, draws, tune, chains, retry, ...) and derive everything a report shows.
+
+    An outcome that cannot be estimated (a :class:`~lndbayes.errors.LndbayesError`) is listed in
+    ``failures`` with its reason; when none can, :class:`AnalysisFailed` is raised.
+    """
+    program = org.programs[program_id]
+    currency = org.programs.organisation.currency
+    min_group = int(min_group or min_group_of(org.programs))
+    outcomes, failures = {}, {}
+    for outcome in program.outcomes:
+        try:
+            panel = build_panel(org, program_id, outcome.id)
+            result = fit_panel(panel, **settings)
+        except LndbayesError as err:
+            failures[outcome.id] = str(err)
+            continue
+        outcomes[outcome.id] = analyse_outcome(org, program, outcome, panel, result, min_group, currency)
+    if not outcomes:
+        raise AnalysisFailed("no outcome of this program could be estimated: "
+                             + "; ".join(f"{k}: {v}" for k, v in failures.items()))
+    primary = program.target.outcome if program.target else next(iter(outcomes))
+    recommendation = dc.decide_program({k: o.decision for k, o in outcomes.items()}, primary, failures)
+    ledger, rejections = ledger_tables(org)
+    return ProgramAnalysis(
+        program=_program_facts(org, program), organisation=org.programs.organisation.name,
+        currency=currency, min_group=min_group, settings=dict(settings), outcomes=outcomes,
+        failures=failures, primary=primary, recommendation=recommendation,
+        context=enrolment_context(org, program, min_group), ledger=ledger, rejections=rejections)

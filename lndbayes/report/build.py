@@ -1,0 +1,116 @@
+"""Building one program's report folder, in a worker process of :mod:`lndbayes.report.runner`.
+
+The worker fills a temporary folder the runner chose (notebook, HTML, summary.json, analysis,
+posteriors, status.json, .stamp) and reports its status; only the runner moves the folder into
+place, so that Ctrl-C in the runner can never be outlived by a worker that finishes a report.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from lndbayes.atomic import write_json, write_text
+from lndbayes.privacy import assert_no_identifiers, org_identifiers
+from lndbayes.report.notebook import execute_notebook, export_html
+from lndbayes.report.stamps import REPORT_TEMPLATE, STAMP_FILE, STATUS_FILE, SUMMARY_FILE, read_json
+
+#: touched in the temporary folder while the notebook runs, removed after: tests (and anyone
+#: watching a long run) can tell that a build is inside its notebook without guessing by time
+EXECUTING_MARKER = ".executing"
+
+
+class _Ids:
+    """The identifiers a report must never show (raw ids and pseudonymous keys)."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        emp = self.root / "processed" / "employees.parquet"
+        self.employees = pd.read_parquet(emp) if emp.is_file() else pd.DataFrame()
+        self.raw, self.keys = org_identifiers(self)
+
+
+def failure_reason(exc: BaseException) -> str:
+    ename = getattr(exc, "ename", None)
+    evalue = getattr(exc, "evalue", None)
+    if ename:
+        text = f"{ename}: {evalue}" if evalue else str(ename)
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    return " ".join(str(text).split())[:500]
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def worker_init() -> None:
+    """Ctrl-C goes to the runner alone (it decides); the runner stops a worker with SIGTERM,
+    which unwinds like Ctrl-C so Papermill shuts its kernel down."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
+def build_program(program_id: str, data_root: str, tmp: str, settings: dict, stamp: str) -> dict:
+    """Fill ``tmp`` with one program's report. Returns its status (never raises but for Ctrl-C)."""
+    tmp = Path(tmp)
+    t0 = time.perf_counter()
+    print(f"  {program_id}: started", flush=True)
+    status: dict = {"program": program_id, "status": "failed", "stamp": stamp}
+    nb_out = tmp / "report.ipynb"
+    params = dict(program_id=program_id, data_root=str(data_root), out_dir=str(tmp), **settings)
+    try:
+        write_text(tmp / EXECUTING_MARKER, str(os.getpid()))
+        try:
+            execute_notebook(REPORT_TEMPLATE, nb_out, params, cwd=tmp)
+        finally:
+            (tmp / EXECUTING_MARKER).unlink(missing_ok=True)
+        export_html(nb_out, tmp / "report.html", title=f"Impact report: {program_id}")
+        ids = _Ids(data_root)
+        assert_no_identifiers([tmp / "report.html", nb_out, tmp / SUMMARY_FILE, tmp / "analysis.json"],
+                              raw_ids=ids.raw, keys=ids.keys)
+        summ = read_json(tmp / SUMMARY_FILE) or {}
+        status.update(status="ok", converged=summ.get("converged"),
+                      recommendation=(summ.get("recommendation") or {}).get("action"), reason=None)
+    except Exception as exc:  # noqa: BLE001 - a failing program never stops the others
+        status.update(status="failed", reason=failure_reason(exc))
+        _keep_only_failed_notebook(tmp, nb_out, data_root)
+    status["seconds"] = round(time.perf_counter() - t0, 1)
+    write_json(tmp / STATUS_FILE, status, indent=2)
+    write_text(tmp / STAMP_FILE, stamp + "\n")
+    if status["status"] == "ok":
+        print(f"  {program_id}: done in {status['seconds']:.0f} s", flush=True)
+    else:
+        print(f"  {program_id}: FAILED: {status['reason']}", flush=True)
+    return status
+
+
+def _keep_only_failed_notebook(tmp: Path, nb_out: Path, data_root) -> None:
+    """A failed build keeps ``failed.ipynb`` to debug (when it shows no identifier), nothing else."""
+    keep = tmp / "failed.ipynb"
+    if nb_out.exists():
+        os.replace(nb_out, keep)
+        try:
+            ids = _Ids(data_root)
+            assert_no_identifiers([keep], raw_ids=ids.raw, keys=ids.keys)
+        except Exception:  # noqa: BLE001 - when in doubt, do not keep it
+            keep.unlink(missing_ok=True)
+    for p in list(tmp.iterdir()):
+        if p.name != keep.name:
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink()
+
+
+def worker_main(conn, program_id: str, data_root: str, tmp: str, settings: dict, stamp: str) -> None:
+    """Entry point of a worker process: build, send the status through ``conn``."""
+    worker_init()
+    try:
+        conn.send(build_program(program_id, data_root, tmp, settings, stamp))
+    except KeyboardInterrupt:
+        pass                                  # stopped by the runner, which cleans up
+    finally:
+        conn.close()

@@ -1,0 +1,263 @@
+"""The incremental report build: which programs to run, in parallel worker processes.
+
+::
+
+    from lndbayes.report.runner import run_reports
+    summary = run_reports()                 # every program of the default data root
+    summary = run_reports(programs=["manager_coaching"], jobs=1, force=True)
+
+What it writes, per program, into ``reports/<program>/`` (see docs/reports.md):
+``report.ipynb`` (executed), ``report.html`` (self-contained, code hidden), ``summary.json``
+(headline numbers), ``analysis.json`` and ``posterior/<outcome>/`` (the saved analysis,
+:func:`lndbayes.load_analysis`), ``status.json`` and ``.stamp``. ``reports/index.html``
+lists every program (:mod:`lndbayes.report.portfolio`).
+
+Incremental: a program is re-run only when its stamp changes (its programs.yaml entry, the
+processed data, the package source, the notebook template, the settings). The no-op path
+reads stamps only: it imports neither PyMC nor Papermill and starts no process.
+
+Atomic and interruptible: each program is built by a worker process into a temporary folder
+that this process chose; only this process moves it into place (with Ctrl-C held off for the
+two renames). Workers ignore Ctrl-C; on Ctrl-C (or any error) this process stops them, removes
+their temporary folders and re-raises, so the previous reports stay whole and nothing
+half-written is left.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import multiprocessing as mp
+import shutil
+import signal
+import time
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from multiprocessing.connection import wait
+from pathlib import Path
+
+from lndbayes.atomic import replace_dir, temporary_sibling
+from lndbayes.data.org import load_org
+from lndbayes.errors import LndbayesError
+from lndbayes.paths import REPORTS_DIR, default_data_root
+from lndbayes.report.portfolio import build_index
+from lndbayes.report.stamps import (SUMMARY_FILE, Settings, data_stamp, is_current, program_stamp,
+                                    read_json, source_hash)
+
+DEFAULT_JOBS = 2
+#: seconds a stopped worker gets to shut its kernel down before it is killed
+STOP_GRACE = 10.0
+
+
+@dataclass
+class ProgramRun:
+    program: str
+    status: str                  # ok | skipped (up to date) | failed | invalid (programs.yaml)
+    seconds: float = 0.0
+    reason: str | None = None
+    converged: bool | None = None
+    recommendation: str | None = None
+    ran: bool = False            # its notebook was executed in this run
+
+
+@dataclass
+class RunSummary:
+    runs: list[ProgramRun] = field(default_factory=list)
+    index: Path | None = None
+    index_rebuilt: bool = False
+    seconds: float = 0.0
+
+    @property
+    def executed(self) -> list[str]:
+        """Programs whose notebook was executed in this run."""
+        return [r.program for r in self.runs if r.ran]
+
+    @property
+    def failed(self) -> list[ProgramRun]:
+        return [r for r in self.runs if r.status in ("failed", "invalid")]
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed else 0
+
+    def table(self) -> str:
+        rows = [("program", "status", "time", "recommendation / reason")]
+        for r in self.runs:
+            what = r.reason if r.status in ("failed", "invalid") else (r.recommendation or "")
+            if r.status in ("ok", "skipped") and r.converged is False:
+                what = f"{what} (fit failed diagnostics)"
+            rows.append((r.program, {"skipped": "up to date"}.get(r.status, r.status),
+                         f"{r.seconds:.0f} s" if r.seconds else "-", (what or "")[:100]))
+        widths = [max(len(str(row[i])) for row in rows) for i in range(3)]
+        lines = ["  ".join(str(c).ljust(w) for c, w in zip(row[:3], widths)) + "  " + row[3]
+                 for row in rows]
+        lines.insert(1, "  ".join("-" * w for w in widths) + "  " + "-" * 24)
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.table()
+
+
+@contextmanager
+def lock(path: Path):
+    """An exclusive advisory lock (two `make -j` runs never build the same report at once)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+@contextmanager
+def sigint_held():
+    """Ctrl-C waits until the block is done (two renames must not be split)."""
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def _progress(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def run_reports(data_root=None, out_dir=REPORTS_DIR, programs=None, jobs=None, force: bool = False,
+                settings: Settings | None = None, index: bool = True) -> RunSummary:
+    """Build the reports of ``programs`` (default: all) and ``out_dir/index.html``.
+
+    A program is executed only when its stamp changed (or ``force``). ``jobs`` notebooks run in
+    parallel processes (default 2). A failing program never stops the others; its folder then
+    holds ``status.json`` with the reason (and ``failed.ipynb`` to debug it).
+    """
+    t_start = time.perf_counter()
+    settings = settings or Settings()
+    root = Path(data_root).resolve() if data_root else default_data_root()
+    out = Path(out_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    jobs = DEFAULT_JOBS if not jobs else max(1, int(jobs))
+
+    org = load_org(root)
+    cfg, root = org.programs, Path(getattr(org, "root", root))
+    wanted = list(programs) if programs else None
+    known = set(cfg.programs) | set(cfg.errors)
+    if wanted:
+        unknown = [p for p in wanted if p not in known]
+        if unknown:
+            raise LndbayesError(
+                f"no program called {', '.join(map(repr, unknown))} in {cfg.path or 'programs.yaml'}. "
+                f"Fix: use one of: {', '.join(sorted(known))}")
+
+    summary = RunSummary()
+    src = source_hash()
+    dstamp = data_stamp(root)
+    todo: list[tuple[str, str]] = []
+    runs: dict[str, ProgramRun] = {}
+    for pid, prog in cfg.programs.items():
+        if wanted and pid not in wanted:
+            continue
+        stamp = program_stamp(prog, cfg.organisation, dstamp, src, settings)
+        cur = None if force else is_current(out / pid, stamp)
+        if cur and cur.get("status") == "ok":
+            st = read_json(out / pid / SUMMARY_FILE) or {}
+            runs[pid] = ProgramRun(pid, "skipped", converged=st.get("converged"),
+                                   recommendation=(st.get("recommendation") or {}).get("action"))
+        elif cur:
+            runs[pid] = ProgramRun(pid, "failed", reason=cur.get("reason"))
+        else:
+            todo.append((pid, stamp))
+    for key, err in cfg.errors.items():
+        if wanted and key not in wanted:
+            continue
+        runs[str(key)] = ProgramRun(str(key), "invalid", reason=" ".join(str(err).split())[:500])
+
+    if todo:
+        _progress(f"lndbayes report: {len(todo)} program(s) to run "
+                  f"({sum(r.status != 'invalid' for r in runs.values())} up to date), "
+                  f"{min(jobs, len(todo))} at a time, data: {root}")
+        for st in execute_all(todo, root, out, settings, jobs):
+            runs[st["program"]] = ProgramRun(st["program"], st["status"], st.get("seconds", 0.0),
+                                             st.get("reason"), st.get("converged"),
+                                             st.get("recommendation"), ran=True)
+    order = list(cfg.programs) + [str(k) for k in cfg.errors]
+    summary.runs = [runs[p] for p in order if p in runs]
+
+    if index:
+        summary.index = out / "index.html"
+        summary.index_rebuilt = build_index(out, cfg, src)
+    summary.seconds = round(time.perf_counter() - t_start, 1)
+    return summary
+
+
+@dataclass
+class _Job:
+    program: str
+    stamp: str
+    tmp: Path
+    process: mp.Process | None = None
+    conn: object = None
+
+
+def execute_all(todo, root: Path, out: Path, settings: Settings, jobs: int) -> list[dict]:
+    """Run each (program, stamp) of ``todo`` in a worker process, ``jobs`` at a time, and move
+    each finished folder into place. Ctrl-C stops everything and leaves no temporary folder."""
+    # Papermill and nbconvert load only when there is work: the no-op run stays quick
+    from lndbayes.report.build import failure_reason, worker_main
+
+    ctx = mp.get_context("spawn")
+    params = settings.as_params()
+    pending = [_Job(pid, stamp, temporary_sibling(out / pid)) for pid, stamp in todo]
+    running: list[_Job] = []
+    results: list[dict] = []
+    with ExitStack() as locks:
+        try:
+            while pending or running:
+                while pending and len(running) < jobs:
+                    job = pending.pop(0)
+                    locks.enter_context(lock(out / f".{job.program}.lock"))
+                    job.tmp.mkdir(parents=True)
+                    job.conn, child = ctx.Pipe(duplex=False)
+                    job.process = ctx.Process(target=worker_main, name=f"lndbayes-report-{job.program}",
+                                              args=(child, job.program, str(root), str(job.tmp), params, job.stamp))
+                    job.process.start()
+                    child.close()
+                    running.append(job)
+                wait([j.process.sentinel for j in running], timeout=1.0)
+                for job in [j for j in running if not j.process.is_alive()]:
+                    running.remove(job)
+                    status = job.conn.recv() if job.conn.poll() else None
+                    job.process.join()
+                    if status is None:
+                        status = {"program": job.program, "status": "failed", "stamp": job.stamp,
+                                  "reason": f"the worker process ended without a result "
+                                            f"(exit code {job.process.exitcode})"}
+                        _progress(f"  {job.program}: FAILED: {status['reason']}")
+                        shutil.rmtree(job.tmp, ignore_errors=True)
+                    else:
+                        with sigint_held():
+                            replace_dir(job.tmp, out / job.program)
+                    results.append(status)
+        except BaseException as exc:
+            _stop(running)
+            for job in running + pending:
+                shutil.rmtree(job.tmp, ignore_errors=True)
+            if isinstance(exc, (KeyboardInterrupt, LndbayesError)):
+                raise
+            raise LndbayesError(f"report run stopped: {failure_reason(exc)}") from exc
+    return results
+
+
+def _stop(running: list[_Job]) -> None:
+    """Stop workers: SIGTERM (unwinds, the kernel is shut down), then SIGKILL after a grace."""
+    for job in running:
+        if job.process is not None and job.process.is_alive():
+            job.process.terminate()
+    deadline = time.monotonic() + STOP_GRACE
+    for job in running:
+        if job.process is None:
+            continue
+        job.process.join(max(0.0, deadline - time.monotonic()))
+        if job.process.is_alive():
+            job.process.kill()
+            job.process.join()
