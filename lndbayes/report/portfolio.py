@@ -8,7 +8,7 @@ from lndbayes import __version__
 from lndbayes.atomic import write_json, write_text
 from lndbayes.config import load_programs
 from lndbayes.report.stamps import STATUS_FILE, SUMMARY_FILE, read_json, sha, source_hash
-from lndbayes.report.views import render
+from lndbayes.report.templating import render
 
 INDEX_STAMP = ".index.json"
 

@@ -9,20 +9,15 @@ from __future__ import annotations
 
 import base64
 import re
-from functools import cache
-from importlib.resources import files
 
 import pandas as pd
-from jinja2 import Environment, PackageLoader, select_autoescape
 
 from lndbayes import INTERVAL
 from lndbayes.privacy import reportable
 from lndbayes.report import figures
+from lndbayes.report.templating import render
 from lndbayes.report.format import DASH, decimals_for, fmt_int, fmt_interval, fmt_money, fmt_num, fmt_pct
 
-INTERVAL_SENTENCE = (f"All intervals are {INTERVAL:.0%} equal-tailed posterior intervals: "
-                     f"the effect lies inside with {INTERVAL:.0%} probability, given the model "
-                     "and the data.")
 DESIGN_WORDS = {
     "randomized": "Units were randomly assigned to the program or to a control group; the arms are "
                   "compared directly.",
@@ -30,20 +25,6 @@ DESIGN_WORDS = {
                 "comparison group (difference in differences).",
     "staggered": "Teams started the program at different times; teams not yet started serve as "
                  "comparisons (staggered adoption)."}
-
-
-@cache
-def _env() -> Environment:
-    return Environment(loader=PackageLoader("lndbayes.report", "templates"),
-                       autoescape=select_autoescape(["j2"]), trim_blocks=True, lstrip_blocks=True)
-
-
-def css() -> str:
-    return files("lndbayes.report").joinpath("templates/report.css").read_text(encoding="utf-8")
-
-
-def render(template: str, **context) -> str:
-    return _env().get_template(template).render(css=css(), interval_sentence=INTERVAL_SENTENCE, **context)
 
 
 def table(df: pd.DataFrame, caption: str | None = None, formats: dict | None = None) -> dict:
