@@ -31,9 +31,9 @@ from lndbayes.design.panel import Panel, build_panel
 from lndbayes.errors import FitFailedError, ModelInputError
 from lndbayes.estimands import build_result
 from lndbayes.models.families import get_family
-from lndbayes.models.hierarchical import (GLMSpec, build_model, centring_data, choose_centering,
-                                          choose_department_centering,
-                                          choose_program_centering, prior_data_names)
+from lndbayes.models.centring import (choose_centering, choose_department_centering,
+                                      choose_program_centering)
+from lndbayes.models.graph import GLMSpec, build_model, centring_data, prior_data_names
 from lndbayes.models.priors import relevant_priors, resolve_priors
 from lndbayes.models.sufficient import collapse as collapse_rows
 from lndbayes.models.summary_model import fit_summary_model

@@ -1,4 +1,4 @@
-"""lndbayes.convergence reproduces ArviZ's R-hat, bulk ESS and tail ESS element by element."""
+"""lndbayes.inference.convergence reproduces ArviZ's R-hat, bulk ESS and tail ESS element by element."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import xarray as xr
 
 import arviz as az
-from lndbayes import convergence as cv
+from lndbayes.inference import convergence as cv
 
 RTOL = 1e-8
 

@@ -5,14 +5,9 @@ whole dataset is replicated cell by cell from the likelihood, using the sufficie
 :mod:`lndbayes.models.sufficient` (so it costs the same for 1,000 or 1,000,000 rows), and the mean
 outcome of each arm is computed as in the observed data:
 
-* normal: cell sums :math:`\\sum y \\sim N(n_c a_c + \\beta^\\top S_{x,c},\\ n_c\\sigma^2)`;
-* lognormal: the same on :math:`\\log y` (the check is on the mean log outcome);
-* binary: :math:`\\mathrm{Binomial}(n_c, \\mathrm{logit}^{-1}\\eta_c)`;
-* count: a sum of :math:`w` independent NB(mu, alpha) counts is NB(w mu, w alpha); the arm value
-  is events per unit of exposure;
-* ordinal: :math:`\\mathrm{Multinomial}(n_c, p_c)`, the arm value is the mean score;
-* time to event: not checked here (replicating censoring needs each person's follow-up time,
-  which the sufficient statistics do not keep).
+each family replicates its own cells (``Family.replicate``: normal and lognormal from the cell
+sums, binary Binomial, count negative binomial, ordinal Multinomial); time to event is not
+checked (replicating censoring needs each person's follow-up time, which cells do not keep).
 
 "Arms": ``control`` are the rows with no effect (D = 0: control units, and before the start in
 pre/post and staggered designs), ``program`` the rows that carry it (D = 1).
@@ -22,32 +17,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from lndbayes.models.families import N_ORDINAL
+from lndbayes.models.families import FAMILIES, N_ORDINAL, get_family
 from lndbayes.models.sufficient import collapse
 
-CHECKED = ("normal", "lognormal", "binary", "count", "ordinal")
+#: families with a predictive check (``Family.checked``)
+CHECKED = tuple(f for f in FAMILIES if get_family(f).checked)
 
 
-def _expit(x):
-    return 1.0 / (1.0 + np.exp(-x))
-
-
-def observed_arm_means(family: str, rows: dict) -> dict:
+def observed_arm_means(family, rows: dict) -> dict:
+    fam = get_family(family)
     y, D = rows["y"], rows["D"] > 0
-    out = {}
-    for arm, sel in (("control", ~D), ("program", D)):
-        if not sel.any():
-            continue
-        if family == "lognormal":
-            out[arm] = float(np.mean(np.log(y[sel])))
-        elif family == "count":
-            out[arm] = float(np.sum(y[sel]) / np.sum(rows["exposure"][sel]))
-        else:
-            out[arm] = float(np.mean(y[sel]))
-    return out
+    return {arm: fam.arm_value(y[sel], rows["exposure"][sel])
+            for arm, sel in (("control", ~D), ("program", D)) if sel.any()}
 
 
-def _eta(cells: dict, p: dict, s: int, family: str) -> np.ndarray:
+def _eta(cells: dict, p: dict, s: int, fam) -> np.ndarray:
     a = p["alpha"][s][cells["c_team"]]
     if p.get("gamma") is not None:
         a = a + p["gamma"][s][cells["c_period"]]
@@ -56,7 +40,7 @@ def _eta(cells: dict, p: dict, s: int, family: str) -> np.ndarray:
     if p.get("dev") is not None:
         eff = eff + p["dev"][s][cells["c_event"]]
     a = a + cells["c_D"] * eff
-    if p.get("beta") is not None and family not in ("normal", "lognormal"):
+    if p.get("beta") is not None and not fam.gaussian_sums:  # Gaussian: in the cell sums
         a = a + cells["c_X"] @ p["beta"][s]
     return a
 
@@ -69,7 +53,8 @@ def replicate_arm_means(family: str, rows: dict, params: dict, seed: int = 0,
     ``gamma`` (S, periods), ``dev`` (S, event times), ``beta`` (S, K), ``sigma`` (S,),
     ``overdispersion`` (S,), ``cutpoints`` (S, 4).
     """
-    if family not in CHECKED:
+    fam = get_family(family)
+    if not fam.checked:
         return None
     if cells is None:
         cells = collapse(family, rows, exact=True, by_combo=_combos(rows) is not None)
@@ -78,34 +63,7 @@ def replicate_arm_means(family: str, rows: dict, params: dict, seed: int = 0,
     D = cells["c_D"] > 0
     out = {arm: np.empty(S) for arm, sel in (("control", ~D), ("program", D)) if sel.any()}
     for s in range(S):
-        eta = _eta(cells, params, s, family)
-        if family in ("normal", "lognormal"):
-            n = cells["n"]
-            mean_sum = n * eta
-            if params.get("beta") is not None and cells["Sx"].shape[1]:
-                mean_sum = mean_sum + cells["Sx"] @ params["beta"][s]
-            tot = rng.normal(mean_sum, np.sqrt(n) * params["sigma"][s])
-            denom = n
-        elif family == "binary":
-            tot = rng.binomial(cells["trials"].astype(np.int64), _expit(eta))
-            denom = cells["trials"]
-        elif family == "count":
-            w = cells["weight"]
-            # prior draws can put eta anywhere: keep the replication finite
-            mu = np.exp(np.clip(eta, -30, 30)) * cells["exposure"] * w
-            alpha = w / max(float(params["overdispersion"][s]), 1e-9)
-            tot = rng.negative_binomial(alpha, alpha / (alpha + mu))
-            denom = cells["exposure"] * w
-        else:  # ordinal
-            cut = params["cutpoints"][s]
-            cdf = _expit(cut[None, :] - eta[:, None])
-            probs = np.clip(np.concatenate([cdf[:, :1], np.diff(cdf, axis=1), 1 - cdf[:, -1:]],
-                                           axis=1), 0, 1)
-            probs = probs / probs.sum(1, keepdims=True)
-            n = cells["cat_counts"].sum(1).astype(np.int64)
-            counts = rng.multinomial(n, probs)
-            tot = counts @ np.arange(1, N_ORDINAL + 1)
-            denom = n
+        tot, denom = fam.replicate(cells, _eta(cells, params, s, fam), params, s, rng)
         for arm, sel in (("control", ~D), ("program", D)):
             if arm in out:
                 out[arm][s] = float(np.sum(tot[sel]) / np.sum(denom[sel]))
@@ -199,12 +157,11 @@ def posterior_param_draws(post, spec, n: int, seed: int) -> dict:
 def predictive_checks(family, rows, spec, priors, post, dept_of_team, *, n: int = 200,
                       seed: int = 0) -> dict | None:
     """Observed arm means and their prior and posterior predictive replications (JSON-able)."""
-    if family not in CHECKED:
+    fam = get_family(family)
+    if not fam.checked:
         return None
-    observed = observed_arm_means(family, rows)
-    out = {"observed": observed,
-           "statistic": "mean log outcome" if family == "lognormal" else
-           "events per unit of exposure" if family == "count" else "mean outcome"}
+    observed = observed_arm_means(fam, rows)
+    out = {"observed": observed, "statistic": fam.check_statistic}
     combos = _combos(rows)
     cells = collapse(family, rows, exact=True, by_combo=combos is not None)
     for kind, params in (("prior", prior_draws(spec, priors, dept_of_team, n, seed,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import pandas as pd
 
 from lndbayes.errors import ModelInputError
+from lndbayes.models.families import get_family
 
 #: name -> (distribution, {param: (default multiple of s or "m" for the centre)}, rationale)
 PRIOR_SPECS: dict[str, tuple[str, dict, str]] = {
@@ -48,8 +49,9 @@ PRIOR_SPECS: dict[str, tuple[str, dict, str]] = {
 
 def relevant_priors(family: str, *, has_group: bool, has_dept: bool, n_cov: int,
                     has_period: bool, has_event: bool, has_program: bool = False) -> list[str]:
+    fam = get_family(family)
     names = ["effect_mean"]
-    if family != "ordinal":
+    if fam.has_intercept:
         names.insert(0, "intercept_mean")
     if has_group:
         names += ["intercept_sd_team", "effect_sd_team"]
@@ -59,12 +61,7 @@ def relevant_priors(family: str, *, has_group: bool, has_dept: bool, n_cov: int,
         names.append("effect_sd_program")
     if n_cov:
         names.append("beta")
-    if family in ("normal", "lognormal"):
-        names.append("sigma")
-    if family == "count":
-        names.append("overdispersion")
-    if family == "ordinal":
-        names.append("cutpoints")
+    names += list(fam.aux_priors)  # sigma, overdispersion, cutpoints
     if has_period:
         names.append("period_effect")
     if has_event:

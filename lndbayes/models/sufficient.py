@@ -5,28 +5,19 @@ A *cell* is a set of rows that share every predictor: team, the effect indicator
 :math:`c = (p, j)` that indexes the effect :math:`\theta_{pj}`, and (except for the Gaussian
 families) covariate values.
 Within a cell the linear predictor :math:`\eta` is the same, or (Gaussian families) linear in the
-covariates, so the likelihood depends on the data only through:
-
-* normal / lognormal (on :math:`z = y` or :math:`\log y`), with covariates :math:`x_i` in the cell
-  and :math:`\eta_i = a_c + x_i^\top\beta`:
-  :math:`\sum_i (z_i - a_c - x_i^\top\beta)^2 = S_{zz} - 2a_cS_z - 2\beta^\top S_{xz} + n_c a_c^2
-  + 2 a_c \beta^\top S_x + \beta^\top S_{xx}\beta`, so
-  :math:`(n, S_z, S_{zz}, S_x, S_{xx}, S_{xz})` per cell is exact (the Jacobian
-  :math:`-\sum\log y` of the lognormal is a constant);
-* binary: successes and trials per cell (Binomial = product of Bernoullis up to a constant);
-* time to event (exponential, right censored): events :math:`d_c` and total time :math:`T_c`,
-  :math:`\log L = -d_c\eta_c - T_c e^{-\eta_c}`;
-* ordinal: category counts per cell;
-* count (negative binomial): no low-dimensional sufficient statistic exists for the
-  overdispersion, so identical rows (same cell, exposure and count) are merged with a weight,
-  which is still exact.
+covariates, so the likelihood depends on the data only through a few sums per cell, which each
+family defines next to its likelihood (:mod:`lndbayes.models.families`): :math:`(n, S_z, S_{zz},
+S_x, S_{xx}, S_{xz})` for the Gaussian families, successes and trials (binary), events and total
+time (time to event), category counts (ordinal), and for the negative binomial, which has no
+low-dimensional sufficient statistic, identical rows merged with a weight. Every one is exact.
+This module keeps the generic part: grouping rows into cells fast.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from lndbayes.models.families import N_ORDINAL
+from lndbayes.models.families import get_family
 
 
 def _small_ints(col: np.ndarray) -> np.ndarray | None:
@@ -114,22 +105,23 @@ def _group(keys: np.ndarray):
     return uniq, inv
 
 
-def collapse(family: str, rows: dict, *, exact: bool = True, by_combo: bool = False) -> dict:
+def collapse(family, rows: dict, *, exact: bool = True, by_combo: bool = False) -> dict:
     """Turn row arrays into the arrays the likelihood needs.
 
     ``rows``: team (int), D (0/1), period (int), event (int), X (n, K), y, exposure, censored,
     and with ``by_combo=True`` (several programs) combo (int, the program x team combination,
     returned as ``c_combo``; cells never mix combinations, so the collapse stays exact).
     With ``exact=False`` every row is its own cell (the individual-level likelihood).
+    What defines a cell beyond the shared keys, and what is summed in it, is the family's
+    (``Family.cell_keys``, ``cell_stats``, ``row_stats``).
     Returns a dict of arrays whose names are the model's ``pm.Data`` names.
     """
+    fam = get_family(family)
     X = rows["X"]
-    K = X.shape[1]
     cols = [rows["team"], rows["D"], rows["period"], rows["event"]]
     if by_combo:
         cols.append(rows["combo"])
     base = np.column_stack(cols).astype(float)
-    nb = base.shape[1]
     if not exact:
         out = {"c_team": rows["team"].astype(np.int64), "c_D": rows["D"].astype(float),
                "c_period": rows["period"].astype(np.int64), "c_event": rows["event"].astype(np.int64),
@@ -137,52 +129,13 @@ def collapse(family: str, rows: dict, *, exact: bool = True, by_combo: bool = Fa
                "exposure": rows["exposure"].astype(float), "censored": rows["censored"].astype(float)}
         if by_combo:
             out["c_combo"] = rows["combo"].astype(np.int64)
-        if family == "ordinal":
-            out["y_cat"] = rows["y"].astype(np.int64) - 1
+        out.update(fam.row_stats(rows))
         return out
 
-    if family in ("normal", "lognormal"):
-        keys = base
-    elif family == "count":
-        keys = np.column_stack([base, X, rows["exposure"], rows["y"]])
-    else:
-        keys = np.column_stack([base, X])
-    uniq, inv = _group(keys)
-    C = uniq.shape[0]
+    uniq, inv = _group(fam.cell_keys(base, rows))
     out = {"c_team": uniq[:, 0].astype(np.int64), "c_D": uniq[:, 1].astype(float),
            "c_period": uniq[:, 2].astype(np.int64), "c_event": uniq[:, 3].astype(np.int64)}
     if by_combo:
         out["c_combo"] = uniq[:, 4].astype(np.int64)
-    count = np.bincount(inv, minlength=C).astype(float)
-    if family in ("normal", "lognormal"):
-        z = rows["y"] if family == "normal" else np.log(rows["y"])
-        out["n"] = count
-        out["Sz"] = np.bincount(inv, weights=z, minlength=C)
-        out["Szz"] = np.bincount(inv, weights=z * z, minlength=C)
-        Sx = np.zeros((C, K))
-        Sxx = np.zeros((C, K, K))
-        Sxz = np.zeros((C, K))
-        if K:
-            np.add.at(Sx, inv, X)
-            np.add.at(Sxx, inv, X[:, :, None] * X[:, None, :])
-            np.add.at(Sxz, inv, X * z[:, None])
-        out.update(Sx=Sx, Sxx=Sxx, Sxz=Sxz)
-    else:
-        out["c_X"] = uniq[:, nb:nb + K].astype(float)
-        if family == "binary":
-            out["successes"] = np.bincount(inv, weights=rows["y"], minlength=C)
-            out["trials"] = count
-        elif family == "count":
-            out["exposure"] = uniq[:, nb + K].astype(float)
-            out["y"] = uniq[:, nb + 1 + K].astype(float)
-            out["weight"] = count
-        elif family == "time_to_event":
-            out["events"] = np.bincount(inv, weights=1.0 - rows["censored"], minlength=C)
-            out["total_time"] = np.bincount(inv, weights=rows["y"], minlength=C)
-        elif family == "ordinal":
-            counts = np.zeros((C, N_ORDINAL))
-            np.add.at(counts, (inv, rows["y"].astype(int) - 1), 1.0)
-            out["cat_counts"] = counts
-        else:  # pragma: no cover
-            raise ValueError(family)
+    out.update(fam.cell_stats(rows, uniq, inv, base.shape[1]))
     return out

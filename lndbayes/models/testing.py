@@ -15,9 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-
-def _expit(x):
-    return 1 / (1 + np.exp(-x))
+from lndbayes.models.families import expit
 
 
 def simulate(family="normal", *, n_teams=8, n_per_team=100, effect_mean=0.5, effect_sd_team=0.2,
@@ -49,7 +47,7 @@ def simulate(family="normal", *, n_teams=8, n_per_team=100, effect_mean=0.5, eff
     elif family == "lognormal":
         y = np.exp(eta + sigma * rng.standard_normal(n))
     elif family == "binary":
-        y = (rng.random(n) < _expit(eta)).astype(int)
+        y = (rng.random(n) < expit(eta)).astype(int)
     elif family == "count":
         exposure = rng.uniform(0.5, 2.0, n)
         mu = np.exp(eta) * exposure

@@ -1,0 +1,152 @@
+"""Sampling with compiled-model reuse, and the retry policy.
+
+Sampler: nutpie (Numba backend) by default. Measured here (2 cores, see docs/models.md): for a
+20-team, 2,000-row hierarchical model nutpie samples 2 x 1000 draws in ~0.25 s after a ~10 s
+compile, PyMC's own NUTS takes ~2.3 s (7 s in a fresh process); numpyro is slower still
+(STACK.md). Because compilation dominates small fits, compiled nutpie models are kept in-process,
+keyed by the model *structure* (:class:`lndbayes.models.graph.GLMSpec`), and new data
+(and new prior parameters, which are data too) are swapped in with ``compiled.with_data``.
+
+A fit whose diagnostics fail (:mod:`lndbayes.inference.diagnostics`) is retried with
+target_accept 0.95 and twice the tuning, then 0.99 and three times the tuning (and as many times
+the draws when the ESS was short); if it still fails the result is flagged (``converged=False``)
+with messages saying what failed and what to do.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+import warnings
+
+import numpy as np
+
+from lndbayes.errors import ModelInputError
+from lndbayes.inference.diagnostics import RETRIES, THRESHOLDS, diagnose
+
+DEFAULT_TARGET_ACCEPT = 0.8
+_SAMPLE_STATS = ("diverging", "energy", "step_size", "n_steps", "depth", "tree_depth",
+                 "mean_tree_accept", "acceptance_rate", "logp", "lp")
+
+_COMPILED: dict = {}
+_LOCK = threading.Lock()
+
+
+def _trim(idata):
+    """Keep posterior and a small set of sample stats; drop attrs that do not serialise."""
+    import xarray as xr
+
+    post = idata["posterior"].to_dataset()
+    stats = idata["sample_stats"].to_dataset()
+    stats = stats[[v for v in _SAMPLE_STATS if v in stats.data_vars]]
+    if "tree_depth" in stats and "depth" not in stats:
+        stats = stats.rename({"tree_depth": "depth"})
+    if "acceptance_rate" in stats and "mean_tree_accept" not in stats:
+        stats = stats.rename({"acceptance_rate": "mean_tree_accept"})
+    for ds in (post, stats):
+        ds.attrs = {}
+        for v in ds.variables.values():
+            v.attrs = {}
+    return xr.DataTree.from_dict({"posterior": post, "sample_stats": stats})
+
+
+_INIT_LOCK = threading.Lock()
+
+
+def _bind_initial_points(compiled, data: dict):
+    """``compiled`` whose starting points are computed from ``data``.
+
+    Why: ``with_data`` swaps the arrays the logp reads, but nutpie's initial-point function
+    still reads the PyMC model's shared variables, i.e. the data (centring vectors, prior
+    parameters) of whichever fit compiled the model. Starting points then depended on what was
+    fitted earlier in the process, so the same data, settings and seed could give different
+    draws. The shared variables are set under a lock right before each call.
+    """
+    inner = compiled.initial_point_func
+    shared = {v.name: v for v in compiled.shared_var_keys if v.name in data}
+
+    def initial_point(seed=None):
+        with _INIT_LOCK:
+            for name, var in shared.items():
+                var.set_value(np.asarray(data[name], dtype=var.dtype))
+            return inner(seed)
+
+    return dataclasses.replace(compiled, initial_point_func=initial_point)
+
+
+def sample(structure_key: str, build, data: dict, *, draws: int, tune: int, chains: int,
+           seed: int, target_accept: float = DEFAULT_TARGET_ACCEPT, sampler: str = "nutpie"):
+    """Sample the model ``build()`` with ``data`` swapped in; reuse compiled models by structure."""
+    cores = max(1, min(chains, os.cpu_count() or 1))
+    if sampler == "pymc":
+        import pymc as pm
+
+        model = build()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            idata = pm.sample(draws=draws, tune=tune, chains=chains, cores=cores,
+                              random_seed=seed, nuts_sampler="pymc", progressbar=False,
+                              compute_convergence_checks=False, target_accept=target_accept,
+                              model=model)
+        return _trim(idata)
+    if sampler != "nutpie":
+        raise ModelInputError(f"unknown sampler '{sampler}'. Fix: use 'nutpie' or 'pymc'.")
+    import nutpie
+
+    with _LOCK:
+        compiled = _COMPILED.get(structure_key)
+        if compiled is None:
+            compiled = nutpie.compile_pymc_model(build())
+            _COMPILED[structure_key] = compiled
+        else:
+            known = {v.name for v in compiled.shared_var_keys}
+            fresh = {k: v for k, v in data.items() if k in known}
+            compiled = _bind_initial_points(compiled.with_data(**fresh), fresh)
+    idata = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, cores=cores,
+                          seed=int(seed), progress_bar=False, save_warmup=False,
+                          target_accept=float(target_accept))
+    return _trim(idata)
+
+
+def compiled_cache_size() -> int:
+    return len(_COMPILED)
+
+
+def clear_compiled_cache() -> None:
+    """Forget the in-process compiled models (frees their memory; the next fit recompiles)."""
+    with _LOCK:
+        _COMPILED.clear()
+
+
+def sample_with_retry(structure_key, build, data, *, draws, tune, chains, seed,
+                      sampler="nutpie", retry=True, target_accept=None):
+    """Sample, diagnose, retry with smaller steps and longer tuning while checks fail.
+
+    ``target_accept``: of the first attempt (default ``DEFAULT_TARGET_ACCEPT``; families with
+    harder geometry start higher, see :class:`lndbayes.models.families.Family`).
+    """
+    first = DEFAULT_TARGET_ACCEPT if target_accept is None else float(target_accept)
+    attempts = [(first, 1)] + ([r for r in RETRIES if r[0] > first] if retry else [])
+    history = []
+    n_draws = draws
+    for i, (ta, mult) in enumerate(attempts):
+        if i and history[-1]["ess_short"]:
+            n_draws = draws * mult  # too few effective draws: draw more as well
+        idata = sample(structure_key, build, data, draws=n_draws, tune=tune * mult, chains=chains,
+                       seed=seed + i, target_accept=ta, sampler=sampler)
+        diag = diagnose(idata)
+        history.append({"target_accept": ta, "tune": tune * mult, "draws": n_draws,
+                        "converged": diag["converged"], "messages": diag["messages"],
+                        "ess_short": not min(diag["ess_bulk_min"], diag["ess_tail_min"])
+                        >= THRESHOLDS["ess_min"]})
+        if diag["converged"]:
+            break
+    diag["retries"] = len(history) - 1
+    diag["attempts"] = history
+    if not diag["converged"]:
+        diag["messages"] = diag["messages"] + [
+            f"still failing after {diag['retries']} retries (target_accept up to {ta}, "
+            f"tuning {tune * mult}). Treat the numbers as unreliable: collect more data per "
+            "team, pool more strongly (group=None or tighter priors), or simplify the design."]
+    return idata, diag

@@ -1,0 +1,176 @@
+r"""What every outcome family knows (the bambi idea): one object per family, see the registry in
+:mod:`lndbayes.models.families`.
+
+A family entry carries
+
+* how to check an outcome column (``validate``), raising :class:`ModelInputError` with a fix;
+* its link, the labels of its link and business scales, and the data-derived prior scale
+  (``link_scale``) and centre (``link_center``) on the link scale;
+* its observation model in the PyMC graph (``likelihood``) and its LaTeX line (``latex``);
+* its sufficient statistics (``cell_keys``, ``cell_stats``, ``row_stats``), used by
+  :func:`lndbayes.models.sufficient.collapse`;
+* the priors of its own parameters (``aux_priors``: ``sigma``, ``overdispersion``, ``cutpoints``);
+* how to turn a linear predictor ``eta`` into the business-scale mean (``business_mean``), a
+  plain mean and standard error of a group of rows (``raw_mean_se``), and a crude link-scale
+  estimate (``link_estimate``, only to choose centred or non-centred parameters);
+* its predictive check (``arm_value``, ``replicate``; ``checked`` is False where it has none).
+
+Adding a family: a file with its subclass and one line in the registry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from lndbayes.errors import ModelInputError
+
+#: categories of the ordinal family (a 1..5 scale)
+N_ORDINAL = 5
+
+
+def expit(x):
+    """Inverse logit (the one copy in the package)."""
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _as_float(y, outcome: str) -> np.ndarray:
+    y = np.asarray(y)
+    if y.dtype.kind not in "biuf":
+        bad = next((v for v in y if isinstance(v, (str, bytes)) or not _is_number(v)), None)
+        if bad is not None:
+            raise ModelInputError(
+                f"outcome column '{outcome}' holds text, not numbers (for example {bad!r}). "
+                "Fix: give numbers (0/1 for a binary outcome) or choose another column."
+            )
+    return np.asarray(y, dtype=float)
+
+
+def _is_number(v) -> bool:
+    try:
+        float(v)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+def linear_predictor(spec, d: dict, a, beta):
+    """:math:`\\eta = a + X\\beta` per cell (``a`` holds every term but the covariates)."""
+    import pytensor.tensor as pt  # why: the families are read by light modules too (design, checks)
+
+    return a + (pt.dot(d["c_X"], beta) if spec.K else 0.0)
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    link: str
+    business_unit: str
+    #: what a link-scale effect is (e.g. "log odds ratio")
+    link_label: str = ""
+    #: what a business-scale (absolute) effect is measured in
+    abs_label: str = ""
+    #: NUTS target acceptance of the first attempt (retries go higher, see lndbayes.inference)
+    target_accept: float = 0.8
+
+    #: the model has an overall intercept (the ordinal family's cutpoints take its place)
+    has_intercept: ClassVar[bool] = True
+    #: only non-centred team and department parameters (see lndbayes.models.centring)
+    noncentred_only: ClassVar[bool] = False
+    #: rows need an exposure column (events per unit of exposure)
+    needs_exposure: ClassVar[bool] = False
+    #: rows may be right censored (a censored column)
+    needs_censored: ClassVar[bool] = False
+    #: a residual sd ``sigma`` (Gaussian on the link scale)
+    has_sigma: ClassVar[bool] = False
+    #: cells keep covariate sums instead of covariate values (the Gaussian families)
+    gaussian_sums: ClassVar[bool] = False
+    #: priors of the family's own parameters, by name (lndbayes.models.priors.PRIOR_SPECS)
+    aux_priors: ClassVar[tuple] = ()
+    #: the observation model, LaTeX (:math:`\\eta_i` is the linear predictor)
+    latex: ClassVar[str] = ""
+    #: a prior/posterior predictive check of the arm means exists
+    checked: ClassVar[bool] = True
+    #: what the predictive check compares
+    check_statistic: ClassVar[str] = "mean outcome"
+
+    # -- validation -------------------------------------------------------------------------
+    def validate(self, y, outcome: str = "outcome") -> np.ndarray:
+        y = _as_float(np.asarray(y), outcome)
+        if not np.all(np.isfinite(y)):
+            raise ModelInputError(f"outcome column '{outcome}' holds infinite values.")
+        if y.size and np.all(y == y[0]):
+            raise ModelInputError(
+                f"every value of outcome '{outcome}' is {y[0]:g}: there is no variation to "
+                "explain, so no effect can be estimated. Fix: check the outcome column and the "
+                "rows selected."
+            )
+        self._check(y, outcome)
+        return y
+
+    def _check(self, y, outcome):  # family-specific
+        pass
+
+    # -- scales -----------------------------------------------------------------------------
+    def link_scale(self, y, exposure, censored) -> float:
+        """A typical spread on the link scale: priors are multiples of it."""
+        return 1.0
+
+    def link_center(self, y, exposure, censored) -> float:
+        """Where the intercept prior is centred (the link of the overall mean)."""
+        return 0.0
+
+    def fisher_info(self, y, exposure, censored) -> float:
+        return 1.0
+
+    # -- the graph --------------------------------------------------------------------------
+    def likelihood(self, spec, d: dict, P, a, beta) -> None:
+        """Add the observation model to the PyMC model in context.
+
+        ``d``: the model's data (``pm.Data``) by name; ``P(prior, parameter)``: a prior
+        parameter; ``a``: the linear predictor without covariates, per cell; ``beta``: the
+        covariate slopes (None without covariates). The family's own parameters are created
+        here, after every shared one, so the graph's variable order is the family's business.
+        """
+        raise NotImplementedError
+
+    # -- sufficient statistics --------------------------------------------------------------
+    def cell_keys(self, base: np.ndarray, rows: dict) -> np.ndarray:
+        """Columns that define a cell: the shared keys ``base`` and, by default, covariates."""
+        return np.column_stack([base, rows["X"]])
+
+    def cell_stats(self, rows: dict, uniq: np.ndarray, inv: np.ndarray, n_base: int) -> dict:
+        """The family's arrays per cell (``uniq``: each cell's keys, ``inv``: each row's cell)."""
+        K = rows["X"].shape[1]
+        return {"c_X": uniq[:, n_base:n_base + K].astype(float)}
+
+    def row_stats(self, rows: dict) -> dict:
+        """Extra arrays of the row-level (not collapsed) likelihood."""
+        return {}
+
+    # -- business scale ---------------------------------------------------------------------
+    def business_mean(self, eta, aux: dict):
+        raise NotImplementedError
+
+    def raw_mean_se(self, y, exposure, censored) -> tuple[float, float]:
+        """Plain business-scale mean of a group of rows and its standard error."""
+        n = len(y)
+        if n == 0:
+            return np.nan, np.nan
+        sd = np.std(y, ddof=1) if n > 1 else np.nan
+        return float(np.mean(y)), float(sd / np.sqrt(n)) if n > 1 else np.nan
+
+    def link_estimate(self, y, exposure, censored) -> tuple[float, float]:
+        """Crude link-scale mean and its standard error (used for parameterisation choice)."""
+        raise NotImplementedError
+
+    # -- predictive checks ------------------------------------------------------------------
+    def arm_value(self, y, exposure) -> float:
+        """The checked statistic of a group of observed rows."""
+        return float(np.mean(y))
+
+    def replicate(self, cells: dict, eta, params: dict, s: int, rng):
+        """Replicated (total, denominator) per cell for parameter draw ``s``."""
+        raise NotImplementedError
