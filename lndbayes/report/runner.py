@@ -215,6 +215,7 @@ def execute_all(todo, root: Path, out: Path, settings: Settings, jobs: int) -> l
             while pending or running:
                 while pending and len(running) < jobs:
                     job = pending.pop(0)
+                    running.append(job)          # from here on, a Ctrl-C cleans its folder up
                     locks.enter_context(lock(out / f".{job.program}.lock"))
                     job.tmp.mkdir(parents=True)
                     job.conn, child = ctx.Pipe(duplex=False)
@@ -222,7 +223,6 @@ def execute_all(todo, root: Path, out: Path, settings: Settings, jobs: int) -> l
                                               args=(child, job.program, str(root), str(job.tmp), params, job.stamp))
                     job.process.start()
                     child.close()
-                    running.append(job)
                 wait([j.process.sentinel for j in running], timeout=1.0)
                 for job in [j for j in running if not j.process.is_alive()]:
                     running.remove(job)
