@@ -192,9 +192,10 @@ def _team_table(fam, matrix, team_d, team_w, has_program, has_group) -> pd.DataF
     return team_df if has_group else team_df.iloc[0:0]
 
 
-def build_result(*, fam, spec, matrix, idata, diag, seed, target, direction, meta,
-                 link_label, abs_label) -> EffectResult:
+def build_result(*, fam, spec, matrix, idata, diag, seed, target, direction,
+                 meta) -> EffectResult:
     """The EffectResult of a GLM fit: estimands, team table, checks, per-program rows."""
+    link_label, abs_label = fam.link_label, fam.abs_label
     rows, labels = matrix.rows, matrix.labels
     has_program = meta.get("program") is not None
     post = idata["posterior"].to_dataset()

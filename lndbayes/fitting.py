@@ -111,22 +111,6 @@ def centring_for(centering: str, family: str, matrix, *, hier: bool, n_dept: int
     return c_int, c_eff, c_dept, prog
 
 
-# TODO(H2a families land): fam.link_label / fam.abs_label; remove these two dicts then
-_LINK_LABEL = {"normal": "outcome units (identity link)", "lognormal": "log ratio",
-               "binary": "log odds ratio", "count": "log rate ratio",
-               "time_to_event": "log time ratio", "ordinal": "latent logit shift"}
-_ABS_LABEL = {"normal": "outcome units", "lognormal": "outcome units",
-              "binary": "proportion (x100 = percentage points)",
-              "count": "events per unit of exposure", "time_to_event": "days",
-              "ordinal": "score points (1-5 scale)"}
-
-
-def _labels(fam):
-    if hasattr(fam, "link_label"):
-        return fam.link_label, fam.abs_label
-    return _LINK_LABEL[fam.name], _ABS_LABEL[fam.name]
-
-
 # ============================================================================ the GLM
 def fit_effects(df, outcome, treatment, group=None, baseline=None, covariates=(), family="normal",
                 design="randomized", period=None, post=None, event_time=None, exposure=None,
@@ -181,7 +165,6 @@ def fit_effects(df, outcome, treatment, group=None, baseline=None, covariates=()
         tune=int(tune), chains=int(chains), seed=int(seed), sampler=sampler, retry=retry,
         target_accept=settings["target_accept"]))
 
-    link_label, abs_label = _labels(fam)
     attempts = diag.get("attempts")
     meta = {"family": fam.name, "design": spec.design, "outcome": outcome,
             "treatment": treatment, "group": group, "n": int(len(matrix.rows["y"])),
@@ -191,7 +174,7 @@ def fit_effects(df, outcome, treatment, group=None, baseline=None, covariates=()
             "covariates": matrix.labels.covariates, "priors": pri, "seed": int(seed),
             "sampler": {**settings, "target_accept_final": attempts[-1].get("target_accept")
                         if attempts else None},
-            "cache_key": key, "link": fam.link, "business_scale": abs_label,
+            "cache_key": key, "link": fam.link, "business_scale": fam.abs_label,
             "target": target, "direction": direction, "interval": lndbayes.INTERVAL,
             "centred_teams": {"intercept": len(spec.int_centred),
                               "effect": len(spec.eff_centred)},
@@ -202,8 +185,7 @@ def fit_effects(df, outcome, treatment, group=None, baseline=None, covariates=()
     if program is not None:
         meta.update(program=program, programs=list(map(str, matrix.labels.programs)))
     res = build_result(fam=fam, spec=spec, matrix=matrix, idata=idata, diag=diag,
-                       seed=int(seed), target=target, direction=direction, meta=meta,
-                       link_label=link_label, abs_label=abs_label)
+                       seed=int(seed), target=target, direction=direction, meta=meta)
     return flag_convergence(res, strict=strict, what="fit")
 
 
@@ -273,9 +255,9 @@ def fit_panel(panel: Panel, **settings):
         d = by_quarter(d)
     kw.update(des.panel_columns(d, quarterly=quarterly))
     fam = get_family(m.family)
-    if fam.name == "count" and "exposure" in d:
+    if fam.needs_exposure and "exposure" in d:
         kw["exposure"] = "exposure"
-    if fam.name == "time_to_event" and "censored" in d:
+    if fam.needs_censored and "censored" in d:
         kw["censored"] = "censored"
     if isinstance(m.target, dict):
         kw["target"] = {k: v for k, v in m.target.items()

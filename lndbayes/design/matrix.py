@@ -174,20 +174,20 @@ def _drop_missing(df: pd.DataFrame, cols: Columns) -> tuple[pd.DataFrame, int]:
 
 
 def _outcome_arrays(df: pd.DataFrame, cols: Columns, fam) -> dict:
-    """y (validated by the family), treated, exposure (count family) and censored
-    (time_to_event family), each one value per row."""
+    """y (validated by the family), treated, exposure (families that need one, e.g. count)
+    and censored (families with censoring, e.g. time_to_event), each one value per row."""
     y = fam.validate(df[cols.outcome].to_numpy(), cols.outcome)
     treated = binary01(df[cols.treatment], cols.treatment, "treatment")
     n = len(df)
     expo = np.ones(n)
-    if fam.name == "count" and cols.exposure is not None:
+    if fam.needs_exposure and cols.exposure is not None:
         expo = pd.to_numeric(df[cols.exposure], errors="coerce").to_numpy(dtype=float)
         if not np.all(expo > 0):
             raise ModelInputError(f"exposure column '{cols.exposure}' must be positive; "
                                   f"{int(np.sum(~(expo > 0)))} row(s) are not. Fix: remove "
                                   "rows with no exposure.")
     cens = np.zeros(n)
-    if fam.name == "time_to_event" and cols.censored is not None:
+    if fam.needs_censored and cols.censored is not None:
         cens = binary01(df[cols.censored], cols.censored, "censored")
     return {"y": y, "treated": treated, "exposure": expo, "censored": cens}
 
@@ -342,8 +342,8 @@ def build_design_matrix(df, columns: Columns, family: str, design: str, *,
     des = get_design(design)
     cols = columns
     des.check_columns(period=cols.period, post=cols.post, event_time=cols.event_time)
-    if fam.name == "time_to_event" and cols.censored is None:
-        warnings.warn("time_to_event without a `censored` column: every time is taken as an "
+    if fam.needs_censored and cols.censored is None:
+        warnings.warn(f"{fam.name} without a `censored` column: every time is taken as an "
                       "observed event.", stacklevel=_STACK - 1)
     require_columns(df, cols.named())
 
