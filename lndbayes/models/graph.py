@@ -6,19 +6,12 @@ For an observation (or cell) :math:`i` in team :math:`j[i]`, department :math:`d
 :math:`t[i]` and (staggered designs) event time :math:`e[i]`, with effect indicator
 :math:`D_i` (randomized: treated; pre/post and staggered: treated :math:`\times` post):
 
-.. math::
+{MODEL}
+and :math:`y_i \sim \mathcal{F}(\eta_i)` for the family's likelihood (``Family.latex``, see
+:mod:`lndbayes.models.families`). The equations are assembled from the fragments of
+:mod:`lndbayes.models.math`, which also writes each fit's model for the report.
 
-    \eta_i &= \alpha_{j[i]} + \gamma_{t[i]} + x_i^\top\beta
-             + D_i\,(\theta_{j[i]} + \delta_{e[i]}) \;[+ \log \text{exposure}_i] \\
-    \alpha_j &\sim \mathrm{Normal}(\mu_\alpha + a_{d[j]},\ \sigma_\alpha), \qquad
-    a \sim \mathrm{ZeroSumNormal}(\sigma_{\alpha,\mathrm{dept}}) \\
-    \theta_j &\sim \mathrm{Normal}(\mu_\theta + b_{d[j]},\ \sigma_\theta), \qquad
-    b_d \sim \mathrm{Normal}(0, \sigma_{\theta,\mathrm{dept}}) \\
-    \gamma &\sim \mathrm{ZeroSumNormal}(\sigma_\gamma), \qquad
-    \delta = \sigma_\delta z,\ z \sim \mathrm{ZeroSumNormal}(1)
-
-and :math:`y_i \sim \mathcal{F}(\eta_i)` for the family's likelihood (see
-:mod:`lndbayes.models.families`). The department intercepts :math:`a_d` sum to zero, so
+The department intercepts :math:`a_d` sum to zero, so
 :math:`\mu_\alpha` is the average of the departments' levels. Why: with iid :math:`a_d` only
 :math:`\mu_\alpha + \bar a` is identified by the data and the sampler crawls along the ridge
 (measured on the example compliance program, 6 departments, negative binomial: ESS 72 for
@@ -65,16 +58,8 @@ Team intercepts :math:`\alpha_j`, period effects :math:`\gamma_t`, event-time de
 outcome, same teams); the effect belongs to the program x team combination
 :math:`c = (p, j)`, and only combinations that occur in the data get one:
 
-.. math::
-
-    \eta_i &= \alpha_{j[i]} + \gamma_{t[i]} + x_i^\top\beta
-             + D_i\,(\theta_{p[i]\,j[i]} + \delta_{e[i]}) \\
-    \theta_{pj} &= \mu_p + b_{d[j]} + \sigma_\theta\, z_{pj}, \qquad z_{pj} \sim \mathrm{Normal}(0, 1)
-        \quad(\text{centred per combination as for teams, see below}) \\
-    \mu_p &\sim \mathrm{Normal}(\mu_\theta,\ \sigma_{\theta,\mathrm{prog}}), \qquad
-    \sigma_{\theta,\mathrm{prog}} \sim \mathrm{HalfNormal}(0.5\,s)
-
-so the program means :math:`\mu_p` (``effect_program``, dimension ``program``) are partially
+{PROGRAMS}
+with :math:`\sigma_{\theta,\mathrm{prog}} \sim \mathrm{HalfNormal}(0.5\,s)`, so the program means :math:`\mu_p` (``effect_program``, dimension ``program``) are partially
 pooled toward the portfolio mean :math:`\mu_\theta` (``effect_mean``) with between-program sd
 ``effect_sd_program``; centred when the programs' data dominate, else non-centred
 (:func:`choose_program_centering`). One between-team sd :math:`\sigma_\theta` (``effect_sd_team``) and one set
@@ -96,7 +81,12 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
+from lndbayes.models import math as model_math
 from lndbayes.models.families import get_family
+
+# the math of this docstring comes from the one source the report uses too
+__doc__ = __doc__.replace("{MODEL}", model_math.general_model_rst()).replace(
+    "{PROGRAMS}", model_math.general_model_rst(several_programs=True))
 
 
 @dataclass(frozen=True)

@@ -109,8 +109,27 @@ def resolve_priors(names: list[str], scale: float, center: float, overrides: dic
     return out
 
 
+def _default_rule(params: dict) -> str:
+    return ", ".join(f"{p}={'link(mean)' if v == 'm' else (v if p == 'mu' else f'{v:g}*s')}"
+                     for p, v in params.items())
+
+
+def prior_rows(priors: dict) -> list[dict]:
+    """One row per prior actually used (resolved, as in a fit's ``meta["priors"]``): its
+    numbers, the default rule they come from and why."""
+    rows = []
+    for name, vals in priors.items():
+        dist, params, why = PRIOR_SPECS.get(name, (vals.get("dist", ""), {}, ""))
+        rows.append({"parameter": name, "distribution": vals.get("dist", dist),
+                     "mu": float(vals["mu"]) if "mu" in vals else float("nan"),
+                     "sigma": float(vals["sigma"]) if "sigma" in vals else float("nan"),
+                     "default": _default_rule(params), "why": why})
+    return rows
+
+
 def priors_table(family: str | None = None) -> pd.DataFrame:
-    """Every prior with its default (in units of the data scale ``s``) and a one-line rationale."""
+    """Every prior with its default (in units of the data scale ``s``) and a one-line rationale
+    (the priors a fit used, with their numbers: :func:`lndbayes.models.math.priors_table`)."""
     rows = []
     for name, (dist, params, why) in PRIOR_SPECS.items():
         if family is not None:
@@ -118,8 +137,6 @@ def priors_table(family: str | None = None) -> pd.DataFrame:
                                         has_period=True, has_event=True, has_program=True)
             if name not in fam_names:
                 continue
-        default = ", ".join(
-            f"{p}={'link(mean)' if v == 'm' else (v if p == 'mu' else f'{v:g}*s')}"
-            for p, v in params.items())
-        rows.append({"prior": name, "distribution": dist, "default": default, "rationale": why})
+        rows.append({"prior": name, "distribution": dist, "default": _default_rule(params),
+                     "rationale": why})
     return pd.DataFrame(rows)

@@ -96,6 +96,14 @@ class Family:
     #: what the predictive check compares
     check_statistic: ClassVar[str] = "mean outcome"
 
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        # the docstring's likelihood is the line the report's model math shows (one source)
+        if cls.latex:
+            cls.__doc__ = (f"{cls.__name__} family.\n\n.. math::\n\n    {cls.latex}\n\n"
+                           "Link scale, business scale, sufficient statistics and checks: see "
+                           ":class:`lndbayes.models.families.base.Family`.")
+
     # -- validation -------------------------------------------------------------------------
     def validate(self, y, outcome: str = "outcome") -> np.ndarray:
         y = _as_float(np.asarray(y), outcome)

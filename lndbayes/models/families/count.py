@@ -15,8 +15,8 @@ class Count(Family):
     # with the team-level funnel); non-centred samples cleanly
     noncentred_only = True
     aux_priors = ("overdispersion",)
-    latex = (r"y_i \sim \mathrm{NegBinomial}\big(\text{exposure}_i\, e^{\eta_i},\ "
-             r"\alpha = 1/\phi\big)")
+    latex = (r"y_i \sim \mathrm{NegBinomial}(\mathrm{exposure}_i\, e^{\eta_i},\ "
+             r"\alpha = 1/\phi)")
     check_statistic = "events per unit of exposure"
 
     def _check(self, y, outcome):

@@ -13,7 +13,7 @@ from lndbayes.models.families.binary import Binary
 class Ordinal(Family):
     has_intercept = False
     aux_priors = ("cutpoints",)
-    latex = (r"P(y_i \le k) = \mathrm{logit}^{-1}(c_k - \eta_i),\ k = 1..%d,\ "
+    latex = (r"P(y_i \leq k) = \mathrm{logit}^{-1}(c_k - \eta_i),\ k = 1..%d,\ "
              r"c_1 < \dots < c_{%d}" % (N_ORDINAL - 1, N_ORDINAL - 1))
 
     def _check(self, y, outcome):

@@ -11,8 +11,8 @@ from lndbayes.models.families.base import Family, linear_predictor
 
 class TimeToEvent(Family):
     needs_censored = True
-    latex = (r"y_i \sim \mathrm{Exponential}\big(\text{mean } e^{\eta_i}\big),\ "
-             r"\text{right censored: } \log L_i = -(1 - c_i)\,\eta_i - y_i e^{-\eta_i}")
+    latex = (r"y_i \sim \mathrm{Exponential}(\mathrm{mean}\ e^{\eta_i}),\ \mathrm{right\ censored:}\ "
+             r"\log L_i = -(1 - c_i)\,\eta_i - y_i e^{-\eta_i}")
     # replicating censoring needs each person's follow-up time, which cells do not keep
     checked = False
 
