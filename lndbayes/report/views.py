@@ -11,6 +11,7 @@ import base64
 import re
 
 import pandas as pd
+from markupsafe import Markup, escape
 
 from lndbayes import INTERVAL
 from lndbayes.privacy import reportable
@@ -255,6 +256,28 @@ def ppc_figure(an, oid, kind: str = "posterior"):
                             xlabel=xlabel, title=f"{kind.capitalize()} predictive check: {oid}")
 
 
+def _png_img(latex: str, size: int, css: str) -> str:
+    png = figures.math_png(latex, fontsize=size)
+    if png is None:
+        return f"<code>{escape(latex)}</code>"
+    return (f"<img class='{css}' alt='{escape(latex)}' "
+            f"src='data:image/png;base64,{base64.b64encode(png).decode()}'>")
+
+
+def prose_html(text: str) -> Markup:
+    """The short Markdown prose of model_math: **bold**, `code` and inline $math$ (drawn)."""
+    parts = re.split(r"\$([^$]+)\$", text)
+    out = []
+    for i, part in enumerate(parts):
+        if i % 2:
+            out.append(_png_img(part, 11, "lnd-inline-math"))
+        else:
+            h = str(escape(part))
+            h = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", h)
+            out.append(re.sub(r"`([^`]+)`", r"<code>\1</code>", h))
+    return Markup("".join(out))
+
+
 def math_blocks(markdown: str) -> list[dict]:
     """Split model_math's Markdown into prose and display-math blocks; each ``$$`` block is
     drawn to a PNG (matplotlib mathtext) so that the math reads without MathJax (the report is
@@ -269,7 +292,7 @@ def math_blocks(markdown: str) -> list[dict]:
             blocks.append({"kind": "math", "latex": part,
                            "png": base64.b64encode(png).decode() if png else None})
         else:
-            blocks.extend({"kind": "text", "text": p.strip()} for p in part.split("\n\n") if p.strip())
+            blocks.extend({"kind": "text", "text": prose_html(p.strip())} for p in part.split("\n\n") if p.strip())
     return blocks
 
 
