@@ -1,14 +1,11 @@
-r"""Meta-analysis of team-level summary estimates (when only per-team effects are available).
+r"""Meta-analysis of team-level summary estimates (when only per-team effects are available):
+the graph.
 
-.. math::
+{MODEL}
 
-    \hat\theta_j &\sim \mathrm{Normal}(\theta_j,\ \mathrm{se}_j) \\
-    \theta_j &\sim \mathrm{Normal}(\mu + b_{d[j]},\ \tau), \qquad
-    b_d \sim \mathrm{Normal}(0, \tau_{\mathrm{dept}}) \\
-    \mu &\sim \mathrm{Normal}(0,\ s), \quad \tau \sim \mathrm{HalfNormal}(s/2), \quad
-    \tau_{\mathrm{dept}} \sim \mathrm{HalfNormal}(s/2)
-
-with :math:`s` = max(sd of the estimates, median se). Estimates are taken on the scale given
+with :math:`s` = max(sd of the estimates, median se) and the priors of
+:mod:`lndbayes.models.priors` (:math:`\mu \sim \mathrm{Normal}(0, s)`, :math:`\tau,
+\tau_{\mathrm{dept}} \sim \mathrm{HalfNormal}(s/2)`). Estimates are taken on the scale given
 (which is both the "link" and the business scale): ``effect_mean`` = :math:`\mu`,
 ``effect_sd_team`` = :math:`\tau`, ``average_effect_abs`` = mean of :math:`\theta_j` over the
 teams given; ``average_effect_rel`` is not defined (NaN). Team :math:`j` is centred when
@@ -22,82 +19,90 @@ import warnings
 
 import numpy as np
 import pandas as pd
+import pymc as pm
+import pytensor.tensor as pt
 
-from lndbayes.errors import ModelInputError
+from lndbayes.models import math as model_math
+from lndbayes.models.priors import resolve_priors
+
+__doc__ = __doc__.replace("{MODEL}", ".. math::\n\n" + " \\\\\n".join(
+    f"    {e}" for e in model_math.SUMMARY_MODEL))
+
+
+def summary_priors(est, se, n_dept: int, overrides=None) -> dict:
+    """The priors of the meta-analysis, scaled to the estimates."""
+    s = float(max(np.std(est), np.median(se)))
+    names = ["effect_mean", "effect_sd_team"] + (["effect_sd_dept"] if n_dept > 1 else [])
+    return resolve_priors(names, s, 0.0, overrides)
+
+
+def summary_centring(est, se) -> np.ndarray:
+    """Indices of the teams whose estimate dominates (centred parameters)."""
+    tau2 = np.var(est, ddof=1) - np.mean(se**2)
+    kappa = (tau2 / se**2) if tau2 > 0 else np.zeros(len(est))
+    return np.flatnonzero(kappa > 1)
+
+
+def summary_structure_key(J: int, n_dept: int, centred, pri: dict) -> str:
+    """The compile-cache key (the priors are constants of this graph, so part of it)."""
+    return repr(("summary", J, n_dept, tuple(centred), tuple(sorted(pri)),
+                 tuple(sorted((k, v["sigma"]) for k, v in pri.items()))))
+
+
+def build_summary_model(est, se, dept_idx, n_dept: int, centred, pri: dict) -> pm.Model:
+    """The PyMC graph of the meta-analysis (``estimate`` and ``se`` are ``pm.Data``)."""
+    J = len(est)
+    centred = np.asarray(centred, dtype=np.int64)
+    noncentred = np.setdiff1d(np.arange(J), centred)
+    with pm.Model(coords={"team": np.arange(J), "department": np.arange(n_dept)}) as m:
+        y = pm.Data("estimate", est)
+        sd = pm.Data("se", se)
+        mu = pm.Normal("effect_mean", pri["effect_mean"]["mu"], pri["effect_mean"]["sigma"])
+        tau = pm.HalfNormal("effect_sd_team", pri["effect_sd_team"]["sigma"])
+        loc = mu + pt.zeros((J,))
+        if n_dept > 1:
+            td = pm.HalfNormal("effect_sd_dept", pri["effect_sd_dept"]["sigma"])
+            z = pm.Normal("effect_dept_z", 0, 1, dims="department")
+            b = pm.Deterministic("effect_dept", td * z, dims="department")
+            loc = loc + b[dept_idx]
+        theta = pt.zeros((J,))
+        if len(centred):
+            c = pm.Normal("effect_team_c", loc[centred], tau, shape=len(centred))
+            theta = pt.set_subtensor(theta[centred], c)
+        if len(noncentred):
+            z = pm.Normal("effect_team_z", 0, 1, shape=len(noncentred))
+            theta = pt.set_subtensor(theta[noncentred], loc[noncentred] + tau * z)
+        theta = pm.Deterministic("effect_team", theta, dims="team")
+        pm.Normal("obs", theta, sd, observed=y)
+    return m
 
 
 def fit_summary_model(df, *, estimate, std_error, group, department=None, priors=None, seed=0,
                       draws=1000, tune=1000, chains=4, cache=True, strict=False, target=None,
                       direction="increase", sampler="nutpie"):
-    import pymc as pm
-    import pytensor.tensor as pt
+    """The meta-analysis pipeline (cache key, retry, new-team draw, summary rows).
+
+    TEMPORARY here: it belongs with the GLM's pipeline in :mod:`lndbayes.fitting`, which will
+    call :func:`build_summary_model`; until then its fitting-layer imports are local, because
+    ``lndbayes.models`` must not import the layers above it at module level.
+    """
     import xarray as xr
 
     import lndbayes
     from lndbayes import inference
-    from lndbayes.design.matrix import require_columns as _require_columns
+    from lndbayes.design.matrix import team_estimates
     from lndbayes.errors import FitFailedError
-    from lndbayes.models.priors import resolve_priors
     from lndbayes.results import SUMMARY_COLUMNS, TEAM_COLUMNS, EffectResult, describe, p_beats
 
-    _require_columns(df, [estimate, std_error, group, department])
-    cols = [c for c in (estimate, std_error, group, department) if c]
-    na = df[cols].isna().any(axis=1)
-    if na.any():
-        warnings.warn(f"{int(na.sum())} of {len(df)} rows left out because of missing values.",
-                      stacklevel=3)
-        df = df.loc[~na]
-    try:
-        est = pd.to_numeric(df[estimate], errors="raise").to_numpy(dtype=float)
-        se = pd.to_numeric(df[std_error], errors="raise").to_numpy(dtype=float)
-    except (TypeError, ValueError):
-        raise ModelInputError(f"'{estimate}' and '{std_error}' must be numbers.") from None
-    if len(est) < 2:
-        raise ModelInputError("a meta-analysis needs at least two team estimates.")
-    if not np.all(se > 0):
-        raise ModelInputError(f"standard errors in '{std_error}' must be positive; "
-                              f"{int(np.sum(~(se > 0)))} are not.")
-    teams = df[group].astype(str).to_numpy()
-    if len(set(teams)) != len(teams):
-        raise ModelInputError(f"each team must appear once in '{group}' (one estimate per team).")
-    J = len(est)
-    if department is not None:
-        dl = df[department].astype(str).to_numpy()
-        depts = sorted(set(dl))
-        dept_idx = np.searchsorted(np.array(depts, dtype=object), dl).astype(np.int64)
-    else:
-        depts, dept_idx = ["all"], np.zeros(J, dtype=np.int64)
-    n_dept = len(depts)
-    s = float(max(np.std(est), np.median(se)))
-    names = ["effect_mean", "effect_sd_team"] + (["effect_sd_dept"] if n_dept > 1 else [])
-    pri = resolve_priors(names, s, 0.0, priors)
-    tau2 = np.var(est, ddof=1) - np.mean(se**2)
-    kappa = (tau2 / se**2) if tau2 > 0 else np.zeros(J)
-    centred = np.flatnonzero(kappa > 1)
-    noncentred = np.setdiff1d(np.arange(J), centred)
+    te = team_estimates(df, estimate=estimate, std_error=std_error, group=group,
+                        department=department)
+    est, se, teams, depts, dept_idx = te.estimate, te.se, te.teams, te.departments, te.dept_idx
+    J, n_dept = len(est), len(depts)
+    pri = summary_priors(est, se, n_dept, priors)
+    centred = summary_centring(est, se)
 
     def build():
-        with pm.Model(coords={"team": np.arange(J), "department": np.arange(n_dept)}) as m:
-            y = pm.Data("estimate", est)
-            sd = pm.Data("se", se)
-            mu = pm.Normal("effect_mean", pri["effect_mean"]["mu"], pri["effect_mean"]["sigma"])
-            tau = pm.HalfNormal("effect_sd_team", pri["effect_sd_team"]["sigma"])
-            loc = mu + pt.zeros((J,))
-            if n_dept > 1:
-                td = pm.HalfNormal("effect_sd_dept", pri["effect_sd_dept"]["sigma"])
-                z = pm.Normal("effect_dept_z", 0, 1, dims="department")
-                b = pm.Deterministic("effect_dept", td * z, dims="department")
-                loc = loc + b[dept_idx]
-            theta = pt.zeros((J,))
-            if len(centred):
-                c = pm.Normal("effect_team_c", loc[centred], tau, shape=len(centred))
-                theta = pt.set_subtensor(theta[centred], c)
-            if len(noncentred):
-                z = pm.Normal("effect_team_z", 0, 1, shape=len(noncentred))
-                theta = pt.set_subtensor(theta[noncentred], loc[noncentred] + tau * z)
-            theta = pm.Deterministic("effect_team", theta, dims="team")
-            pm.Normal("obs", theta, sd, observed=y)
-        return m
+        return build_summary_model(est, se, dept_idx, n_dept, centred, pri)
 
     settings = {"draws": draws, "tune": tune, "chains": chains, "seed": seed, "sampler": sampler}
     key = inference.hash_payload({"model": "summary", "priors": pri, "settings": settings,
@@ -110,8 +115,7 @@ def fit_summary_model(df, *, estimate, std_error, group, department=None, priors
     if cached is not None:
         idata, diag = cached
     else:
-        skey = repr(("summary", J, n_dept, tuple(centred), tuple(sorted(pri)),
-                     tuple(sorted((k, v["sigma"]) for k, v in pri.items()))))
+        skey = summary_structure_key(J, n_dept, centred, pri)
         idata, diag = inference.sample_with_retry(skey, build, {"estimate": est, "se": se},
                                                   draws=draws, tune=tune, chains=chains,
                                                   seed=seed, sampler=sampler)

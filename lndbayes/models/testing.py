@@ -15,12 +15,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from lndbayes.models.families import expit
+from lndbayes.models.families import get_family
 
 
 def simulate(family="normal", *, n_teams=8, n_per_team=100, effect_mean=0.5, effect_sd_team=0.2,
              intercept_mean=0.0, intercept_sd=0.5, sigma=1.0, seed=0, baseline=False,
              n_departments=1, overdispersion=0.5, censor_time=None):
+    fam = get_family(family)
     rng = np.random.default_rng(seed)
     team = np.repeat(np.arange(n_teams), n_per_team)
     n = len(team)
@@ -40,32 +41,12 @@ def simulate(family="normal", *, n_teams=8, n_per_team=100, effect_mean=0.5, eff
                        "treated": treated})
     if baseline:
         b = rng.standard_normal(n)
-        eta = eta + 0.8 * b * (sigma if family == "normal" else 1.0)
+        eta = eta + 0.8 * b * (sigma if fam.link == "identity" else 1.0)
         df["baseline"] = 10 + 2 * b
-    if family == "normal":
-        y = eta + sigma * rng.standard_normal(n)
-    elif family == "lognormal":
-        y = np.exp(eta + sigma * rng.standard_normal(n))
-    elif family == "binary":
-        y = (rng.random(n) < expit(eta)).astype(int)
-    elif family == "count":
-        exposure = rng.uniform(0.5, 2.0, n)
-        mu = np.exp(eta) * exposure
-        alpha_nb = 1 / overdispersion
-        lam = rng.gamma(alpha_nb, mu / alpha_nb)
-        y = rng.poisson(lam)
-        df["exposure"] = exposure
-    elif family == "time_to_event":
-        t = rng.exponential(np.exp(eta))
-        c = censor_time if censor_time is not None else float(np.quantile(t, 0.8))
-        df["censored"] = (t > c).astype(int)
-        y = np.minimum(t, c)
-    elif family == "ordinal":
-        cut = np.array([-2.0, -0.7, 0.5, 1.8])
-        u = rng.logistic(size=n) + eta
-        y = 1 + np.sum(u[:, None] > cut[None, :], axis=1)
-    else:
-        raise ValueError(family)
+    y, extra = fam.simulate(eta, rng, sigma=sigma, overdispersion=overdispersion,
+                            censor_time=censor_time)
+    for col, values in extra.items():  # exposure, censored
+        df[col] = values
     df["y"] = y
     truth = {"effect_mean": effect_mean, "effect_sd_team": effect_sd_team,
              "team_effects": {f"team_{j:02d}": float(theta[j]) for j in range(n_teams)},
@@ -125,7 +106,7 @@ def simulate_from_prior(family, priors, *, n_teams=10, n_per_team=20, seed=0):
     if family not in ("normal", "binary"):
         raise ValueError("simulate_from_prior supports the normal and binary families")
     need = ["intercept_mean", "intercept_sd_team", "effect_mean", "effect_sd_team"]
-    need += ["sigma"] if family == "normal" else []
+    need += ["sigma"] if get_family(family).has_sigma else []
     missing = [k for k in need if k not in priors]
     if missing:
         raise ValueError(f"give these priors explicitly: {', '.join(missing)}")
@@ -141,7 +122,7 @@ def simulate_from_prior(family, priors, *, n_teams=10, n_per_team=20, seed=0):
              "intercept_sd_team": half_normal("intercept_sd_team"),
              "effect_mean": normal("effect_mean"),
              "effect_sd_team": half_normal("effect_sd_team")}
-    if family == "normal":
+    if "sigma" in need:
         truth["sigma"] = half_normal("sigma")
     df, sim = simulate(family, n_teams=n_teams, n_per_team=n_per_team,
                        effect_mean=truth["effect_mean"], effect_sd_team=truth["effect_sd_team"],

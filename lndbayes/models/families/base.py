@@ -182,3 +182,10 @@ class Family:
     def replicate(self, cells: dict, eta, params: dict, s: int, rng):
         """Replicated (total, denominator) per cell for parameter draw ``s``."""
         raise NotImplementedError
+
+    # -- simulation (tests, calibration) ----------------------------------------------------
+    def simulate(self, eta, rng, *, sigma: float = 1.0, overdispersion: float = 0.5,
+                 censor_time: float | None = None) -> tuple[np.ndarray, dict]:
+        """Outcomes drawn from the likelihood at ``eta`` and any extra columns (exposure,
+        censored) the family's rows carry."""
+        raise NotImplementedError

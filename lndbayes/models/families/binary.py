@@ -62,3 +62,6 @@ class Binary(Family):
 
     def replicate(self, cells, eta, params, s, rng):
         return rng.binomial(cells["trials"].astype(np.int64), expit(eta)), cells["trials"]
+
+    def simulate(self, eta, rng, *, sigma=1.0, overdispersion=0.5, censor_time=None):
+        return (rng.random(len(eta)) < expit(eta)).astype(int), {}

@@ -86,3 +86,10 @@ class Count(Family):
         mu = np.exp(np.clip(eta, -30, 30)) * cells["exposure"] * w
         alpha = w / max(float(params["overdispersion"][s]), 1e-9)
         return rng.negative_binomial(alpha, alpha / (alpha + mu)), cells["exposure"] * w
+
+    def simulate(self, eta, rng, *, sigma=1.0, overdispersion=0.5, censor_time=None):
+        exposure = rng.uniform(0.5, 2.0, len(eta))
+        mu = np.exp(eta) * exposure
+        alpha_nb = 1 / overdispersion
+        lam = rng.gamma(alpha_nb, mu / alpha_nb)  # gamma-Poisson mixture = negative binomial
+        return rng.poisson(lam), {"exposure": exposure}

@@ -32,3 +32,6 @@ class LogNormal(Normal):
         import pymc as pm  # why: see families.base.linear_predictor
 
         pm.LogNormal("obs", eta, sigma, observed=y)
+
+    def simulate(self, eta, rng, *, sigma=1.0, overdispersion=0.5, censor_time=None):
+        return np.exp(eta + sigma * rng.standard_normal(len(eta))), {}

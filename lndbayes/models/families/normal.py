@@ -84,3 +84,6 @@ class Normal(Family):
         if params.get("beta") is not None and cells["Sx"].shape[1]:
             mean_sum = mean_sum + cells["Sx"] @ params["beta"][s]
         return rng.normal(mean_sum, np.sqrt(n) * params["sigma"][s]), n
+
+    def simulate(self, eta, rng, *, sigma=1.0, overdispersion=0.5, censor_time=None):
+        return eta + sigma * rng.standard_normal(len(eta)), {}

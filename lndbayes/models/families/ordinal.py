@@ -68,3 +68,8 @@ class Ordinal(Family):
         probs = probs / probs.sum(1, keepdims=True)
         n = cells["cat_counts"].sum(1).astype(np.int64)
         return rng.multinomial(n, probs) @ np.arange(1, N_ORDINAL + 1), n
+
+    def simulate(self, eta, rng, *, sigma=1.0, overdispersion=0.5, censor_time=None):
+        cut = np.array([-2.0, -0.7, 0.5, 1.8])
+        u = rng.logistic(size=len(eta)) + eta
+        return 1 + np.sum(u[:, None] > cut[None, :], axis=1), {}

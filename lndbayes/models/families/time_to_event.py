@@ -64,3 +64,8 @@ class TimeToEvent(Family):
         return {**super().cell_stats(rows, uniq, inv, n_base),
                 "events": np.bincount(inv, weights=1.0 - rows["censored"], minlength=C),
                 "total_time": np.bincount(inv, weights=rows["y"], minlength=C)}
+
+    def simulate(self, eta, rng, *, sigma=1.0, overdispersion=0.5, censor_time=None):
+        t = rng.exponential(np.exp(eta))
+        c = censor_time if censor_time is not None else float(np.quantile(t, 0.8))
+        return np.minimum(t, c), {"censored": (t > c).astype(int)}
