@@ -63,7 +63,7 @@ def main() -> None:
     ap.add_argument("--power", action="store_true",
                     help="also run SBC on data simulated from priors 1.5x and 2x too wide")
     args = ap.parse_args()
-    from lndbayes.models.testing import run_coverage, run_sbc
+    from lndbayes.calibration import run_coverage, run_sbc
 
     tc = _test_module()
     t_all = time.perf_counter()

@@ -13,7 +13,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lndbayes.models.testing import run_coverage, run_sbc, sbc_uniformity_pvalue
+from lndbayes.calibration import run_coverage, run_sbc
+from lndbayes.models.testing import sbc_uniformity_pvalue
 
 pytestmark = pytest.mark.slow
 

@@ -4,10 +4,9 @@ Each simulator returns ``(df, truth)`` where ``df`` has columns ``team, departme
 (+ design columns) and ``truth`` holds ``effect_mean``, ``effect_sd_team`` and ``team_effects``
 on the link scale.
 
-Calibration helpers: :func:`run_coverage` (interval coverage at a fixed truth) and
-simulation-based calibration with :func:`simulate_from_prior`, :func:`sbc_rank`,
-:func:`sbc_uniformity_pvalue` and the driver :func:`run_sbc`
-(used by tests/test_calibration.py and benchmarks/bench_calibration.py).
+Simulation-based calibration pieces: :func:`simulate_from_prior`, :func:`sbc_rank` and
+:func:`sbc_uniformity_pvalue`; the drivers that fit (``run_sbc``, ``run_coverage``) are in
+:mod:`lndbayes.calibration`, above the fitting layer this package must not import.
 """
 
 from __future__ import annotations
@@ -163,100 +162,3 @@ def sbc_uniformity_pvalue(ranks, n_keep=99, bins=10) -> float:
         raise ValueError("ranks outside 0 .. n_keep")
     counts = np.bincount(r * bins // (n_keep + 1), minlength=bins)
     return float(stats.chisquare(counts).pvalue)
-
-
-def _fit_quietly(df, fit_kwargs):
-    import warnings
-
-    from lndbayes.fitting import fit_effects
-
-    with warnings.catch_warnings():
-        # short calibration fits are often flagged for ESS < 400 on some team parameter; the
-        # checks below look at ranks and coverage, and divergences are counted separately
-        warnings.simplefilter("ignore")
-        return fit_effects(df, outcome="y", treatment="treated", group="team", **fit_kwargs)
-
-
-def _divergence_counts(divs):
-    d = np.asarray(divs, dtype=int)
-    return {"divergences_per_fit": d, "divergent_fits": int(np.sum(d > 0)),
-            "divergences": int(d.sum())}
-
-
-def run_sbc(family, priors, *, n_reps, n_teams=10, n_per_team=20, seed=0, n_keep=99,
-            params=("intercept_mean", "effect_mean", "effect_sd_team", "effect_team"),
-            fit_kwargs=None, simulate_priors=None):
-    """Simulation-based calibration of ``fit_effects`` (randomized design, normal or binary).
-
-    For each of ``n_reps`` replications: draw parameters from ``simulate_priors`` (default:
-    ``priors``) with :func:`simulate_from_prior`, fit with ``priors`` and rank each true value
-    among ``n_keep`` thinned posterior draws (:func:`sbc_rank`). ``params`` are posterior names;
-    ``effect_team`` and ``intercept_team`` mean the first team's (``team_00``) value. When the
-    model, the priors and the sampler are right the ranks are uniform: test them with
-    :func:`sbc_uniformity_pvalue`. Passing a ``simulate_priors`` that differs from ``priors``
-    (e.g. twice as wide) is how to check that the test has power.
-
-    ``fit_kwargs`` go to ``fit_effects`` (draws, tune, chains, centering, ...); ``cache=False``
-    and ``retry=False`` are the defaults here. Replication ``i`` uses seed ``seed + i`` for the
-    data and for the sampler, so a run is reproducible.
-
-    Returns ``{"ranks": {param: int array}, "n_reps", "n_keep", "divergences_per_fit" (int
-    array), "divergent_fits" (fits with at least one divergent transition), "divergences"
-    (total), "seconds"}``.
-    """
-    import time
-
-    fk = {"family": family, "cache": False, "retry": False, **(fit_kwargs or {})}
-    fk["priors"] = priors
-    sim_priors = simulate_priors if simulate_priors is not None else priors
-    ranks = {p: [] for p in params}
-    divs = []
-    t0 = time.perf_counter()
-    for i in range(int(n_reps)):
-        df, truth = simulate_from_prior(family, sim_priors, n_teams=n_teams,
-                                        n_per_team=n_per_team, seed=seed + i)
-        res = _fit_quietly(df, {**fk, "seed": seed + i})
-        divs.append(int(res.diagnostics()["divergences"]))
-        for p in params:
-            if p in ("effect_team", "intercept_team"):
-                draws, true = res.draws(p, team="team_00"), truth[p][0]
-            else:
-                draws, true = res.draws(p), truth[p]
-            ranks[p].append(sbc_rank(draws, true, n_keep=n_keep))
-    return {"ranks": {p: np.asarray(r, dtype=int) for p, r in ranks.items()},
-            "n_reps": int(n_reps), "n_keep": int(n_keep), **_divergence_counts(divs),
-            "seconds": time.perf_counter() - t0}
-
-
-def run_coverage(family="normal", *, n_reps, truth, design, seed=0,
-                 estimands=("effect_mean", "effect_sd_team"), fit_kwargs=None):
-    """Frequentist coverage of the summary's intervals at a fixed truth.
-
-    ``truth`` holds ``effect_mean`` and ``effect_sd_team``; ``design`` the other arguments of
-    :func:`simulate` (``n_teams``, ``n_per_team``, ``intercept_mean``, ``intercept_sd``,
-    ``sigma``). Each replication redraws the team intercepts and effects and the people from
-    that fixed truth (data seed ``seed + i``), fits ``fit_effects`` (default priors) and checks
-    whether each estimand's interval (``summary()`` columns ``lower``/``upper``, 90 % equal
-    tailed) holds the true value. Coverage of a hierarchical sd is only nominal where the data,
-    not the prior, dominate its estimate.
-
-    Returns ``{"coverage": {estimand: rate}, "hits": {estimand: bool array}, "n_reps",
-    "divergences_per_fit", "divergent_fits", "divergences", "seconds"}``.
-    """
-    import time
-
-    fk = {"family": family, "cache": False, "retry": False, **(fit_kwargs or {})}
-    hits = {e: [] for e in estimands}
-    divs = []
-    t0 = time.perf_counter()
-    for i in range(int(n_reps)):
-        df, _ = simulate(family, seed=seed + i, **design, **truth)
-        res = _fit_quietly(df, {**fk, "seed": seed + i})
-        divs.append(int(res.diagnostics()["divergences"]))
-        s = res.summary().set_index("estimand")
-        for e in estimands:
-            hits[e].append(bool(s.loc[e, "lower"] <= truth[e] <= s.loc[e, "upper"]))
-    hits = {e: np.asarray(h) for e, h in hits.items()}
-    return {"coverage": {e: float(h.mean()) for e, h in hits.items()}, "hits": hits,
-            "n_reps": int(n_reps), **_divergence_counts(divs),
-            "seconds": time.perf_counter() - t0}
