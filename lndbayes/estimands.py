@@ -264,3 +264,38 @@ def build_result(*, fam, spec, matrix, idata, diag, seed, target, direction,
              **{f"abs_{c}": v for c, v in describe(prog_abs[:, k]).items()}}
             for k, q in enumerate(labels.programs)]
     return EffectResult(idata, summary, team_df, diag, meta, extra)
+
+
+# ============================================================================ meta-analysis
+def build_summary_result(*, estimates, idata, diag, seed, target, direction,
+                         meta) -> EffectResult:
+    """The EffectResult of the meta-analysis (lndbayes.models.summary_model): estimates are on
+    the scale given, so ``average_effect_abs`` is the mean team effect and
+    ``average_effect_rel`` is not defined; a target can only be an absolute change."""
+    te = estimates
+    multi_dept = len(te.departments) > 1
+    post = idata["posterior"].to_dataset()
+    em = flat(post, "effect_mean")
+    tau = flat(post, "effect_sd_team")
+    th = flat(post, "effect_team")
+    new = new_team_draws(em, [tau] + ([flat(post, "effect_sd_dept")] if multi_dept else []), seed)
+    avg = th.mean(1)
+    shape = post["effect_mean"].shape
+    post["effect_new_team"] = (("chain", "draw"), new.reshape(shape))
+    post["average_effect_abs"] = (("chain", "draw"), avg.reshape(shape))
+    post = post.assign_coords(team=te.teams.astype(str))
+    if multi_dept:
+        post = post.assign_coords(department=np.array(te.departments, dtype=str))
+    idata = xr.DataTree.from_dict({"posterior": post,
+                                   "sample_stats": idata["sample_stats"].to_dataset()})
+    tgt = ((None, None) if not target or target.get("absolute_change") is None
+           else ("average_effect_abs", float(target["absolute_change"])))
+    summary = summary_table([("effect_mean", em, "as given"), ("effect_sd_team", tau, "as given"),
+                             ("effect_new_team", new, "as given"),
+                             ("average_effect_abs", avg, "as given"),
+                             ("average_effect_rel", np.full(len(em), np.nan), "as given")],
+                            *tgt, direction)
+    team_df = pd.DataFrame([{"team": te.teams[j], "n": 1, "raw_effect": float(te.estimate[j]),
+                             "raw_se": float(te.se[j]), **describe(th[:, j])}
+                            for j in range(len(te.estimate))], columns=TEAM_COLUMNS)
+    return EffectResult(idata, summary, team_df, diag, meta)

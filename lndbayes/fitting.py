@@ -26,17 +26,18 @@ import pandas as pd
 import lndbayes
 from lndbayes import inference
 from lndbayes.design.designs import get_design
-from lndbayes.design.matrix import Columns, build_design_matrix
+from lndbayes.design.matrix import Columns, build_design_matrix, team_estimates
 from lndbayes.design.panel import Panel, build_panel
 from lndbayes.errors import FitFailedError, ModelInputError
-from lndbayes.estimands import build_result
-from lndbayes.models.families import get_family
+from lndbayes.estimands import build_result, build_summary_result
 from lndbayes.models.centring import (choose_centering, choose_department_centering,
                                       choose_program_centering)
+from lndbayes.models.families import get_family
 from lndbayes.models.graph import GLMSpec, build_model, centring_data, prior_data_names
 from lndbayes.models.priors import relevant_priors, resolve_priors
 from lndbayes.models.sufficient import collapse as collapse_rows
-from lndbayes.models.summary_model import fit_summary_model
+from lndbayes.models.summary_model import (build_summary_model, summary_centring, summary_priors,
+                                            summary_structure_key)
 
 CENTERINGS = {"auto": "auto", "centred": "centred", "centered": "centred",
               "noncentred": "noncentred", "non-centred": "noncentred",
@@ -231,11 +232,35 @@ def glm_data(spec, matrix) -> dict:
 def fit_effects_summary(df, estimate, std_error, group, department=None, priors=None, seed=0,
                         draws=1000, tune=1000, chains=4, cache=True, strict=False, *,
                         target=None, direction="increase", sampler="nutpie"):
-    """Meta-analysis of team-level estimates: see :mod:`lndbayes.models.summary_model`."""
-    return fit_summary_model(df, estimate=estimate, std_error=std_error, group=group,
-                             department=department, priors=priors, seed=seed, draws=draws,
-                             tune=tune, chains=chains, cache=cache, strict=strict, target=target,
-                             direction=direction, sampler=sampler)
+    """Meta-analysis of team-level estimates (one estimate and its standard error per team):
+    the model in :mod:`lndbayes.models.summary_model`, fitted through the same steps as
+    :func:`fit_effects`."""
+    check_settings(draws=draws, tune=tune, chains=chains, direction=direction)
+    te = team_estimates(df, estimate=estimate, std_error=std_error, group=group,
+                        department=department)
+    J, n_dept = len(te.estimate), len(te.departments)
+    pri = summary_priors(te.estimate, te.se, n_dept, priors)
+    centred = summary_centring(te.estimate, te.se)
+    settings = {"draws": draws, "tune": tune, "chains": chains, "seed": seed, "sampler": sampler}
+    key = inference.hash_payload({"model": "summary", "priors": pri, "settings": settings,
+                                  "teams": list(te.teams), "depts": te.departments,
+                                  "centred": centred.tolist(),
+                                  "model_code": inference.model_code_hash(),
+                                  "version": lndbayes.__version__},
+                                 {"est": te.estimate, "se": te.se, "dept": te.dept_idx})
+    idata, diag = cached_posterior(key, cache=cache, sample=lambda: inference.sample_with_retry(
+        summary_structure_key(J, n_dept, centred, pri),
+        lambda: build_summary_model(te.estimate, te.se, te.dept_idx, n_dept, centred, pri),
+        {"estimate": te.estimate, "se": te.se}, draws=draws, tune=tune, chains=chains,
+        seed=seed, sampler=sampler))
+    meta = {"family": "summary", "design": "summary", "outcome": estimate, "n": int(J),
+            "teams": list(te.teams), "priors": pri, "seed": int(seed), "sampler": settings,
+            "cache_key": key, "interval": lndbayes.INTERVAL, "target": target,
+            "direction": direction, "centred_teams": {"effect": int(len(centred))},
+            "version": lndbayes.__version__}
+    res = build_summary_result(estimates=te, idata=idata, diag=diag, seed=int(seed),
+                               target=target, direction=direction, meta=meta)
+    return flag_convergence(res, strict=strict, what="summary fit")
 
 
 # ============================================================================ panels
