@@ -30,7 +30,6 @@ def _read_csv(path) -> pd.DataFrame:
 
 def _write(res, out) -> int:
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     write_text(out, json.dumps(res.to_dict(), indent=1))
     print(res.summary().drop(columns=["converged"]).to_string(index=False))
     print(f"written: {out}")
