@@ -295,6 +295,32 @@ def test_incomplete_teams_can_be_dropped():
     assert res.meta["teams"] == ["a", "b", "d"]
 
 
+def test_designs_form_their_effect_indicator_and_name_what_they_need():
+    df, _ = simulate_panel("staggered", n_teams=4, n_periods=6, n_per_cell=3, seed=0)
+    cols = Columns(outcome="y", treatment="treated", group="team", period="period")
+    with pytest.raises(ModelInputError, match="unknown design 'crossover'"):
+        build_design_matrix(df, cols, "normal", "crossover")
+    with pytest.raises(ModelInputError, match="needs a `post` column"):
+        build_design_matrix(df, cols, "normal", "pre_post")
+    with pytest.raises(ModelInputError, match="needs an `event_time` column"):
+        build_design_matrix(df, cols, "normal", "staggered")
+    # whole teams in one arm: a randomized fit with team effects has nothing to compare within
+    with pytest.raises(ModelInputError, match="treated and control units in every team"):
+        build_design_matrix(df, cols, "normal", "randomized")
+    pp = build_design_matrix(df, Columns(**{**cols.__dict__, "post": "post"}), "normal",
+                             "pre_post")
+    np.testing.assert_array_equal(pp.rows["D"], df.treated * df.post)
+    assert pp.labels.periods == sorted(df.period.unique()) and pp.labels.event_times == [0]
+    # staggered without a post column: post is "event time >= 0", never-treated rows (NaN) are 0
+    st = build_design_matrix(df, Columns(**{**cols.__dict__, "event_time": "event_time"}),
+                             "normal", "staggered")
+    et = df.event_time.to_numpy()
+    np.testing.assert_array_equal(st.rows["D"], df.treated * (np.nan_to_num(et, nan=-1) >= 0))
+    assert st.labels.event_times == sorted({int(e) for e in et[st.rows["D"] > 0]})
+    # team-level arms: the team intercepts absorb the arm, no treated_group column
+    assert "treated_group" not in st.labels.covariates
+
+
 def test_cli_fit_commands_document_every_option():
     parser = build_parser("fit")
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
