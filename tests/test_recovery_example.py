@@ -5,10 +5,23 @@ The acceptance check of the models issue: for the example organisation the repor
 lies inside the 90% interval, and every fit passes its diagnostics. Each outcome is a separate
 test so a miss names the program and outcome.
 
+The business-scale estimands a manager reads (``average_effect_abs``, ``average_effect_rel``:
+they drive P(target), the benefit and the recommendation) are checked against truth.json too,
+from the same fits (one per outcome, shared by the tests through a module fixture). Their truth
+is defined as the estimand is (lndbayes.estimands): the mean over the analysed units of
+E[y | D=1] - E[y | D=0] at the realised team values, and that over the mean of E[y | D=0].
+
 What this can and cannot show: each interval covers with probability ~0.9, so across eight
 outcomes a calibrated model misses at least one about half the time for a random seed. Seed 0 is
-the shipped example and is not chosen for passing; tests/test_calibration.py measures coverage
-over replications, which is the calibration evidence.
+the shipped example and is not chosen for passing; tests/test_calibration.py and
+tests/test_business_scale.py measure coverage over replications, which is the calibration
+evidence. So the business-scale checks ask what a calibrated model meets for (almost) any seed:
+every truth inside its 99% interval, and at most 4 of the 16 90% intervals missing (a
+calibrated model exceeds that with probability ~2-4%: 1.6 misses expected, abs and rel of one
+outcome usually miss together). Seed 0 misses 3 of 16 (attrition_12m abs and rel: the
+treated-minus-control difference in its data is 1.7 binomial sd from its expectation given the
+simulated team values; promotion_readiness rel: its control arm came out 1.8 sd low): chance,
+not a definition mismatch (checked over 200 simulated organisations, issue 12).
 """
 
 from __future__ import annotations
@@ -16,22 +29,45 @@ from __future__ import annotations
 import json
 import warnings
 
+import numpy as np
 import pytest
 
 import lndbayes as lb
-from lndbayes.fitting import fit_program
-from lndbayes.example import simulate_org
 
 pytestmark = pytest.mark.slow
+
+BUSINESS = ("average_effect_abs", "average_effect_rel")
 
 
 @pytest.fixture(scope="module")
 def example(tmp_path_factory):
     root = tmp_path_factory.mktemp("example_org")
-    simulate_org(root / "raw", seed=0)
+    lb.simulate_org(root / "raw", seed=0)
     org = lb.load_org(root)
     truth = json.loads((root / "truth.json").read_text())
     return org, truth
+
+
+@pytest.fixture(scope="module")
+def fitted(example, tmp_path_factory):
+    """``fitted(program, outcome)``: the seed-0 fit of one outcome, fitted once per module."""
+    org, _ = example
+    cache = tmp_path_factory.mktemp("cache")
+    done = {}
+
+    def get(program, outcome):
+        if (program, outcome) not in done:
+            mp = pytest.MonkeyPatch()
+            mp.setenv("LNDBAYES_CACHE", str(cache))
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    done[program, outcome] = lb.fit_program(org, program, outcome, seed=0)
+            finally:
+                mp.undo()
+        return done[program, outcome]
+
+    return get
 
 
 def _cases():
@@ -49,14 +85,10 @@ def test_case_list_matches_truth(example):
 
 
 @pytest.mark.parametrize("program,outcome", _cases())
-def test_true_effect_inside_90_interval_and_fit_converged(example, program, outcome, tmp_path,
-                                                         monkeypatch):
-    monkeypatch.setenv("LNDBAYES_CACHE", str(tmp_path / "cache"))
-    org, truth = example
+def test_true_effect_inside_90_interval_and_fit_converged(example, fitted, program, outcome):
+    _, truth = example
     true = truth["programs"][program]["outcomes"][outcome]["effect_mean"]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        res = fit_program(org, program, outcome, seed=0)
+    res = fitted(program, outcome)
     row = res.summary().set_index("estimand").loc["effect_mean"]
     assert res.converged, res.diagnostics()["messages"]
     assert row["lower"] <= true <= row["upper"], (
@@ -68,3 +100,38 @@ def test_true_effect_inside_90_interval_and_fit_converged(example, program, outc
         assert abs_row["p_gt_0"] > 0.9
     if row["p_gt_0"] < 0.05:
         assert abs_row["p_gt_0"] < 0.1
+
+
+def _business_check(res, true):
+    """Per estimand: (inside the 90% interval, inside the 99% interval, text for a message)."""
+    out = {}
+    s = res.summary().set_index("estimand")
+    for name in BUSINESS:
+        lo90, hi90 = s.loc[name, "lower"], s.loc[name, "upper"]
+        lo99, hi99 = np.quantile(res.draws(name), [0.005, 0.995])
+        out[name] = (bool(lo90 <= true[name] <= hi90), bool(lo99 <= true[name] <= hi99),
+                     f"{name}: truth {true[name]:.4g}, 90% [{lo90:.4g}, {hi90:.4g}], "
+                     f"99% [{lo99:.4g}, {hi99:.4g}]")
+    return out
+
+
+@pytest.mark.parametrize("program,outcome", _cases())
+def test_business_scale_truth_inside_99_interval(example, fitted, program, outcome):
+    _, truth = example
+    true = truth["programs"][program]["outcomes"][outcome]
+    for name, (_, in99, text) in _business_check(fitted(program, outcome), true).items():
+        assert in99, f"{program}/{outcome} {text}"
+
+
+def test_business_scale_misses_at_90_within_chance(example, fitted):
+    # 16 intervals at 90%: 1.6 misses expected; more than 4 has probability ~2% (independent)
+    # to ~4% (abs and rel of an outcome missing together) for a calibrated model
+    _, truth = example
+    misses = []
+    for program, outcome in _cases():
+        true = truth["programs"][program]["outcomes"][outcome]
+        for name, (in90, _, text) in _business_check(fitted(program, outcome), true).items():
+            if not in90:
+                misses.append(f"{program}/{outcome} {text}")
+    print(f"{len(misses)} of 16 business-scale 90% intervals miss the truth:", *misses, sep="\n  ")
+    assert len(misses) <= 4, misses
