@@ -28,15 +28,10 @@ from lndbayes.design.balance import balance_table
 from lndbayes.design.panel import build_panel
 from lndbayes.errors import LndbayesError
 from lndbayes.fitting import fit_panel
+from lndbayes.models.math import model_math, priors_table
 from lndbayes.privacy import min_group_of, suppress_small_groups
 from lndbayes.report.format import business_scale, fmt_interval, fmt_money_interval, fmt_num, fmt_pct, fmt_rel
 from lndbayes.results import EffectResult, load_result
-
-try:
-    from lndbayes.models.math import model_math, priors_table
-except ImportError:  # TEMPORARY until lndbayes.models.math lands (restructure, issue 12)
-    from lndbayes.analysis_context import fallback_model_math as model_math
-    from lndbayes.analysis_context import fallback_priors_table as priors_table
 
 ANALYSIS_FILE = "analysis.json"
 SUMMARY_FILE = "summary.json"

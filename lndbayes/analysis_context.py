@@ -89,23 +89,3 @@ def ledger_tables(org) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
     rs = pd.concat(reasons).sort_values("rows", ascending=False).head(30)
     rs["reason"] = rs["reason"].map(redact)
     return led, rs.reset_index(drop=True)
-
-
-# TEMPORARY stand-ins until lndbayes.models.math (model_math, priors_table) lands.
-def fallback_model_math(meta: dict) -> str:
-    return (r"$$\eta_i = \alpha_{j} + \gamma_{t} + x_i^\top\beta + D_i\,\theta_{j}$$" "\n\n"
-            r"$$\theta_j \sim \mathrm{Normal}(\mu_\theta, \sigma_\theta)$$" "\n\n"
-            f"Family {meta.get('family')}, design {meta.get('design')}.")
-
-
-def fallback_priors_table(priors: dict) -> pd.DataFrame:
-    from lndbayes.models.priors import PRIOR_SPECS
-
-    def show(v):
-        if not isinstance(v, dict):
-            return str(v)
-        return f"{v.get('dist', '')}(" + ", ".join(
-            f"{k}={x:.3g}" if isinstance(x, (int, float)) else f"{k}={x}" for k, x in v.items() if k != "dist") + ")"
-
-    return pd.DataFrame([{"parameter": k, "prior (link scale)": show(v), "why": (PRIOR_SPECS.get(k) or ("", "", ""))[2]}
-                         for k, v in (priors or {}).items()])
