@@ -17,11 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from lndbayes.models.families import FAMILIES, N_ORDINAL, get_family
+from lndbayes.models.families import N_ORDINAL, get_family
 from lndbayes.models.sufficient import collapse
-
-#: families with a predictive check (``Family.checked``)
-CHECKED = tuple(f for f in FAMILIES if get_family(f).checked)
 
 
 def observed_arm_means(family, rows: dict) -> dict:
