@@ -306,4 +306,5 @@ def model(an, oid) -> str:
                f"after {sm.get('tune', '?')} tuning steps") if isinstance(sm, dict) else str(sm)
     return render("appendix.html.j2", section="model", o=o, meta=meta, sampler=sampler,
                   n_teams=len(teams) if isinstance(teams, (list, tuple)) else teams,
-                  math=math_blocks(o.model_math), priors=table(o.priors, f"Priors ({oid})"))
+                  math=math_blocks(o.model_math),
+                  priors=table(o.priors, f"Priors ({oid})", {"symbol": lambda v: prose_html(str(v))}))
