@@ -15,10 +15,8 @@ teams), non-centred otherwise.
 
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
-import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
 
@@ -75,94 +73,3 @@ def build_summary_model(est, se, dept_idx, n_dept: int, centred, pri: dict) -> p
         theta = pm.Deterministic("effect_team", theta, dims="team")
         pm.Normal("obs", theta, sd, observed=y)
     return m
-
-
-def fit_summary_model(df, *, estimate, std_error, group, department=None, priors=None, seed=0,
-                      draws=1000, tune=1000, chains=4, cache=True, strict=False, target=None,
-                      direction="increase", sampler="nutpie"):
-    """The meta-analysis pipeline (cache key, retry, new-team draw, summary rows).
-
-    TEMPORARY here: it belongs with the GLM's pipeline in :mod:`lndbayes.fitting`, which will
-    call :func:`build_summary_model`; until then its fitting-layer imports are local, because
-    ``lndbayes.models`` must not import the layers above it at module level.
-    """
-    import xarray as xr
-
-    import lndbayes
-    from lndbayes import inference
-    from lndbayes.design.matrix import team_estimates
-    from lndbayes.errors import FitFailedError
-    from lndbayes.results import SUMMARY_COLUMNS, TEAM_COLUMNS, EffectResult, describe, p_beats
-
-    te = team_estimates(df, estimate=estimate, std_error=std_error, group=group,
-                        department=department)
-    est, se, teams, depts, dept_idx = te.estimate, te.se, te.teams, te.departments, te.dept_idx
-    J, n_dept = len(est), len(depts)
-    pri = summary_priors(est, se, n_dept, priors)
-    centred = summary_centring(est, se)
-
-    def build():
-        return build_summary_model(est, se, dept_idx, n_dept, centred, pri)
-
-    settings = {"draws": draws, "tune": tune, "chains": chains, "seed": seed, "sampler": sampler}
-    key = inference.hash_payload({"model": "summary", "priors": pri, "settings": settings,
-                                  "teams": list(teams), "depts": depts,
-                                  "centred": centred.tolist(),
-                                  "model_code": inference.model_code_hash(),
-                                  "version": lndbayes.__version__},
-                                 {"est": est, "se": se, "dept": dept_idx})
-    cached = inference.cache_load(key) if cache else None
-    if cached is not None:
-        idata, diag = cached
-    else:
-        skey = summary_structure_key(J, n_dept, centred, pri)
-        idata, diag = inference.sample_with_retry(skey, build, {"estimate": est, "se": se},
-                                                  draws=draws, tune=tune, chains=chains,
-                                                  seed=seed, sampler=sampler)
-        if cache:
-            inference.cache_save(key, idata, diag)
-    post = idata["posterior"].to_dataset()
-    em = np.asarray(post["effect_mean"].values).reshape(-1)
-    tau_d = np.asarray(post["effect_sd_team"].values).reshape(-1)
-    th = np.asarray(post["effect_team"].values).reshape(len(em), J)
-    rng = np.random.default_rng(seed + 7919)
-    new = em + tau_d * rng.standard_normal(len(em))
-    if n_dept > 1:
-        new = new + np.asarray(post["effect_sd_dept"].values).reshape(-1) * rng.standard_normal(len(em))
-    avg = th.mean(1)
-    shape = post["effect_mean"].shape
-    post["effect_new_team"] = (("chain", "draw"), new.reshape(shape))
-    post["average_effect_abs"] = (("chain", "draw"), avg.reshape(shape))
-    post = post.assign_coords(team=teams.astype(str))
-    if n_dept > 1:
-        post = post.assign_coords(department=np.array(depts, dtype=str))
-    idata = xr.DataTree.from_dict({"posterior": post,
-                                   "sample_stats": idata["sample_stats"].to_dataset()})
-    tgt_row = tgt_val = None
-    if target:
-        if target.get("absolute_change") is not None:
-            tgt_row, tgt_val = "average_effect_abs", float(target["absolute_change"])
-    rows = []
-    for name, x in [("effect_mean", em), ("effect_sd_team", tau_d), ("effect_new_team", new),
-                    ("average_effect_abs", avg), ("average_effect_rel", np.full(len(em), np.nan))]:
-        r = {"estimand": name, "scale": "as given", **describe(x)}
-        if name == "effect_sd_team":
-            r["p_gt_0"] = np.nan
-        r["p_beats_target"] = p_beats(x, tgt_val, direction) if name == tgt_row else np.nan
-        rows.append(r)
-    summary = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
-    trows = [{"team": teams[j], "n": 1, "raw_effect": float(est[j]), "raw_se": float(se[j]),
-              **describe(th[:, j])} for j in range(J)]
-    team_df = pd.DataFrame(trows, columns=TEAM_COLUMNS)
-    meta = {"family": "summary", "design": "summary", "outcome": estimate, "n": int(J),
-            "teams": list(teams), "priors": pri, "seed": int(seed), "sampler": settings,
-            "cache_key": key, "interval": lndbayes.INTERVAL, "target": target,
-            "direction": direction, "centred_teams": {"effect": int(len(centred))},
-            "version": lndbayes.__version__}
-    res = EffectResult(idata, summary, team_df, diag, meta)
-    if not res.converged:
-        msg = "lndbayes summary fit did NOT converge: " + " ".join(diag["messages"])
-        if strict:
-            raise FitFailedError(msg)
-        warnings.warn(msg, stacklevel=3)
-    return res
