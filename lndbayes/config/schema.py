@@ -22,7 +22,9 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from lndbayes.design.designs import DESIGNS
 from lndbayes.errors import ConfigError
+from lndbayes.models.families import FAMILIES
 
 __all__ = [
     "Organisation",
@@ -44,9 +46,10 @@ __all__ = [
 HRIS_KPIS = ("attrition", "promotion")
 
 ProgramType = Literal["coaching", "microlearning", "course", "workshop", "elearning", "other"]
-DesignType = Literal["randomized", "pre_post", "staggered"]
+# the designs and families programs.yaml may name are the registered ones (one list each)
+DesignType = Literal[tuple(DESIGNS)]
 UnitType = Literal["employee", "team"]
-Family = Literal["normal", "lognormal", "binary", "count", "time_to_event", "ordinal"]
+Family = Literal[FAMILIES]
 Direction = Literal["increase", "decrease"]
 MeasuredOn = Literal["participants", "direct_reports", "team"]
 
