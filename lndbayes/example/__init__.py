@@ -43,10 +43,11 @@ docs/architecture.md lead to, on that outcome's link scale, with a team-varying 
 ``truth.json`` records, per program and outcome, ``effect_mean``, ``effect_sd_team``, the realised
 ``team_effects`` (randomized designs: every team; panel designs: the treated teams, the only ones
 whose effect is realised), and ``average_effect_abs`` / ``average_effect_rel``: the average over
-the analysed treated units (treated-arm reports; treated teams' post periods; treated hires) of
-the difference between the outcome's expected value with and without the program, on the
-business scale (probability, score points, days, events per unit of exposure), and relative to
-the mean without it. It also records the skill gaps the skill assessments were drawn from.
+the units the estimand averages over (randomized: every analysed report, both arms; panel
+designs: treated teams' post periods; staggered time to event: treated hires) of the difference
+between the outcome's expected value with and without the program, on the business scale
+(probability, score points, days, events per unit of exposure), and relative to the mean
+without it. It also records the skill gaps the skill assessments were drawn from.
 
 Everything is drawn from ``numpy.random.default_rng(seed)``: the same seed writes byte-identical
 files.

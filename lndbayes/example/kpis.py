@@ -34,10 +34,12 @@ def coaching_outcomes(rng, H, ids):
     analysed = reports & (hire <= COACH_START) & (term >= COACH_START)
     truth = {}
 
-    # attrition_12m (already simulated in simulate_hris)
+    # attrition_12m (already simulated in simulate_hris). A randomized design's business-scale
+    # estimand averages over every analysed unit, both arms (lndbayes.estimands), so the truth
+    # does too; the treated arm alone would be the effect on the treated, a different number.
     tr = analysed & (arm == 1)
-    p0 = expit(H["alpha_att"][team[tr]])
-    p1 = expit(H["alpha_att"][team[tr]] + H["eff_att"][team[tr]])
+    p0 = expit(H["alpha_att"][team[analysed]])
+    p1 = expit(H["alpha_att"][team[analysed]] + H["eff_att"][team[analysed]])
     truth["attrition_12m"] = dict(
         family="binary", link="logit", team_effects=H["eff_att"], avg_abs=float(np.mean(p1 - p0)),
         avg_rel=float(np.mean(p1 - p0) / np.mean(p0)),
@@ -56,8 +58,8 @@ def coaching_outcomes(rng, H, ids):
     y = (rng.random(len(team)) < expit(eta)).astype(float)
     rows.append(pd.DataFrame({"entity_type": "employee", "entity_id": ids[has],
                               "kpi": "promotion_ready", "period": "2025-06", "value": y[has]}))
-    tr = has & analysed & (arm == 1)
-    q0, q1 = expit(a_pr[team[tr]]), expit(a_pr[team[tr]] + e_pr[team[tr]])
+    an = has & analysed  # both arms, as the estimand (see attrition_12m)
+    q0, q1 = expit(a_pr[team[an]]), expit(a_pr[team[an]] + e_pr[team[an]])
     truth["promotion_readiness"] = dict(
         family="binary", link="logit", team_effects=e_pr, avg_abs=float(np.mean(q1 - q0)),
         avg_rel=float(np.mean(q1 - q0) / np.mean(q0)),
@@ -84,8 +86,8 @@ def coaching_outcomes(rng, H, ids):
                               "kpi": "engagement", "period": "2024-06", "value": y_pre[has_pre].astype(float)}))
     rows.append(pd.DataFrame({"entity_type": "employee", "entity_id": ids[has_post],
                               "kpi": "engagement", "period": "2025-03", "value": y_post[has_post].astype(float)}))
-    tr = has_post & analysed & (arm == 1)
-    g0, g1 = expect(lat0[tr]), expect(lat0[tr] + e_en[team[tr]])
+    an = has_post & analysed  # both arms, as the estimand (see attrition_12m)
+    g0, g1 = expect(lat0[an]), expect(lat0[an] + e_en[team[an]])
     truth["engagement"] = dict(
         family="ordinal", link="logit", team_effects=e_en, avg_abs=float(np.mean(g1 - g0)),
         avg_rel=float(np.mean(g1 - g0) / np.mean(g0)),
