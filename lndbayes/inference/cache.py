@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import xarray as xr
 
 from lndbayes import atomic, paths
 
@@ -59,8 +60,6 @@ def model_code_hash() -> str:
 
 
 def cache_load(key: str):
-    import xarray as xr
-
     folder = _cache_dir() / key[:2] / key
     nc, meta = folder / "posterior.nc", folder / "fit.json"
     if not (nc.exists() and meta.exists()):
