@@ -30,7 +30,7 @@ from lndbayes.errors import LndbayesError
 from lndbayes.fitting import fit_panel
 from lndbayes.models.math import model_math, priors_table
 from lndbayes.privacy import min_group_of, suppress_small_groups
-from lndbayes.report.format import business_scale, fmt_interval, fmt_money_interval, fmt_num, fmt_pct, fmt_rel
+from lndbayes.formatting import business_scale, fmt_interval, fmt_money_interval, fmt_num, fmt_pct, fmt_rel
 from lndbayes.results import EffectResult, load_result
 
 ANALYSIS_FILE = "analysis.json"

@@ -20,7 +20,7 @@ import yaml
 
 from lndbayes.analysis import load_analysis
 from lndbayes.privacy import assert_no_identifiers, find_identifiers
-from lndbayes.report import format as fm
+from lndbayes import formatting as fm
 from lndbayes.report.build import EXECUTING_MARKER
 from lndbayes.report.runner import run_reports
 from lndbayes.report.stamps import Settings, program_stamp

@@ -2,6 +2,7 @@
 
 ``runner`` (incremental build, workers, Ctrl-C), ``build`` (one program in a worker),
 ``stamps`` (what a report depends on), ``notebook`` (Papermill, HTML export), ``views``
-(HTML sections from templates), ``figures``, ``format`` (numbers as text), ``portfolio``
-(reports/index.html). Nothing in this package estimates anything.
+(HTML sections from templates), ``figures``, ``portfolio`` (reports/index.html). Numbers are
+written as text by :mod:`lndbayes.formatting`, which the analysis layer shares. Nothing in this
+package estimates anything.
 """

@@ -2,7 +2,7 @@
 
 Each function takes the analysis (fresh or read back with :func:`lndbayes.load_analysis`) and
 returns HTML (rendered from ``templates/*.html.j2``) or a matplotlib Figure. Nothing here
-estimates anything: numbers are only formatted (report.format) and drawn (report.figures).
+estimates anything: numbers are only formatted (lndbayes.formatting) and drawn (report.figures).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from lndbayes import INTERVAL
 from lndbayes.privacy import reportable
 from lndbayes.report import figures
 from lndbayes.report.templating import render
-from lndbayes.report.format import DASH, decimals_for, fmt_int, fmt_interval, fmt_money, fmt_num, fmt_pct
+from lndbayes.formatting import DASH, decimals_for, fmt_int, fmt_interval, fmt_money, fmt_num, fmt_pct
 
 DESIGN_WORDS = {
     "randomized": "Units were randomly assigned to the program or to a control group; the arms are "

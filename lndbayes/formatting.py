@@ -1,7 +1,8 @@
 """How numbers read in a report: signs, decimals from the interval width, money, percentages.
 
 Pure functions of plain numbers (no pandas, no plotting), shared by the analysis (the display
-strings of summary.json) and the views.
+strings of summary.json) and the report views; it sits below both so that the analysis layer
+never imports the presentation layer.
 """
 
 from __future__ import annotations
