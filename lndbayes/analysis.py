@@ -18,6 +18,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from lndbayes import INTERVAL, __version__
@@ -28,9 +29,9 @@ from lndbayes.design.balance import balance_table
 from lndbayes.design.panel import build_panel
 from lndbayes.errors import LndbayesError
 from lndbayes.fitting import fit_panel
+from lndbayes.formatting import business_scale, fmt_interval, fmt_money_interval, fmt_num, fmt_pct, fmt_rel
 from lndbayes.models.math import model_math, priors_table
 from lndbayes.privacy import min_group_of, suppress_small_groups
-from lndbayes.formatting import business_scale, fmt_interval, fmt_money_interval, fmt_num, fmt_pct, fmt_rel
 from lndbayes.results import EffectResult, load_result
 
 ANALYSIS_FILE = "analysis.json"
@@ -54,8 +55,6 @@ def _frame_from_json(obj) -> pd.DataFrame | None:
 
 
 def _json_default(o):
-    import numpy as np
-
     if isinstance(o, np.generic):
         return o.item()
     if isinstance(o, np.ndarray):

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 
 from lndbayes import INTERVAL
 from lndbayes.atomic import atomic_path, write_json
@@ -204,9 +205,6 @@ class EffectResult:
 
 def load_result(path) -> EffectResult:
     """Read a folder written by :meth:`EffectResult.save`."""
-    # xarray (~0.5 s) only when a posterior is read: results are imported by light readers too
-    import xarray as xr
-
     path = Path(path)
     sj, nc = path / "summary.json", path / "posterior.nc"
     if not sj.exists():

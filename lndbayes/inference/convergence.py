@@ -21,6 +21,7 @@ Arrays are shaped ``(chain, draw, *element_shape)``; results have ``element_shap
 from __future__ import annotations
 
 import numpy as np
+from arviz_base import rcParams
 from scipy import stats
 from scipy.fft import next_fast_len
 
@@ -214,13 +215,8 @@ def _min_like_python(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _tail_probs(prob):
-    if prob is None:
-        try:
-            from arviz_base import rcParams
-
-            prob = rcParams["stats.ci_prob"]
-        except Exception:  # noqa: BLE001 - arviz_base missing: ArviZ's default
-            prob = 0.89
+    if prob is None:  # ArviZ's default interval, so the tail ESS matches az.ess(method="tail")
+        prob = rcParams["stats.ci_prob"]
     if np.ndim(prob) == 0:
         prob = sorted((prob, 1 - prob))
     return tuple(prob)

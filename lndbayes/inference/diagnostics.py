@@ -12,7 +12,7 @@ import warnings
 import arviz as az
 import numpy as np
 
-from lndbayes.inference import convergence
+from lndbayes.inference.convergence import summarize
 
 THRESHOLDS = {"rhat_max": 1.01, "ess_min": 400.0, "divergences": 0, "ebfmi_min": 0.3}
 RETRIES = ((0.95, 2), (0.99, 3))  # (target_accept, tuning multiple)
@@ -39,7 +39,7 @@ def diagnose(idata, var_names=None) -> dict:
     names = [v for v in names if float(np.nanstd(post[v].values)) > 0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        conv = convergence.summarize(post, names)
+        conv = summarize(post, names)
         rhat, ess_bulk, ess_tail = conv["rhat_max"], conv["ess_bulk_min"], conv["ess_tail_min"]
         try:
             ebfmi = float(np.nanmin(np.asarray(az.bfmi(idata)["energy"].values)))

@@ -12,6 +12,7 @@ Simulation-based calibration pieces: :func:`simulate_from_prior`, :func:`sbc_ran
 from __future__ import annotations
 
 import numpy as np
+from scipy import stats
 import pandas as pd
 
 from lndbayes.models.families import get_family
@@ -153,8 +154,6 @@ def sbc_uniformity_pvalue(ranks, n_keep=99, bins=10) -> float:
     The ``n_keep + 1`` possible ranks are pooled into ``bins`` equal-width bins, so
     ``n_keep + 1`` must be a multiple of ``bins``; use at least ~5 replications per bin.
     """
-    from scipy import stats
-
     r = np.asarray(ranks, dtype=int)
     if (n_keep + 1) % bins:
         raise ValueError("n_keep + 1 must be a multiple of bins")

@@ -9,6 +9,7 @@ and in which unit; every interval drawn is the product's 90% equal-tailed interv
 from __future__ import annotations
 
 import io
+from statistics import NormalDist
 
 import matplotlib
 
@@ -37,7 +38,6 @@ WIDTH = 8.0
 def _z(prob: float = INTERVAL) -> float:
     if prob in _Z:
         return _Z[prob]
-    from statistics import NormalDist
     return NormalDist().inv_cdf(0.5 + prob / 2)
 
 
