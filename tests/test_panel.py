@@ -11,6 +11,7 @@ from lndbayes.data.org import Org
 from lndbayes.design.balance import balance_table
 from lndbayes.design.panel import COLUMNS, build_panel
 from lndbayes.errors import ConfigError, ModelInputError
+from lndbayes.models.families import FAMILIES, get_family
 
 PROGRAMS = """\
 organisation: {name: Test Co, currency: EUR}
@@ -392,3 +393,17 @@ def test_pre_post_without_control_group_warns(org2):
     assert (p.data["exposure"] == 1.0).all()
     # population e1..e6, e10, e11: six have no deals at all, reported
     assert p.meta.dropped == {"no 'deals' values": 6}
+
+
+def test_each_family_entry_says_how_a_window_becomes_one_outcome():
+    # the panel asks the family entry (lndbayes.models.families), not a switch on its name
+    vals = pd.DataFrame({"entity_key": ["a", "a", "a", "b", "b"],
+                         "value": [0.0, 2.0, 3.6, 0.0, 0.0]}).groupby("entity_key")["value"]
+    got = {f: get_family(f).aggregate_window(vals).tolist() for f in FAMILIES}
+    assert got["binary"] == [1.0, 0.0]          # the event happened in some period
+    assert got["count"] == [5.6, 0.0]           # events add up over the window
+    assert got["ordinal"] == [4.0, 0.0]         # the latest score, a category
+    for f in ("normal", "lognormal", "time_to_event"):
+        assert got[f] == pytest.approx([5.6 / 3, 0.0])
+    assert [f for f in FAMILIES if get_family(f).one_row_per_person] == ["time_to_event"]
+    assert [f for f in FAMILIES if get_family(f).needs_exposure] == ["count"]

@@ -1,11 +1,14 @@
 """The outcome rows of a panel, one builder per layout: randomized (one row per unit),
-pre_post and staggered (one row per unit and month), time to event (one row per employee).
+pre_post and staggered (one row per unit and month), one row per employee (families with
+``one_row_per_person``, e.g. time to event).
 
-Part of ``build_panel`` (docs/architecture.md, "How a panel is derived").
+Part of ``build_panel`` (docs/architecture.md, "How a panel is derived"). What depends on the
+outcome's family is asked of its entry (lndbayes.models.families): how a window's values become
+one number (``aggregate_window``) and whether events stay a count over an exposure
+(``needs_exposure``) or become a share.
 """
 
 from __future__ import annotations
-
 
 import numpy as np
 import pandas as pd
@@ -13,18 +16,12 @@ import pandas as pd
 from lndbayes.config import employed_at
 from lndbayes.design.calendar import month_index, period_str, to_naive
 from lndbayes.errors import ModelInputError
+from lndbayes.models.families import Family
 
 
-def _aggregate(values: pd.DataFrame, family: str) -> pd.Series:
+def _aggregate(values: pd.DataFrame, fam: Family) -> pd.Series:
     """KPI values of several periods -> one number per entity (randomized designs)."""
-    g = values.sort_values("period").groupby("entity_key")["value"]
-    if family == "binary":
-        return (g.max() > 0).astype(float)
-    if family == "count":
-        return g.sum()
-    if family == "ordinal":
-        return g.last().round()
-    return g.mean()
+    return fam.aggregate_window(values.sort_values("period").groupby("entity_key")["value"])
 
 
 def _hris_events(org, emp, kind: str) -> pd.DataFrame:
@@ -46,8 +43,8 @@ def tenure_months(emp: pd.DataFrame, at) -> pd.Series:
     return ((at - emp["hire_date"]).dt.days / 30.4375).where(emp["hire_date"] <= at)
 
 
-def randomized_rows(org, outcome, emp, units, kpi, expo, start, start_m, window, family,
-                team_level, hris, dropped) -> pd.DataFrame:
+def randomized_rows(org, outcome, emp, units, kpi, expo, start, start_m, window, fam: Family,
+                    team_level, hris, dropped) -> pd.DataFrame:
     end = start + pd.DateOffset(months=window)
     pre_start = start - pd.DateOffset(months=window)
     post_periods = {period_str(m) for m in range(start_m, start_m + window)}
@@ -81,7 +78,7 @@ def randomized_rows(org, outcome, emp, units, kpi, expo, start, start_m, window,
                 dropped["team has nobody employed at program start"] += int(none.sum())
             rows = rows[~none].copy()
             n, count = n[~none], count[~none]
-            rows["outcome"] = count if family == "count" else count / n
+            rows["outcome"] = count if fam.needs_exposure else count / n
             rows["exposure"] = n.astype(float)
             rows["baseline"] = (np.nan if outcome.kpi == "attrition"
                                 else rows["unit"].map(g["pre"].mean()))
@@ -93,7 +90,7 @@ def randomized_rows(org, outcome, emp, units, kpi, expo, start, start_m, window,
 
     vals = kpi[kpi["entity_key"].isin(set(rows["unit"]))]
     post = vals[vals["period"].isin(post_periods)]
-    if family == "count":
+    if fam.needs_exposure:
         if expo is not None:
             post = post.assign(exposure=post.set_index(["entity_key", "period"]).index.map(expo))
             miss = post["exposure"].isna()
@@ -103,7 +100,7 @@ def randomized_rows(org, outcome, emp, units, kpi, expo, start, start_m, window,
             rows["exposure"] = rows["unit"].map(post.groupby("entity_key")["exposure"].sum())
         else:
             rows["exposure"] = rows["unit"].map(post.groupby("entity_key").size()).astype(float)
-    rows["outcome"] = rows["unit"].map(_aggregate(post, family))
+    rows["outcome"] = rows["unit"].map(_aggregate(post, fam))
     pre = vals[vals["period"].isin(pre_periods)]
     rows["baseline"] = rows["unit"].map(pre.groupby("entity_key")["value"].mean())
     none = rows["outcome"].isna()
@@ -112,8 +109,8 @@ def randomized_rows(org, outcome, emp, units, kpi, expo, start, start_m, window,
     return rows[~none].copy()
 
 
-def panel_rows(org, outcome, emp, units, kpi, expo, design, start_m, window, family,
-                team_level, hris, dropped) -> pd.DataFrame:
+def panel_rows(org, outcome, emp, units, kpi, expo, design, start_m, window, fam: Family,
+               team_level, hris, dropped) -> pd.DataFrame:
     """pre_post and staggered: one row per (unit, period)."""
     staggered = design.type == "staggered"
     pre_periods = {period_str(m) for m in range(start_m - window, start_m)}
@@ -125,7 +122,7 @@ def panel_rows(org, outcome, emp, units, kpi, expo, design, start_m, window, fam
         if team_level:
             g = long.groupby(["team", "period"])
             tl = pd.DataFrame({"n": g.size(), "events": g["value"].sum()}).reset_index()
-            tl["value"] = tl["events"] if family == "count" else tl["events"] / tl["n"]
+            tl["value"] = tl["events"] if fam.needs_exposure else tl["events"] / tl["n"]
             tl["exposure"] = tl["n"].astype(float)
             long = tl.rename(columns={"team": "entity_key"})[["entity_key", "period", "value", "exposure"]]
         else:
@@ -135,7 +132,7 @@ def panel_rows(org, outcome, emp, units, kpi, expo, design, start_m, window, fam
     else:
         vals = kpi[kpi["entity_key"].isin(set(units["unit"]))][["entity_key", "period", "value"]].copy()
         vals["exposure"] = 1.0
-        if family == "count" and expo is not None:
+        if fam.needs_exposure and expo is not None:
             vals["exposure"] = vals.set_index(["entity_key", "period"]).index.map(expo)
             miss = vals["exposure"].isna()
             if miss.any():
@@ -181,11 +178,12 @@ def _hris_person_months(org, emp, kind, lo, hi) -> pd.DataFrame:
     return pd.DataFrame(out, columns=["employee_key", "team", "period", "value"])
 
 
-def time_to_event_rows(program, outcome, emp, units, kpi, design, start, dropped) -> pd.DataFrame:
-    """One row per employee: the KPI value (e.g. days to first deal) and whether it is censored."""
+def person_rows(program, outcome, emp, units, kpi, design, start, dropped) -> pd.DataFrame:
+    """One row per employee: the latest KPI value (e.g. days to first deal) and whether it is
+    censored; treated and post follow from the hire date (families with one_row_per_person)."""
     if outcome.measured_on == "team" or kpi is None:
         raise ModelInputError(
-            f"outcome '{outcome.id}' is time_to_event: it needs a per-employee kpis.csv KPI "
+            f"outcome '{outcome.id}' is {outcome.family}: it needs a per-employee kpis.csv KPI "
             "(days until the event, censored=true while it has not happened) measured on "
             "participants or direct_reports")
     last = kpi.sort_values("period").groupby("entity_key").last()

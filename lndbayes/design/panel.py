@@ -26,8 +26,9 @@ import pandas as pd
 from lndbayes.config import HRIS_KPIS, Program, check_population, employed_at
 from lndbayes.design.arms import arms, employees, units_of
 from lndbayes.design.calendar import month_index
-from lndbayes.design.outcomes import panel_rows, randomized_rows, tenure_months, time_to_event_rows
+from lndbayes.design.outcomes import panel_rows, person_rows, randomized_rows, tenure_months
 from lndbayes.errors import ConfigError, ModelInputError
+from lndbayes.models.families import get_family
 
 __all__ = ["Panel", "PanelMeta", "build_panel", "COLUMNS"]
 
@@ -61,7 +62,8 @@ class PanelMeta:
     start: str
     #: "assignments" or "enrollments"
     arm_source: str
-    #: "unit": one row per unit (randomized; time_to_event); "unit_period": one per (unit, month)
+    #: "unit": one row per unit (randomized; one_row_per_person families);
+    #: "unit_period": one per (unit, month)
     layout: str
     n_rows: int
     n_units: int
@@ -175,6 +177,9 @@ def build_panel(org, program_id: str, outcome_id: str) -> Panel:
     start_m = month_index(start)
     window = outcome.window_months
     family = outcome.family
+    fam = get_family(family)
+    # one row per unit: randomized designs, and families measured once per person (any design)
+    per_unit = design.type == "randomized" or fam.one_row_per_person
     warnings: list[str] = []
     dropped: Counter = Counter()
 
@@ -196,20 +201,20 @@ def build_panel(org, program_id: str, outcome_id: str) -> Panel:
         expo = expo.groupby(["entity_key", "period"])["value"].sum()
     units["cohort_m"] = units["cohort"].map(lambda d: np.nan if pd.isna(d) else month_index(d))
 
-    if family == "time_to_event":
-        rows = time_to_event_rows(program, outcome, emp, units, kpi, design, start, dropped)
+    if fam.one_row_per_person:
+        rows = person_rows(program, outcome, emp, units, kpi, design, start, dropped)
     elif design.type == "randomized":
-        rows = randomized_rows(org, outcome, emp, units, kpi, expo, start, start_m, window, family,
-                           team_level, hris, dropped)
+        rows = randomized_rows(org, outcome, emp, units, kpi, expo, start, start_m, window, fam,
+                               team_level, hris, dropped)
     else:
-        rows = panel_rows(org, outcome, emp, units, kpi, expo, design, start_m, window, family,
-                           team_level, hris, dropped)
+        rows = panel_rows(org, outcome, emp, units, kpi, expo, design, start_m, window, fam,
+                          team_level, hris, dropped)
 
     if rows.empty:
         raise ModelInputError(
             f"the panel of {program_id}/{outcome_id} is empty; units left out: {dict(dropped)}")
     data = _frame(rows)
-    _check_arms(data, design.type, family, program_id, outcome_id, warnings)
+    _check_arms(data, design.type, per_unit, program_id, outcome_id, warnings)
 
     # one row per unit for the balance check
     kept = units[units["unit"].isin(set(data["unit"]))].copy()
@@ -233,8 +238,9 @@ def build_panel(org, program_id: str, outcome_id: str) -> Panel:
             else int(at_start["team"].astype(str).isin(set(data["unit"])).sum())
     else:
         n_people = int(data["unit"].nunique())
-    periods = sorted(p for p in data["period"].dropna().unique()) if design.type != "randomized" \
-        or family == "time_to_event" else []
+    # one-row-per-person panels keep each person's hire month as their period
+    periods = (sorted(p for p in data["period"].dropna().unique())
+               if design.type != "randomized" or fam.one_row_per_person else [])
     target = None
     if program.target is not None and program.target.outcome == outcome.id:
         target = program.target.model_dump()
@@ -252,7 +258,7 @@ def build_panel(org, program_id: str, outcome_id: str) -> Panel:
         window_months=window,
         start=start.date().isoformat(),
         arm_source=arm_source,
-        layout="unit" if design.type == "randomized" or family == "time_to_event" else "unit_period",
+        layout="unit" if per_unit else "unit_period",
         n_rows=int(len(data)),
         n_units=int(data["unit"].nunique()),
         n_people=n_people,
@@ -272,10 +278,11 @@ def build_panel(org, program_id: str, outcome_id: str) -> Panel:
     return Panel(data=data, meta=meta, units=units_table)
 
 
-def _check_arms(data, design_type, family, program_id, outcome_id, warnings):
+def _check_arms(data, design_type, per_unit, program_id, outcome_id, warnings):
     arm_values = set(data["treated"].unique())
     what = f"{program_id}/{outcome_id}"
-    if design_type == "randomized" or family == "time_to_event":
+    # one row per unit: only the arms are compared, so both must be there
+    if per_unit:
         if len(arm_values) < 2:
             arm = "treatment" if 1 in arm_values else "control"
             raise ModelInputError(

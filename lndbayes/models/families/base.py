@@ -13,7 +13,10 @@ A family entry carries
 * how to turn a linear predictor ``eta`` into the business-scale mean (``business_mean``), a
   plain mean and standard error of a group of rows (``raw_mean_se``), and a crude link-scale
   estimate (``link_estimate``, only to choose centred or non-centred parameters);
-* its predictive check (``arm_value``, ``replicate``; ``checked`` is False where it has none).
+* its predictive check (``arm_value``, ``replicate``; ``checked`` is False where it has none);
+* how the panel (:mod:`lndbayes.design.outcomes`) forms its outcome: one number per entity from
+  the window's periods (``aggregate_window``), events as a count over an exposure or as a share
+  (``needs_exposure``), one row per person (``one_row_per_person``).
 
 Adding a family: a file with its subclass and one line in the registry.
 """
@@ -79,10 +82,18 @@ class Family:
     has_intercept: ClassVar[bool] = True
     #: only non-centred team and department parameters (see lndbayes.models.centring)
     noncentred_only: ClassVar[bool] = False
-    #: rows need an exposure column (events per unit of exposure)
+    #: rows need an exposure column (events per unit of exposure). The panel then keeps an event
+    #: count as the outcome and what it was counted over (people, periods or the exposure KPI)
+    #: as the exposure; other families get the share of people with the event.
     needs_exposure: ClassVar[bool] = False
-    #: rows may be right censored (a censored column)
+    #: rows may be right censored (a censored column the model reads)
     needs_censored: ClassVar[bool] = False
+    #: the outcome is one number per employee, their latest KPI value and whether it is
+    #: censored, whatever the design: the panel has one row per employee (layout "unit") and
+    #: the design only decides, by hire date, who counts as treated. A panel-layout question,
+    #: kept apart from ``needs_censored`` (a model column), which a family measured per period
+    #: could also need.
+    one_row_per_person: ClassVar[bool] = False
     #: a residual sd ``sigma`` (Gaussian on the link scale)
     has_sigma: ClassVar[bool] = False
     #: cells keep covariate sums instead of covariate values (the Gaussian families)
@@ -173,6 +184,13 @@ class Family:
     def link_estimate(self, y, exposure, censored) -> tuple[float, float]:
         """Crude link-scale mean and its standard error (used for parameterisation choice)."""
         raise NotImplementedError
+
+    # -- the panel --------------------------------------------------------------------------
+    def aggregate_window(self, values):
+        """One outcome per entity from its KPI values over the window's periods (randomized
+        designs). ``values``: the values grouped by entity, in period order (a pandas
+        ``SeriesGroupBy``). Default: the mean over the window."""
+        return values.mean()
 
     # -- predictive checks ------------------------------------------------------------------
     def arm_value(self, y, exposure) -> float:

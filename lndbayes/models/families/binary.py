@@ -20,6 +20,10 @@ class Binary(Family):
                 f"not 0 or 1 (for example {y[bad][0]:g}). Fix: code the outcome as 0/1."
             )
 
+    def aggregate_window(self, values):
+        # the event happened in the window if any period recorded it
+        return (values.max() > 0).astype(float)
+
     def link_center(self, y, exposure, censored):
         p = np.clip(np.mean(y), 0.01, 0.99)
         return float(np.log(p / (1 - p)))

@@ -28,6 +28,10 @@ class Count(Family):
                 "family='normal' / 'lognormal' for continuous measures."
             )
 
+    def aggregate_window(self, values):
+        # events add up over the window; the exposure is summed alongside (design.outcomes)
+        return values.sum()
+
     def link_center(self, y, exposure, censored):
         return float(np.log(max(np.sum(y), 0.5) / np.sum(exposure)))
 

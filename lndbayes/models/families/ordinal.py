@@ -28,6 +28,10 @@ class Ordinal(Family):
     def fisher_info(self, y, exposure, censored):
         return 0.3
 
+    def aggregate_window(self, values):
+        # a score is a category: the latest one, not a mean between categories
+        return values.last().round()
+
     def business_mean(self, eta, aux):
         c = aux["cutpoints"]  # (S, K-1)
         cdf = expit(c[:, None, :] - eta[..., None]) if eta.ndim == 2 else expit(c - eta[..., None])

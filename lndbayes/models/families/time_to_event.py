@@ -11,6 +11,7 @@ from lndbayes.models.families.base import Family, linear_predictor
 
 class TimeToEvent(Family):
     needs_censored = True
+    one_row_per_person = True
     latex = (r"y_i \sim \mathrm{Exponential}(\mathrm{mean}\ e^{\eta_i}),\ \mathrm{right\ censored:}\ "
              r"\log L_i = -(1 - c_i)\,\eta_i - y_i e^{-\eta_i}")
     # replicating censoring needs each person's follow-up time, which cells do not keep
