@@ -14,6 +14,7 @@ import pandas as pd
 
 from lndbayes.atomic import write_text
 from lndbayes.errors import ModelInputError
+from lndbayes.models.families import FAMILIES, get_family
 
 SAMPLER_DEFAULTS = {"seed": 0, "draws": 1000, "tune": 1000, "chains": 4}
 
@@ -34,6 +35,14 @@ def _write(res, out) -> int:
     print(res.summary().drop(columns=["converged"]).to_string(index=False))
     print(f"written: {out}")
     return 0 if res.converged else 1
+
+
+def _family(name: str) -> str:
+    """--family: a registered family or one of its aliases (e.g. bernoulli), as its name."""
+    try:
+        return get_family(name).name
+    except ModelInputError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _sampler(args) -> dict:
@@ -84,9 +93,9 @@ def register(subparsers) -> None:
                    help="column with the outcome before the program, adjusted for (optional)")
     p.add_argument("--program", default=None,
                    help="program column: fit several programs at once (program x team effects)")
-    p.add_argument("--family", default="normal",
-                   help="outcome family, sets the likelihood and link: normal, lognormal, binary, "
-                        "count, time_to_event or ordinal (default normal)")
+    p.add_argument("--family", default="normal", type=_family, metavar="FAMILY",
+                   help="outcome family, sets the likelihood and link: "
+                        f"{', '.join(FAMILIES)} (default normal)")
     _sampler_options(p)
     p.add_argument("--out", required=True, help="result JSON path (written atomically)")
     p.set_defaults(func=_cmd_fit)
