@@ -11,6 +11,7 @@ from lndbayes.data.org import Org
 from lndbayes.design.balance import balance_table
 from lndbayes.design.panel import COLUMNS, build_panel
 from lndbayes.errors import ConfigError, ModelInputError
+from lndbayes.formatting import business_scale
 from lndbayes.models.families import FAMILIES, get_family
 
 PROGRAMS = """\
@@ -407,3 +408,11 @@ def test_each_family_entry_says_how_a_window_becomes_one_outcome():
         assert got[f] == pytest.approx([5.6 / 3, 0.0])
     assert [f for f in FAMILIES if get_family(f).one_row_per_person] == ["time_to_event"]
     assert [f for f in FAMILIES if get_family(f).needs_exposure] == ["count"]
+
+
+def test_family_display_scale_matches_the_formatting_switch():
+    # lndbayes.formatting.business_scale can become get_family(f).display_scale(unit_label)
+    # (then drop this test: it would compare a function with itself)
+    for f in FAMILIES:
+        for label in (None, "days"):
+            assert get_family(f).display_scale(label) == business_scale(f, label)

@@ -181,6 +181,11 @@ class Family:
         sd = np.std(y, ddof=1) if n > 1 else np.nan
         return float(np.mean(y)), float(sd / np.sqrt(n)) if n > 1 else np.nan
 
+    def display_scale(self, unit_label: str | None = None) -> tuple[float, str]:
+        """(multiplier, unit) of an absolute effect as a manager reads it; ``unit_label``: the
+        outcome's own unit from programs.yaml, if any."""
+        return 1.0, unit_label or "units"
+
     def link_estimate(self, y, exposure, censored) -> tuple[float, float]:
         """Crude link-scale mean and its standard error (used for parameterisation choice)."""
         raise NotImplementedError

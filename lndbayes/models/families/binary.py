@@ -20,6 +20,10 @@ class Binary(Family):
                 f"not 0 or 1 (for example {y[bad][0]:g}). Fix: code the outcome as 0/1."
             )
 
+    def display_scale(self, unit_label=None):
+        # a difference of probabilities reads as percentage points, whatever the outcome's unit
+        return 100.0, "percentage points"
+
     def aggregate_window(self, values):
         # the event happened in the window if any period recorded it
         return (values.max() > 0).astype(float)

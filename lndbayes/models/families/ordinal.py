@@ -28,6 +28,9 @@ class Ordinal(Family):
     def fisher_info(self, y, exposure, censored):
         return 0.3
 
+    def display_scale(self, unit_label=None):
+        return 1.0, unit_label or f"score points (1\u2013{N_ORDINAL})"
+
     def aggregate_window(self, values):
         # a score is a category: the latest one, not a mean between categories
         return values.last().round()
