@@ -29,7 +29,8 @@ from lndbayes.design.balance import balance_table
 from lndbayes.design.panel import build_panel
 from lndbayes.errors import LndbayesError
 from lndbayes.fitting import fit_panel
-from lndbayes.formatting import business_scale, fmt_interval, fmt_money_interval, fmt_num, fmt_pct, fmt_rel
+from lndbayes.formatting import fmt_interval, fmt_money_interval, fmt_num, fmt_pct, fmt_rel
+from lndbayes.models.families import get_family
 from lndbayes.models.math import model_math, priors_table
 from lndbayes.privacy import min_group_of, suppress_small_groups
 from lndbayes.results import EffectResult, load_result
@@ -37,9 +38,6 @@ from lndbayes.results import EffectResult, load_result
 ANALYSIS_FILE = "analysis.json"
 SUMMARY_FILE = "summary.json"
 POSTERIOR_DIR = "posterior"
-#: what the link-scale effect of each family means (axis labels of event-time effects)
-LINK_MEANING = {"lognormal": "log ratio", "binary": "log odds ratio", "count": "log rate ratio",
-                "time_to_event": "log time ratio", "ordinal": "latent logit shift"}
 
 
 class AnalysisFailed(LndbayesError):
@@ -216,7 +214,7 @@ def treated_units(panel) -> float:
     mask = d["treated"] == 1
     if "post" in d.columns and d["post"].notna().any() and d["period"].notna().any():
         mask &= d["post"] == 1
-    if panel.meta.family == "count" and "exposure" in d.columns:
+    if get_family(panel.meta.family).needs_exposure and "exposure" in d.columns:
         return float(d.loc[mask, "exposure"].fillna(1).sum())
     return float(mask.sum())
 
@@ -262,7 +260,8 @@ def analyse_outcome(org, program, outcome, panel, result: EffectResult, min_grou
         result.draws("average_effect_abs"), rel, outcome_id=outcome.id, direction=outcome.direction,
         converged=result.converged, target=target, target_scale=tscale,
         n_units=treated_units(panel), value_per_unit=outcome.value_per_unit)
-    scale, unit = business_scale(outcome.family, outcome.unit_label)
+    fam = get_family(outcome.family)
+    scale, unit = fam.display_scale(outcome.unit_label)
     te = result.team_effects()
     people = team_people(org, program, outcome, panel)
     te["people"] = te["team"].map(people) if people is not None else te["n"]
@@ -274,7 +273,8 @@ def analyse_outcome(org, program, outcome, panel, result: EffectResult, min_grou
         outcome_id=outcome.id, title=outcome_title(outcome), family=outcome.family,
         level=outcome.level, direction=outcome.direction, measured_on=outcome.measured_on,
         display_scale=scale, unit=unit,
-        link_meaning=LINK_MEANING.get(outcome.family, f"difference in {unit}"),
+        # what an event-time effect means (axis label); identity: a plain difference
+        link_meaning=fam.link_label if fam.link != "identity" else f"difference in {unit}",
         result=result, decision=decision, display=_display(decision, scale, unit, currency),
         panel=_jsonable(meta),
         n_people=int(n_people) if n_people is not None else int(d["unit"].nunique()),

@@ -78,12 +78,3 @@ def fmt_money_interval(b: dict, currency: str) -> str:
 
 def fmt_int(v) -> str:
     return f"{int(v):,}"
-
-
-def business_scale(family: str, unit_label: str | None = None) -> tuple[float, str]:
-    """(display multiplier, unit) for absolute effects on the business scale of a family."""
-    if family == "binary":
-        return 100.0, "percentage points"
-    if family == "ordinal":
-        return 1.0, unit_label or "score points (1\u20135)"
-    return 1.0, unit_label or "units"

@@ -11,7 +11,6 @@ from lndbayes.data.org import Org
 from lndbayes.design.balance import balance_table
 from lndbayes.design.panel import COLUMNS, build_panel
 from lndbayes.errors import ConfigError, ModelInputError
-from lndbayes.formatting import business_scale
 from lndbayes.models.families import FAMILIES, get_family
 
 PROGRAMS = """\
@@ -410,9 +409,11 @@ def test_each_family_entry_says_how_a_window_becomes_one_outcome():
     assert [f for f in FAMILIES if get_family(f).needs_exposure] == ["count"]
 
 
-def test_family_display_scale_matches_the_formatting_switch():
-    # lndbayes.formatting.business_scale can become get_family(f).display_scale(unit_label)
-    # (then drop this test: it would compare a function with itself)
-    for f in FAMILIES:
-        for label in (None, "days"):
-            assert get_family(f).display_scale(label) == business_scale(f, label)
+def test_family_display_scale():
+    # a probability reads as percentage points; the outcome's own unit label wins elsewhere
+    assert get_family("binary").display_scale() == (100.0, "percentage points")
+    assert get_family("binary").display_scale("days") == (100.0, "percentage points")
+    assert get_family("ordinal").display_scale() == (1.0, "score points (1\u20135)")
+    for f in ("normal", "lognormal", "count", "time_to_event", "ordinal"):
+        assert get_family(f).display_scale("days") == (1.0, "days")
+    assert get_family("normal").display_scale() == (1.0, "units")

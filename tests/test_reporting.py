@@ -284,7 +284,6 @@ def test_formatting():
     assert fm.fmt_pct(0.996) == ">99%" and fm.fmt_pct(0.5) == "50%"
     assert fm.fmt_money(1234567, "EUR") == "EUR 1.23 million"
     assert fm.fmt_money(-45000, "EUR") == "\u2212EUR 45k"
-    assert fm.business_scale("binary") == (100.0, "percentage points")
 
 
 def test_interrupt_leaves_no_half_written_report(built):
