@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import warnings
 
 import arviz as az
@@ -12,7 +11,6 @@ import pytest
 
 import lndbayes as lb
 from lndbayes import inference
-from lndbayes.cli import build_parser
 from lndbayes.design.matrix import Columns, build_design_matrix
 from lndbayes.errors import ModelInputError
 from lndbayes.models.checks import prior_draws
@@ -319,15 +317,6 @@ def test_designs_form_their_effect_indicator_and_name_what_they_need():
     assert st.labels.event_times == sorted({int(e) for e in et[st.rows["D"] > 0]})
     # team-level arms: the team intercepts absorb the arm, no treated_group column
     assert "treated_group" not in st.labels.covariates
-
-
-def test_cli_fit_commands_document_every_option():
-    parser = build_parser("fit")
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    for name in ("fit", "fit-summary"):
-        undocumented = [a.dest for a in sub.choices[name]._actions
-                        if a.dest != "help" and not (a.help or "").strip()]
-        assert undocumented == [], f"lndbayes {name}: options without help: {undocumented}"
 
 
 def test_cli_fit_and_bad_input(tmp_path, capsys):

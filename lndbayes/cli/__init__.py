@@ -1,9 +1,11 @@
 """The `lndbayes` command, all in this package: one module per subcommand.
 
-Each module ``lndbayes.cli.<name>`` defines ``register(subparsers)``, which adds its parser
-(help text on every option) and sets ``func``, a thin wrapper over the package API. Only the
-module of the subcommand being run is imported, so that quick commands (a no-op
-``lndbayes report``) do not pay for importing PyMC.
+The table below names every subcommand, its module and its one-line help, so ``lndbayes
+--help`` imports none of them. Each module defines ``configure(command, parser)``, which adds
+the options (help text on every one) and sets ``func``, a thin wrapper over the package API.
+Only the module of the subcommand being run is imported, so quick commands (a no-op
+``lndbayes report``) do not pay for importing PyMC, and each module imports what it runs at
+its top.
 """
 
 from __future__ import annotations
@@ -14,13 +16,14 @@ import sys
 
 from lndbayes.errors import LndbayesError
 
-#: subcommand -> module that registers it
+#: subcommand -> (module that configures it, one-line help)
 COMMANDS = {
-    "simulate": "lndbayes.cli.simulate",
-    "ingest": "lndbayes.cli.ingest",
-    "fit": "lndbayes.cli.fit",
-    "fit-summary": "lndbayes.cli.fit",
-    "report": "lndbayes.cli.report",
+    "simulate": ("lndbayes.cli.simulate", "write the built-in example organisation's raw files"),
+    "ingest": ("lndbayes.cli.ingest", "validate and pseudonymise raw data; print the ledger"),
+    "fit": ("lndbayes.cli.fit", "fit a hierarchical effect model to a CSV table"),
+    "fit-summary": ("lndbayes.cli.fit", "meta-analyse team-level estimates from a CSV"),
+    "report": ("lndbayes.cli.report",
+               "write every program's impact report and reports/index.html (incremental)"),
 }
 
 
@@ -30,9 +33,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         description="Estimate the business impact of training programs and write reports.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    modules = [COMMANDS[only]] if only in COMMANDS else list(dict.fromkeys(COMMANDS.values()))
-    for name in modules:
-        importlib.import_module(name).register(sub)
+    for name, (module, summary) in COMMANDS.items():
+        p = sub.add_parser(name, help=summary, description=summary)
+        if name == only:
+            importlib.import_module(module).configure(name, p)
     return parser
 
 

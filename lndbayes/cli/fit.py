@@ -14,6 +14,7 @@ import pandas as pd
 
 from lndbayes.atomic import write_text
 from lndbayes.errors import ModelInputError
+from lndbayes.fitting import fit_effects, fit_effects_summary
 from lndbayes.models.families import FAMILIES, get_family
 
 SAMPLER_DEFAULTS = {"seed": 0, "draws": 1000, "tune": 1000, "chains": 4}
@@ -50,9 +51,6 @@ def _sampler(args) -> dict:
 
 
 def _cmd_fit(args) -> int:
-    # the fit pipeline imports PyMC: only when a fit is asked for, not to build the parser
-    from lndbayes.fitting import fit_effects
-
     res = fit_effects(_read_csv(args.data), outcome=args.outcome, treatment=args.treatment,
                       group=args.group, baseline=args.baseline, family=args.family,
                       program=args.program, **_sampler(args))
@@ -60,9 +58,6 @@ def _cmd_fit(args) -> int:
 
 
 def _cmd_fit_summary(args) -> int:
-    # see _cmd_fit: PyMC only when a fit is asked for
-    from lndbayes.fitting import fit_effects_summary
-
     res = fit_effects_summary(_read_csv(args.data), estimate=args.estimate,
                               std_error=args.std_error, group=args.group, **_sampler(args))
     return _write(res, args.out)
@@ -79,9 +74,11 @@ def _sampler_options(p: argparse.ArgumentParser) -> None:
                    help="independent chains; 4 lets R-hat catch a stuck chain (default 4)")
 
 
-def register(subparsers) -> None:
-    p = subparsers.add_parser("fit", help="fit a hierarchical effect model to a CSV table",
-                              description=__doc__)
+def configure(command: str, p) -> None:
+    p.description = __doc__
+    if command == "fit-summary":
+        _configure_summary(p)
+        return
     p.add_argument("--data", required=True, help="CSV table, one row per unit")
     p.add_argument("--outcome", required=True, help="column holding the outcome (the KPI)")
     p.add_argument("--treatment", required=True,
@@ -100,8 +97,8 @@ def register(subparsers) -> None:
     p.add_argument("--out", required=True, help="result JSON path (written atomically)")
     p.set_defaults(func=_cmd_fit)
 
-    q = subparsers.add_parser("fit-summary", help="meta-analyse team-level estimates from a CSV",
-                              description=__doc__)
+
+def _configure_summary(q) -> None:
     q.add_argument("--data", required=True, help="CSV table, one row per team")
     q.add_argument("--estimate", required=True, help="column holding each team's effect estimate")
     q.add_argument("--std-error", required=True, dest="std_error",

@@ -9,12 +9,10 @@ from lndbayes.data.org import load_org
 from lndbayes.data.processed import format_ledger
 
 
-def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "ingest", help="validate and pseudonymise raw data; print the ledger",
-        description="Read <root>/raw, validate it against the data contract (docs/data-contract.md), "
-                    "write <root>/processed and <root>/interim/rejected, and print the ledger: per "
-                    "table and source file, rows read = accepted + rejected. Always re-ingests.")
+def configure(command: str, p) -> None:
+    p.description = ("Read <root>/raw, validate it against the data contract (docs/data-contract.md), "
+                     "write <root>/processed and <root>/interim/rejected, and print the ledger: per "
+                     "table and source file, rows read = accepted + rejected. Always re-ingests.")
     p.add_argument("--data", type=Path, default=None,
                    help="data root holding raw/ (default: data/ if data/raw/programs.yaml exists, "
                         "else the example organisation data/synthetic, simulated when missing)")

@@ -13,12 +13,10 @@ def _default(text: str) -> str:
     return f"{text} (default %(default)s)"
 
 
-def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "report", help="write every program's impact report and reports/index.html (incremental)",
-        description="Run the report notebook of each program (only those whose inputs changed) "
-                    "and write reports/<program>/ and reports/index.html. Ctrl-C stops the run at "
-                    "any moment and keeps the previous complete reports.")
+def configure(command: str, p) -> None:
+    p.description = ("Run the report notebook of each program (only those whose inputs changed) "
+                     "and write reports/<program>/ and reports/index.html. Ctrl-C stops the run at "
+                     "any moment and keeps the previous complete reports.")
     p.add_argument("--program", action="append", metavar="ID",
                    help="only this program (repeatable); default: every program")
     p.add_argument("--data", metavar="DIR", default=None,

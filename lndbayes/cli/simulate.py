@@ -9,12 +9,10 @@ from lndbayes.example import simulate_org
 from lndbayes.paths import EXAMPLE_ROOT
 
 
-def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "simulate", help="write the built-in example organisation's raw files",
-        description="Simulate the example organisation: the raw files a user would provide (HRIS, "
-                    "KPIs, xAPI statements, programs.yaml) and truth.json, the effects they were "
-                    "drawn from. The same seed writes byte-identical files.")
+def configure(command: str, p) -> None:
+    p.description = ("Simulate the example organisation: the raw files a user would provide (HRIS, "
+                     "KPIs, xAPI statements, programs.yaml) and truth.json, the effects they were "
+                     "drawn from. The same seed writes byte-identical files.")
     p.add_argument("--out", type=Path, default=None,
                    help=f"the raw/ folder to write (default: {EXAMPLE_ROOT / 'raw'}); truth.json goes beside it")
     p.add_argument("--seed", type=int, default=0, help="seed of the random draws (default: 0)")
