@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["bench_ingest_xapi.py", "bench_models.py"]
+BENCHMARKS = ["bench_ingest_xapi.py", "bench_models.py", "bench_business_scale.py"]
 
 
 def main() -> int:
