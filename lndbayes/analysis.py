@@ -306,9 +306,9 @@ def analyse_program(org, program_id: str, *, min_group: int | None = None, **set
     An outcome that cannot be estimated (a :class:`~lndbayes.errors.LndbayesError`) is listed in
     ``failures`` with its reason; when none can, :class:`AnalysisFailed` is raised.
     """
-    program = org.programs[program_id]
+    program = org.programs.get_program(program_id)
     currency = org.programs.organisation.currency
-    min_group = int(min_group or min_group_of(org.programs))
+    min_group = int(min_group_of(org.programs) if min_group is None else min_group)
     outcomes, failures = {}, {}
     for outcome in program.outcomes:
         try:

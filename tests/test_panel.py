@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import lndbayes as lb
+
 from lndbayes.config import programs_from_text
 from lndbayes.data.org import Org
 from lndbayes.design.balance import balance_table
@@ -286,6 +288,9 @@ def test_enrollment_fallback_warns(org):
 def test_errors(org):
     with pytest.raises(ModelInputError, match="valid programs are: coaching, deals_course"):
         build_panel(org, "coachin", "csat")
+    # the analysis resolves the program the same way, before anything is fitted
+    with pytest.raises(ModelInputError, match="valid programs are: coaching, deals_course"):
+        lb.analyse_program(org, "coachin")
     with pytest.raises(ModelInputError, match="outcomes are: attrition_12m, csat"):
         build_panel(org, "coaching", "nope")
     with pytest.raises(ConfigError, match="KPI 'nps' has no observations") as e:

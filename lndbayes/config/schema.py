@@ -23,7 +23,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from lndbayes.design.designs import DESIGNS
-from lndbayes.errors import ConfigError
+from lndbayes.errors import ConfigError, ModelInputError
 from lndbayes.models.families import FAMILIES
 
 __all__ = [
@@ -274,6 +274,17 @@ class ProgramsConfig:
 
     def __getitem__(self, program_id: str) -> Program:
         return self.programs[program_id]
+
+    def get_program(self, program_id: str) -> Program:
+        """The valid program ``program_id``; a program that programs.yaml set aside re-raises its
+        ConfigError (with its line), an unknown id a ModelInputError listing the valid ids."""
+        if program_id in self.programs:
+            return self.programs[program_id]
+        if program_id in self.errors:
+            raise self.errors[program_id]
+        valid = ", ".join(sorted(self.programs)) or "none"
+        raise ModelInputError(f"unknown program '{program_id}'; the valid programs are: {valid}. "
+                              "Fix: use one of these ids (programs.yaml, `id:`)")
 
     def __iter__(self):
         return iter(self.programs.values())

@@ -107,14 +107,7 @@ class Panel:
 
 def _resolve(org, program_id: str, outcome_id: str):
     cfg = org.programs
-    programs = getattr(cfg, "programs", {}) or {}
-    errors = getattr(cfg, "errors", {}) or {}
-    if program_id not in programs:
-        if program_id in errors:
-            raise errors[program_id]
-        valid = ", ".join(sorted(programs)) or "none"
-        raise ModelInputError(f"unknown program '{program_id}'; the valid programs are: {valid}")
-    program: Program = programs[program_id]
+    program: Program = cfg.get_program(program_id)
     if outcome_id not in program.outcome_ids:
         raise ModelInputError(f"program '{program_id}' has no outcome '{outcome_id}'; its outcomes "
                               f"are: {', '.join(program.outcome_ids)}")
