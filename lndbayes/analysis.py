@@ -33,7 +33,7 @@ from lndbayes.formatting import fmt_interval, fmt_money_interval, fmt_num, fmt_p
 from lndbayes.models.families import get_family
 from lndbayes.models.math import model_math, priors_table
 from lndbayes.privacy import min_group_of, suppress_small_groups
-from lndbayes.results import EffectResult, load_result
+from lndbayes.results import EffectResult, json_safe, load_result
 
 ANALYSIS_FILE = "analysis.json"
 SUMMARY_FILE = "summary.json"
@@ -61,7 +61,9 @@ def _json_default(o):
 
 
 def _jsonable(obj):
-    return json.loads(json.dumps(obj, default=_json_default))
+    # NaN becomes null: analysis.json is read by other tools too (an explorer in a browser),
+    # and a bare NaN is not JSON
+    return json_safe(json.loads(json.dumps(obj, default=_json_default)))
 
 
 @dataclass
@@ -171,7 +173,7 @@ class ProgramAnalysis:
         folder = Path(folder)
         for oid, o in self.outcomes.items():
             o.result.save(folder / POSTERIOR_DIR / oid)
-        write_json(folder / ANALYSIS_FILE, _jsonable({
+        write_json(folder / ANALYSIS_FILE, allow_nan=False, obj=_jsonable({
             "lndbayes": __version__, "program": self.program, "organisation": self.organisation,
             "currency": self.currency, "min_group": self.min_group, "settings": self.settings,
             "failures": self.failures, "primary": self.primary,
@@ -191,6 +193,11 @@ def load_analysis(folder) -> ProgramAnalysis:
     except (OSError, ValueError) as err:
         raise LndbayesError(f"{folder / ANALYSIS_FILE}: cannot read a saved analysis ({err}). Fix: give a "
                             "report folder written by ProgramAnalysis.save (lndbayes report).") from err
+    if d.get("lndbayes") != __version__:
+        raise LndbayesError(
+            f"{folder / ANALYSIS_FILE}: written by lndbayes {d.get('lndbayes')}, this is "
+            f"{__version__}; the saved form may differ. Fix: rerun `lndbayes report` (or "
+            "lb.analyse_program) with this version.")
     outcomes = {oid: OutcomeAnalysis.from_json(o, load_result(folder / POSTERIOR_DIR / oid))
                 for oid, o in d["outcomes"].items()}
     return ProgramAnalysis(

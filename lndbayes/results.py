@@ -68,12 +68,12 @@ def p_beats(x: np.ndarray, threshold: float, direction: str) -> float:
     return float(np.mean(x <= threshold) if direction == "decrease" else np.mean(x >= threshold))
 
 
-def _clean(obj):
+def json_safe(obj):
     """JSON-safe: NaN/inf -> None, numpy scalars -> Python."""
     if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
+        return {str(k): json_safe(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
+        return [json_safe(v) for v in obj]
     if isinstance(obj, (np.floating, float)):
         f = float(obj)
         return f if math.isfinite(f) else None
@@ -82,7 +82,7 @@ def _clean(obj):
     if isinstance(obj, np.bool_):
         return bool(obj)
     if isinstance(obj, np.ndarray):
-        return _clean(obj.tolist())
+        return json_safe(obj.tolist())
     return obj
 
 
@@ -183,7 +183,7 @@ class EffectResult:
 
     # ---------------------------------------------------------------- persistence
     def to_dict(self) -> dict:
-        return _clean({
+        return json_safe({
             "summary": self._summary.to_dict(orient="records"),
             "team_effects": self._team.to_dict(orient="records"),
             "diagnostics": self._diag,

@@ -323,3 +323,33 @@ def test_interrupt_leaves_no_half_written_report(built):
     after = {n: (folder / n).read_bytes() for n in before}
     assert after == before                   # the complete earlier report is untouched
     json.loads(after["summary.json"])
+
+
+def test_saved_analysis_reads_back_whole_without_refitting(built, tmp_path, monkeypatch):
+    # what an explorer or a model review would do: read the saved analysis, show every view
+    from lndbayes import __version__
+    from lndbayes.errors import LndbayesError
+    from lndbayes.report import views
+
+    folder = Path(built["out"]) / GOOD
+    text = (folder / "analysis.json").read_text()
+    json.loads(text, parse_constant=lambda c: pytest.fail(f"analysis.json holds {c}: not JSON"))
+
+    def no_fit(*a, **k):
+        raise AssertionError("a saved analysis must not be refitted")
+
+    monkeypatch.setattr("lndbayes.fitting.fit_panel", no_fit)
+    an = load_analysis(folder)
+    assert an.summary() == json.loads((folder / "summary.json").read_text())
+    for section in (views.executive_summary, views.diagnostics, views.ppc, views.ledger,
+                    views.population, views.balance):
+        assert section(an).strip()
+    for oid, o in an.outcomes.items():
+        assert o.result.draws("average_effect_abs").size > 0
+        assert o.title in views.team(an, oid) and f"Priors ({oid})" in views.model(an, oid)
+
+    stale = json.loads(text)
+    stale["lndbayes"] = "0.0.0"
+    (tmp_path / "analysis.json").write_text(json.dumps(stale))
+    with pytest.raises(LndbayesError, match=f"written by lndbayes 0.0.0, this is {__version__}"):
+        load_analysis(tmp_path)
