@@ -27,7 +27,8 @@ def _read_csv(path) -> pd.DataFrame:
     try:
         return pd.read_csv(p)
     except Exception as err:  # noqa: BLE001 -- any parse failure is the user's file
-        raise ModelInputError(f"{p}: cannot read as CSV ({err}).") from None
+        raise ModelInputError(f"{p}: cannot read as CSV ({err}). Fix: save the table as CSV with a "
+                              "header row.") from None
 
 
 def _write(res, out) -> int:

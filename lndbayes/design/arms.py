@@ -19,7 +19,8 @@ from lndbayes.errors import ConfigError, ModelInputError
 def employees(org) -> pd.DataFrame:
     emp = org.employees.copy()
     if emp.empty:
-        raise ModelInputError("the organisation has no employees table (employees.csv is required)")
+        raise ModelInputError("the organisation has no employees table. Fix: put employees.csv in "
+                              "raw/ (docs/data-contract.md) and ingest again")
     for col in ("hire_date", "termination_date"):
         emp[col] = to_naive(emp[col]) if col in emp else pd.NaT
     for col in ("manager_key", "team", "department", "role"):

@@ -169,7 +169,9 @@ def _drop_missing(df: pd.DataFrame, cols: Columns) -> tuple[pd.DataFrame, int]:
                       stacklevel=_STACK)
         df = df.loc[~na.any(axis=1)]
     if len(df) == 0:
-        raise ModelInputError("no rows left to analyse (all have missing values).")
+        raise ModelInputError("no rows left to analyse: every row has a missing value in a column the "
+                              "model uses. Fix: fill in or drop those columns (the warning above "
+                              "counts the missing values per column).")
     return df.reset_index(drop=True), dropped
 
 
@@ -262,7 +264,9 @@ def _teams(df, cols, arrays, D, programs, prog_idx, des, fam, drop_incomplete_te
     arrays = {k: v[keep] for k, v in arrays.items()}
     D, team_idx, prog_idx = D[keep], team_idx[keep], prog_idx[keep]
     if len(df) == 0:
-        raise ModelInputError("no team has both treated and control units.")
+        raise ModelInputError("no team has both treated and control units. Fix: pass group=None to "
+                              "estimate one population-wide effect (e.g. when whole teams were "
+                              "randomised), or include control units in the teams.")
     teams, team_idx = _compact(teams, team_idx)
     programs, prog_idx = _compact(programs, prog_idx)
     fam.validate(arrays["y"], cols.outcome)
@@ -411,15 +415,20 @@ def team_estimates(df, *, estimate, std_error, group, department=None) -> TeamEs
         est = pd.to_numeric(df[estimate], errors="raise").to_numpy(dtype=float)
         se = pd.to_numeric(df[std_error], errors="raise").to_numpy(dtype=float)
     except (TypeError, ValueError):
-        raise ModelInputError(f"'{estimate}' and '{std_error}' must be numbers.") from None
+        raise ModelInputError(f"'{estimate}' and '{std_error}' must be numbers. Fix: remove text "
+                              "such as 'n/a' from these columns (leave the cell empty).") from None
     if len(est) < 2:
-        raise ModelInputError("a meta-analysis needs at least two team estimates.")
+        raise ModelInputError("a meta-analysis needs at least two team estimates. Fix: give one row "
+                              "per team for two or more teams.")
     if not np.all(se > 0):
         raise ModelInputError(f"standard errors in '{std_error}' must be positive; "
-                              f"{int(np.sum(~(se > 0)))} are not.")
+                              f"{int(np.sum(~(se > 0)))} are not. Fix: check the column (a zero "
+                              "standard error claims a perfectly known effect).")
     teams = df[group].astype(str).to_numpy()
     if len(set(teams)) != len(teams):
-        raise ModelInputError(f"each team must appear once in '{group}' (one estimate per team).")
+        raise ModelInputError(f"each team must appear once in '{group}' (one estimate per team). "
+                              "Fix: combine a team's rows into one estimate, or fit the rows with "
+                              "fit_effects.")
     if department is not None:
         dl = df[department].astype(str).to_numpy()
         depts = sorted(set(dl))

@@ -205,7 +205,9 @@ def build_panel(org, program_id: str, outcome_id: str) -> Panel:
 
     if rows.empty:
         raise ModelInputError(
-            f"the panel of {program_id}/{outcome_id} is empty; units left out: {dict(dropped)}")
+            f"the panel of {program_id}/{outcome_id} is empty; units left out: {dict(dropped)}. "
+            "Fix: check that the population, the KPI and the outcome window overlap (see the "
+            "reasons above)")
     data = _frame(rows)
     _check_arms(data, design.type, per_unit, program_id, outcome_id, warnings)
 
@@ -285,7 +287,8 @@ def _check_arms(data, design_type, per_unit, program_id, outcome_id, warnings):
         if (data["post"] == 1).all() or (data["post"] == 0).all():
             side = "after" if (data["post"] == 1).all() else "before"
             raise ModelInputError(f"every observation of {what} is {side} the program start; "
-                                  "a pre/post comparison needs both")
+                                  "a pre/post comparison needs both. Fix: check design.start in "
+                                  "programs.yaml against the KPI periods")
         if arm_values == {1}:
             warnings.append("no control group: the effect is the before/after change of the "
                             "participants, confounded with anything else that changed over time")
