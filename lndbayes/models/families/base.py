@@ -102,6 +102,8 @@ class Family:
     aux_priors: ClassVar[tuple] = ()
     #: the observation model, LaTeX (:math:`\\eta_i` is the linear predictor)
     latex: ClassVar[str] = ""
+    #: ``business_mean`` as LaTeX, :math:`\mu(\eta) = ...` (the report's estimand block)
+    business_mean_latex: ClassVar[str] = ""
     #: a prior/posterior predictive check of the arm means exists
     checked: ClassVar[bool] = True
     #: what the predictive check compares

@@ -11,6 +11,7 @@ from lndbayes.models.families.base import Family, expit, linear_predictor
 
 class Binary(Family):
     latex = r"y_i \sim \mathrm{Bernoulli}(\mathrm{logit}^{-1}(\eta_i))"
+    business_mean_latex = r"\mu(\eta) = \mathrm{logit}^{-1}(\eta)"
 
     def _check(self, y, outcome):
         bad = ~np.isin(y, (0.0, 1.0))

@@ -17,6 +17,7 @@ class Count(Family):
     aux_priors = ("overdispersion",)
     latex = (r"y_i \sim \mathrm{NegBinomial}(\mathrm{exposure}_i\, e^{\eta_i},\ "
              r"\alpha = 1/\phi)")
+    business_mean_latex = r"\mu(\eta) = e^{\eta}"
     check_statistic = "events per unit of exposure"
 
     def _check(self, y, outcome):

@@ -11,6 +11,7 @@ from lndbayes.models.families.normal import Normal
 
 class LogNormal(Normal):
     latex = r"y_i \sim \mathrm{LogNormal}(\eta_i,\ \sigma)"
+    business_mean_latex = r"\mu(\eta) = e^{\eta + \sigma^2/2}"
     check_statistic = "mean log outcome"
 
     def _z(self, y):

@@ -12,6 +12,7 @@ class Normal(Family):
     gaussian_sums = True
     aux_priors = ("sigma",)
     latex = r"y_i \sim \mathrm{Normal}(\eta_i,\ \sigma)"
+    business_mean_latex = r"\mu(\eta) = \eta"
 
     def _z(self, y):
         """The scale on which the outcome is Gaussian."""

@@ -15,6 +15,7 @@ class Ordinal(Family):
     aux_priors = ("cutpoints",)
     latex = (r"P(y_i \leq k) = \mathrm{logit}^{-1}(c_k - \eta_i),\ k = 1..%d,\ "
              r"c_1 < \dots < c_{%d}" % (N_ORDINAL - 1, N_ORDINAL - 1))
+    business_mean_latex = r"\mu(\eta) = \sum_{k=1}^{%d} k\,P(y = k \mid \eta)" % N_ORDINAL
 
     def _check(self, y, outcome):
         bad = ~np.isin(y, np.arange(1, N_ORDINAL + 1))

@@ -14,6 +14,7 @@ class TimeToEvent(Family):
     one_row_per_person = True
     latex = (r"y_i \sim \mathrm{Exponential}(\mathrm{mean}\ e^{\eta_i}),\ \mathrm{right\ censored:}\ "
              r"\log L_i = -(1 - c_i)\,\eta_i - y_i e^{-\eta_i}")
+    business_mean_latex = r"\mu(\eta) = e^{\eta}"
     # replicating censoring needs each person's follow-up time, which cells do not keep
     checked = False
 
