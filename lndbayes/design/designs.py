@@ -12,7 +12,9 @@ controls are formed from the data.
   :math:`e_i` = NaN) and one effect deviation per event time.
 
 ``get_design(name)`` gives the design object; adding a design means a subclass of
-:class:`Design` and one line in ``DESIGNS``. The graph (lndbayes.models.graph) reads the
+:class:`Design` and one line in ``DESIGNS``: the report's words for it (``description``, how
+``D`` is formed ``indicator_latex``, the rows the average effect averages over
+``analysed_rows_text``) live on the subclass too. The graph (lndbayes.models.graph) reads the
 design's effect indicator, period and event-time indices from the design matrix
 (lndbayes.design.matrix), so it needs no design names.
 """
@@ -56,6 +58,14 @@ class Design:
     after_start: str = ""
     #: which rows D is formed on, said when D takes a single value
     effect_rows: str = ""
+    #: the report's one-sentence description of the design (what is compared)
+    description: str = ""
+    #: how D is formed, Markdown with inline $math$ (the report's model appendix)
+    indicator_latex: str = ""
+    #: the rows the average effect averages over (``analysed_rows``), in words
+    analysed_rows_text: str = "all analysed units, both arms"
+    #: 0/1 control columns the design adds to the covariates (``treated_group_control``)
+    indicator_controls: tuple = ()
 
     def check_columns(self, *, period, post, event_time) -> None:
         """ModelInputError when a column the design needs was not named."""
@@ -108,6 +118,9 @@ class Randomized(Design):
 
     name = "randomized"
     teams_need_both_arms = True
+    description = ("Units were randomly assigned to the program or to a control group; the arms "
+                   "are compared directly.")
+    indicator_latex = "$D_i$ = 1 for the program's participants (treated), 0 for controls"
 
 
 class PrePost(Design):
@@ -116,6 +129,13 @@ class PrePost(Design):
     name = "pre_post"
     after_start = " after its start"
     effect_rows = " among treated x post observations"
+    description = ("Outcomes before and after the start are compared between the program and the "
+                   "comparison group (difference in differences).")
+    indicator_latex = ("$D_i$ = treated $\\times$ post: the effect is carried by treated rows "
+                       "after the start; team intercepts absorb fixed team differences and "
+                       "$\\gamma_t$ the common period shocks (difference in differences)")
+    analysed_rows_text = "the treated rows after the start (treated $\\times$ post, $D_i = 1$)"
+    indicator_controls = ("treated_group",)
 
     def check_columns(self, *, period, post, event_time) -> None:
         if post is None:
@@ -147,7 +167,7 @@ class PrePost(Design):
         # treated == D, and adding the column would make the effect unidentified.
         treated_seen_untreated = bool(np.any((treated > 0) & (D == 0)))
         if varies and treated_seen_untreated:
-            return "treated_group", treated.copy()
+            return self.indicator_controls[0], treated.copy()
         return None
 
     def analysed_rows(self, D):
@@ -181,6 +201,12 @@ class Staggered(PrePost):
     """Units start at different times; not-yet-started and never-treated units compare."""
 
     name = "staggered"
+    description = ("Teams started the program at different times; teams not yet started serve as "
+                   "comparisons (staggered adoption).")
+    indicator_latex = ("$D_i$ = treated $\\times$ post, with the effect varying by team and by "
+                       "event time $e$ (time since the team's start), so already-treated rows "
+                       "never act as controls (imputation estimator, Borusyak, Jaravel and "
+                       "Spiess 2024)")
 
     def check_columns(self, *, period, post, event_time) -> None:
         if event_time is None:

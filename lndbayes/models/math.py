@@ -2,11 +2,15 @@ r"""One source for the model's math and priors: the report appendix and the docs
 
 :func:`model_math` writes, from a fit's ``meta`` (an ``EffectResult.meta``), the model actually
 fitted: its linear predictor (period and event-time terms, covariates, one or several
-programs), its hierarchy (teams, departments, programs) and its family's likelihood line, as
-Markdown with ``$$`` display math. :func:`priors_table` lists the priors actually used, with
-their numbers. The docstring of :mod:`lndbayes.models.graph` is assembled from the same
-fragments (:func:`general_model_rst`) and each family class carries its likelihood line
-(``Family.latex``), so the appendix and the docstrings cannot drift.
+programs), its hierarchy (teams, departments, programs), its family's likelihood line and the
+definition of the average effect a manager reads (the family's business-scale mean, averaged
+over the design's analysed rows), as Markdown with ``$$`` display math. The words that depend
+on the design or family live on their entries (lndbayes.design.designs,
+lndbayes.models.families), so adding either touches no switch here. :func:`priors_table`
+lists the priors actually used, with their numbers. The docstring of
+:mod:`lndbayes.models.graph` is assembled from the same fragments (:func:`general_model_rst`)
+and each family class carries its likelihood line (``Family.latex``), so the appendix and the
+docstrings cannot drift.
 
 Which terms a fit has is read from its resolved priors: every parameter of the graph has one
 (``period_effect`` only with period effects, ``intercept_sd_dept`` only with a department
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from lndbayes.design.designs import DESIGNS
 from lndbayes.models.families import get_family
 from lndbayes.models.priors import prior_rows
 
@@ -54,16 +59,13 @@ SUMMARY_MODEL = (
     r"b_d \sim \mathrm{Normal}(0,\ \tau_{\mathrm{dept}})",
 )
 
-#: how each design forms the effect indicator D
-INDICATOR = {
-    "randomized": "$D_i$ = 1 for the program's participants (treated), 0 for controls",
-    "pre_post": "$D_i$ = treated $\\times$ post: the effect is carried by treated rows after the "
-                "start; team intercepts absorb fixed team differences and $\\gamma_t$ the common "
-                "period shocks (difference in differences)",
-    "staggered": "$D_i$ = treated $\\times$ post, with the effect varying by team and by event "
-                 "time $e$ (time since the team's start), so already-treated rows never act as "
-                 "controls (imputation estimator, Borusyak, Jaravel and Spiess 2024)",
-}
+#: the estimands a manager reads (lndbayes.estimands.business_draws): per posterior draw, the
+#: business-scale means with and without the effect term, averaged over the analysed rows A
+ETA0 = r"\eta_i^{(0)} = \eta_i - D_i\,\theta_i,\qquad \eta_i^{(1)} = \eta_i^{(0)} + \theta_i"
+AVERAGE_ABS = (r"\mathrm{average\_effect\_abs} = \frac{1}{|A|}\sum_{i \in A}"
+               r"\,[\mu(\eta_i^{(1)}) - \mu(\eta_i^{(0)})]")
+AVERAGE_REL = (r"\mathrm{average\_effect\_rel} = \mathrm{average\_effect\_abs}\ /\ "
+               r"\frac{1}{|A|}\sum_{i \in A}\,\mu(\eta_i^{(0)})")
 
 
 def linear_predictor(*, period: bool, event: bool, covariates: bool, several_programs: bool) -> str:
@@ -105,6 +107,32 @@ def _block(latex: str) -> str:
     return f"$$ {latex} $$"
 
 
+def covariates_text(covariates, design) -> str:
+    """Which columns of $x_i$ are standardised (the baseline and numeric covariates) and which
+    are 0/1 indicators (a baseline's missing indicator, the design's own controls)."""
+    covs = [str(c) for c in covariates or []]
+    indicators = [c for c in covs if c in getattr(design, "indicator_controls", ())
+                  or (c.endswith("_missing") and c[:-len("_missing")] in covs)]
+    scaled = [c for c in covs if c not in indicators]
+    parts = []
+    if scaled:
+        parts.append("standardised (mean 0, sd 1): " + ", ".join(f"`{c}`" for c in scaled))
+    if indicators:
+        parts.append("0/1 indicators, unscaled: " + ", ".join(f"`{c}`" for c in indicators))
+    return "Covariates $x_i$: " + ("; ".join(parts) or "yes") + "."
+
+
+def estimand_text(fam, design) -> list[str]:
+    """The average effect a manager reads, defined from the family's business-scale mean."""
+    rows = getattr(design, "analysed_rows_text", None) or "all analysed rows"
+    return [f"**Average effect** (the summary's `average_effect_abs`, in {fam.abs_label}, and "
+            "`average_effect_rel`), for each posterior draw, over the analysed rows $A$: "
+            f"{rows}. With $\\theta_i$ the row's effect term above and $\\mu$ the "
+            f"{fam.name} family's mean on the business scale:",
+            _block(fam.business_mean_latex or r"\mu(\eta) = E[y \mid \eta]"),
+            _block(ETA0), _block(AVERAGE_ABS), _block(AVERAGE_REL)]
+
+
 def model_math(meta: dict) -> str:
     """Markdown (prose and ``$$`` display math) of the model a fit used, from its ``meta``."""
     priors = meta.get("priors") or {}
@@ -114,17 +142,24 @@ def model_math(meta: dict) -> str:
                 + "\n\n".join(_block(x) for x in SUMMARY_MODEL))
     fam = get_family(meta["family"])
     s = _structure(priors)
-    design = meta.get("design", "randomized")
+    design_name = meta.get("design", "randomized")
+    design = DESIGNS.get(design_name)
+    quarterly = (meta.get("panel_meta") or {}).get("time_granularity") == "quarter"
     parts = [f"**Linear predictor** for observation (or cell) $i$ in team $j[i]$"
              + (", period $t[i]$" if s["period"] else "")
              + (", event time $e[i]$" if s["event"] else "")
              + (", program $p[i]$" if s["several_programs"] else "") + ":",
              _block(linear_predictor(**{k: s[k] for k in
                                         ("period", "event", "covariates", "several_programs")})),
-             INDICATOR.get(design, f"design {design}") + "."]
+             (design.indicator_latex if design else f"design {design_name}") + "."]
+    if quarterly and (s["period"] or s["event"]):
+        # one row per person is too sparse by month (lndbayes.fitting.by_quarter)
+        parts.append("One row per person, so time is counted in quarters, not months: periods $t$ "
+                     "are calendar quarters"
+                     + (" and event times $e$ are quarters since the team's start" if s["event"]
+                        else "") + ".")
     if s["covariates"]:
-        covs = meta.get("covariates") or []
-        parts.append("Covariates $x_i$ (standardised): " + (", ".join(map(str, covs)) or "yes") + ".")
+        parts.append(covariates_text(meta.get("covariates"), design))
     parts += [f"**Likelihood** ({fam.name}, {fam.link} link):", _block(fam.latex)]
     parts.append("**Hierarchy**" + (f" ({len(meta['departments'])} departments)"
                                     if s["departments"] and meta.get("departments") else "")
@@ -136,6 +171,7 @@ def model_math(meta: dict) -> str:
         parts.append(_block(PERIOD_EFFECTS))
     if s["event"]:
         parts.append(_block(EVENT_EFFECTS))
+    parts += estimand_text(fam, design)
     parts.append("Priors on the link scale: see the priors table ("
                  + ", ".join(f"${SYMBOLS[n]}$ {n}" for n in priors if n in SYMBOLS) + ").")
     return "\n\n".join(parts)

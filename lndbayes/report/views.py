@@ -14,18 +14,17 @@ import pandas as pd
 from markupsafe import Markup, escape
 
 from lndbayes import INTERVAL
+from lndbayes.design.designs import DESIGNS
 from lndbayes.privacy import reportable
 from lndbayes.report import figures
 from lndbayes.report.templating import render
 from lndbayes.formatting import DASH, decimals_for, fmt_int, fmt_interval, fmt_money, fmt_num, fmt_pct
 
-DESIGN_WORDS = {
-    "randomized": "Units were randomly assigned to the program or to a control group; the arms are "
-                  "compared directly.",
-    "pre_post": "Outcomes before and after the start are compared between the program and the "
-                "comparison group (difference in differences).",
-    "staggered": "Teams started the program at different times; teams not yet started serve as "
-                 "comparisons (staggered adoption)."}
+
+def design_words(design_type) -> str:
+    """The design's one-sentence description (its entry in lndbayes.design.designs)."""
+    des = DESIGNS.get(design_type)
+    return des.description if des else ""
 
 
 def table(df: pd.DataFrame, caption: str | None = None, formats: dict | None = None) -> dict:
@@ -193,7 +192,7 @@ def population(an) -> str:
     crit = "; ".join(f"{k}: {v}" for k, v in an.program["population"].items()) or "everybody"
     des = an.program["design"]
     return render("data.html.j2", section="population", criteria=crit, units=units, design=des,
-                  design_words=DESIGN_WORDS.get(des["type"], ""))
+                  design_words=design_words(des["type"]))
 
 
 def balance(an) -> str:
