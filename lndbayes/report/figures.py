@@ -96,18 +96,17 @@ def forest_plot(team_effects: pd.DataFrame, *, xlabel: str, scale: float = 1.0,
 
 def effect_distribution(draws, *, xlabel: str, scale: float = 1.0, target: float | None = None,
                         target_label: str = "agreed target", new_team_draws=None,
-                        title: str | None = None, interval: tuple[float, float] | None = None) -> Figure:
+                        title: str | None = None, interval: tuple[float, float]) -> Figure:
     """Posterior distribution of the average effect, with its 90% interval, zero and the target.
 
     ``new_team_draws`` (optional) overlays the expected effect in a new team (the predictive
-    distribution, wider because teams differ). ``interval`` is the (lower, upper) to shade;
-    by default the equal-tailed 90% quantiles of ``draws``.
+    distribution, wider because teams differ). ``interval``: the (lower, upper) the analysis
+    computed, shaded as given (unscaled, like ``draws``).
     """
     d = np.asarray(draws, float).ravel() * scale
     d = d[np.isfinite(d)]
     fig, ax = _new_fig(3.4)
-    lo, hi = (np.quantile(d, [(1 - INTERVAL) / 2, (1 + INTERVAL) / 2]) if interval is None
-              else (interval[0] * scale, interval[1] * scale))
+    lo, hi = interval[0] * scale, interval[1] * scale
     series = [d]
     if new_team_draws is not None:
         nt = np.asarray(new_team_draws, float).ravel() * scale

@@ -160,10 +160,13 @@ def distribution_figure(an, oid):
         return figures.effect_distribution(o.result.draws("average_effect_rel"), scale=100.0,
                                            xlabel="Average effect, relative change (%)", target=d.target,
                                            target_label=f"agreed target ({o.display['target']})",
-                                           title=f"Average effect: {oid}")
+                                           title=f"Average effect: {oid}",
+                                           interval=(d.effect_rel.lower, d.effect_rel.upper))
+    # the shaded interval is the decision's own, the one the tables print
     return figures.effect_distribution(o.result.draws("average_effect_abs"), scale=o.display_scale,
                                        xlabel=f"Average effect ({o.unit})", target=d.target,
-                                       title=f"Average effect: {oid}")
+                                       title=f"Average effect: {oid}",
+                                       interval=(d.effect_abs.lower, d.effect_abs.upper))
 
 
 def event_time_figure(an, oid):
