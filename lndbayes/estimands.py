@@ -22,7 +22,7 @@ import pandas as pd
 import xarray as xr
 
 from lndbayes.errors import ModelInputError
-from lndbayes.models.checks import predictive_checks
+from lndbayes.models.checks import flat, predictive_checks
 from lndbayes.models.sufficient import group_rows
 from lndbayes.results import SUMMARY_COLUMNS, TEAM_COLUMNS, EffectResult, describe, p_beats
 
@@ -31,12 +31,6 @@ REL_LABEL = "relative to counterfactual mean"
 SPREADS = ("effect_sd_team", "effect_sd_program")
 #: seed offset of the new-team draws (so they differ from the sampler's stream)
 NEW_TEAM_SEED = 7919
-
-
-def flat(post, name: str) -> np.ndarray:
-    """Draws of ``name`` with chains and draws merged into the first axis."""
-    v = np.asarray(post[name].values, dtype=float)
-    return v.reshape(v.shape[0] * v.shape[1], *v.shape[2:])
 
 
 def new_team_draws(effect_mean: np.ndarray, sds: list, seed: int) -> np.ndarray:
@@ -107,7 +101,7 @@ def business_draws(fam, post, pat, w, spec, J, chunk_cells=2_000_000):
     gamma = flat(post, "period_effect") if spec.n_period > 1 else None
     dev = flat(post, "event_time_dev") if spec.n_event > 1 else None
     beta = flat(post, "beta") if spec.K else None
-    aux_all = {k: flat(post, k) for k in ("sigma", "cutpoints") if k in post}
+    aux_all = {k: flat(post, k) for k in fam.aux_priors}
     Wt = np.zeros((len(team), J))
     Wt[np.arange(len(team)), unit] = w
     diff_tot = np.empty(S)
@@ -125,11 +119,9 @@ def business_draws(fam, post, pat, w, spec, J, chunk_cells=2_000_000):
         eff = theta[sl][:, unit]
         if dev is not None:
             eff = eff + dev[sl][:, ev]
-        aux = {}
-        if "sigma" in aux_all:
-            aux["sigma"] = aux_all["sigma"][sl][:, None]
-        if "cutpoints" in aux_all:
-            aux["cutpoints"] = aux_all["cutpoints"][sl]
+        # a scalar parameter (sigma) broadcasts over the patterns; a vector one (cutpoints)
+        # reaches business_mean as (draws, k)
+        aux = {k: v[sl][:, None] if v.ndim == 1 else v[sl] for k, v in aux_all.items()}
         m0 = fam.business_mean(eta0, aux)
         m1 = fam.business_mean(eta0 + eff, aux)
         diff_team[sl] = (m1 - m0) @ Wt

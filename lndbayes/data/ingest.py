@@ -49,10 +49,6 @@ class IngestResult:
     rejected: dict[str, pd.DataFrame] = field(default_factory=dict)  # table -> rejected rows
     warnings: list[str] = field(default_factory=list)
 
-    @property
-    def n_rejected(self) -> int:
-        return int(self.ledger["rows_rejected"].sum()) if len(self.ledger) else 0
-
 
 def _check_inputs(raw_dir: Path) -> list[Path]:
     """The fatal problems of the raw folder as a whole; returns its xAPI files."""

@@ -20,10 +20,10 @@ from lndbayes.example.world import (
     PERIODS,
     SUPPORT_START_M,
     dates,
-    expit,
     logit,
     month_of,
 )
+from lndbayes.models.families import expit
 
 
 def coaching_outcomes(rng, H, ids):

@@ -12,9 +12,9 @@ from lndbayes.example.world import (
     DATA_END,
     DEPARTMENTS,
     EFFECTS,
-    expit,
     logit,
 )
+from lndbayes.models.families import expit
 
 
 def _round_shares(shares, total) -> np.ndarray:

@@ -75,10 +75,6 @@ LAST = ["Muller", "Garcia", "Smith", "Rossi", "Kowalski", "Nguyen", "Okafor", "J
         "Moreau", "Weber", "Santos", "Larsen", "Ahmed", "Varga", "Becker", "Lopez", "Mensah"]
 
 
-def expit(x):
-    return 1.0 / (1.0 + np.exp(-x))
-
-
 def logit(p):
     return np.log(p / (1 - p))
 

@@ -7,7 +7,7 @@ outcome of each arm is computed as in the observed data:
 
 each family replicates its own cells (``Family.replicate``: normal and lognormal from the cell
 sums, binary Binomial, count negative binomial, ordinal Multinomial); time to event is not
-checked (replicating censoring needs each person's follow-up time, which cells do not keep).
+checked (``Family.no_check_reason``).
 
 "Arms": ``control`` are the rows with no effect (D = 0: control units, and before the start in
 pre/post and staggered designs), ``program`` the rows that carry it (D = 1).
@@ -17,8 +17,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from lndbayes.models.families import N_ORDINAL, get_family
+from lndbayes.models.families import get_family
 from lndbayes.models.sufficient import collapse
+
+
+def flat(post, name: str) -> np.ndarray:
+    """Draws of ``name`` with chains and draws merged into the first axis."""
+    v = np.asarray(post[name].values, dtype=float)
+    return v.reshape(v.shape[0] * v.shape[1], *v.shape[2:])
 
 
 def observed_arm_means(family, rows: dict) -> dict:
@@ -47,8 +53,8 @@ def replicate_arm_means(family: str, rows: dict, params: dict, seed: int = 0,
     """Replicated mean outcome by arm, one value per parameter draw; None where not checked.
 
     ``params``: per-draw arrays ``alpha`` (S, J), ``theta`` (S, J) and, where the model has them,
-    ``gamma`` (S, periods), ``dev`` (S, event times), ``beta`` (S, K), ``sigma`` (S,),
-    ``overdispersion`` (S,), ``cutpoints`` (S, 4).
+    ``gamma`` (S, periods), ``dev`` (S, event times), ``beta`` (S, K), and the family's own
+    parameters (``aux_priors``: ``sigma`` (S,), ``overdispersion`` (S,), ``cutpoints`` (S, 4)).
     """
     fam = get_family(family)
     if not fam.checked:
@@ -77,10 +83,12 @@ def _combos(rows: dict):
     return rows["program"][first], rows["team"][first]
 
 
-def prior_draws(spec, priors: dict, dept_of_team, n: int, seed: int, combos=None) -> dict:
+def prior_draws(spec, priors: dict, dept_of_team, n: int, seed: int, combos=None,
+                family=None) -> dict:
     """Parameter draws from the priors the model uses (same names and parameters).
 
-    ``combos``: several programs, (program, team) of each program x team combination.
+    ``combos``: several programs, (program, team) of each program x team combination;
+    ``family``: whose own parameters (``aux_priors``) are drawn too (none without).
     """
     rng = np.random.default_rng(seed)
 
@@ -121,33 +129,23 @@ def prior_draws(spec, priors: dict, dept_of_team, n: int, seed: int, combos=None
         out["dev"] = half("event_time_sd")[:, None] * (z - z.mean(1, keepdims=True))
     if spec.K:
         out["beta"] = rng.normal(P("beta", "mu"), P("beta", "sigma"), (n, spec.K))
-    if "sigma" in priors:
-        out["sigma"] = half("sigma")
-    if "overdispersion" in priors:
-        out["overdispersion"] = half("overdispersion")
-    if "cutpoints" in priors:
-        out["cutpoints"] = np.sort(rng.normal(P("cutpoints", "mu"), P("cutpoints", "sigma"),
-                                              (n, N_ORDINAL - 1)), axis=1)
+    if family is not None:
+        out.update(get_family(family).draw_aux(P, n, rng))
     return out
 
 
-def posterior_param_draws(post, spec, n: int, seed: int) -> dict:
+def posterior_param_draws(post, spec, n: int, seed: int, family) -> dict:
     """``n`` posterior draws (chains pooled, evenly thinned) in the layout of :func:`prior_draws`."""
-    def flat(name):
-        v = np.asarray(post[name].values, dtype=float)
-        return v.reshape(v.shape[0] * v.shape[1], *v.shape[2:])
-
     total = post.sizes["chain"] * post.sizes["draw"]
     idx = np.linspace(0, total - 1, min(n, total)).round().astype(int)
-    out = {"alpha": flat("intercept_team")[idx], "theta": flat("effect_team")[idx]}
+    out = {"alpha": flat(post, "intercept_team")[idx], "theta": flat(post, "effect_team")[idx]}
     for key, name, has in (("gamma", "period_effect", spec.n_period > 1),
                            ("dev", "event_time_dev", spec.n_event > 1),
                            ("beta", "beta", spec.K > 0)):
         if has:
-            out[key] = flat(name)[idx]
-    for name in ("sigma", "overdispersion", "cutpoints"):
-        if name in post:
-            out[name] = flat(name)[idx]
+            out[key] = flat(post, name)[idx]
+    for name in get_family(family).aux_priors:
+        out[name] = flat(post, name)[idx]
     return out
 
 
@@ -162,8 +160,8 @@ def predictive_checks(family, rows, spec, priors, post, dept_of_team, *, n: int 
     combos = _combos(rows)
     cells = collapse(family, rows, exact=True, by_combo=combos is not None)
     for kind, params in (("prior", prior_draws(spec, priors, dept_of_team, n, seed,
-                                               combos=combos)),
-                         ("posterior", posterior_param_draws(post, spec, n, seed))):
+                                               combos=combos, family=fam)),
+                         ("posterior", posterior_param_draws(post, spec, n, seed, fam))):
         with np.errstate(over="ignore", invalid="ignore"):
             rep = replicate_arm_means(family, rows, params, seed=seed + 1, cells=cells)
         out[kind] = {arm: [float(v) for v in vals] for arm, vals in rep.items()}

@@ -9,7 +9,9 @@ A family entry carries
 * its observation model in the PyMC graph (``likelihood``) and its LaTeX line (``latex``);
 * its sufficient statistics (``cell_keys``, ``cell_stats``, ``row_stats``), used by
   :func:`lndbayes.models.sufficient.collapse`;
-* the priors of its own parameters (``aux_priors``: ``sigma``, ``overdispersion``, ``cutpoints``);
+* its own parameters (``aux_priors``: ``sigma``, ``overdispersion``, ``cutpoints``), each named
+  alike in the graph, the priors and the per-draw ``aux``/``params`` dicts that
+  ``business_mean`` and ``replicate`` read, and drawn from their priors by ``draw_aux``;
 * how to turn a linear predictor ``eta`` into the business-scale mean (``business_mean``), a
   plain mean and standard error of a group of rows (``raw_mean_se``), and a crude link-scale
   estimate (``link_estimate``, only to choose centred or non-centred parameters);
@@ -70,7 +72,6 @@ def linear_predictor(spec, d: dict, a, beta):
 class Family:
     name: str
     link: str
-    business_unit: str
     #: what a link-scale effect is (e.g. "log odds ratio")
     link_label: str = ""
     #: what a business-scale (absolute) effect is measured in
@@ -98,7 +99,8 @@ class Family:
     has_sigma: ClassVar[bool] = False
     #: cells keep covariate sums instead of covariate values (the Gaussian families)
     gaussian_sums: ClassVar[bool] = False
-    #: priors of the family's own parameters, by name (lndbayes.models.priors.PRIOR_SPECS)
+    #: the family's own parameters: each name is its graph variable and its prior
+    #: (lndbayes.models.priors.PRIOR_SPECS); their draws reach ``business_mean`` and ``replicate``
     aux_priors: ClassVar[tuple] = ()
     #: the observation model, LaTeX (:math:`\\eta_i` is the linear predictor)
     latex: ClassVar[str] = ""
@@ -106,6 +108,8 @@ class Family:
     business_mean_latex: ClassVar[str] = ""
     #: a prior/posterior predictive check of the arm means exists
     checked: ClassVar[bool] = True
+    #: why there is no predictive check (a sentence the report shows); None where checked
+    no_check_reason: ClassVar[str | None] = None
     #: what the predictive check compares
     check_statistic: ClassVar[str] = "mean outcome"
 
@@ -142,9 +146,6 @@ class Family:
     def link_center(self, y, exposure, censored) -> float:
         """Where the intercept prior is centred (the link of the overall mean)."""
         return 0.0
-
-    def fisher_info(self, y, exposure, censored) -> float:
-        return 1.0
 
     # -- the graph --------------------------------------------------------------------------
     def likelihood(self, spec, d: dict, P, a, beta) -> None:
@@ -203,6 +204,11 @@ class Family:
     def arm_value(self, y, exposure) -> float:
         """The checked statistic of a group of observed rows."""
         return float(np.mean(y))
+
+    def draw_aux(self, P, n: int, rng) -> dict:
+        """``n`` draws of each own parameter (``aux_priors``) from its prior, as ``likelihood``
+        declares it; ``P(prior, parameter)``: a prior parameter. Default: half-normal."""
+        return {name: np.abs(rng.normal(0.0, P(name, "sigma"), n)) for name in self.aux_priors}
 
     def replicate(self, cells: dict, eta, params: dict, s: int, rng):
         """Replicated (total, denominator) per cell for parameter draw ``s``."""

@@ -33,9 +33,6 @@ class Binary(Family):
         p = np.clip(np.mean(y), 0.01, 0.99)
         return float(np.log(p / (1 - p)))
 
-    def fisher_info(self, y, exposure, censored):
-        p = np.clip(np.mean(y), 0.01, 0.99)
-        return float(p * (1 - p))
 
     def business_mean(self, eta, aux):
         return expit(eta)

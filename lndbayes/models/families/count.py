@@ -36,10 +36,6 @@ class Count(Family):
     def link_center(self, y, exposure, censored):
         return float(np.log(max(np.sum(y), 0.5) / np.sum(exposure)))
 
-    def fisher_info(self, y, exposure, censored):
-        m = np.mean(y)
-        v = np.var(y) or m
-        return float(min(m * m / max(v, 1e-9), m) or 0.1)
 
     def business_mean(self, eta, aux):
         return np.exp(eta)

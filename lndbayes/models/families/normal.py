@@ -24,8 +24,6 @@ class Normal(Family):
     def link_center(self, y, exposure, censored):
         return float(np.mean(self._z(y)))
 
-    def fisher_info(self, y, exposure, censored):
-        return 1.0 / self.link_scale(y, exposure, censored) ** 2
 
     def business_mean(self, eta, aux):
         return eta

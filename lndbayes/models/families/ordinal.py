@@ -26,8 +26,6 @@ class Ordinal(Family):
                 f"example {y[bad][0]:g}). Fix: recode the scale to 1..{N_ORDINAL}."
             )
 
-    def fisher_info(self, y, exposure, censored):
-        return 0.3
 
     def display_scale(self, unit_label=None):
         return 1.0, unit_label or f"score points (1\u2013{N_ORDINAL})"
@@ -68,6 +66,11 @@ class Ordinal(Family):
 
     def row_stats(self, rows):
         return {"y_cat": rows["y"].astype(np.int64) - 1}
+
+    def draw_aux(self, P, n, rng):
+        # ordered, as the likelihood's ordered transform makes them
+        return {"cutpoints": np.sort(rng.normal(P("cutpoints", "mu"), P("cutpoints", "sigma"),
+                                                (n, N_ORDINAL - 1)), axis=1)}
 
     def replicate(self, cells, eta, params, s, rng):
         cdf = expit(params["cutpoints"][s][None, :] - eta[:, None])

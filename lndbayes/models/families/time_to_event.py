@@ -17,6 +17,8 @@ class TimeToEvent(Family):
     business_mean_latex = r"\mu(\eta) = e^{\eta}"
     # replicating censoring needs each person's follow-up time, which cells do not keep
     checked = False
+    no_check_reason = ("time-to-event outcomes are right censored, and replicating them needs "
+                       "each person's follow-up time, which the fitted summary does not keep.")
 
     def _check(self, y, outcome):
         if np.any(y < 0):
@@ -30,8 +32,6 @@ class TimeToEvent(Family):
         d = max(float(np.sum(1 - censored)), 0.5)
         return float(np.log(np.sum(y) / d))
 
-    def fisher_info(self, y, exposure, censored):
-        return float(max(np.mean(1 - censored), 0.05))
 
     def business_mean(self, eta, aux):
         return np.exp(eta)
