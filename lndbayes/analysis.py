@@ -252,6 +252,8 @@ def _predictive(result: EffectResult) -> dict:
     if out:
         out["posterior_p_value"] = pc.get("posterior_p_value") or {}
         out["statistic"] = pc.get("statistic")
+    else:  # the report says why there is no check, in the family's words
+        out["no_check_reason"] = get_family(result.meta["family"]).no_check_reason
     return out
 
 

@@ -244,7 +244,8 @@ def ppc(an) -> str:
                    {"observed": lambda v: f"{v:.3g}", "share of replications above": lambda v: f"{v:.2f}"}) \
         if rows else None
     return render("appendix.html.j2", section="ppc", have=have, checks=checks,
-                  missing=[oid for oid in an.outcomes if oid not in have])
+                  missing=[oid for oid in an.outcomes if oid not in have],
+                  reasons={oid: o.predictive.get("no_check_reason") for oid, o in an.outcomes.items()})
 
 
 def ppc_figure(an, oid, kind: str = "posterior"):
