@@ -275,7 +275,7 @@ def fit_panel(panel: Panel, **settings):
     if "department" in d and d["department"].nunique() > 1:
         kw["department"] = "department"
     # one row per person in a panel design: quarters instead of months (see by_quarter)
-    quarterly = des.name != "randomized" and m.layout == "unit"
+    quarterly = des.over_time and m.layout == "unit"
     if quarterly:
         d = by_quarter(d)
     kw.update(des.panel_columns(d, quarterly=quarterly))

@@ -422,3 +422,38 @@ def test_family_display_scale():
     for f in ("normal", "lognormal", "count", "time_to_event", "ordinal"):
         assert get_family(f).display_scale("days") == (1.0, "days")
     assert get_family("normal").display_scale() == (1.0, "units")
+
+
+def test_design_entries_carry_the_panel_rules():
+    """The panel builder asks the design entry, not the design's name, how a design's rows and
+    arm checks are formed (adding a design touches designs.py and one registration)."""
+    from lndbayes.design.designs import DESIGNS, get_design
+
+    flags = {n: (d.one_row_per_unit, d.has_cohorts, d.over_time) for n, d in DESIGNS.items()}
+    assert flags == {"randomized": (True, False, False), "pre_post": (False, False, True),
+                     "staggered": (False, True, True)}
+    pre, stag = get_design("pre_post"), get_design("staggered")
+    only_after = pd.DataFrame({"treated": [1, 0], "post": [1, 1], "cohort": [None, None]})
+    with pytest.raises(ModelInputError, match="every observation of p/o is after the program"):
+        pre.check_arms(only_after, "p/o", [])
+    warnings: list = []
+    pre.check_arms(only_after.assign(post=[0, 1], treated=[1, 1]), "p/o", warnings)
+    assert warnings and warnings[0].startswith("no control group")
+    with pytest.raises(ModelInputError, match="no unit of p/o is treated"):
+        pre.check_arms(only_after.assign(post=[0, 1], treated=[0, 0]), "p/o", [])
+    with pytest.raises(ModelInputError, match="no team of p/o ever starts"):
+        stag.check_arms(only_after, "p/o", [])
+    with pytest.raises(ModelInputError, match=r"start in the same month \(2024-03\)"):
+        stag.check_arms(only_after.assign(cohort=["2024-03", "2024-03"]), "p/o", [])
+    stag.check_arms(only_after.assign(cohort=["2024-03", None]), "p/o", [])  # never-treated ok
+    get_design("randomized").check_arms(only_after, "p/o", [])  # its arms are checked per unit
+
+    hire = pd.Series(pd.to_datetime(["2024-01-15", "2024-05-02"]))
+    rows = pd.DataFrame({"cohort": [pd.Timestamp("2024-03-01"), pd.NaT],
+                         "cohort_m": [2024 * 12 + 2, np.nan], "treated": [1, 0]})
+    r = rows.copy()
+    stag.person_timing(r, hire, pd.Series([2024 * 12, 2024 * 12 + 4]), pd.Timestamp("2024-03-01"))
+    assert list(r["treated"]) == [0, 0] and list(r["post"]) == [0, 0]
+    r = rows.copy()
+    pre.person_timing(r, hire, None, pd.Timestamp("2024-03-01"))
+    assert list(r["post"]) == [0, 1] and r["cohort"].isna().all()

@@ -13,6 +13,7 @@ import pandas as pd
 
 from lndbayes.config import Program
 from lndbayes.design.calendar import lookup, to_naive
+from lndbayes.design.designs import get_design
 from lndbayes.errors import ConfigError, ModelInputError
 
 
@@ -35,7 +36,7 @@ def arms(org, program: Program, emp: pd.DataFrame, pop: pd.DataFrame, warnings: 
     (the start date, NaT for control / never treated)."""
     design = program.design
     start = pd.Timestamp(design.start)
-    staggered = design.type == "staggered"
+    staggered = get_design(design.type).has_cohorts
     a = org.assignments
     if not a.empty:
         a = a[a["program_id"].astype(str) == program.id]

@@ -14,7 +14,10 @@ controls are formed from the data.
 ``get_design(name)`` gives the design object; adding a design means a subclass of
 :class:`Design` and one line in ``DESIGNS``: the report's words for it (``description``, how
 ``D`` is formed ``indicator_latex``, the rows the average effect averages over
-``analysed_rows_text``) live on the subclass too. The graph (lndbayes.models.graph) reads the
+``analysed_rows_text``) live on the subclass too, and so do the panel builder's rules
+(lndbayes.design.panel): one row per unit or per (unit, month) (``one_row_per_unit``), team
+cohorts (``has_cohorts``), outcomes followed over time (``over_time``), how post / event time /
+cohort are set (``period_timing``, ``person_timing``) and the arm checks (``check_arms``). The graph (lndbayes.models.graph) reads the
 design's effect indicator, period and event-time indices from the design matrix
 (lndbayes.design.matrix), so it needs no design names.
 """
@@ -24,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from lndbayes.design.calendar import period_str
 from lndbayes.errors import ModelInputError
 from lndbayes.models.sufficient import indices_by
 
@@ -66,6 +70,30 @@ class Design:
     analysed_rows_text: str = "all analysed units, both arms"
     #: 0/1 control columns the design adds to the covariates (``treated_group_control``)
     indicator_controls: tuple = ()
+    #: one row per unit (the arms compared once), whatever the family
+    one_row_per_unit: bool = False
+    #: units start on their own dates (cohorts): a team's members share its first enrolment
+    has_cohorts: bool = False
+    #: outcomes are followed over time, so a one-row-per-person panel keeps its hire periods
+    over_time: bool = False
+
+    def period_timing(self, rows: pd.DataFrame, pm: pd.Series, start_m: int) -> None:
+        """post, event_time and cohort of one-row-per-(unit, month) rows (``pm``: each row's
+        month index), in place."""
+        rows["post"] = (pm >= start_m).astype(int)
+        rows["event_time"] = np.nan
+        rows["cohort"] = None
+
+    def person_timing(self, rows: pd.DataFrame, hire: pd.Series, hire_m: pd.Series,
+                      start: pd.Timestamp) -> None:
+        """post and cohort (and, where the design says so, treated and event_time) of
+        one-row-per-person rows from each person's hire date, in place."""
+        rows["post"] = 1
+        rows["cohort"] = None
+
+    def check_arms(self, data: pd.DataFrame, what: str, warnings: list) -> None:
+        """ModelInputError (or a warning) when a one-row-per-(unit, period) panel cannot tell
+        the effect of this design apart."""
 
     def check_columns(self, *, period, post, event_time) -> None:
         """ModelInputError when a column the design needs was not named."""
@@ -118,6 +146,7 @@ class Randomized(Design):
 
     name = "randomized"
     teams_need_both_arms = True
+    one_row_per_unit = True
     description = ("Units were randomly assigned to the program or to a control group; the arms "
                    "are compared directly.")
     indicator_latex = "$D_i$ = 1 for the program's participants (treated), 0 for controls"
@@ -136,6 +165,24 @@ class PrePost(Design):
                        "$\\gamma_t$ the common period shocks (difference in differences)")
     analysed_rows_text = "the treated rows after the start (treated $\\times$ post, $D_i = 1$)"
     indicator_controls = ("treated_group",)
+    over_time = True
+
+    def person_timing(self, rows, hire, hire_m, start):
+        rows["post"] = (hire >= start).astype(int)
+        rows["cohort"] = None
+
+    def check_arms(self, data, what, warnings):
+        arm_values = set(data["treated"].unique())
+        if (data["post"] == 1).all() or (data["post"] == 0).all():
+            side = "after" if (data["post"] == 1).all() else "before"
+            raise ModelInputError(f"every observation of {what} is {side} the program start; "
+                                  "a pre/post comparison needs both. Fix: check design.start in "
+                                  "programs.yaml against the KPI periods")
+        if arm_values == {1}:
+            warnings.append("no control group: the effect is the before/after change of the "
+                            "participants, confounded with anything else that changed over time")
+        elif arm_values == {0}:
+            raise ModelInputError(f"no unit of {what} is treated. Fix: check assignments.csv")
 
     def check_columns(self, *, period, post, event_time) -> None:
         if post is None:
@@ -207,6 +254,31 @@ class Staggered(PrePost):
                        "event time $e$ (time since the team's start), so already-treated rows "
                        "never act as controls (imputation estimator, Borusyak, Jaravel and "
                        "Spiess 2024)")
+    has_cohorts = True
+
+    def period_timing(self, rows, pm, start_m):
+        rows["event_time"] = pm - rows["cohort_m"]
+        rows["post"] = (rows["event_time"] >= 0).astype(int)
+        rows["cohort"] = rows["cohort_m"].map(lambda m: None if pd.isna(m) else period_str(int(m)))
+
+    def person_timing(self, rows, hire, hire_m, start):
+        team_start = pd.to_datetime(rows["cohort"])
+        rows["treated"] = (team_start.notna() & (hire >= team_start)).astype(int)
+        rows["event_time"] = hire_m - rows["cohort_m"]
+        rows["cohort"] = rows["cohort_m"].map(lambda m: None if pd.isna(m) else period_str(int(m)))
+        rows["post"] = rows["treated"]
+
+    def check_arms(self, data, what, warnings):
+        cohorts = set(data["cohort"].dropna().unique())
+        never = data["cohort"].isna().any()
+        if not cohorts:
+            raise ModelInputError(f"no team of {what} ever starts the program. Fix: give treated "
+                                  "teams a start_date in assignments.csv")
+        if len(cohorts) < 2 and not never:
+            raise ModelInputError(
+                f"all units of {what} start in the same month ({next(iter(cohorts))}) and none is "
+                "never-treated, so the start cannot be told from time. Fix: give teams different "
+                "start_date values or keep some teams as control")
 
     def check_columns(self, *, period, post, event_time) -> None:
         if event_time is None:

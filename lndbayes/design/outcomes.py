@@ -15,6 +15,7 @@ import pandas as pd
 
 from lndbayes.config import employed_at
 from lndbayes.design.calendar import month_index, period_str, to_naive
+from lndbayes.design.designs import get_design
 from lndbayes.errors import ModelInputError
 from lndbayes.models.families import Family
 
@@ -112,7 +113,6 @@ def randomized_rows(org, outcome, emp, units, kpi, expo, start, start_m, window,
 def panel_rows(org, outcome, emp, units, kpi, expo, design, start_m, window, fam: Family,
                team_level, hris, dropped) -> pd.DataFrame:
     """pre_post and staggered: one row per (unit, period)."""
-    staggered = design.type == "staggered"
     pre_periods = {period_str(m) for m in range(start_m - window, start_m)}
     if hris:
         cohorts = units["cohort_m"].dropna()
@@ -144,14 +144,7 @@ def panel_rows(org, outcome, emp, units, kpi, expo, design, start_m, window, fam
     if none.any():
         dropped[f"no '{outcome.kpi}' values"] += int(none.sum())
     pm = rows["period"].map(month_index)
-    if staggered:
-        rows["event_time"] = pm - rows["cohort_m"]
-        rows["post"] = (rows["event_time"] >= 0).astype(int)
-        rows["cohort"] = rows["cohort_m"].map(lambda m: None if pd.isna(m) else period_str(int(m)))
-    else:
-        rows["post"] = (pm >= start_m).astype(int)
-        rows["event_time"] = np.nan
-        rows["cohort"] = None
+    get_design(design.type).period_timing(rows, pm, start_m)
     if hris and outcome.kpi == "attrition" and not team_level:
         rows["baseline"] = np.nan   # everyone observed before the start was still employed
     else:
@@ -202,16 +195,5 @@ def person_rows(program, outcome, emp, units, kpi, design, start, dropped) -> pd
     hire_m = hire.map(month_index)
     rows["period"] = hire_m.map(period_str)
     rows["exposure"] = 1.0
-    if design.type == "staggered":
-        team_start = pd.to_datetime(rows["cohort"])
-        rows["treated"] = (team_start.notna() & (hire >= team_start)).astype(int)
-        rows["event_time"] = hire_m - rows["cohort_m"]
-        rows["cohort"] = rows["cohort_m"].map(lambda m: None if pd.isna(m) else period_str(int(m)))
-        rows["post"] = rows["treated"]
-    elif design.type == "pre_post":
-        rows["post"] = (hire >= start).astype(int)
-        rows["cohort"] = None
-    else:
-        rows["post"] = 1
-        rows["cohort"] = None
+    get_design(design.type).person_timing(rows, hire, hire_m, start)
     return rows

@@ -26,6 +26,7 @@ import pandas as pd
 from lndbayes.config import HRIS_KPIS, Program, check_population, employed_at
 from lndbayes.design.arms import arms, employees, units_of
 from lndbayes.design.calendar import month_index
+from lndbayes.design.designs import Design, get_design
 from lndbayes.design.outcomes import panel_rows, person_rows, randomized_rows, tenure_months
 from lndbayes.errors import ConfigError, ModelInputError
 from lndbayes.models.families import get_family
@@ -166,13 +167,14 @@ def build_panel(org, program_id: str, outcome_id: str) -> Panel:
     cfg, program, outcome = _resolve(org, program_id, outcome_id)
     emp = employees(org)
     design = program.design
+    des = get_design(design.type)
     start = pd.Timestamp(design.start)
     start_m = month_index(start)
     window = outcome.window_months
     family = outcome.family
     fam = get_family(family)
     # one row per unit: randomized designs, and families measured once per person (any design)
-    per_unit = design.type == "randomized" or fam.one_row_per_person
+    per_unit = des.one_row_per_unit or fam.one_row_per_person
     warnings: list[str] = []
     dropped: Counter = Counter()
 
@@ -196,7 +198,7 @@ def build_panel(org, program_id: str, outcome_id: str) -> Panel:
 
     if fam.one_row_per_person:
         rows = person_rows(program, outcome, emp, units, kpi, design, start, dropped)
-    elif design.type == "randomized":
+    elif des.one_row_per_unit:
         rows = randomized_rows(org, outcome, emp, units, kpi, expo, start, start_m, window, fam,
                                team_level, hris, dropped)
     else:
@@ -209,7 +211,7 @@ def build_panel(org, program_id: str, outcome_id: str) -> Panel:
             "Fix: check that the population, the KPI and the outcome window overlap (see the "
             "reasons above)")
     data = _frame(rows)
-    _check_arms(data, design.type, per_unit, program_id, outcome_id, warnings)
+    _check_arms(data, des, per_unit, program_id, outcome_id, warnings)
 
     # one row per unit for the balance check
     kept = units[units["unit"].isin(set(data["unit"]))].copy()
@@ -229,13 +231,13 @@ def build_panel(org, program_id: str, outcome_id: str) -> Panel:
     units_table["treated"] = units_table["treated"].astype("int8")
 
     if team_level:
-        n_people = int(emp["team"].astype(str).isin(set(data["unit"])).sum()) if design.type != "randomized" \
+        n_people = int(emp["team"].astype(str).isin(set(data["unit"])).sum()) if des.over_time \
             else int(at_start["team"].astype(str).isin(set(data["unit"])).sum())
     else:
         n_people = int(data["unit"].nunique())
     # one-row-per-person panels keep each person's hire month as their period
     periods = (sorted(p for p in data["period"].dropna().unique())
-               if design.type != "randomized" or fam.one_row_per_person else [])
+               if des.over_time or fam.one_row_per_person else [])
     target = None
     if program.target is not None and program.target.outcome == outcome.id:
         target = program.target.model_dump()
@@ -273,7 +275,7 @@ def build_panel(org, program_id: str, outcome_id: str) -> Panel:
     return Panel(data=data, meta=meta, units=units_table)
 
 
-def _check_arms(data, design_type, per_unit, program_id, outcome_id, warnings):
+def _check_arms(data, des: Design, per_unit, program_id, outcome_id, warnings):
     arm_values = set(data["treated"].unique())
     what = f"{program_id}/{outcome_id}"
     # one row per unit: only the arms are compared, so both must be there
@@ -283,25 +285,5 @@ def _check_arms(data, design_type, per_unit, program_id, outcome_id, warnings):
             raise ModelInputError(
                 f"all {data['unit'].nunique()} units of {what} are in the {arm} arm, so there is "
                 "nothing to compare. Fix: check assignments.csv (both arms are needed)")
-    elif design_type == "pre_post":
-        if (data["post"] == 1).all() or (data["post"] == 0).all():
-            side = "after" if (data["post"] == 1).all() else "before"
-            raise ModelInputError(f"every observation of {what} is {side} the program start; "
-                                  "a pre/post comparison needs both. Fix: check design.start in "
-                                  "programs.yaml against the KPI periods")
-        if arm_values == {1}:
-            warnings.append("no control group: the effect is the before/after change of the "
-                            "participants, confounded with anything else that changed over time")
-        elif arm_values == {0}:
-            raise ModelInputError(f"no unit of {what} is treated. Fix: check assignments.csv")
-    elif design_type == "staggered":
-        cohorts = set(data["cohort"].dropna().unique())
-        never = data["cohort"].isna().any()
-        if not cohorts:
-            raise ModelInputError(f"no team of {what} ever starts the program. Fix: give treated "
-                                  "teams a start_date in assignments.csv")
-        if len(cohorts) < 2 and not never:
-            raise ModelInputError(
-                f"all units of {what} start in the same month ({next(iter(cohorts))}) and none is "
-                "never-treated, so the start cannot be told from time. Fix: give teams different "
-                "start_date values or keep some teams as control")
+    else:
+        des.check_arms(data, what, warnings)
