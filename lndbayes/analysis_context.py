@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from lndbayes.paths import rejected_dir
 from lndbayes.privacy import PSEUDONYM_RE
 
 MEASURED_ON = {"participants": "participants", "direct_reports": "their direct reports", "team": "the team"}
@@ -73,7 +74,7 @@ def ledger_tables(org) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
     """(the ingestion ledger, counts of rejected rows by table and reason, redacted)."""
     led = org.ledger
     led = led.copy() if led is not None and len(led) else None
-    rej_dir = Path(org.root) / "interim" / "rejected"
+    rej_dir = rejected_dir(Path(org.root))
     reasons = []
     for f in sorted(rej_dir.glob("*.csv")) if rej_dir.is_dir() else []:
         try:
