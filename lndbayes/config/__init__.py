@@ -9,36 +9,8 @@ numbers so that every problem is reported as ``<file>, row <line>, column '<fiel
     cfg.errors                                            # {"bad_program": ConfigError(...)}
 """
 
+from lndbayes.config import schema
 from lndbayes.config.loader import check_population, load_programs, programs_from_text
-from lndbayes.config.schema import (
-    HRIS_KPIS,
-    Alignment,
-    Design,
-    LevelRange,
-    Organisation,
-    Outcome,
-    Population,
-    Program,
-    ProgramDetails,
-    ProgramsConfig,
-    Target,
-    employed_at,
-)
+from lndbayes.config.schema import *  # noqa: F403 -- the schema's public names, listed once there
 
-__all__ = [
-    "Organisation",
-    "Alignment",
-    "LevelRange",
-    "Population",
-    "ProgramDetails",
-    "Design",
-    "Outcome",
-    "Target",
-    "Program",
-    "ProgramsConfig",
-    "load_programs",
-    "programs_from_text",
-    "check_population",
-    "employed_at",
-    "HRIS_KPIS",
-]
+__all__ = [*schema.__all__, "load_programs", "programs_from_text", "check_population"]
