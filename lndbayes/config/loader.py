@@ -18,14 +18,17 @@ from pydantic import BaseModel, ValidationError
 
 from lndbayes.config.schema import (
     Alignment,
+    DecisionRule,
     Design,
     LevelRange,
     Organisation,
+    OverlapNote,
     Outcome,
     Population,
     Program,
     ProgramDetails,
     ProgramsConfig,
+    RoiSettings,
     Target,
     dotted_path,
 )
@@ -77,6 +80,9 @@ _PROGRAM_MODELS: dict[tuple, type[BaseModel]] = {
     ("design",): Design,
     ("outcomes",): Outcome,
     ("target",): Target,
+    ("roi",): RoiSettings,
+    ("roi", "overlaps"): OverlapNote,
+    ("decision",): DecisionRule,
 }
 
 
@@ -136,8 +142,26 @@ def _translate(err: dict, models: dict, prefix: tuple) -> tuple[tuple, str, str]
     if typ == "duplicate_outcome_id":
         return (loc + ("outcomes", ctx.get("index"), "id"), f"outcome id '{ctx.get('id')}' is "
                 "used twice in this program", "give every outcome of a program its own id")
+    if typ == "target_unit":
+        return loc + ("target", ctx.get("field")), err["msg"], ctx.get("fix")
+    if typ == "roi_unknown_outcome":
+        return (loc + ("roi", ctx.get("where"), ctx.get("index")), err["msg"],
+                f"use one of this program's outcome ids: {ctx.get('valid')}")
+    if typ == "roi_without_value":
+        return (loc + ("roi",), err["msg"],
+                "add value_per_unit (currency per unit of the outcome) to the outcomes that have a "
+                "money value, or remove roi:")
+    if typ == "decision_order":
+        return loc, err["msg"], "a stop threshold must not be above the matching scale threshold"
     if typ == "level_order":
         return loc, err["msg"], "make min less than or equal to max"
+    if typ in ("too_short", "too_long") and "roi" in loc and name in ("separate", "outcomes"):
+        return loc, f"a pair of outcomes must name exactly two outcome ids (got {got!r})", \
+            "write the pair as [outcome_a, outcome_b]"
+    if typ == "greater_than" and name == "value_per_unit":
+        return loc, f"value_per_unit must be above 0 (got {got!r})", \
+            "give the currency value of one unit of the outcome as a positive number; `direction` " \
+            "already says which way is good"
     if typ in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
         return loc, f"{err['msg'].lower()} (got {got!r})", f"correct the value of '{name}'"
     if typ in ("too_short",) and name == "outcomes":

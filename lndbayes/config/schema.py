@@ -35,6 +35,9 @@ __all__ = [
     "Design",
     "Outcome",
     "Target",
+    "OverlapNote",
+    "RoiSettings",
+    "DecisionRule",
     "Program",
     "ProgramsConfig",
     "employed_at",
@@ -182,7 +185,7 @@ class Outcome(_Model):
     measured_on: MeasuredOn = "participants"
     window_months: int = Field(12, ge=1)
     exposure: str | None = None
-    value_per_unit: float | None = None
+    value_per_unit: float | None = Field(None, gt=0)
     unit_label: str | None = None
 
 
@@ -201,6 +204,49 @@ class Target(_Model):
         return self
 
 
+class OverlapNote(_Model):
+    """Two monetised outcomes whose benefits may count the same gain (warned on the report)."""
+
+    outcomes: list[str] = Field(min_length=2, max_length=2)
+    note: str | None = None
+
+
+class RoiSettings(_Model):
+    """How the program's return on investment is counted (docs/decisions.md).
+
+    ``horizon_months``: months over which benefits are counted; ``participants``: people who
+    receive the program (default: the population members in the treated arm); ``overlaps``:
+    pairs that may count the same gain (warned); ``separate``: pairs confirmed to be distinct
+    gains (no warning); ``exclude``: outcomes whose money is left out (listed as intangibles).
+    """
+
+    horizon_months: int = Field(12, ge=1)
+    participants: int | None = Field(None, ge=1)
+    overlaps: list[OverlapNote] = Field(default_factory=list)
+    separate: list[Annotated[list[str], Field(min_length=2, max_length=2)]] = Field(default_factory=list)
+    exclude: list[str] = Field(default_factory=list)
+
+
+class DecisionRule(_Model):
+    """Thresholds of the scale / iterate / stop rule (lndbayes.decisions, docs/decisions.md)."""
+
+    scale_p_roi: float = Field(0.8, ge=0, le=1)
+    scale_min_net_benefit: float = 0.0
+    scale_p_works: float = Field(0.9, ge=0, le=1)
+    scale_p_target: float = Field(0.5, ge=0, le=1)
+    stop_p_roi: float = Field(0.2, ge=0, le=1)
+    stop_p_works: float = Field(0.5, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        for stop, scale in (("stop_p_roi", "scale_p_roi"), ("stop_p_works", "scale_p_works")):
+            if getattr(self, stop) > getattr(self, scale):
+                raise PydanticCustomError(
+                    "decision_order", "{stop} ({lo}) is above {scale} ({hi})",
+                    {"stop": stop, "scale": scale, "lo": getattr(self, stop), "hi": getattr(self, scale)})
+        return self
+
+
 class Program(_Model):
     id: str = Field(pattern=_ID_PATTERN)
     name: str
@@ -210,6 +256,8 @@ class Program(_Model):
     design: Design
     outcomes: list[Outcome] = Field(min_length=1)
     target: Target | None = None
+    roi: RoiSettings | None = None
+    decision: DecisionRule | None = None
 
     # where this program came from: file name and {field path tuple: YAML line}
     _file: str | None = PrivateAttr(default=None)
@@ -231,7 +279,44 @@ class Program(_Model):
                 "target_unknown_outcome", "target names outcome '{name}', which this program "
                 "does not define", {"name": self.target.outcome, "valid": ", ".join(seen)},
             )
+        if self.target is not None:
+            self._check_target_units(self.outcomes[seen[self.target.outcome]])
+        if self.roi is not None:
+            self._check_roi(seen)
         return self
+
+    def _check_target_units(self, outcome: "Outcome") -> None:
+        """A target must be a change the KPI can make (a relative fall below -100%, or a binary
+        outcome's absolute change of a whole unit or more, is a target in the wrong unit)."""
+        t = self.target
+        if t.relative_change is not None and t.relative_change <= -1:
+            raise PydanticCustomError(
+                "target_unit", "relative_change {v} is a fall of 100% or more, which '{kpi}' cannot make",
+                {"v": t.relative_change, "kpi": outcome.kpi, "field": "relative_change",
+                 "fix": "write a relative change as a fraction: -0.15 for a 15% fall"})
+        bounded = {"binary": 1.0, "ordinal": 4.0}.get(outcome.family)
+        if t.absolute_change is not None and bounded is not None and abs(t.absolute_change) >= bounded:
+            unit = ("a probability difference (-0.04 = 4 percentage points fewer)" if outcome.family == "binary"
+                    else "score points on the 1-5 scale (at most 4)")
+            raise PydanticCustomError(
+                "target_unit", "absolute_change {v} is not in the unit of '{kpi}' ({family} outcome)",
+                {"v": t.absolute_change, "kpi": outcome.kpi, "family": outcome.family,
+                 "field": "absolute_change", "fix": f"a {outcome.family} outcome's absolute change is {unit}"})
+
+    def _check_roi(self, seen: dict) -> None:
+        roi = self.roi
+        named = [("exclude", i, o) for i, o in enumerate(roi.exclude)]
+        named += [("separate", i, o) for i, pair in enumerate(roi.separate) for o in pair]
+        named += [("overlaps", i, o) for i, n in enumerate(roi.overlaps) for o in n.outcomes]
+        for where, i, o in named:
+            if o not in seen:
+                raise PydanticCustomError(
+                    "roi_unknown_outcome", "roi.{where} names outcome '{name}', which this program does "
+                    "not define", {"where": where, "index": i, "name": o, "valid": ", ".join(seen)})
+        if not any(o.value_per_unit is not None for o in self.outcomes):
+            raise PydanticCustomError(
+                "roi_without_value", "roi: is given but no outcome has a value_per_unit, so there is "
+                "no benefit to count", {})
 
     def outcome(self, outcome_id: str) -> Outcome:
         for o in self.outcomes:
