@@ -35,6 +35,7 @@ _EXPORTS = {
     "analyse_program": "lndbayes.analysis",
     "ProgramAnalysis": "lndbayes.analysis",
     "load_analysis": "lndbayes.analysis",
+    "design_experiment": "lndbayes.planning",
     "LndbayesError": "lndbayes.errors",
     "ContractError": "lndbayes.errors",
     "ConfigError": "lndbayes.errors",

@@ -24,6 +24,7 @@ COMMANDS = {
     "fit-summary": ("lndbayes.cli.fit", "meta-analyse team-level estimates from a CSV"),
     "report": ("lndbayes.cli.report",
                "write every program's impact report and reports/index.html (incremental)"),
+    "design": ("lndbayes.cli.design", "randomise a population into treatment and control; write assignments.csv"),
 }
 
 

@@ -22,15 +22,19 @@ def balance_table(panel: Panel) -> pd.DataFrame:
                                                   baseline=("baseline", "first"), team=("team", "first"))
         u["team_size"] = u["team"].map(u.groupby("team").size()).astype(float)
         u["tenure_months"] = np.nan
-    out = []
-    for var in ("baseline", "team_size", "tenure_months"):
-        t = pd.to_numeric(u.loc[u["treated"] == 1, var], errors="coerce").dropna()
-        c = pd.to_numeric(u.loc[u["treated"] == 0, var], errors="coerce").dropna()
-        mt, mc = (t.mean() if len(t) else np.nan), (c.mean() if len(c) else np.nan)
-        st, sc = (t.std(ddof=1) if len(t) > 1 else np.nan), (c.std(ddof=1) if len(c) > 1 else np.nan)
-        pooled = np.sqrt((np.nan_to_num(st) ** 2 + np.nan_to_num(sc) ** 2) / 2)
-        diff = (mt - mc) / pooled if pooled > 0 else (0.0 if mt == mc else np.nan)
-        out.append({"variable": var, "mean_treated": mt, "mean_control": mc, "sd_treated": st,
-                    "sd_control": sc, "n_treated": int(len(t)), "n_control": int(len(c)),
-                    "std_diff": diff, "imbalanced": bool(abs(diff) > 0.1) if pd.notna(diff) else False})
-    return pd.DataFrame(out)
+    return pd.DataFrame([balance_row(var, u.loc[u["treated"] == 1, var], u.loc[u["treated"] == 0, var])
+                         for var in ("baseline", "team_size", "tenure_months")])
+
+
+def balance_row(var: str, treated, control) -> dict:
+    """One row of a balance table: the arms' means, sds and counts of ``var`` and the
+    standardised difference (shared with the experiment planner, lndbayes.planning)."""
+    t = pd.to_numeric(pd.Series(treated), errors="coerce").dropna()
+    c = pd.to_numeric(pd.Series(control), errors="coerce").dropna()
+    mt, mc = (t.mean() if len(t) else np.nan), (c.mean() if len(c) else np.nan)
+    st, sc = (t.std(ddof=1) if len(t) > 1 else np.nan), (c.std(ddof=1) if len(c) > 1 else np.nan)
+    pooled = np.sqrt((np.nan_to_num(st) ** 2 + np.nan_to_num(sc) ** 2) / 2)
+    diff = (mt - mc) / pooled if pooled > 0 else (0.0 if mt == mc else np.nan)
+    return {"variable": var, "mean_treated": mt, "mean_control": mc, "sd_treated": st,
+            "sd_control": sc, "n_treated": int(len(t)), "n_control": int(len(c)),
+            "std_diff": diff, "imbalanced": bool(abs(diff) > 0.1) if pd.notna(diff) else False}
