@@ -12,14 +12,27 @@ Estimands
   same scale as the draws (``relative_change: -0.15`` is compared with the relative-effect draws;
   ``absolute_change`` with the absolute-effect draws). "At least as good": ``effect <= target``
   for decrease, ``effect >= target`` for increase.
-* Monetised benefit = (effect in the good direction) x units x value per unit, computed draw by
-  draw, so its interval is the 90% equal-tailed interval of the benefit draws. It is a *gross*
-  benefit: program costs (full ROI) come in a later release.
+* Monetised benefit (per outcome) = (effect in the good direction) x units touched x value per
+  unit, computed draw by draw, so its interval is the 90% equal-tailed interval of the benefit
+  draws. It is the *gross* benefit over the observed units; the program's return on investment
+  (horizon, participants, fully loaded costs) is :mod:`lndbayes.roi`.
 
-Recommendation (explicit thresholds, :data:`DEFAULT_THRESHOLDS`)
-----------------------------------------------------------------
+Program recommendation from money and odds (:func:`recommend_program`; thresholds
+:class:`Thresholds`, configurable per program with programs.yaml ``decision:``)
+--------------------------------------------------------------------------------------------
+1. Any fit failed its diagnostics (``converged=False``) or an outcome could not be estimated:
+   **iterate** ("evidence unreliable"). A non-converged fit never yields *scale*.
+2. ``P(ROI > 0) < stop_p_roi`` (0.2) or ``P(works) < stop_p_works`` (0.5): **stop**.
+3. ``P(ROI > 0) >= scale_p_roi`` (0.8) and expected net benefit ``> scale_min_net_benefit`` (0)
+   and ``P(works) >= scale_p_works`` (0.9) and, when a target is agreed,
+   ``P(beats target) >= scale_p_target`` (0.5): **scale**.
+4. Anything else: **iterate** (the report then shows what more data is worth,
+   :mod:`lndbayes.value_of_information`).
+Without any monetised outcome the rule falls back on the odds alone (:func:`recommend`):
+
+Recommendation on odds alone (:func:`recommend`, per outcome and for unmonetised programs)
+-----------------------------------------------------------------------------------------
 1. The fit failed its diagnostics (``converged=False``): **iterate** ("evidence unreliable").
-   A non-converged fit never yields *scale*, whatever its numbers say.
 2. ``P(works) < 0.5``: **stop** (the program more likely hurts or does nothing than helps).
 3. ``P(works) >= 0.9`` and ``P(beats target) >= 0.5`` (or no target agreed): **scale**.
 4. Anything else: **iterate** (promising but not yet convincing, or works but probably short of
@@ -39,11 +52,25 @@ DIRECTIONS = ("increase", "decrease")
 
 @dataclass(frozen=True)
 class Thresholds:
-    """The documented decision thresholds (probabilities)."""
+    """The documented decision thresholds (probabilities; the net benefit in currency)."""
 
     scale_p_works: float = 0.9   # scale needs P(works) at least this ...
     scale_p_target: float = 0.5  # ... and P(beats target) at least this
     stop_p_works: float = 0.5    # stop when P(works) is below this
+    scale_p_roi: float = 0.8     # scale needs P(ROI > 0) at least this ...
+    scale_min_net_benefit: float = 0.0   # ... and an expected net benefit above this
+    stop_p_roi: float = 0.2      # stop when P(ROI > 0) is below this
+
+    @classmethod
+    def from_config(cls, rule) -> "Thresholds":
+        """From a programs.yaml ``decision:`` block (a DecisionRule or a dict); None: the defaults."""
+        if rule is None:
+            return cls()
+        values = rule if isinstance(rule, dict) else rule.model_dump()
+        return cls(**values)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
 DEFAULT_THRESHOLDS = Thresholds()
@@ -260,13 +287,100 @@ def decide_outcome(abs_draws, rel_draws, *, outcome_id: str, direction: str, con
                            target_scale, pt, benefit, recommend(pw, pt, converged, thresholds))
 
 
+def _money(x: float, currency: str) -> str:
+    from lndbayes.formatting import fmt_money
+
+    return fmt_money(x, currency)
+
+
+def rule_checks(p_works: float | None, p_target: float | None, p_roi: float | None,
+                expected_net_benefit: float | None, thresholds: Thresholds = DEFAULT_THRESHOLDS,
+                currency: str = "EUR") -> list[dict]:
+    """Each condition of the money-and-odds rule with its value, threshold and whether it holds
+    (what the report's rule table shows). Absent numbers (no target, no money) are left out."""
+    t = thresholds
+    out = []
+
+    def add(name, value, op, threshold, role, shown, shown_t):
+        if value is None or not np.isfinite(value):
+            return
+        ok = {">=": value >= threshold, ">": value > threshold, "<": value < threshold}[op]
+        out.append({"name": name, "role": role, "op": op, "value": float(value), "threshold": float(threshold),
+                    "ok": bool(ok), "display": f"{name} = {shown} ({op} {shown_t} to {role}: "
+                                               f"{'yes' if ok else 'no'})"})
+
+    pct = lambda v: f"{v:.0%}"  # noqa: E731
+    add("P(ROI > 0)", p_roi, ">=", t.scale_p_roi, "scale", pct(p_roi or 0), pct(t.scale_p_roi))
+    add("expected net benefit", expected_net_benefit, ">", t.scale_min_net_benefit, "scale",
+        _money(expected_net_benefit or 0, currency), _money(t.scale_min_net_benefit, currency))
+    add("P(works)", p_works, ">=", t.scale_p_works, "scale", pct(p_works or 0), pct(t.scale_p_works))
+    add("P(meets target)", p_target, ">=", t.scale_p_target, "scale", pct(p_target or 0), pct(t.scale_p_target))
+    add("P(ROI > 0)", p_roi, "<", t.stop_p_roi, "stop", pct(p_roi or 0), pct(t.stop_p_roi))
+    add("P(works)", p_works, "<", t.stop_p_works, "stop", pct(p_works or 0), pct(t.stop_p_works))
+    return out
+
+
+def rule_text(thresholds: Thresholds = DEFAULT_THRESHOLDS, basis: str = "money", currency: str = "EUR") -> str:
+    """The scale / iterate / stop rule in words, with its thresholds (stated in every report)."""
+    t = thresholds
+    if basis == "money":
+        return (f"Scale when P(ROI > 0) is at least {t.scale_p_roi:.0%}, the expected net benefit is above "
+                f"{_money(t.scale_min_net_benefit, currency)}, P(works) is at least {t.scale_p_works:.0%} and, "
+                f"when a target is agreed, P(meets target) is at least {t.scale_p_target:.0%}. Stop when "
+                f"P(ROI > 0) is below {t.stop_p_roi:.0%} or P(works) is below {t.stop_p_works:.0%}. "
+                "Otherwise iterate. A fit that failed its diagnostics, or an outcome that could not be "
+                "estimated, never yields scale.")
+    return (f"No outcome has a money value, so the rule uses the odds alone: scale when P(works) is at "
+            f"least {t.scale_p_works:.0%} and, when a target is agreed, P(meets target) is at least "
+            f"{t.scale_p_target:.0%}; stop when P(works) is below {t.stop_p_works:.0%}; otherwise iterate. "
+            "A fit that failed its diagnostics never yields scale.")
+
+
+def recommend_program(p_works: float | None, p_target: float | None, p_roi: float, expected_net_benefit: float,
+                      converged: bool, thresholds: Thresholds = DEFAULT_THRESHOLDS,
+                      currency: str = "EUR") -> Recommendation:
+    """scale / iterate / stop from money and odds (the rule of the module docstring)."""
+    t = thresholds
+    if not converged or p_works is None or not np.isfinite(p_works) or not np.isfinite(p_roi):
+        return Recommendation(
+            "iterate",
+            "evidence unreliable: the model fit did not pass its convergence diagnostics, so no "
+            "decision should rest on it. Fix the data or model and re-run before deciding")
+    roi = f"P(ROI > 0) = {p_roi:.0%}"
+    enb = f"expected net benefit {_money(expected_net_benefit, currency)}"
+    if p_roi < t.stop_p_roi:
+        return Recommendation("stop", f"{roi}, below {t.stop_p_roi:.0%} ({enb}): the program most likely "
+                                      "returns less than it costs")
+    if p_works < t.stop_p_works:
+        return Recommendation("stop", f"P(works) = {p_works:.0%}, below {t.stop_p_works:.0%}: the program "
+                                      "is more likely not to help than to help")
+    short = []
+    if p_roi < t.scale_p_roi:
+        short.append(f"{roi} (scaling needs {t.scale_p_roi:.0%})")
+    if not expected_net_benefit > t.scale_min_net_benefit:
+        short.append(f"{enb} (scaling needs more than {_money(t.scale_min_net_benefit, currency)})")
+    if p_works < t.scale_p_works:
+        short.append(f"P(works) = {p_works:.0%} (scaling needs {t.scale_p_works:.0%})")
+    if p_target is not None and p_target < t.scale_p_target:
+        short.append(f"P(meets target) = {p_target:.0%} (scaling needs {t.scale_p_target:.0%})")
+    if not short:
+        tgt = "no target was agreed" if p_target is None else f"P(meets target) = {p_target:.0%}"
+        return Recommendation("scale", f"{roi}, {enb}, P(works) = {p_works:.0%}, {tgt}: every scaling "
+                                       "condition holds")
+    return Recommendation("iterate", "not yet: " + "; ".join(short))
+
+
 def decide_program(decisions: dict[str, OutcomeDecision], primary: str | None,
                    failed: dict[str, str] | None = None,
-                   thresholds: Thresholds = DEFAULT_THRESHOLDS) -> Recommendation:
-    """The program's recommendation: the primary outcome's (the target's outcome, else the first).
+                   thresholds: Thresholds = DEFAULT_THRESHOLDS, roi=None,
+                   currency: str = "EUR") -> Recommendation:
+    """The program's recommendation.
 
-    Any outcome whose fit failed diagnostics (or could not be fitted at all) turns a *scale*
-    into *iterate*: the evidence as a whole is not reliable yet.
+    With ``roi`` (a :class:`lndbayes.roi.ProgramRoi`, or anything with ``p_roi_positive`` and
+    ``expected_net_benefit``): :func:`recommend_program` on the program's money and the primary
+    outcome's odds (the target's outcome, else the first). Without it: the primary outcome's
+    odds-only recommendation. Any outcome whose fit failed diagnostics (or could not be fitted
+    at all) turns a *scale* into *iterate*: the evidence as a whole is not reliable yet.
     """
     failed = failed or {}
     if not decisions:
@@ -274,6 +388,9 @@ def decide_program(decisions: dict[str, OutcomeDecision], primary: str | None,
     key = primary if primary in decisions else next(iter(decisions))
     d = decisions[key]
     rec = d.recommendation
+    if roi is not None:
+        rec = recommend_program(d.p_works, d.p_target, roi.p_roi_positive, roi.expected_net_benefit,
+                                all(x.converged for x in decisions.values()), thresholds, currency)
     unreliable = [o for o, x in decisions.items() if not x.converged] + list(failed)
     if rec.action == "scale" and unreliable:
         return Recommendation(
@@ -282,4 +399,6 @@ def decide_program(decisions: dict[str, OutcomeDecision], primary: str | None,
     if primary and primary not in decisions and primary in failed:
         return Recommendation(
             "iterate", f"evidence unreliable: the target outcome ({primary}) could not be estimated")
+    if roi is not None:
+        return rec
     return Recommendation(rec.action, f"{key}: {rec.reason}" if len(decisions) > 1 else rec.reason)

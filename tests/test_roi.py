@@ -1,0 +1,273 @@
+"""ROI on posterior draws, the money-and-odds rule and the value of more data, tested with values."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lndbayes import decisions as d
+from lndbayes import roi as r
+from lndbayes import value_of_information as voi
+
+
+def money(oid="a", direction="decrease", value=1000.0, units=100.0, **kw):
+    return r.OutcomeMoney(oid, direction, value, units, **kw)
+
+
+# ---- ROI of known draws, by hand ------------------------------------------------------------------
+
+def test_roi_of_known_draws_matches_the_hand_computation():
+    # attrition falls by 0.01 .. 0.05 (decrease is good); 100 report-windows x 1000 per leaver
+    eff = np.array([-0.05, -0.04, -0.03, -0.02, -0.01])
+    costs = r.Costs(cost_per_participant=10.0, participants=100, fixed_cost=1000.0)   # 2000
+    rd = r.roi_draws({"a": eff}, {"a": money()}, costs)
+    assert rd.cost == 2000.0
+    np.testing.assert_allclose(rd.benefit, [5000, 4000, 3000, 2000, 1000])
+    np.testing.assert_allclose(rd.net_benefit, [3000, 2000, 1000, 0, -1000])
+    np.testing.assert_allclose(rd.roi, [1.5, 1.0, 0.5, 0.0, -0.5])
+    np.testing.assert_allclose(rd.bcr, [2.5, 2.0, 1.5, 1.0, 0.5])
+    assert rd.p_roi_positive == pytest.approx(0.6)          # 0 is not > 0
+    pr = r.program_roi({"a": eff}, {"a": money()}, costs, horizon_months=12)
+    assert pr.roi.mean == pytest.approx(0.5) and pr.bcr.mean == pytest.approx(1.5)
+    assert pr.net_benefit.mean == pytest.approx(1000.0)
+    # break-even: 0.02 fewer leavers per unit pays the 2000 (= 2000 / (100 x 1000)), as a decrease
+    assert pr.break_even["a"] == pytest.approx(-0.02)
+    # payback = 12 x 2000 / benefit: 4.8, 6, 8, 12, 24 months; median 8
+    assert pr.payback["median"] == pytest.approx(8.0)
+    assert pr.payback["p_within_horizon"] == pytest.approx(0.8)
+
+
+def test_break_even_is_the_effect_at_which_roi_is_zero_exactly():
+    m = money("x", "increase", value=900.0, units=48.0)
+    costs = r.Costs(250.0, 40, 30000.0)
+    for other in (0.0, 12345.0):
+        be = r.break_even_effect(m, costs.total, other)
+        # at the break-even effect the net benefit is exactly 0
+        assert m.sign * be * m.per_effect_unit + other - costs.total == pytest.approx(0.0, abs=1e-6)
+    assert r.break_even_effect(m, costs.total) == pytest.approx(40000 / (48 * 900))
+    # a decrease-is-good KPI breaks even at a negative effect
+    assert r.break_even_effect(money(direction="decrease"), 5000.0) == pytest.approx(-0.05)
+
+
+def test_zero_costs_leave_roi_undefined_but_p_roi_defined():
+    eff = np.array([0.1, -0.1, 0.2, 0.3])
+    rd = r.roi_draws({"a": eff}, {"a": money(direction="increase")}, r.Costs(0, 10, 0))
+    assert rd.roi is None and rd.bcr is None
+    assert rd.p_roi_positive == pytest.approx(0.75)
+    pr = r.program_roi({"a": eff}, {"a": money(direction="increase")}, r.Costs(0, 10, 0))
+    assert pr.roi is None and pr.payback["median"] == 0.0
+
+
+def test_outcomes_are_added_draw_by_draw_not_by_their_means():
+    # two outcomes whose benefits are perfectly negatively correlated: their sum is certain
+    rng = np.random.default_rng(0)
+    z = rng.normal(0.0, 1.0, 4000)
+    effects = {"a": 1.0 + z, "b": 1.0 - z}
+    m = {"a": money("a", "increase", 1.0, 1.0), "b": money("b", "increase", 1.0, 1.0)}
+    pr = r.program_roi(effects, m, r.Costs(0, 1, 1.5))
+    assert pr.benefit.mean == pytest.approx(2.0)
+    assert pr.benefit.upper - pr.benefit.lower == pytest.approx(0.0, abs=1e-9)
+    assert pr.p_roi_positive == 1.0
+    # adding the two intervals (as if the means and ends could be summed) is much wider
+    ends = pr.outcome_benefit["a"].upper + pr.outcome_benefit["b"].upper - \
+        (pr.outcome_benefit["a"].lower + pr.outcome_benefit["b"].lower)
+    assert ends > 6.0
+    # with independent draws P(ROI > 0) is no longer 1
+    effects["b"] = 1.0 + rng.normal(0.0, 1.0, 4000)
+    assert r.program_roi(effects, m, r.Costs(0, 1, 1.5)).p_roi_positive < 0.7
+
+
+def test_draws_of_different_lengths_are_thinned_evenly():
+    a = np.arange(4000.0)
+    b = np.arange(3000.0)
+    al = r.align_draws({"a": a, "b": b})
+    assert al["a"].size == al["b"].size == 3000
+    assert al["b"] is b or np.array_equal(al["b"], b)
+    assert al["a"][0] == 0 and al["a"][-1] == 3999      # every chain keeps its share
+    assert np.all(np.diff(al["a"]) >= 1)
+    pr = r.program_roi({"a": a, "b": b}, {"a": money("a", "increase"), "b": money("b", "increase")},
+                       r.Costs(1, 1, 0))
+    assert "thinned to 3000" in pr.aligned and pr.n_draws == 3000
+
+
+def test_intangibles_never_count():
+    rd = r.roi_draws({"a": np.ones(10), "soft": np.full(10, 1e9)}, {"a": money("a", "increase", 1, 1)},
+                     r.Costs(0, 0, 1))
+    assert set(rd.by_outcome) == {"a"} and rd.benefit.mean() == 1.0
+
+
+def test_costs_reject_negative_or_non_numeric_values():
+    with pytest.raises(ValueError, match="cost_per_participant"):
+        r.Costs(-1, 10, 0)
+    with pytest.raises(ValueError, match="fixed_cost"):
+        r.Costs(1, 10, "lots")
+    assert r.Costs(1800, 40, 20000).total == 92000
+
+
+def test_round_trip_of_program_roi_through_json():
+    import json
+
+    eff = np.random.default_rng(1).normal(-0.03, 0.01, 1000)
+    pr = r.program_roi({"a": eff}, {"a": money(units_per_month=8.3)}, r.Costs(10, 100, 0),
+                       intangibles=["soft"], overlap_warnings=["x"])
+    back = r.ProgramRoi.from_dict(json.loads(json.dumps(pr.to_dict(), allow_nan=False)))
+    assert back.to_dict() == pr.to_dict()
+    assert back.expected_net_benefit == pytest.approx(pr.net_benefit.mean)
+
+
+# ---- units per month: the arithmetic of docs/decisions.md ---------------------------------------
+
+def _panel(family, layout, rows, window=12):
+    meta = SimpleNamespace(family=family, layout=layout, window_months=window)
+    return SimpleNamespace(data=pd.DataFrame(rows), meta=meta)
+
+
+def test_units_per_month_per_accrual():
+    # randomized attrition (event over a 12-month window): 120 treated people -> 10 per month
+    rows = {"unit": range(200), "treated": [1] * 120 + [0] * 80, "post": 1, "exposure": 1.0, "period": None}
+    assert r.units_per_month(_panel("binary", "unit", rows))[:2] == (10.0, "event")
+    # the same people, a normal KPI (a level kept every month): 120 person-months per month
+    assert r.units_per_month(_panel("normal", "unit", rows))[:2] == (120.0, "level")
+    # pre/post team panel, count with tickets as exposure: per team its mean tickets per month
+    rows = {"unit": ["t1"] * 4 + ["t2"] * 4, "treated": 1, "post": [0, 0, 1, 1] * 2,
+            "exposure": [9, 9, 100, 200, 9, 9, 50, 50], "period": ["2025-01"] * 8}
+    assert r.units_per_month(_panel("count", "unit_period", rows))[:2] == (150.0 + 50.0, "event")
+    # time to event: 30 treated hires over 2025-01..2025-06 -> 5 per month
+    rows = {"unit": range(40), "treated": [1] * 30 + [0] * 10, "post": [1] * 30 + [0] * 10, "exposure": 1.0,
+            "period": [f"2025-0{1 + i % 6}" for i in range(30)] + ["2024-01"] * 10}
+    assert r.units_per_month(_panel("time_to_event", "unit", rows))[:2] == (5.0, "once")
+
+
+def test_outcome_money_scales_by_horizon_and_participants():
+    rows = {"unit": range(24), "treated": 1, "post": 1, "exposure": 1.0, "period": None}
+    o = SimpleNamespace(id="att", direction="decrease", value_per_unit=45000.0, measured_on="direct_reports",
+                        kpi="attrition", family="binary")
+    m = r.outcome_money(_panel("binary", "unit", rows), o, horizon_months=24, participant_scale=1.5)
+    assert m.units_per_month == 2.0 and m.units == 2.0 * 24 * 1.5
+    with pytest.raises(ValueError, match="intangible"):
+        r.outcome_money(_panel("binary", "unit", rows), SimpleNamespace(**(o.__dict__ | {"value_per_unit": None})),
+                        horizon_months=12)
+
+
+def test_overlap_rule_warns_for_the_same_people_unless_declared_separate():
+    o = lambda i, on: SimpleNamespace(id=i, measured_on=on)  # noqa: E731
+    prog = SimpleNamespace(outcomes=[o("a", "direct_reports"), o("b", "direct_reports"), o("c", "team")], roi=None)
+    w = r.overlap_warnings(prog, ["a", "b", "c"])
+    assert len(w) == 1 and "a and b" in w[0] and "roi.separate" in w[0]
+    prog.roi = SimpleNamespace(separate=[["b", "a"]], overlaps=[SimpleNamespace(outcomes=["a", "c"], note="same money")])
+    w = r.overlap_warnings(prog, ["a", "b", "c"])
+    assert w == ["a and c may count the same gain twice: same money"]
+    assert r.overlap_warnings(prog, ["a"]) == []
+
+
+# ---- the money-and-odds rule ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("p_works, p_target, p_roi, enb, converged, action, words", [
+    (0.99, 0.9, 0.95, 1e5, True, "scale", "every scaling condition holds"),
+    (0.99, None, 0.80, 1.0, True, "scale", "no target was agreed"),        # thresholds inclusive
+    (0.99, 0.2, 0.95, 1e5, True, "iterate", "P(meets target) = 20%"),      # over-ambitious target
+    (0.99, 0.9, 0.60, 1e4, True, "iterate", "P(ROI > 0) = 60% (scaling needs 80%)"),
+    (0.99, 0.9, 0.90, -5.0, True, "iterate", "expected net benefit"),
+    (0.60, 0.1, 0.10, -1e5, True, "stop", "returns less than it costs"),   # zero-effect program
+    (0.40, None, 0.50, 1e3, True, "stop", "P(works) = 40%"),
+    (0.999, 0.99, 0.99, 1e6, False, "iterate", "evidence unreliable"),     # never scale unconverged
+])
+def test_recommend_program_every_branch(p_works, p_target, p_roi, enb, converged, action, words):
+    rec = d.recommend_program(p_works, p_target, p_roi, enb, converged)
+    assert rec.action == action and words in rec.reason
+
+
+def test_decide_program_uses_money_and_never_scales_unreliable_evidence():
+    good = d.decide_outcome(np.full(100, 1.0), None, outcome_id="a", direction="increase", converged=True)
+    bad = d.decide_outcome(np.full(100, 1.0), None, outcome_id="b", direction="increase", converged=False)
+    rich = SimpleNamespace(p_roi_positive=0.99, expected_net_benefit=1e6)
+    poor = SimpleNamespace(p_roi_positive=0.05, expected_net_benefit=-1e6)
+    assert d.decide_program({"a": good}, "a", roi=rich).action == "scale"
+    assert d.decide_program({"a": good}, "a", roi=poor).action == "stop"     # works, but does not pay
+    assert d.decide_program({"a": good, "b": bad}, "a", roi=rich).action == "iterate"
+    assert d.decide_program({"a": good}, "a", failed={"c": "no KPI"}, roi=rich).action == "iterate"
+    strict = d.Thresholds(scale_p_roi=0.999)
+    assert d.decide_program({"a": good}, "a", thresholds=strict, roi=rich).action == "iterate"
+
+
+def test_rule_is_stated_with_its_thresholds_and_checks():
+    t = d.Thresholds.from_config({"scale_p_roi": 0.7, "scale_min_net_benefit": 5000, "scale_p_works": 0.9,
+                                  "scale_p_target": 0.5, "stop_p_roi": 0.1, "stop_p_works": 0.5})
+    text = d.rule_text(t, "money", "EUR")
+    assert "at least 70%" in text and "EUR 5,000" in text and "below 10%" in text
+    assert "odds alone" in d.rule_text(t, "odds")
+    checks = d.rule_checks(0.95, None, 0.75, 6000.0, t)
+    byname = {(c["name"], c["role"]): c["ok"] for c in checks}
+    assert byname[("P(ROI > 0)", "scale")] and byname[("expected net benefit", "scale")]
+    assert not byname[("P(ROI > 0)", "stop")]
+    assert ("P(meets target)", "scale") not in byname      # no target: no check
+
+
+def test_decision_block_is_validated(tmp_path):
+    from lndbayes.config import programs_from_text
+
+    text = open("lndbayes/example/programs.yaml").read()
+    anchor = "  - id: sales_onboarding"
+    ok = programs_from_text(text.replace(anchor, "    decision: {scale_p_roi: 0.9, stop_p_roi: 0.1}\n"
+                                         "    roi: {horizon_months: 24, participants: 50}\n" + anchor))
+    p = ok.programs["manager_coaching"]
+    assert d.Thresholds.from_config(p.decision).scale_p_roi == 0.9
+    assert p.roi.horizon_months == 24 and p.roi.participants == 50
+    bad = programs_from_text(text.replace(anchor, "    decision: {scale_p_roi: 0.9, p_scale: 1}\n" + anchor))
+    msg = str(bad.errors["manager_coaching"])
+    assert "unknown field 'p_scale'" in msg and "column 'programs[0].decision.p_scale'" in msg
+    bad = programs_from_text(text.replace(anchor, "    decision: {scale_p_roi: 0.9, stop_p_roi: 0.95}\n" + anchor))
+    assert "stop_p_roi (0.95) is above scale_p_roi (0.9)" in str(bad.errors["manager_coaching"])
+    bad = programs_from_text(text.replace(anchor, "    roi: {horizon_months: 0}\n" + anchor))
+    assert "column 'programs[0].roi.horizon_months'" in str(bad.errors["manager_coaching"])
+    bad = programs_from_text(text.replace(anchor, "    roi: {exclude: [nope]}\n" + anchor))
+    msg = str(bad.errors["manager_coaching"])
+    assert "roi.exclude names outcome 'nope'" in msg and "Fix: use one of this program's outcome ids" in msg
+    # roi asked for with nothing to value
+    nov = text.replace("value_per_unit: 45000", "unit_label: x").replace("value_per_unit: 5000", "unit_label: y")
+    bad = programs_from_text(nov.replace(anchor, "    roi: {horizon_months: 12}\n" + anchor))
+    assert "no outcome has a value_per_unit" in str(bad.errors["manager_coaching"])
+
+
+# ---- value of information --------------------------------------------------------------------------
+
+def test_evsi_matches_a_brute_force_preposterior_simulation():
+    for mean, sd, n0, n in [(10.0, 30.0, 20, 20), (-5.0, 8.0, 10, 40), (0.0, 1.0, 5, 5)]:
+        closed = voi.evsi_normal(mean, sd, n0, n)
+        mc = voi.evsi_monte_carlo(mean, sd, n0, n, sims=400_000, seed=3)
+        # Monte Carlo error of E[max(M', 0)] is about sd / sqrt(sims)
+        assert closed == pytest.approx(mc, abs=4 * sd / math.sqrt(400_000)), (mean, sd, n0, n)
+
+
+def test_evsi_properties():
+    mean, sd, n0 = 5.0, 20.0, 10
+    values = [voi.evsi_normal(mean, sd, n0, n) for n in (0, 1, 5, 10, 50, 1000, 1e7)]
+    assert values[0] == 0.0
+    assert all(b > a for a, b in zip(values, values[1:]))             # grows with the sample
+    assert all(v <= voi.evpi_normal(mean, sd) + 1e-12 for v in values)  # bounded by EVPI
+    assert values[-1] == pytest.approx(voi.evpi_normal(mean, sd), rel=1e-3)
+    # a decision that is already certain gains nothing from more data
+    assert voi.evsi_normal(1000.0, 10.0, n0, 1000) < 1e-12
+    assert voi.evsi_normal(-1000.0, 10.0, n0, 1000) < 1e-12
+    # EVPI on draws agrees with the normal EVPI for normal draws
+    nb = np.random.default_rng(2).normal(mean, sd, 200_000)
+    assert voi.evpi(nb) == pytest.approx(voi.evpi_normal(mean, sd), rel=0.03)
+
+
+def test_sample_information_options_and_costs():
+    nb = np.random.default_rng(4).normal(20_000, 100_000, 4000)
+    si = voi.sample_information(nb, teams=10, months_observed=12, horizon_months=12, participants=40,
+                                cost_per_participant=100)
+    kinds = [(o.kind, o.amount) for o in si.options]
+    assert kinds == [("more_teams", 5.0), ("more_teams", 10.0), ("more_teams", 20.0),
+                     ("longer", 3.0), ("longer", 6.0), ("longer", 12.0)]
+    assert si.options[1].cost == pytest.approx(40 * 100)               # twice the teams: 40 more people
+    assert si.options[4].cost == pytest.approx(6 / 12 * nb.mean())     # 6 months of forgone net benefit
+    assert all(0 <= o.evsi <= si.evpi + 1e-9 for o in si.options)
+    assert si.best is not None and si.options[si.best].net == max(o.net for o in si.options)
+    back = voi.SampleInformation.from_dict(si.to_dict())
+    assert back.to_dict() == si.to_dict()
