@@ -38,6 +38,7 @@ __all__ = [
     "OverlapNote",
     "RoiSettings",
     "DecisionRule",
+    "Kirkpatrick",
     "Program",
     "ProgramsConfig",
     "employed_at",
@@ -247,6 +248,24 @@ class DecisionRule(_Model):
         return self
 
 
+class Kirkpatrick(_Model):
+    """The Kirkpatrick chain program -> learning (L2) -> behaviour (L3) -> results (L4), for
+    lndbayes.mediation.kirkpatrick_chain: kpis.csv KPIs measured on the program's units, each
+    averaged over ``window_months`` from the design start (baseline: the months before)."""
+
+    learning: str | None = None
+    behaviour: str | None = None
+    results: str
+    window_months: int = Field(12, ge=1)
+
+    @model_validator(mode="after")
+    def _a_mediator(self):
+        if self.learning is None and self.behaviour is None:
+            raise PydanticCustomError(
+                "kirkpatrick_mediator", "name at least one of learning (L2) or behaviour (L3)")
+        return self
+
+
 class Program(_Model):
     id: str = Field(pattern=_ID_PATTERN)
     name: str
@@ -258,6 +277,7 @@ class Program(_Model):
     target: Target | None = None
     roi: RoiSettings | None = None
     decision: DecisionRule | None = None
+    kirkpatrick: Kirkpatrick | None = None
 
     # where this program came from: file name and {field path tuple: YAML line}
     _file: str | None = PrivateAttr(default=None)
