@@ -20,6 +20,7 @@ from lndbayes.config.schema import (
     Alignment,
     DecisionRule,
     Design,
+    Kirkpatrick,
     LevelRange,
     Organisation,
     OverlapNote,
@@ -83,6 +84,7 @@ _PROGRAM_MODELS: dict[tuple, type[BaseModel]] = {
     ("roi",): RoiSettings,
     ("roi", "overlaps"): OverlapNote,
     ("decision",): DecisionRule,
+    ("kirkpatrick",): Kirkpatrick,
 }
 
 
