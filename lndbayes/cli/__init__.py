@@ -25,6 +25,7 @@ COMMANDS = {
     "report": ("lndbayes.cli.report",
                "write every program's impact report and reports/index.html (incremental)"),
     "design": ("lndbayes.cli.design", "randomise a population into treatment and control; write assignments.csv"),
+    "assurance": ("lndbayes.cli.assurance", "probability that a planned study shows the program works"),
 }
 
 
