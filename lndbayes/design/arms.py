@@ -64,11 +64,13 @@ def arms(org, program: Program, emp: pd.DataFrame, pop: pd.DataFrame, warnings: 
         teams["treated"] = lookup(teams["team"], ta["treated"])
         teams["cohort"] = lookup(teams["team"], ta["cohort"], dates=True)
         # teams without a team assignment: the arm their assigned members share, if they agree
-        for i in teams.index[teams["treated"].isna()]:
-            m = member[(member["team"] == teams.at[i, "team"]) & member["treated"].notna()]
-            if len(m) and m["treated"].nunique() == 1:
-                teams.at[i, "treated"] = m["treated"].iloc[0]
-                teams.at[i, "cohort"] = m["cohort"].min()
+        # (one groupby, not a filter per team: interim monitoring builds panels many times)
+        g = member[member["treated"].notna()].groupby("team")
+        agree = g["treated"].nunique() == 1
+        fill = teams["treated"].isna() & teams["team"].isin(agree.index[agree])
+        if fill.any():
+            teams.loc[fill, "treated"] = teams.loc[fill, "team"].map(g["treated"].first()).values
+            teams.loc[fill, "cohort"] = teams.loc[fill, "team"].map(g["cohort"].min()).values
         return member, teams, "assignments"
 
     # no assignments: the arm is "enrolled in any of the program's activities"
