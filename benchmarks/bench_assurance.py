@@ -93,7 +93,7 @@ def cluster_pymc(df: pd.DataFrame, family: str, s: float, direction: str) -> flo
     import pymc as pm
 
     team = pd.factorize(df["team"], sort=True)[0]
-    J = team.max() + 1
+    J = int(team.max()) + 1
     tD = np.bincount(team, weights=df["treated"], minlength=J) > 0
     y = df["y"].to_numpy(dtype=float)
     with pm.Model():

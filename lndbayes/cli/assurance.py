@@ -15,8 +15,9 @@ import argparse
 import math
 from pathlib import Path
 
+from lndbayes.atomic import write_json
 from lndbayes.errors import ModelInputError
-from lndbayes.planning.assurance import DEFAULT_SIMS, SUPPORTED, assurance
+from lndbayes.planning.assurance import DEFAULT_SIMS, SUPPORTED, assurance, smallest_sample_size
 
 
 def _ints(text: str) -> list[int]:
@@ -91,6 +92,11 @@ def configure(command: str, p) -> None:
                    help=f"simulated studies per design; Monte Carlo sd <= 0.5/sqrt(sims) (default {DEFAULT_SIMS})")
     p.add_argument("--seed", type=int, default=0,
                    help="random seed: the same inputs and seed give the same numbers (default 0)")
+    p.add_argument("--find-n", action="store_true",
+                   help="also search the smallest n per arm reaching --target by bisection (per "
+                        "number of teams and duration), beyond the sizes listed")
+    p.add_argument("--n-max", type=int, default=20000,
+                   help="largest n per arm the --find-n search tries (default 20000)")
     p.add_argument("--out", type=Path, required=True, help="JSON file to write")
     p.add_argument("--figure", type=Path, default=None,
                    help="also save the assurance curve (PNG or SVG) here")
@@ -100,17 +106,25 @@ def configure(command: str, p) -> None:
 def _run(args) -> int:
     if args.teams is None and args.unit == "employee":
         raise ModelInputError("--unit employee needs --teams. Fix: give the number of teams, or drop --unit")
-    res = assurance(args.family, effect=args.effect, effect_sd=args.effect_sd,
-                    n_per_arm=args.n_per_arm, outcome_sd=args.outcome_sd, base_rate=args.base_rate,
-                    overdispersion=args.overdispersion, teams=args.teams, unit=args.unit,
-                    effect_sd_team=args.effect_sd_team, intercept_sd_team=args.intercept_sd_team,
-                    durations=args.durations, month_correlation=args.month_correlation,
-                    base_months=args.base_months, direction=args.direction,
-                    threshold=args.threshold, analysis_prior_mean=args.analysis_prior_mean,
-                    analysis_prior_sd=(math.inf if args.analysis_prior_sd is not None
-                                       and math.isinf(args.analysis_prior_sd) else args.analysis_prior_sd),
-                    target=args.target, n_sims=args.sims, seed=args.seed)
-    res.to_json(args.out)
+    kw = dict(effect=args.effect, effect_sd=args.effect_sd, outcome_sd=args.outcome_sd,
+              base_rate=args.base_rate, overdispersion=args.overdispersion, unit=args.unit,
+              effect_sd_team=args.effect_sd_team, intercept_sd_team=args.intercept_sd_team,
+              month_correlation=args.month_correlation, base_months=args.base_months,
+              direction=args.direction, threshold=args.threshold,
+              analysis_prior_mean=args.analysis_prior_mean,
+              analysis_prior_sd=(math.inf if args.analysis_prior_sd is not None
+                                 and math.isinf(args.analysis_prior_sd) else args.analysis_prior_sd),
+              n_sims=args.sims, seed=args.seed)
+    res = assurance(args.family, n_per_arm=args.n_per_arm, teams=args.teams,
+                    durations=args.durations, target=args.target, **kw)
+    payload = res.to_dict()
+    if args.find_n:
+        payload["smallest_sample_search"] = [
+            {"teams": t, "duration_months": d,
+             **smallest_sample_size(args.target, family=args.family, teams=t, durations=[d],
+                                    n_max=args.n_max, **kw)}
+            for t in (args.teams or [None]) for d in (args.durations or [12.0])]
+    write_json(args.out, payload)
     cols = ["n_per_arm", "teams", "duration_months", "assurance", "mc_se"]
     tab = res.table[cols].copy()
     if tab["teams"].isna().all():
@@ -122,6 +136,11 @@ def _run(args) -> int:
         print(f"smallest n per arm reaching assurance {r.target:g} ({where}): "
               + (f"{r.n_per_arm} ({r.assurance:.3f})" if r.n_per_arm is not None
                  else "none of those tried: try larger samples"))
+    for r in payload.get("smallest_sample_search", []):
+        where = (f"{r['teams']} teams, " if r["teams"] is not None else "") + f"{r['duration_months']:g} months"
+        print(f"search: smallest n per arm reaching assurance {r['target']:g} ({where}): "
+              + (f"{r['n_per_arm']} ({r['assurance']:.3f} +- {r['mc_se']:.3f})" if r["reached"]
+                 else f"not reached by {r['n_max']} ({r['assurance']:.3f})"))
     for n in res.notes:
         print(f"note: {n}")
     if args.figure is not None:

@@ -12,7 +12,8 @@ from lndbayes.planning.assurance import (
     assurance,
     assurance_closed_form,
     plot_assurance,
+    smallest_sample_size,
 )
 
 __all__ = ["Assignment", "AssuranceResult", "assurance", "assurance_closed_form",
-           "design_experiment", "plot_assurance"]
+           "design_experiment", "plot_assurance", "smallest_sample_size"]
