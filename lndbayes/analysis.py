@@ -23,13 +23,22 @@ import pandas as pd
 
 from lndbayes import INTERVAL, __version__
 from lndbayes import decisions as dc
+from lndbayes import roi as roi_mod
+from lndbayes import value_of_information as voi
 from lndbayes.analysis_context import enrolment_context, ledger_tables, outcome_title, team_people
 from lndbayes.atomic import write_json
 from lndbayes.design.balance import balance_table
 from lndbayes.design.panel import build_panel
 from lndbayes.errors import LndbayesError
 from lndbayes.fitting import fit_panel
-from lndbayes.formatting import fmt_interval, fmt_money_interval, fmt_num, fmt_pct, fmt_rel
+from lndbayes.formatting import (
+    fmt_interval,
+    fmt_money,
+    fmt_money_interval,
+    fmt_num,
+    fmt_pct,
+    fmt_rel,
+)
 from lndbayes.models.families import get_family
 from lndbayes.models.math import model_math, priors_table
 from lndbayes.privacy import min_group_of, suppress_small_groups
@@ -142,6 +151,10 @@ class ProgramAnalysis:
     context: dict = field(default_factory=dict)   # learning, reaction, completion (aggregates only)
     ledger: pd.DataFrame | None = None
     rejections: pd.DataFrame | None = None
+    roi: roi_mod.ProgramRoi | None = None          # None: no fitted outcome has a money value
+    decision_rule: dict = field(default_factory=dict)   # thresholds, text, basis, checks
+    evsi: voi.SampleInformation | None = None      # what more data is worth (monetised programs)
+    roi_display: dict = field(default_factory=dict)     # the ROI numbers as text (roi_display())
 
     @property
     def converged(self) -> bool:
@@ -159,6 +172,15 @@ class ProgramAnalysis:
             head = {"outcome": self.primary, "effect": disp["effect_abs"], "effect_rel": disp["effect_rel"],
                     "p_works": disp["p_works"], "p_target": disp["p_target"], "benefit": disp["benefit"]}
         primary = self.outcomes.get(self.primary)
+        roi = roi_summary(self.roi, self.roi_display, self.outcomes) if self.roi is not None else None
+        for oid, entry in outcomes.items():
+            m = None if self.roi is None else self.roi.money.get(oid)
+            entry["intangible"] = m is None
+            entry["money"] = None if m is None else outcome_money_summary(self.roi, oid, self.roi_display)
+        if roi is not None:
+            head["roi"] = self.roi_display["roi_pct"]
+            head["p_roi_positive"] = self.roi_display["p_roi_positive"]
+            head["net_benefit"] = self.roi_display["net_benefit"]
         return {
             "program": self.program["id"], "name": self.program["name"], "lndbayes": __version__,
             "interval": INTERVAL, "currency": self.currency, "design": self.program["design"]["type"],
@@ -166,6 +188,11 @@ class ProgramAnalysis:
             "recommendation": {"action": self.recommendation.action, "reason": self.recommendation.reason},
             "headline": head, "outcomes": outcomes, "failed_outcomes": self.failures,
             "min_group": self.min_group, "settings": self.settings,
+            "roi": roi, "p_roi_positive": None if roi is None else roi["p_roi_positive"],
+            "break_even_effect": None if roi is None else roi["break_even_effect"],
+            "decision_rule": self.decision_rule,
+            "evsi": None if self.evsi is None else {**self.evsi.to_dict(),
+                                                    "display": self.roi_display.get("evsi", {})},
         }
 
     def save(self, folder) -> Path:
@@ -180,6 +207,8 @@ class ProgramAnalysis:
             "recommendation": {"action": self.recommendation.action, "reason": self.recommendation.reason},
             "context": self.context, "ledger": _frame_to_json(self.ledger),
             "rejections": _frame_to_json(self.rejections),
+            "roi": None if self.roi is None else self.roi.to_dict(), "decision_rule": self.decision_rule,
+            "evsi": None if self.evsi is None else self.evsi.to_dict(), "roi_display": self.roi_display,
             "outcomes": {oid: o.to_json() for oid, o in self.outcomes.items()}}))
         write_json(folder / SUMMARY_FILE, self.summary(), default=_json_default, indent=2)
         return folder
@@ -205,7 +234,11 @@ def load_analysis(folder) -> ProgramAnalysis:
         min_group=d["min_group"], settings=d["settings"], outcomes=outcomes, failures=d["failures"],
         primary=d["primary"], recommendation=dc.Recommendation(**d["recommendation"]),
         context=d["context"], ledger=_frame_from_json(d["ledger"]),
-        rejections=_frame_from_json(d["rejections"]))
+        rejections=_frame_from_json(d["rejections"]),
+        roi=None if d.get("roi") is None else roi_mod.ProgramRoi.from_dict(d["roi"]),
+        decision_rule=d.get("decision_rule") or {},
+        evsi=None if d.get("evsi") is None else voi.SampleInformation.from_dict(d["evsi"]),
+        roi_display=d.get("roi_display") or {})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -238,6 +271,149 @@ def _display(decision: dc.OutcomeDecision, scale: float, unit: str, currency: st
             "p_target": fmt_pct(decision.p_target) if decision.p_target is not None else "",
             "benefit": "" if b is None else fmt_money_interval(b.to_dict(), currency),
             "target": target}
+
+
+# ---- return on investment, the rule, the value of more data ----------------------------------
+
+def _iv(x) -> dict | None:
+    return None if x is None else {"mean": x.mean, "lower": x.lower, "upper": x.upper}
+
+
+def break_even_outcome(pr: roi_mod.ProgramRoi, primary: str | None) -> str:
+    """The outcome whose break-even effect the headline shows: the primary outcome when it has a
+    money value, else the monetised outcome with the largest expected benefit."""
+    if primary in pr.money:
+        return primary
+    return max(pr.outcome_benefit, key=lambda k: pr.outcome_benefit[k].mean)
+
+
+def sample_information(pr: roi_mod.ProgramRoi, program, panels, outcomes, primary) -> voi.SampleInformation:
+    """EVSI of more teams or a longer run, with the information counted on the headline
+    outcome's panel: its teams, and its months of follow-up (post-start months of a panel
+    design; the outcome window otherwise)."""
+    panel = panels[break_even_outcome(pr, primary)]
+    d = panel.data
+    if panel.meta.layout == "unit_period":
+        rows = d[(d["treated"] == 1) & (d["post"] == 1)]
+        months = float(rows["period"].nunique()) or float(panel.meta.window_months)
+    else:
+        months = float(panel.meta.window_months)
+    return voi.sample_information(
+        pr.draws.net_benefit, teams=int(panel.meta.n_teams), months_observed=months,
+        horizon_months=pr.horizon_months, participants=pr.participants,
+        cost_per_participant=pr.costs.cost_per_participant)
+
+
+def decision_rule(an, thresholds: dc.Thresholds) -> dict:
+    """The rule as applied: thresholds, its words, and each condition with its value."""
+    key = an.primary if an.primary in an.outcomes else next(iter(an.outcomes))
+    d = an.outcomes[key].decision
+    pr = an.roi
+    basis = "money" if pr is not None else "odds"
+    return {"basis": basis, "outcome": key, "thresholds": thresholds.to_dict(),
+            "text": dc.rule_text(thresholds, basis, an.currency),
+            "checks": dc.rule_checks(d.p_works, d.p_target, None if pr is None else pr.p_roi_positive,
+                                     None if pr is None else pr.expected_net_benefit, thresholds, an.currency),
+            "all_converged": an.converged and not an.failures}
+
+
+def _months(x) -> str:
+    return "never" if x is None else f"{fmt_num(x, 1)}"
+
+
+def _effect_text(value: float, o) -> str:
+    from lndbayes.formatting import decimals_for
+
+    shown = value * o.display_scale
+    return f"{fmt_num(shown, max(2, decimals_for(abs(shown))), True)} {o.unit}"
+
+
+def roi_display(an) -> dict:
+    """The ROI, rule and EVSI numbers as the report and summary.json show them (text)."""
+    pr, cur = an.roi, an.currency
+    if pr is None:
+        return {}
+    c = pr.costs
+    pb = pr.payback
+    out = {
+        "benefit": fmt_money_interval(pr.benefit.to_dict(), cur),
+        "net_benefit": fmt_money_interval(pr.net_benefit.to_dict(), cur),
+        "roi_pct": "n/a (no costs)" if pr.roi is None else fmt_rel(pr.roi.mean, pr.roi.lower, pr.roi.upper),
+        "bcr": "n/a (no costs)" if pr.bcr is None else
+        fmt_interval(pr.bcr.mean, pr.bcr.lower, pr.bcr.upper, signed=False),
+        "p_roi_positive": fmt_pct(pr.p_roi_positive),
+        "payback_months": (f"{_months(pb['median'])} months ({_months(pb['lower'])} to {_months(pb['upper'])})"
+                           if pb["median"] is not None else
+                           f"never for most draws (P(paid back within the horizon) = {fmt_pct(pb['p_within_horizon'])})"),
+        "costs": (f"{fmt_money(c.total, cur)} = {fmt_money(c.cost_per_participant, cur)} per participant x "
+                  f"{fmt_num(c.participants, 0)} participants + {fmt_money(c.fixed_cost, cur)} fixed"),
+        "horizon": f"{fmt_num(pr.horizon_months, 0)} months",
+        "participants": (f"{fmt_num(pr.participants, 0)} ("
+                         + ("the population members in the program arm" if pr.participants_source == "observed"
+                            else f"roi.participants in programs.yaml; {pr.participants_observed} took part in the study")
+                         + ")"),
+        "outcomes": {},
+    }
+    for oid, m in pr.money.items():
+        o = an.outcomes[oid]
+        out["outcomes"][oid] = {
+            "benefit": fmt_money_interval(pr.outcome_benefit[oid].to_dict(), cur),
+            "break_even_effect": _effect_text(pr.break_even[oid], o),
+            "effect": o.display["effect_abs"],
+            "accrual": roi_mod.ACCRUAL_WORDS[m.accrual], "basis": m.basis,
+            "units_per_month": fmt_num(m.units_per_month, 1),
+            "units": fmt_num(m.units, 0),
+            "value_per_unit": fmt_money(m.value_per_unit, cur),
+        }
+    key = break_even_outcome(pr, an.primary)
+    out["break_even_outcome"] = key
+    out["break_even_effect"] = f"{key}: {out['outcomes'][key]['break_even_effect']}"
+    if an.evsi is not None:
+        ev = an.evsi
+        opts = []
+        for opt in ev.options:
+            what = (f"{fmt_num(opt.amount, 0)} more teams (now {fmt_num(opt.n0, 0)})" if opt.kind == "more_teams"
+                    else f"{fmt_num(opt.amount, 0)} more months of follow-up (now {fmt_num(opt.n0, 0)})")
+            opts.append({"option": what, "evsi": fmt_money(opt.evsi, cur), "cost": fmt_money(opt.cost, cur),
+                         "net": fmt_money(opt.net, cur, signed=True), "cost_basis": opt.cost_basis})
+        best = ev.best
+        out["evsi"] = {
+            "evpi": fmt_money(ev.evpi, cur), "options": opts,
+            "verdict": (f"worth gathering: {opts[best]['option']} is worth {opts[best]['evsi']} and costs "
+                        f"{opts[best]['cost']}" if best is not None else
+                        "no option is worth its cost: more data would not change the decision enough to pay "
+                        "for itself"),
+        }
+    return out
+
+
+def outcome_money_summary(pr: roi_mod.ProgramRoi, oid: str, display: dict) -> dict:
+    m = pr.money[oid]
+    return {"units": m.units, "units_per_month": m.units_per_month, "accrual": m.accrual,
+            "value_per_unit": m.value_per_unit, "horizon_months": m.horizon_months,
+            "participant_scale": m.participant_scale, "benefit": _iv(pr.outcome_benefit[oid]),
+            "break_even_effect": pr.break_even[oid], "display": display.get("outcomes", {}).get(oid, {})}
+
+
+def roi_summary(pr: roi_mod.ProgramRoi, display: dict, outcomes) -> dict:
+    """summary.json's ``roi`` object (keys announced in the plan's STATUS; stable)."""
+    pct = None if pr.roi is None else {"mean": pr.roi.mean * 100, "lower": pr.roi.lower * 100,
+                                       "upper": pr.roi.upper * 100}
+    key = display["break_even_outcome"]
+    c = pr.costs
+    return {
+        "currency": pr.currency, "horizon_months": pr.horizon_months, "participants": pr.participants,
+        "participants_observed": pr.participants_observed, "participants_source": pr.participants_source,
+        "costs": {"per_participant": c.cost_per_participant, "fixed": c.fixed_cost, "total": c.total},
+        "benefit": _iv(pr.benefit), "net_benefit": _iv(pr.net_benefit), "roi_pct": pct, "bcr": _iv(pr.bcr),
+        "p_roi_positive": pr.p_roi_positive,
+        "payback_months": {k: pr.payback[k] for k in ("median", "lower", "upper", "p_within_horizon")},
+        "break_even_effect": {"outcome": key, "value": pr.break_even[key],
+                              "display": display["outcomes"][key]["break_even_effect"]},
+        "monetised": list(pr.money), "intangibles": list(pr.intangibles), "excluded": list(pr.excluded),
+        "overlap_warnings": list(pr.overlap_warnings), "n_draws": pr.n_draws, "aligned": pr.aligned,
+        "display": {k: v for k, v in display.items() if k not in ("outcomes", "evsi")},
+    }
 
 
 def _predictive(result: EffectResult) -> dict:
@@ -304,6 +480,8 @@ def _program_facts(org, program) -> dict:
             "population": {k: v for k, v in program.population.model_dump(mode="json").items()
                            if v is not None},
             "skills": list(program.program.skills or []),
+            "decision": None if program.decision is None else program.decision.model_dump(mode="json"),
+            "roi": None if program.roi is None else program.roi.model_dump(mode="json"),
             "outcomes": [{"id": o.id, "level": o.level, "measured_on": o.measured_on,
                           "title": outcome_title(o)} for o in program.outcomes]}
 
@@ -318,7 +496,7 @@ def analyse_program(org, program_id: str, *, min_group: int | None = None, **set
     program = org.programs.get_program(program_id)
     currency = org.programs.organisation.currency
     min_group = int(min_group_of(org.programs) if min_group is None else min_group)
-    outcomes, failures = {}, {}
+    outcomes, failures, panels = {}, {}, {}
     for outcome in program.outcomes:
         try:
             panel = build_panel(org, program_id, outcome.id)
@@ -326,15 +504,25 @@ def analyse_program(org, program_id: str, *, min_group: int | None = None, **set
         except LndbayesError as err:
             failures[outcome.id] = str(err)
             continue
+        panels[outcome.id] = panel
         outcomes[outcome.id] = analyse_outcome(org, program, outcome, panel, result, min_group, currency)
     if not outcomes:
         raise AnalysisFailed("no outcome of this program could be estimated: "
                              + "; ".join(f"{k}: {v}" for k, v in failures.items()))
     primary = program.target.outcome if program.target else next(iter(outcomes))
-    recommendation = dc.decide_program({k: o.decision for k, o in outcomes.items()}, primary, failures)
+    effects = {k: o.result.draws("average_effect_abs") for k, o in outcomes.items()}
+    pr = roi_mod.roi_for_program(org, program, panels, effects, currency=currency)
+    thresholds = dc.Thresholds.from_config(program.decision)
+    decisions = {k: o.decision for k, o in outcomes.items()}
+    recommendation = dc.decide_program(decisions, primary, failures, thresholds, roi=pr, currency=currency)
+    evsi = None if pr is None else sample_information(pr, program, panels, outcomes, primary)
     ledger, rejections = ledger_tables(org)
-    return ProgramAnalysis(
+    an = ProgramAnalysis(
         program=_program_facts(org, program), organisation=org.programs.organisation.name,
         currency=currency, min_group=min_group, settings=dict(settings), outcomes=outcomes,
         failures=failures, primary=primary, recommendation=recommendation,
-        context=enrolment_context(org, program, min_group), ledger=ledger, rejections=rejections)
+        context=enrolment_context(org, program, min_group), ledger=ledger, rejections=rejections,
+        roi=pr, evsi=evsi)
+    an.decision_rule = decision_rule(an, thresholds)
+    an.roi_display = roi_display(an)
+    return an

@@ -306,8 +306,8 @@ def rule_checks(p_works: float | None, p_target: float | None, p_roi: float | No
             return
         ok = {">=": value >= threshold, ">": value > threshold, "<": value < threshold}[op]
         out.append({"name": name, "role": role, "op": op, "value": float(value), "threshold": float(threshold),
-                    "ok": bool(ok), "display": f"{name} = {shown} ({op} {shown_t} to {role}: "
-                                               f"{'yes' if ok else 'no'})"})
+                    "ok": bool(ok), "value_text": shown, "threshold_text": f"{op} {shown_t}",
+                    "display": f"{name} = {shown} ({op} {shown_t} to {role}: {'yes' if ok else 'no'})"})
 
     pct = lambda v: f"{v:.0%}"  # noqa: E731
     add("P(ROI > 0)", p_roi, ">=", t.scale_p_roi, "scale", pct(p_roi or 0), pct(t.scale_p_roi))

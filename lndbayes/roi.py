@@ -21,10 +21,12 @@ larger is better, -1 when smaller is better):
 * **net benefit** :math:`NB = B - C`; **ROI** = :math:`NB / C` (shown in %);
   **benefit-cost ratio** :math:`BCR = B / C`; **P(ROI > 0)** = share of draws with
   :math:`NB > 0` (also when :math:`C = 0`, where ROI itself is undefined).
-* **break-even effect** of outcome :math:`k`: the effect at which ROI = 0 with the other
-  monetised outcomes at their posterior mean benefit,
-  :math:`e_k^* = d_k\\,(C - \\sum_{j \\ne k} \\bar B_j) / (U_k V_k)`, in the KPI's own units
-  (the same scale as ``effect_abs``).
+* **break-even effect** of outcome :math:`k`: the effect at which ROI = 0 were this outcome
+  the program's only benefit, :math:`e_k^* = d_k\\, C / (U_k V_k)`, in the KPI's own units (the
+  same scale as ``effect_abs``). (Counting the other outcomes at their mean would make one
+  outcome's break-even depend on the others' values, and turn positive for a decrease-is-good
+  KPI when the others already pay the costs; :func:`break_even_effect` takes ``other_benefit``
+  for that reading.)
 * **payback time** (months): benefit accrues evenly over the horizon and costs are paid up
   front, so payback = :math:`H\\,C / B` per draw (never, when :math:`B \\le 0`). Reported as
   the median and 90% interval; a value above :math:`H` assumes the benefit goes on at the same
@@ -55,9 +57,9 @@ ACCRUALS = ("event", "level", "once")
 _ACCRUAL = {"binary": "event", "count": "event", "time_to_event": "once"}
 
 ACCRUAL_WORDS = {
-    "level": "a level kept every month: value per unit of the KPI per {who}-month",
-    "event": "events counted over the {window}-month outcome window: value per event",
-    "once": "one value per person who receives the program, at the rate people joined",
+    "level": "a level kept every month (value per unit of the KPI per unit-month)",
+    "event": "events (value per event)",
+    "once": "one value per person who receives the program",
 }
 
 
@@ -94,6 +96,7 @@ class OutcomeMoney:
     measured_on: str | None = None
     kpi: str | None = None
     family: str | None = None
+    basis: str = ""                  # how the units per month were counted, in words
 
     @property
     def sign(self) -> float:
@@ -218,12 +221,12 @@ def outcome_money(panel, outcome, *, horizon_months: float, participant_scale: f
     """The :class:`OutcomeMoney` of a monetised ``outcome`` (a programs.yaml Outcome) fitted on ``panel``."""
     if outcome.value_per_unit is None:
         raise ValueError(f"outcome {outcome.id} has no value_per_unit: it is an intangible")
-    per_month, acc, _how = units_per_month(panel)
+    per_month, acc, how = units_per_month(panel)
     return OutcomeMoney(
         outcome_id=outcome.id, direction=outcome.direction, value_per_unit=float(outcome.value_per_unit),
         units=per_month * float(horizon_months) * float(participant_scale), units_per_month=per_month,
         accrual=acc, horizon_months=float(horizon_months), participant_scale=float(participant_scale),
-        measured_on=outcome.measured_on, kpi=outcome.kpi, family=outcome.family)
+        measured_on=outcome.measured_on, kpi=outcome.kpi, family=outcome.family, basis=how)
 
 
 def overlap_warnings(program, monetised: list[str]) -> list[str]:
@@ -260,13 +263,15 @@ def overlap_warnings(program, monetised: list[str]) -> list[str]:
     return out
 
 
-def roi_inputs(org, program, panels: Mapping) -> tuple[dict[str, OutcomeMoney], Costs, list[str]]:
+def roi_inputs(org, program, panels: Mapping, *, observed: int | None = None
+               ) -> tuple[dict[str, OutcomeMoney], Costs, list[str]]:
     """(money per monetised outcome, costs, intangible outcome ids) of ``program`` from its
-    built panels ({outcome id: Panel}); outcomes without a panel are left out."""
+    built panels ({outcome id: Panel}); outcomes without a panel are left out. ``observed``:
+    the participants observed (default :func:`participants_observed`)."""
     settings = program.roi
     horizon = settings.horizon_months if settings else 12
     excluded = set(settings.exclude) if settings else set()
-    observed = participants_observed(org, program)
+    observed = participants_observed(org, program) if observed is None else observed
     participants = settings.participants if settings and settings.participants else observed
     scale = participants / observed if observed else 1.0
     money, intangibles = {}, []
@@ -400,7 +405,7 @@ class ProgramRoi:
     p_roi_positive: float
     payback: dict                     # median, lower, upper (None = never), prob, p_within_horizon
     outcome_benefit: dict[str, Interval]
-    break_even: dict[str, float]      # outcome id -> effect at which ROI = 0 (KPI scale)
+    break_even: dict[str, float]      # outcome id -> effect at which ROI = 0 on it alone (KPI scale)
     intangibles: list[str]
     excluded: list[str]
     overlap_warnings: list[str]
@@ -452,9 +457,7 @@ def program_roi(effects: Mapping[str, np.ndarray], money: Mapping[str, OutcomeMo
                else f"draw counts differ ({', '.join(f'{k}: {n}' for k, n in sizes.items())}); each was "
                     f"thinned to {rd.n_draws} evenly spaced draws")
     cost = rd.cost
-    means = {k: float(v.mean()) for k, v in rd.by_outcome.items()}
-    total_mean = sum(means.values())
-    be = {k: break_even_effect(money[k], cost, total_mean - means[k]) for k in rd.by_outcome}
+    be = {k: break_even_effect(money[k], cost) for k in rd.by_outcome}
     pb = payback_months(rd.benefit, cost, horizon_months)
     payback = _quantiles_inf(pb, prob)
     payback["p_within_horizon"] = float(np.mean(pb <= horizon_months))
@@ -468,3 +471,23 @@ def program_roi(effects: Mapping[str, np.ndarray], money: Mapping[str, OutcomeMo
         payback=payback, outcome_benefit={k: interval(v, prob) for k, v in rd.by_outcome.items()},
         break_even=be, intangibles=list(intangibles), excluded=list(excluded),
         overlap_warnings=list(overlap_warnings), n_draws=rd.n_draws, aligned=aligned, draws=rd)
+
+
+def roi_for_program(org, program, panels: Mapping, effects: Mapping[str, np.ndarray], *,
+                    currency: str = "EUR") -> ProgramRoi | None:
+    """The :class:`ProgramRoi` of ``program`` from its built panels and each outcome's effect
+    draws ({outcome id: average_effect_abs draws}); None when no fitted outcome has a money
+    value (then the program has intangibles only)."""
+    settings = program.roi
+    horizon = settings.horizon_months if settings else 12
+    observed = participants_observed(org, program)
+    fitted = {k: v for k, v in panels.items() if k in effects}
+    money, costs, intangibles = roi_inputs(org, program, fitted, observed=observed)
+    if not money:
+        return None
+    excluded = [o for o in (settings.exclude if settings else []) if o in fitted]
+    return program_roi(
+        {k: effects[k] for k in money}, money, costs, currency=currency, horizon_months=horizon,
+        participants_observed=observed,
+        participants_source="programs.yaml" if settings and settings.participants else "observed",
+        intangibles=intangibles, excluded=excluded, overlap_warnings=overlap_warnings(program, list(money)))

@@ -271,3 +271,107 @@ def test_sample_information_options_and_costs():
     assert si.best is not None and si.options[si.best].net == max(o.net for o in si.options)
     back = voi.SampleInformation.from_dict(si.to_dict())
     assert back.to_dict() == si.to_dict()
+
+
+# ---- wired into the analysis: saved, read back, shown -------------------------------------------
+
+def _fake_analysis(tmp_path, converged=True):
+    """A ProgramAnalysis with two monetised outcomes and one intangible, built from known draws
+    (no fit): what analyse_program assembles after fitting."""
+    import xarray as xr
+
+    from lndbayes import analysis as A
+    from lndbayes.results import EffectResult
+
+    rng = np.random.default_rng(7)
+    spec = {"att": ("decrease", -0.04, 0.01, 45000.0, 60.0, "binary"),
+            "ready": ("increase", 0.05, 0.02, 5000.0, 60.0, "binary"),
+            "eng": ("increase", 0.2, 0.1, None, None, "ordinal")}
+    outs = {}
+    for oid, (direction, mu, sd, value, units, family) in spec.items():
+        draws = rng.normal(mu, sd, 2000)
+        tree = xr.DataTree.from_dict({"posterior": xr.Dataset(
+            {"average_effect_abs": (("chain", "draw"), draws.reshape(2, -1))})})
+        summ = pd.DataFrame([{"estimand": "average_effect_abs", "scale": "abs", "mean": mu, "sd": sd,
+                              "lower": mu - 1.6 * sd, "upper": mu + 1.6 * sd, "p_gt_0": 0.5, "p_beats_target": None}])
+        res = EffectResult(tree, summ, pd.DataFrame(columns=["team", "n", "mean"]),
+                           {"converged": converged, "rhat_max": 1.0, "messages": []},
+                           {"family": family, "design": "randomized"})
+        dec = d.decide_outcome(draws, None, outcome_id=oid, direction=direction, converged=converged,
+                               n_units=units, value_per_unit=value)
+        disp = A._display(dec, 100.0 if family == "binary" else 1.0, "pp", "EUR")
+        outs[oid] = A.OutcomeAnalysis(
+            outcome_id=oid, title=oid, family=family, level=4, direction=direction, measured_on="direct_reports",
+            display_scale=100.0 if family == "binary" else 1.0, unit="pp", link_meaning="", result=res,
+            decision=dec, display=disp, panel={"window_months": 12}, n_people=500,
+            team_table=pd.DataFrame({"team": ["t1"], "note": [""]}), event_time=pd.DataFrame(), predictive={},
+            balance=None, population={"rows": 500, "units_treated": 250, "units_control": 250, "teams": 10},
+            model_math="", priors=pd.DataFrame(columns=["parameter", "prior"]))
+    money = {k: r.OutcomeMoney(k, spec[k][0], spec[k][3], spec[k][4] * 2, units_per_month=spec[k][4] / 6,
+                               accrual="event", horizon_months=12, basis="60 treated units per 12-month window")
+             for k in ("att", "ready")}
+    costs = r.Costs(1800, 40, 20000)
+    pr = r.program_roi({k: o.result.draws("average_effect_abs") for k, o in outs.items()}, money, costs,
+                       horizon_months=12, participants_observed=40, intangibles=["eng"],
+                       overlap_warnings=["att and ready are both measured on the same people"])
+    thresholds = d.Thresholds()
+    an = A.ProgramAnalysis(
+        program={"id": "p", "name": "P", "type": "coaching", "design": {"type": "randomized", "unit": "employee",
+                                                                         "start": "2025-01-01"},
+                 "alignment": {}, "target": None, "population": {}, "skills": [], "decision": None, "roi": None,
+                 "outcomes": [{"id": k, "level": 4, "measured_on": "direct_reports", "title": k} for k in outs]},
+        organisation="Org", currency="EUR", min_group=5, settings={}, outcomes=outs, failures={}, primary="att",
+        recommendation=d.decide_program({k: o.decision for k, o in outs.items()}, "att", roi=pr),
+        roi=pr, evsi=voi.sample_information(pr.draws.net_benefit, teams=10, months_observed=12,
+                                           horizon_months=12, participants=40, cost_per_participant=1800))
+    an.decision_rule = A.decision_rule(an, thresholds)
+    an.roi_display = A.roi_display(an)
+    return an
+
+
+def test_analysis_holds_roi_rule_and_evsi_and_round_trips(tmp_path):
+    import json
+
+    from lndbayes import load_analysis
+
+    an = _fake_analysis(tmp_path)
+    s = an.summary()
+    # the hand computation: benefit = 45000 x 120 x 0.04 + 5000 x 120 x 0.05 = 246000 on average
+    assert s["roi"]["benefit"]["mean"] == pytest.approx(an.roi.draws.benefit.mean())
+    assert s["roi"]["costs"]["total"] == 1800 * 40 + 20000
+    assert s["roi"]["roi_pct"]["mean"] == pytest.approx(100 * (an.roi.draws.benefit.mean() - 92000) / 92000)
+    assert s["p_roi_positive"] == s["roi"]["p_roi_positive"] == pytest.approx(np.mean(an.roi.draws.net_benefit > 0))
+    assert s["break_even_effect"]["outcome"] == "att"
+    assert s["break_even_effect"]["value"] == pytest.approx(-92000 / (120 * 45000))
+    assert s["outcomes"]["eng"]["intangible"] and s["outcomes"]["eng"]["money"] is None
+    assert s["outcomes"]["att"]["money"]["units"] == 120
+    assert s["decision_rule"]["basis"] == "money" and "at least 80%" in s["decision_rule"]["text"]
+    assert s["recommendation"]["action"] == "scale"
+    assert 0 <= s["evsi"]["options"][0]["evsi"] <= s["evsi"]["evpi"]
+    an.save(tmp_path / "p")
+    text = (tmp_path / "p" / "analysis.json").read_text()
+    json.loads(text, parse_constant=lambda c: pytest.fail(f"analysis.json holds {c}: not JSON"))
+    back = load_analysis(tmp_path / "p")
+    assert back.summary() == json.loads((tmp_path / "p" / "summary.json").read_text())
+    assert back.roi.to_dict() == an.roi.to_dict() and back.evsi.to_dict() == an.evsi.to_dict()
+
+
+def test_report_sections_show_roi_rule_and_evsi(tmp_path):
+    import html
+    import re
+
+    from lndbayes.report import views
+
+    an = _fake_analysis(tmp_path)
+    page = re.sub(r"\s+", " ", html.unescape(re.sub(r"(?s)<[^>]+>", " ", views.executive_summary(an)
+                                                   + views.roi(an))))
+    disp = an.roi_display
+    for key in ("roi_pct", "p_roi_positive", "net_benefit", "payback_months", "benefit", "bcr"):
+        assert disp[key] in page, key
+    assert "later release" not in page
+    assert "Scale when P(ROI > 0) is at least 80%" in page
+    assert "Possible double counting" in page and "Intangibles" in page and "eng" in page
+    assert "units touched" in page and "Expected value of sample information" in page
+    # a non-converged fit never scales, and says why
+    bad = _fake_analysis(tmp_path, converged=False)
+    assert bad.recommendation.action == "iterate" and "evidence unreliable" in bad.recommendation.reason

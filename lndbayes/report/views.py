@@ -68,13 +68,64 @@ def executive_summary(an) -> str:
              "P(meets target)": _target_line(o),
              "Direction": "lower is better" if o.direction == "decrease" else "higher is better"}
             for o in outs]
-    money = [{"title": o.title, "benefit": o.display["benefit"], "units": fmt_num(o.decision.benefit.n_units, 0),
-              "value": fmt_money(o.decision.benefit.value_per_unit, an.currency)}
-             for o in outs if o.decision.benefit is not None]
     return render("executive_summary.html.j2", recommendation=an.recommendation,
                   not_converged=[o.outcome_id for o in outs if not o.converged], failures=an.failures,
-                  target=an.program.get("target"), outcomes=outs, money=money,
+                  target=an.program.get("target"), outcomes=outs, roi=an.roi_display or None,
+                  intangibles=[o.outcome_id for o in outs], rule=an.decision_rule,
+                  rule_source=_rule_source(an), evsi=(an.roi_display or {}).get("evsi"),
                   effects=table(pd.DataFrame(rows), "Effect of the program on each outcome") if rows else None)
+
+
+def _rule_source(an) -> str:
+    return ("thresholds from programs.yaml decision:" if an.program.get("decision")
+            else "the default thresholds; set them per program with decision: in programs.yaml")
+
+
+def roi(an) -> str:
+    """The "Return on investment" section: headline, per outcome, the rule and what more data is worth."""
+    disp = an.roi_display or {}
+    rule = an.decision_rule or {}
+    checks = None
+    if rule.get("checks"):
+        checks = table(pd.DataFrame([{"condition": c["name"], "for": c["role"], "value": c["value_text"],
+                                      "threshold": c["threshold_text"], "holds": "yes" if c["ok"] else "no"}
+                                     for c in rule["checks"]]),
+                       f"The rule's conditions (decided on {rule.get('outcome')} and the program's money)")
+    if an.roi is None:
+        return render("roi.html.j2", roi=None, intangibles=list(an.outcomes), rule=rule, checks=checks,
+                      rule_source=_rule_source(an), evsi=None)
+    head = pd.DataFrame([
+        {"measure": "benefit over the horizon", "estimate (90% interval)": disp["benefit"]},
+        {"measure": "fully loaded costs", "estimate (90% interval)": disp["costs"]},
+        {"measure": "net benefit", "estimate (90% interval)": disp["net_benefit"]},
+        {"measure": "ROI", "estimate (90% interval)": disp["roi_pct"]},
+        {"measure": "benefit-cost ratio", "estimate (90% interval)": disp["bcr"]},
+        {"measure": "P(ROI > 0)", "estimate (90% interval)": disp["p_roi_positive"]},
+        {"measure": "payback time (median, interval)", "estimate (90% interval)": disp["payback_months"]},
+    ])
+    per = pd.DataFrame([{"outcome": oid, "effect": d["effect"], "units over the horizon": d["units"],
+                         "value per unit": d["value_per_unit"], "benefit over the horizon": d["benefit"],
+                         "break-even effect": d["break_even_effect"]}
+                        for oid, d in disp["outcomes"].items()])
+    bases = [{"id": oid, **d} for oid, d in disp["outcomes"].items()]
+    money = [{"title": o.title, "benefit": o.display["benefit"], "units": fmt_num(o.decision.benefit.n_units, 0),
+              "value": fmt_money(o.decision.benefit.value_per_unit, an.currency)}
+             for o in an.outcomes.values() if o.decision.benefit is not None]
+    ev = disp.get("evsi")
+    evsi_table = None
+    if ev:
+        evsi_table = table(pd.DataFrame([{"more data": o["option"], "EVSI": o["evsi"], "cost": o["cost"],
+                                          "EVSI - cost": o["net"], "cost counted as": o["cost_basis"]}
+                                         for o in ev["options"]]),
+                           "Expected value of sample information of each option")
+    return render("roi.html.j2", roi=disp, headline=table(head, "Return on investment"),
+                  per_outcome=table(per, "Benefit of each monetised outcome"), bases=bases, money=money,
+                  overlaps=an.roi.overlap_warnings, intangibles=an.roi.intangibles, excluded=an.roi.excluded,
+                  aligned=an.roi.aligned, rule=rule, rule_source=_rule_source(an), checks=checks, evsi=ev,
+                  evsi_table=evsi_table, currency=an.currency,
+                  evsi_method=("Method: a normal approximation of the net benefit's posterior, with information "
+                               "growing in proportion to teams or months of follow-up (optimistic for months when "
+                               "team effects persist)") if ev else "")
 
 
 def summary_table(o) -> dict:
