@@ -348,7 +348,7 @@ def roi_display(an) -> dict:
         "costs": (f"{fmt_money(c.total, cur)} = {fmt_money(c.cost_per_participant, cur)} per participant x "
                   f"{fmt_num(c.participants, 0)} participants + {fmt_money(c.fixed_cost, cur)} fixed"),
         "horizon": f"{fmt_num(pr.horizon_months, 0)} months",
-        "participants": (f"{fmt_num(pr.participants, 0)} ("
+        "participants": (f"{fmt_num(pr.participants, 0)} participants ("
                          + ("the population members in the program arm" if pr.participants_source == "observed"
                             else f"roi.participants in programs.yaml; {pr.participants_observed} took part in the study")
                          + ")"),

@@ -309,7 +309,7 @@ def rule_checks(p_works: float | None, p_target: float | None, p_roi: float | No
                     "ok": bool(ok), "value_text": shown, "threshold_text": f"{op} {shown_t}",
                     "display": f"{name} = {shown} ({op} {shown_t} to {role}: {'yes' if ok else 'no'})"})
 
-    pct = lambda v: f"{v:.0%}"  # noqa: E731
+    from lndbayes.formatting import fmt_pct as pct  # ">99%" like every other probability shown
     add("P(ROI > 0)", p_roi, ">=", t.scale_p_roi, "scale", pct(p_roi or 0), pct(t.scale_p_roi))
     add("expected net benefit", expected_net_benefit, ">", t.scale_min_net_benefit, "scale",
         _money(expected_net_benefit or 0, currency), _money(t.scale_min_net_benefit, currency))
