@@ -193,6 +193,45 @@ def score_distribution(scores: pd.DataFrame, *, value: str = "score_scaled", by:
     return fig
 
 
+def monitoring_plot(table: pd.DataFrame, thresholds: dict, *, title: str | None = None) -> Figure:
+    """Interim monitoring: P(works) and P(ROI > 0) at each checkpoint with the rule's lines.
+
+    ``table``: :attr:`lndbayes.monitoring.Monitoring.table` (checkpoint, enough, p_works,
+    p_roi_positive, action); ``thresholds``: ``Monitoring.rule["thresholds"]``. Checkpoints
+    with too little data are shaded; the month of each scale/alter/stop is marked.
+    """
+    fig, ax = _new_fig(3.4)
+    t = table.sort_values("checkpoint")
+    x = t["checkpoint"].to_numpy(float)
+    for i, k in enumerate(x[~t["enough"].to_numpy(bool)]):
+        ax.axvspan(k - 0.5, k + 0.5, color=RAW, alpha=0.18, lw=0,
+                   label="too little data" if i == 0 else None)
+    ax.plot(x, t["p_works"].to_numpy(float), "o-", color=POOLED, label="P(works)")
+    roi = pd.to_numeric(t["p_roi_positive"], errors="coerce").to_numpy(float)
+    if np.isfinite(roi).any():
+        ax.plot(x, roi, "s-", color=GOOD, label="P(ROI > 0)")
+        ax.axhline(thresholds["scale_p_roi"], color=GOOD, ls=":", lw=1.1,
+                   label=f"scale needs P(ROI > 0) ≥ {thresholds['scale_p_roi']:.0%}")
+    ax.axhline(thresholds["scale_p_works"], color=POOLED, ls="--", lw=1.1,
+               label=f"scale needs P(works) ≥ {thresholds['scale_p_works']:.0%}")
+    ax.axhline(thresholds["stop_p_works"], color=TARGET, ls="--", lw=1.1,
+               label=f"stop below P(works) = {thresholds['stop_p_works']:.0%}")
+    ax.axvline(thresholds["min_months"] - 0.5, color="black", lw=0.8, alpha=0.5,
+               label=f"no action before month {thresholds['min_months']}")
+    for action, marker in (("scale", "^"), ("alter", "D"), ("stop", "v")):
+        hit = t["action"] == action
+        if hit.any():
+            ax.scatter(x[hit.to_numpy()], np.full(int(hit.sum()), 1.04), marker=marker, s=36,
+                       color="black", clip_on=False, label=f"rule says {action}")
+    ax.set_ylim(0, 1.08)
+    ax.set_xticks(x)
+    ax.set_xlabel("Checkpoint: months since the program started")
+    ax.set_ylabel("Posterior probability")
+    ax.set_title(title or "Interim monitoring: the odds so far")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return fig
+
+
 def close(fig: Figure) -> None:
     plt.close(fig)
 
