@@ -109,3 +109,21 @@ def test_decide_program_never_scales_on_unreliable_evidence():
     rec = d.decide_program({"a": good}, "a", failed={"c": "KPI missing"})
     assert rec.action == "iterate"
     assert d.decide_program({}, None).action == "iterate"
+
+
+def test_thresholds_default_and_from_programs_yaml():
+    t = d.Thresholds.from_config(None)
+    assert t == d.DEFAULT_THRESHOLDS
+    assert (t.scale_p_roi, t.scale_min_net_benefit, t.stop_p_roi) == (0.8, 0.0, 0.2)
+    custom = d.Thresholds.from_config({**t.to_dict(), "scale_p_roi": 0.95})
+    assert custom.scale_p_roi == 0.95 and custom.scale_p_works == 0.9
+    # the rule's statement carries the thresholds actually used
+    assert "at least 95%" in d.rule_text(custom) and "at least 80%" not in d.rule_text(custom)
+
+
+def test_money_rule_overrides_the_odds_when_roi_is_known():
+    good = d.decide_outcome(np.full(100, 1.0), None, outcome_id="a", direction="increase", converged=True)
+    assert good.recommendation.action == "scale"          # on odds alone
+    roi = type("R", (), {"p_roi_positive": 0.5, "expected_net_benefit": 100.0})()
+    rec = d.decide_program({"a": good}, "a", roi=roi)     # works for sure, but pays only half the time
+    assert rec.action == "iterate" and "P(ROI > 0) = 50% (scaling needs 80%)" in rec.reason
