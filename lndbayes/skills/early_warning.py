@@ -375,9 +375,10 @@ def pool_changes(delta, s2, s_c2: float = 0.0, *, n_draws: int = N_DRAWS, seed: 
     null_sd = np.sqrt(vg)
     with np.errstate(divide="ignore", invalid="ignore"):
         z0 = np.where(null_sd > 0, -null_mean / np.where(null_sd > 0, null_sd, 1), 0.0)
-    # P(theta < 0): a spike node puts theta exactly at 0 for a team that does not deviate
-    nb = np.where(null_sd > 0, special.ndtr(z0), 0.0)
-    na = np.where(null_sd > 0, special.ndtr(-z0), 0.0)
+    # P(theta < 0) of a team that does not deviate: with sd 0 theta is exactly k m, which is
+    # exactly 0 at a spike node (no change: neither below nor above)
+    nb = np.where(null_sd > 0, special.ndtr(z0), null_mean < 0)
+    na = np.where(null_sd > 0, special.ndtr(-z0), null_mean > 0)
     sb = special.ndtr(-slab_mean / slab_sd)
     p_below = Wk @ ((1 - q) * nb + q * sb)
     p_above = Wk @ ((1 - q) * na + q * (1 - sb))

@@ -1,0 +1,190 @@
+"""Early warning from operational KPIs (lndbayes.skills.early_warning): planted declines are
+flagged, noise teams rarely, one wild month in a small team never on its own, the bad direction
+comes from programs.yaml, small teams are not shown, and the example organisation runs.
+
+Seeds are fixed blocks; the bounds are ones a working model meets for (almost) any block: the
+measured rates over many more replications are in benchmarks/results/early_warning.md.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.stats import norm
+
+from lndbayes.errors import ModelInputError
+from lndbayes.skills import early_warning as ew
+from lndbayes.skills.early_warning import COLUMNS, early_warning, simulate_kpi_org
+
+N_TEAMS = 12
+CSAT_TEAMS = [0, 1, 2]          # planted CSAT decline of 0.25 points in the last 6 months
+ERROR_TEAMS = [3, 4]            # planted error-rate rise, log rate ratio +1.0 (x2.7)
+
+
+@pytest.fixture(scope="module")
+def planted_runs():
+    runs = []
+    for seed in range(7100, 7106):
+        cc, ec = np.zeros(N_TEAMS), np.zeros(N_TEAMS)
+        cc[CSAT_TEAMS], ec[ERROR_TEAMS] = -0.25, 1.0
+        org, truth = simulate_kpi_org(seed, n_teams=N_TEAMS, sizes=np.full(N_TEAMS, 12.0),
+                                      csat_change=cc, error_change=ec)
+        runs.append((early_warning(org), truth))
+    return runs
+
+
+def _by_team(df, kpi):
+    return df[df["kpi"] == kpi].set_index("team")
+
+
+def test_planted_declines_are_flagged_and_noise_teams_are_not(planted_runs):
+    planted, noise, p_planted = [], [], []
+    for df, truth in planted_runs:
+        teams = np.array(truth["teams"])
+        for kpi, hit in (("csat", CSAT_TEAMS), ("errors", ERROR_TEAMS)):
+            t = _by_team(df, kpi)
+            planted += list(t.loc[teams[hit], "flagged"])
+            p_planted += list(t.loc[teams[hit], "p_real"])
+            noise += list(t.loc[np.delete(teams, hit), "flagged"])
+    # 30 planted team-KPIs, each a 4+ standard-error move: all but at most one flagged
+    assert sum(planted) >= len(planted) - 1, (sum(planted), len(planted))
+    assert np.median(p_planted) > 0.99
+    # 114 noise team-KPIs: a calibrated 0.9 threshold flags far fewer than 10% (measured ~1%)
+    assert np.mean(noise) <= 0.05, np.mean(noise)
+
+
+def test_change_estimates_cover_the_planted_change(planted_runs):
+    inside, n = 0, 0
+    for df, truth in planted_runs:
+        t = _by_team(df, "csat")
+        for j, team in enumerate(truth["teams"]):
+            n += 1
+            inside += t.loc[team, "change_lo"] <= truth["csat_change"][j] <= t.loc[team, "change_hi"]
+        # the pooled estimate of a planted team is near the planted -0.25, not shrunk to 0
+        assert np.all(np.abs(t.loc[np.array(truth["teams"])[CSAT_TEAMS], "change"] + 0.25) < 0.12)
+    # 72 team intervals at 90%: binomial 5th percentile is 60; a broken interval falls far below
+    assert inside >= 58, (inside, n)
+
+
+def test_the_bad_direction_comes_from_programs_yaml(planted_runs):
+    df, truth = planted_runs[0]
+    errors, csat = _by_team(df, "errors"), _by_team(df, "csat")
+    assert set(errors["bad_direction"]) == {"increase"} and set(csat["bad_direction"]) == {"decrease"}
+    assert errors["skills"].iloc[0] == "troubleshooting, product_knowledge"
+    assert errors["programs"].iloc[0] == "service_course" and errors["unit"].iloc[0] == "errors per ticket"
+    # the same size of move in the good direction is no flag and a tiny P(bad)
+    cc = np.zeros(N_TEAMS)
+    cc[CSAT_TEAMS] = +0.25
+    org, _ = simulate_kpi_org(7100, n_teams=N_TEAMS, sizes=np.full(N_TEAMS, 12.0), csat_change=cc)
+    up = _by_team(early_warning(org), "csat").loc[np.array(truth["teams"])[CSAT_TEAMS]]
+    assert not up["flagged"].any() and (up["p_real"] < 0.05).all() and (up["change"] > 0.15).all()
+    row = csat.loc[truth["teams"][0]]
+    assert "P(real decline)" in row["reason"] and "flagged" in row["reason"]
+
+
+def test_one_wild_month_in_a_small_team_is_not_a_flag():
+    """A 5-person team's CSAT drops by 1 point (about 9 of its monthly sds) in the last month only.
+
+    Unpooled, the team's own window means would call that a real decline (one-sided P >= 0.9 in
+    most seeds); pooled with the eleven steady teams it is not flagged in any seed.
+    """
+    sizes = np.full(N_TEAMS, 15.0)
+    sizes[0] = 5
+    pooled, unpooled = [], []
+    for seed in range(7200, 7208):
+        org, _ = simulate_kpi_org(seed, sizes=sizes, outlier={"team": 0, "csat": -1.0})
+        df = early_warning(org)
+        pooled.append(_by_team(df, "csat").loc["Team-01", "p_real"])
+        info = ew.kpi_links(org.programs)["csat"]
+        tm, _ = ew._series(org.kpis, info, org.employees)
+        end = int(tm["month"].max())
+        st = ew.window_stats(tm, (end - 5, end), (end - 17, end - 6))
+        unpooled.append(norm.cdf(-st["delta"][0] / np.sqrt(st["s2"][0] + st["s_c2"])))
+    assert max(pooled) < 0.9, pooled
+    assert np.mean(np.array(unpooled) >= 0.9) >= 0.5, unpooled
+    # the same team with the decline sustained over the window is flagged (the test can fail)
+    cc = np.zeros(N_TEAMS)
+    cc[0] = -0.4
+    org, _ = simulate_kpi_org(7200, sizes=sizes, csat_change=cc)
+    assert _by_team(early_warning(org), "csat").loc["Team-01", "flagged"]
+
+
+def test_teams_below_min_group_are_not_shown_but_still_pooled():
+    sizes = np.full(N_TEAMS, 12.0)
+    sizes[0] = 3
+    cc = np.zeros(N_TEAMS)
+    cc[0] = -0.6
+    org, _ = simulate_kpi_org(7300, sizes=sizes, csat_change=cc)
+    df = early_warning(org)
+    row = _by_team(df, "csat").loc["Team-01"]
+    assert row["note"] == "suppressed (fewer than 5 people)" and row["reason"] == row["note"]
+    assert not row["flagged"] and np.isnan(row["p_real"]) and np.isnan(row["change"])
+    assert np.isnan(row["n_people"]) and row["skills"]          # names and links stay
+    assert list(df.columns) == COLUMNS
+    shown = df[df["note"] == ""]
+    assert shown["n_people"].min() >= 5 and len(shown) == 2 * (N_TEAMS - 1)
+    # min_group=3 shows it, and the decline is flagged
+    assert _by_team(early_warning(org, min_group=3), "csat").loc["Team-01", "flagged"]
+
+
+def test_pure_noise_overall_and_kpis_without_a_direction():
+    flags = []
+    for seed in range(7400, 7404):
+        org, _ = simulate_kpi_org(seed)
+        df = early_warning(org)
+        flags += list(df["flagged"])
+    assert np.mean(flags) <= 0.05
+    # tickets is the exposure of errors: skipped with the reason, or checked both ways on request
+    assert "exposure of errors" in df.attrs["skipped"]["tickets"]
+    both = early_warning(org, include_unlinked=True)
+    t = both[both["kpi"] == "tickets"]
+    assert len(t) == 12 and set(t["bad_direction"]) == {"either"} and (t["p_real"] >= 0).all()
+    assert {"csat", "errors"} == {k["kpi"] for k in df.attrs["kpis"]}
+    for k in df.attrs["kpis"]:
+        assert k["n_teams"] == 12 and 0 <= k["p_overall_change"] <= 1
+
+
+def test_pool_changes_on_known_changes():
+    """Direct check of the pooling: 20 teams, 4 moved by 5 standard errors, the rest not."""
+    rng = np.random.default_rng(7500)
+    theta = np.zeros(20)
+    theta[:4] = -5.0
+    s2 = np.full(20, 1.0)
+    delta = theta + rng.normal(0, 1, 20)
+    post = ew.pool_changes(delta, s2, 0.0)
+    assert (post["p_below"][:4] > 0.99).all() and (post["p_below"][4:] < 0.5).all()
+    assert abs(post["overall_mean"]) < 0.5 and post["p_overall"] < 0.5
+    assert np.all(post["p_below"] + post["p_above"] <= 1 + 1e-9)
+    # everybody moved: the overall change is real and every team carries it
+    post = ew.pool_changes(delta - 3.0, s2, 0.0)
+    assert post["p_overall"] > 0.99 and (post["p_below"] > 0.95).all()
+
+
+def test_bad_arguments_are_clear_errors():
+    org, _ = simulate_kpi_org(7600, n_teams=4)
+    with pytest.raises(ModelInputError, match="window_months"):
+        early_warning(org, window_months=1)
+    with pytest.raises(ModelInputError, match="threshold"):
+        early_warning(org, threshold=1.2)
+    with pytest.raises(ModelInputError, match="as_of '2025-13'"):
+        early_warning(org, as_of="2025-13")
+    # a month with too little data is a row that says so, not a crash
+    df = early_warning(org, as_of="2024-03")
+    assert df.empty or not df["flagged"].any()
+    assert "no team has" in df.attrs["skipped"].get("csat", "no team has")
+
+
+def test_example_organisation(tmp_path):
+    import lndbayes as lb
+    from lndbayes.example import simulate_org
+
+    simulate_org(tmp_path / "raw", seed=3, n_employees=400)
+    org = lb.load_org(tmp_path)
+    df = early_warning(org)
+    assert {"csat", "errors", "violations", "quota_attainment"} <= set(df["kpi"])
+    # the example plants improvements only (programs that work), no decline: nothing is flagged
+    assert not df["flagged"].any()
+    assert "time-to-event" in df.attrs["skipped"]["days_to_first_deal"]
+    assert "HRIS" in df.attrs["skipped"]["attrition"]
+    assert set(df.loc[df["kpi"] == "violations", "skills"]) == {"compliance"}
+    assert not df["team"].str.match(r"p_[0-9a-f]{16}").any()
