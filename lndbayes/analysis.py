@@ -155,6 +155,11 @@ class ProgramAnalysis:
     decision_rule: dict = field(default_factory=dict)   # thresholds, text, basis, checks
     evsi: voi.SampleInformation | None = None      # what more data is worth (monetised programs)
     roi_display: dict = field(default_factory=dict)     # the ROI numbers as text (roi_display())
+    #: the optional sections computed by other modules (EXTRAS: interim monitoring, ...): the
+    #: object (None when it failed or does not apply), and per section its status and display
+    extras: dict = field(default_factory=dict)          # name -> object
+    extras_status: dict = field(default_factory=dict)   # name -> {"status", "message"}
+    extras_display: dict = field(default_factory=dict)  # name -> strings and tables as text
 
     @property
     def converged(self) -> bool:
@@ -191,6 +196,8 @@ class ProgramAnalysis:
             "roi": roi, "p_roi_positive": None if roi is None else roi["p_roi_positive"],
             "break_even_effect": None if roi is None else roi["break_even_effect"],
             "decision_rule": self.decision_rule,
+            "sections": {k: {**st, "summary": (self.extras_display.get(k) or {}).get("summary")}
+                         for k, st in self.extras_status.items()},
             "evsi": None if self.evsi is None else {**self.evsi.to_dict(),
                                                     "display": self.roi_display.get("evsi", {})},
         }
@@ -209,6 +216,8 @@ class ProgramAnalysis:
             "rejections": _frame_to_json(self.rejections),
             "roi": None if self.roi is None else self.roi.to_dict(), "decision_rule": self.decision_rule,
             "evsi": None if self.evsi is None else self.evsi.to_dict(), "roi_display": self.roi_display,
+            "extras": {k: (None if v is None else EXTRAS[k].to_json(v)) for k, v in self.extras.items()},
+            "extras_status": self.extras_status, "extras_display": self.extras_display,
             "outcomes": {oid: o.to_json() for oid, o in self.outcomes.items()}}))
         write_json(folder / SUMMARY_FILE, self.summary(), default=_json_default, indent=2)
         return folder
@@ -238,7 +247,18 @@ def load_analysis(folder) -> ProgramAnalysis:
         roi=None if d.get("roi") is None else roi_mod.ProgramRoi.from_dict(d["roi"]),
         decision_rule=d.get("decision_rule") or {},
         evsi=None if d.get("evsi") is None else voi.SampleInformation.from_dict(d["evsi"]),
-        roi_display=d.get("roi_display") or {})
+        roi_display=d.get("roi_display") or {},
+        extras={k: _extra_from_json(k, v) for k, v in (d.get("extras") or {}).items()},
+        extras_status=d.get("extras_status") or {}, extras_display=d.get("extras_display") or {})
+
+
+def _extra_from_json(name: str, obj):
+    if obj is None or name not in EXTRAS:
+        return None
+    try:
+        return EXTRAS[name].from_json(obj)
+    except Exception:  # noqa: BLE001 - a section that cannot be read back is shown from its display
+        return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -525,4 +545,103 @@ def analyse_program(org, program_id: str, *, min_group: int | None = None, **set
         roi=pr, evsi=evsi)
     an.decision_rule = decision_rule(an, thresholds)
     an.roi_display = roi_display(an)
+    for name, extra in EXTRAS.items():
+        run_extra(an, name, extra, org, program, settings)
     return an
+
+
+# ---- optional sections computed by other modules (guarded) -----------------------------------
+
+@dataclass(frozen=True)
+class Extra:
+    """An optional section of the analysis computed by another module. ``compute(org, program,
+    an, settings)`` returns the object (or raises; the failure is kept in ``extras_status`` and
+    shown in the section, never stopping the report); ``display(obj, an)`` gives its text."""
+
+    title: str
+    compute: object
+    to_json: object
+    from_json: object
+    display: object
+
+
+def run_extra(an, name: str, extra: Extra, org, program, settings: dict) -> None:
+    """Compute one optional section, keeping any failure as the section's status."""
+    try:
+        obj = extra.compute(org, program, an, settings)
+    except ImportError as err:
+        an.extras[name], an.extras_status[name] = None, {"status": "not available", "message": str(err)}
+        return
+    except Exception as err:  # noqa: BLE001 - any failure is reported in its section, never stops the report
+        an.extras[name] = None
+        an.extras_status[name] = {"status": "failed", "message": f"{type(err).__name__}: {err}"}
+        return
+    if obj is None:
+        an.extras[name], an.extras_status[name] = None, {"status": "not applicable", "message": ""}
+        return
+    an.extras[name] = obj
+    try:
+        an.extras_display[name] = _jsonable(extra.display(obj, an))
+        an.extras_status[name] = {"status": "ok", "message": ""}
+    except Exception as err:  # noqa: BLE001
+        an.extras_status[name] = {"status": "failed", "message": f"display: {type(err).__name__}: {err}"}
+
+
+def _monitoring_compute(org, program, an, settings):
+    from lndbayes.monitoring import monitor_program
+    from lndbayes.monitoring.core import SUPPORTED
+
+    primary = an.outcomes.get(an.primary)
+    ref = primary.result if primary is not None and primary.family in SUPPORTED else None
+    return monitor_program(org, program.id, seed=int(settings.get("seed", 0)), reference=ref)
+
+
+def _monitoring_from_json(d):
+    from lndbayes.monitoring import Monitoring
+
+    return Monitoring.from_json(d)
+
+
+def _monitoring_display(m, an) -> dict:
+    """Interim monitoring as text: the checkpoint table, the rule, its operating characteristics."""
+    scale = float(m.display_scale)
+    unit = an.outcomes[m.outcome_id].unit if m.outcome_id in an.outcomes else m.unit
+    rows = []
+    for _, r in m.table.iterrows():
+        eff = ("" if pd.isna(r.get("effect_mean")) else
+               fmt_interval(r["effect_mean"] * scale, r["effect_lower"] * scale, r["effect_upper"] * scale, unit))
+        rows.append({"month": int(r["checkpoint"]), "data up to": str(r["last_month"]),
+                     "units (program / control)": f"{int(r['n_treated']):,} / {int(r['n_control']):,}",
+                     "effect so far": eff or "\u2013",
+                     "P(works)": "" if pd.isna(r.get("p_works")) else fmt_pct(r["p_works"]),
+                     "P(ROI > 0)": "" if pd.isna(r.get("p_roi_positive")) else fmt_pct(r["p_roi_positive"]),
+                     "action": str(r["action"]), "why": str(r["reason"])})
+    oc = m.operating_characteristics or {}
+    oc_rows = []
+    for name, sc in (oc.get("scenarios") or {}).items():
+        sm = sc.get("scale_month") or {}
+        oc_rows.append({"true effect": f"{name} ({fmt_num((sc.get('effect') or 0) * scale, 4, True)} {unit})",
+                        "P(says scale)": fmt_pct(sc.get("p_scale")), "P(says stop)": fmt_pct(sc.get("p_stop")),
+                        "P(says alter)": fmt_pct(sc.get("p_alter")),
+                        "P(no decision)": fmt_pct(sc.get("p_no_decision")),
+                        "month of scale (median)": "\u2013" if not sm or sm.get("median") is None
+                        else fmt_num(sm["median"], 1)})
+    first = m.first_decision
+    summary = ("no scale or stop decision at any checkpoint" if not first else
+               f"first decision: {first['action']} at month {first['checkpoint']} ({first.get('as_of', '')})")
+    last = m.table.iloc[-1] if len(m.table) else None
+    return {"outcome": m.outcome_id, "rule": m.rule.get("text", ""), "rows": rows, "oc_rows": oc_rows,
+            "oc_available": bool(oc.get("available")), "oc_assumptions": oc.get("assumptions", ""),
+            "oc_error": oc.get("mc_error", ""), "n_sims": oc.get("n_sims"), "summary": summary,
+            "latest": None if last is None else {"month": int(last["checkpoint"]), "action": str(last["action"]),
+                                                 "p_roi_positive": None if pd.isna(last.get("p_roi_positive"))
+                                                 else float(last["p_roi_positive"])},
+            "notes": list(m.notes), "method": m.method,
+            "validation": m.validation}
+
+
+#: the optional sections, in report order (each guarded: see run_extra)
+EXTRAS: dict[str, Extra] = {
+    "monitoring": Extra("Interim monitoring", _monitoring_compute, lambda m: m.to_json(),
+                        _monitoring_from_json, _monitoring_display),
+}

@@ -375,3 +375,30 @@ def test_report_sections_show_roi_rule_and_evsi(tmp_path):
     # a non-converged fit never scales, and says why
     bad = _fake_analysis(tmp_path, converged=False)
     assert bad.recommendation.action == "iterate" and "evidence unreliable" in bad.recommendation.reason
+
+
+def test_a_failing_optional_section_is_reported_and_never_stops_the_report(tmp_path, monkeypatch):
+    import json
+
+    from lndbayes import analysis as A
+    from lndbayes import load_analysis
+    from lndbayes.report import views
+
+    def boom(org, program, an, settings):
+        raise RuntimeError("no checkpoints in the data")
+
+    an = _fake_analysis(tmp_path)
+    extra = A.Extra("Interim monitoring", boom, None, None, None)
+    A.run_extra(an, "monitoring", extra, None, None, {})
+    assert an.extras_status["monitoring"] == {"status": "failed",
+                                              "message": "RuntimeError: no checkpoints in the data"}
+    html, fig = views.monitoring(an)
+    assert "could not be computed" in html and "no checkpoints in the data" in html and fig is None
+    A.run_extra(an, "other", A.Extra("Other", lambda *a: None, None, None, None), None, None, {})
+    assert an.extras_status["other"]["status"] == "not applicable"
+    an.save(tmp_path / "p")
+    back = load_analysis(tmp_path / "p")
+    assert back.summary()["sections"]["monitoring"]["status"] == "failed"
+    assert back.summary() == json.loads((tmp_path / "p" / "summary.json").read_text())
+    assert "no checkpoints in the data" in views.monitoring(back)[0]
+    assert views.executive_summary(back) and views.roi(back)

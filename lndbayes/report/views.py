@@ -362,3 +362,27 @@ def model(an, oid) -> str:
                   n_teams=len(teams) if isinstance(teams, (list, tuple)) else teams,
                   math=math_blocks(o.model_math),
                   priors=table(o.priors, f"Priors ({oid})", {"symbol": lambda v: prose_html(str(v))}))
+
+
+# ---- optional sections (interim monitoring, ...): shown from the analysis' text ------------------
+
+def _extra(an, name: str, title: str, **tables) -> str:
+    status = (an.extras_status or {}).get(name) or {"status": "not applicable", "message": ""}
+    d = (an.extras_display or {}).get(name)
+    return render("extras.html.j2", section=name, title=title, status=status, d=d, **tables)
+
+
+def monitoring(an):
+    """(HTML, Figure or None): the interim-monitoring section."""
+    d = (an.extras_display or {}).get("monitoring")
+    rows = oc = None
+    if d:
+        rows = table(pd.DataFrame(d["rows"]), "At each checkpoint") if d.get("rows") else None
+        oc = table(pd.DataFrame(d["oc_rows"]), "Operating characteristics (simulated)") if d.get("oc_rows") else None
+    html = _extra(an, "monitoring", "Interim monitoring", rows=rows, oc=oc)
+    m = (an.extras or {}).get("monitoring")
+    fig = None
+    if m is not None and d and hasattr(figures, "monitoring_plot") and len(m.table):
+        fig = figures.monitoring_plot(m.table, m.rule.get("thresholds") or {},
+                                      title=f"Interim monitoring: {m.outcome_id}")
+    return html, fig
