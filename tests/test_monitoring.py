@@ -1,0 +1,248 @@
+"""Interim monitoring (lndbayes.monitoring): what is known at a checkpoint, the fast interim
+posterior, the rule, its operating characteristics, and the saved form.
+
+Statistical checks hold for (almost) any seed: rates are compared with binomial bands.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import lndbayes as lb
+from lndbayes.design.calendar import month_index, period_str
+from lndbayes.design.panel import build_panel
+from lndbayes.monitoring import (ACTIONS, Monitoring, MonitorDesign, MonitoringRule, as_of, cut_date,
+                                 monitor_program, operating_characteristics, threshold_table)
+from lndbayes.monitoring.approx import grid_posterior, team_contrasts
+
+
+@pytest.fixture(scope="module")
+def org(tmp_path_factory):
+    root = tmp_path_factory.mktemp("monitoring_org")
+    lb.simulate_org(root / "raw", seed=0)
+    return lb.load_org(root)
+
+
+def _band(p: float, n: int, z: float = 4.0) -> tuple[float, float]:
+    half = z * np.sqrt(p * (1 - p) / n)
+    return p - half, p + half
+
+
+# ------------------------------------------------------------------------------ what is known
+def _perturb_after(org, cut: pd.Timestamp, seed: int):
+    """The same organisation with everything on or after ``cut`` changed: KPI values, new KPI
+    months, terminations moved or added, new hires, HRIS events, learning events, completions."""
+    rng = np.random.default_rng(seed)
+    t = {k: v.copy() for k, v in org.tables.items()}
+    last_known = period_str(month_index(cut) - 1)
+
+    k = t["kpis"]
+    fut = (k["period"].astype(str) > last_known).to_numpy()
+    k.loc[fut, "value"] = rng.normal(size=int(fut.sum())) * 100
+    extra = k[~fut].head(50).copy()
+    extra["period"] = period_str(month_index(cut) + 1)
+    t["kpis"] = pd.concat([k, extra], ignore_index=True).astype(k.dtypes.to_dict())
+
+    e = t["employees"]
+    later = (e["termination_date"] >= cut).fillna(False).to_numpy()
+    e.loc[later, "termination_date"] = cut + pd.Timedelta(days=int(rng.integers(0, 200)))
+    still = e["termination_date"].isna().to_numpy() & (rng.random(len(e)) < 0.2)
+    e.loc[still, "termination_date"] = cut + pd.Timedelta(days=3)
+    e.loc[still, "termination_reason"] = "voluntary"
+    hires = e.head(30).copy()
+    hires["employee_key"] = [f"p_future{i:09d}" for i in range(len(hires))]
+    hires["hire_date"] = cut + pd.Timedelta(days=10)
+    hires["termination_date"] = pd.NaT
+    t["employees"] = pd.concat([e, hires], ignore_index=True).astype(e.dtypes.to_dict())
+
+    h = t["hris_events"]
+    fut = (h["event_date"] >= cut).to_numpy()
+    h.loc[fut, "event_type"] = "promotion"
+    add = h.head(20).copy()
+    add["event_date"] = cut + pd.Timedelta(days=1)
+    t["hris_events"] = pd.concat([h, add], ignore_index=True).astype(h.dtypes.to_dict())
+
+    le = t["learning_events"]
+    fut = (le["timestamp"].dt.tz_convert("UTC").dt.tz_localize(None) >= cut).to_numpy()
+    le.loc[fut, "score_scaled"] = rng.random(int(fut.sum()))
+    en = t["enrollments"]
+    done_later = (en["completed_at"].dt.tz_convert("UTC").dt.tz_localize(None) >= cut).fillna(False).to_numpy()
+    en.loc[done_later, "score_scaled"] = 0.0
+    return dataclasses.replace(org, tables=t)
+
+
+@pytest.mark.parametrize("months,seed", [(2, 1), (5, 2), (9, 3)])
+def test_checkpoint_uses_no_future_data(org, months, seed):
+    """Changing anything on or after a checkpoint's cut changes nothing the checkpoint sees:
+    neither the cut tables nor the panels built from them."""
+    program = org.programs.get_program("manager_coaching")
+    cut = cut_date(program.design.start, months)
+    a, b = as_of(org, cut), as_of(_perturb_after(org, cut, seed), cut)
+    for name in a.tables:
+        pd.testing.assert_frame_equal(a.tables[name].reset_index(drop=True),
+                                      b.tables[name].reset_index(drop=True), obj=name)
+    # nothing dated on or after the cut survives
+    assert (a.employees["hire_date"] < cut).all()
+    assert not (a.employees["termination_date"] >= cut).any()
+    assert (a.kpis["period"].astype(str) < period_str(month_index(cut))).all()
+    for pid, oid in (("manager_coaching", "attrition_12m"), ("support_upskilling", "error_count")):
+        try:
+            pa = build_panel(a, pid, oid)
+        except lb.LndbayesError as err:
+            with pytest.raises(type(err)):
+                build_panel(b, pid, oid)
+            continue
+        pb = build_panel(b, pid, oid)
+        pd.testing.assert_frame_equal(pa.data, pb.data)
+        assert pa.meta == pb.meta
+
+
+def test_cumulative_outcome_counts_only_events_so_far(org):
+    """Attrition at month k counts leavers before the cut: the panel's events grow with k and
+    never exceed the full window's."""
+    start = org.programs.get_program("manager_coaching").design.start
+    events = [build_panel(as_of(org, cut_date(start, k)), "manager_coaching", "attrition_12m")
+              .data["outcome"].sum() for k in (1, 4, 12)]
+    full = build_panel(org, "manager_coaching", "attrition_12m").data["outcome"].sum()
+    assert events[0] < events[1] < events[2] <= full
+
+
+# ------------------------------------------------------------------------------ the posterior
+def test_grid_posterior_is_calibrated():
+    """Known effects drawn from the model the approximation assumes: P(theta < truth) is
+    uniform, so each 5% tail holds ~5% of the truths (binomial band)."""
+    rng = np.random.default_rng(7)
+    S, J = 3000, 12
+    theta = rng.normal(0.0, 1.0, S)
+    tau = np.abs(rng.normal(0.0, 0.25, S))           # the prior the approximation uses
+    v = rng.uniform(0.05, 0.4, J)
+    y = theta[:, None] + tau[:, None] * rng.standard_normal((S, J)) + np.sqrt(v) * rng.standard_normal((S, J))
+    post = grid_posterior(y, v, np.ones((J, 1)), s_tau=0.25)
+    below = np.sum(post.weight * __import__("scipy").special.ndtr((theta[:, None] - post.mean) / post.sd), -1)
+    for tail in (below < 0.05, below > 0.95):
+        lo, hi = _band(0.05, S)
+        assert lo <= tail.mean() <= hi
+
+
+def test_grid_posterior_cluster_matches_difference_of_means():
+    """Cluster design with equal variances and a negligible between-team sd: the effect's
+    posterior is the difference of arm means with variance v/n_T + v/n_C."""
+    y = np.array([1.0, 1.2, 0.8, 2.0, 2.4, 1.6])
+    X = np.column_stack([np.ones(6), [0, 0, 0, 1, 1, 1]])
+    post = grid_posterior(y, np.full(6, 0.3), X, s_tau=1e-6)
+    s = post.summary()
+    assert s["mean"] == pytest.approx(1.0, abs=1e-9)
+    assert s["sd"] == pytest.approx(np.sqrt(0.3 / 3 * 2), rel=1e-6)
+
+
+def test_team_contrasts_within_team_recover_a_known_difference(org):
+    """Employee-randomised panel with a known effect added to the treated: the contrast's
+    posterior moves by exactly that effect."""
+    panel = build_panel(org, "manager_coaching", "attrition_12m")
+    base = team_contrasts(panel)
+    shifted = dataclasses.replace(panel, data=panel.data.assign(
+        outcome=panel.data["outcome"] + 0.1 * panel.data["treated"]))
+    moved = team_contrasts(shifted)
+    assert base.kind == "within"
+    np.testing.assert_allclose(moved.y - base.y, 0.1, atol=1e-12)
+
+
+# ------------------------------------------------------------------------------ the rule's OC
+def test_false_scale_near_nominal_and_falls_with_threshold():
+    """One look, no effect, teams that differ: P(scale) is the nominal 1 - threshold (binomial
+    band); with twelve monthly looks it is higher (more chances) but below the sum over looks,
+    and it falls as the threshold rises."""
+    rule = MonitoringRule(min_months=0, stop_p_works=0.0)
+    one = MonitorDesign.from_size(n_teams=20, people_per_team=20, months=1, sd=1.0, tau=0.3)
+    rows = threshold_table(one, rule, "increase", effects={"null": 0.0},
+                           thresholds=(0.9, 0.95, 0.99), n_sims=4000, seed=11)
+    for r in rows:
+        nominal = 1 - r["scale_p_works"]
+        lo, hi = _band(nominal, 4000)
+        assert lo <= r["null"]["p_scale"] <= hi, r
+    many = MonitorDesign.from_size(n_teams=20, people_per_team=20, months=12, sd=1.0, tau=0.3)
+    rows12 = threshold_table(many, rule, "increase", effects={"null": 0.0},
+                             thresholds=(0.9, 0.95, 0.99), n_sims=2000, seed=12)
+    rates = [r["null"]["p_scale"] for r in rows12]
+    assert rates[0] > rates[1] > rates[2]
+    for r1, r12 in zip(rows, rows12):
+        assert r1["null"]["p_scale"] < r12["null"]["p_scale"] < 12 * (1 - r12["scale_p_works"])
+
+
+def test_large_effect_scales_almost_always_and_earlier_with_more_people():
+    rule = MonitoringRule()
+    when = {}
+    for people in (10, 40):
+        d = MonitorDesign.from_size(n_teams=20, people_per_team=people, months=12, sd=1.0, tau=0.1)
+        oc = operating_characteristics(d, rule, "decrease", effects={"big": -0.6}, n_sims=1000, seed=5)
+        assert oc["big"]["p_scale"] >= 0.95
+        assert oc["big"]["p_stop"] <= 0.02
+        when[people] = oc["big"]["scale_month"]["median"]
+    assert when[40] < when[10]
+
+
+def test_rule_text_and_vectorised_actions_agree():
+    rule = MonitoringRule()
+    rng = np.random.default_rng(3)
+    pw, pr = rng.random(500), rng.random(500)
+    vec = rule.actions(pw, pr, month=6)
+    one = [rule.action(a, b, month=6, enough=True)[0] for a, b in zip(pw, pr)]
+    assert [ACTIONS[i] for i in vec] == one
+    assert rule.action(0.999, 0.999, month=1, enough=True)[0] == "continue"
+    assert rule.action(0.999, 0.999, month=6, enough=False)[0] == "too little data"
+    assert "99%" in rule.text() and "P(ROI > 0) at least 80%" in rule.text()
+    assert "P(ROI > 0) at least" not in rule.text(monetised=False)
+    with pytest.raises(ValueError):
+        MonitoringRule(scale_p_works=1.5)
+
+
+# ------------------------------------------------------------------------------ the whole thing
+def test_monitor_program_round_trip_and_oc(org):
+    mon = monitor_program(org, "support_upskilling", n_sims=300, seed=1)
+    t = mon.table
+    assert list(t["checkpoint"]) == list(range(1, len(t) + 1))
+    assert set(t["action"]) <= set(ACTIONS)
+    ok = t["enough"]
+    assert t.loc[ok, "p_works"].between(0, 1).all() and t.loc[~ok, "p_works"].isna().all()
+    oc = mon.operating_characteristics
+    assert oc["available"] and set(oc["scenarios"]) == {"no effect", "target"}
+    for s in oc["scenarios"].values():
+        assert s["p_scale"] + s["p_stop"] + s["p_no_decision"] == pytest.approx(1.0)
+    text = json.dumps(mon.to_json(), allow_nan=False)        # strict JSON
+    back = Monitoring.from_json(json.loads(text))
+    pd.testing.assert_frame_equal(back.table, mon.table, check_dtype=False)
+    assert back.to_json() == mon.to_json()
+    # same seed, same numbers
+    again = monitor_program(org, "support_upskilling", checkpoints=[len(t)], n_sims=300, seed=1)
+    assert again.table["p_works"].iloc[-1] == pytest.approx(t["p_works"].iloc[-1])
+
+
+def test_too_little_data_says_so(org):
+    """Two teams' worth of a program, one month in: a handful of leavers. The checkpoint says
+    'too little data' with the counts, and shows no probability."""
+    e = org.employees
+    keep_teams = sorted(e["team"].astype(str).unique())[:2]
+    small = dataclasses.replace(org, tables={**org.tables, "employees": e[e["team"].astype(str).isin(keep_teams)]})
+    mon = monitor_program(small, "manager_coaching", checkpoints=[1, 2], n_sims=100)
+    first = mon.table.iloc[0]
+    assert first["action"] == "too little data"
+    assert "events" in first["reason"] and "need 10" in first["reason"]
+    assert pd.isna(first["p_works"]) and pd.isna(first["p_roi_positive"])
+
+
+def test_checkpoints_options(org):
+    from lndbayes.monitoring import checkpoint_months
+
+    p = org.programs.get_program("manager_coaching")
+    o = p.outcome("attrition_12m")
+    assert checkpoint_months(p, o, org, "monthly") == list(range(1, 13))
+    assert checkpoint_months(p, o, org, "quarterly") == [3, 6, 9, 12]
+    assert checkpoint_months(p, o, org, 5) == [5, 10, 12]
+    assert checkpoint_months(p, o, org, [2, 40]) == [2, 12]
+    with pytest.raises(ValueError):
+        checkpoint_months(p, o, org, "weekly")
