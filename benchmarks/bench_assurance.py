@@ -19,7 +19,6 @@ Writes benchmarks/results/assurance.md.
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 import time
@@ -36,7 +35,7 @@ from lndbayes.fitting import fit_effects  # noqa: E402
 from lndbayes.planning.assurance import assurance, p_positive_from_data  # noqa: E402
 
 OUT = Path(__file__).parent / "results" / "assurance.md"
-N_STUDIES = int(os.environ.get("BENCH_STUDIES", 6))
+N_STUDIES = int(os.environ.get("BENCH_STUDIES", 10))
 SAMPLER = dict(draws=1000, tune=1000, chains=2, seed=1)
 
 SCENARIOS = [
@@ -129,7 +128,7 @@ def package_pymc(df: pd.DataFrame, sc: dict, s: float, direction: str) -> tuple[
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = fit_effects(df, outcome="y", treatment="treated", group=group, family=sc["family"],
-                          priors=priors, direction=direction, cache=True, **kw, **SAMPLER)
+                          priors=priors, direction=direction, cache=False, **kw, **SAMPLER)
     d = res.draws("effect_mean")
     return float(np.mean(d > 0) if direction == "increase" else np.mean(d < 0)), bool(res.converged)
 
@@ -192,7 +191,8 @@ def main() -> int:
              "| design | seconds |", "|---|---|"]
     lines += [f"| {lab} | {sec:.1f} |" for lab, sec, _ in tim]
     lines += ["", "## P(effect in the good direction | data): approximation vs PyMC", "",
-              "Each row: one simulated study analysed both ways (same priors).", "",
+              "Each row: one simulated study analysed both ways (same priors). PyMC's own Monte Carlo "
+              "error on a probability near 0.9 is about 0.007 (2,000 draws).", "",
               "| scenario | study | approximation | PyMC | difference | same decision (> 0.95) |",
               "|---|---|---|---|---|---|"]
     for r in val.itertuples():

@@ -207,6 +207,13 @@ def test_point_design_prior_and_flat_analysis_prior_give_the_z_tests_power():
                     analysis_prior_sd=math.inf, known_sd=True, seed=2)
     power = stats.norm.cdf(d / np.sqrt(2 * sd ** 2 / n) - stats.norm.ppf(0.95))
     assert np.all(np.abs(res.table["assurance"] - power) < 3.5 * res.table["mc_se"])
+    # with the sd estimated (the default) it is the one-sided t test's power (noncentral t)
+    small = np.array([4, 10])
+    t_res = assurance("normal", effect=d, outcome_sd=sd, n_per_arm=small, analysis_prior_sd=math.inf,
+                      n_sims=20000, seed=2)
+    dof = 2 * small - 2
+    t_power = stats.nct.sf(stats.t.ppf(0.95, dof), dof, d / np.sqrt(2 * sd ** 2 / small))
+    assert np.all(np.abs(t_res.table["assurance"] - t_power) < 3.5 * t_res.table["mc_se"])
     # a decrease is the mirror image
     dec = assurance("normal", effect=-d, outcome_sd=sd, n_per_arm=n, analysis_prior_sd=math.inf,
                     known_sd=True, direction="decrease", seed=2)

@@ -15,6 +15,8 @@ import argparse
 import math
 from pathlib import Path
 
+import pandas as pd
+
 from lndbayes.atomic import write_json
 from lndbayes.errors import ModelInputError
 from lndbayes.planning.assurance import DEFAULT_SIMS, SUPPORTED, assurance, smallest_sample_size
@@ -131,10 +133,10 @@ def _run(args) -> int:
         tab = tab.drop(columns="teams")
     print(tab.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     for r in res.smallest().itertuples():
-        where = (f"{int(r.teams)} teams, " if r.teams == r.teams and r.teams is not None else "") + \
+        where = (f"{int(r.teams)} teams, " if pd.notna(r.teams) else "") + \
                 f"{r.duration_months:g} months"
         print(f"smallest n per arm reaching assurance {r.target:g} ({where}): "
-              + (f"{r.n_per_arm} ({r.assurance:.3f})" if r.n_per_arm is not None
+              + (f"{r.n_per_arm} ({r.assurance:.3f})" if pd.notna(r.n_per_arm)
                  else "none of those tried: try larger samples"))
     for r in payload.get("smallest_sample_search", []):
         where = (f"{r['teams']} teams, " if r["teams"] is not None else "") + f"{r['duration_months']:g} months"

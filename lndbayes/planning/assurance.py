@@ -147,10 +147,15 @@ class AssuranceResult:
             rows.append({"teams": teams, "duration_months": dur, "target": target,
                          "n_per_arm": int(ok["n_per_arm"].iloc[0]) if len(ok) else None,
                          "assurance": float(ok["assurance"].iloc[0]) if len(ok) else None})
-        return pd.DataFrame(rows)
+        out = pd.DataFrame(rows, columns=["teams", "duration_months", "target", "n_per_arm", "assurance"])
+        out["n_per_arm"] = out["n_per_arm"].astype("Int64")  # None stays missing, not NaN
+        out["assurance"] = out["assurance"].astype(float)
+        return out
 
     def to_dict(self) -> dict:
         def clean(v):
+            if v is None or v is pd.NA:
+                return None
             if isinstance(v, (float, np.floating)):
                 return None if not np.isfinite(v) else float(v)
             if isinstance(v, (np.integer,)):
