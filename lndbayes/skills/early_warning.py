@@ -108,6 +108,8 @@ PRIOR_DF = 8.0
 RHO_PRIOR = (1.0, 3.0)
 #: prior probability that the KPI changed for everybody (the overall change mu is not 0)
 P_OVERALL = 0.5
+#: smallest deviation scale on the tau grid, in units of the median noise sd of the raw changes
+TAU_MIN = 0.25
 #: a team needs this many months in each window to be assessed
 MIN_MONTHS = 2
 N_DRAWS = 4000
@@ -319,8 +321,8 @@ def pool_changes(delta, s2, s_c2: float = 0.0, *, n_draws: int = N_DRAWS, seed: 
     s_c = float(np.sqrt(max(s_c2, 0.0)))
     med_s = float(np.median(s))
     spread = float(np.max(np.abs(delta - np.median(delta)))) + med_s
-    tau = np.geomspace(0.05 * med_s, 3 * spread, 20)            # log-uniform prior on tau
-    sig_mu = np.geomspace(0.25 * med_s, 3 * (float(np.max(np.abs(delta))) + med_s), 4)
+    tau = np.geomspace(TAU_MIN * med_s, 3 * spread, 20)            # log-uniform prior on tau
+    sig_mu = np.geomspace(max(TAU_MIN, 0.25) * med_s, 3 * (float(np.max(np.abs(delta))) + med_s), 4)
     rho = (np.arange(10) + 0.5) / 10
     log_prior_rho = stats.beta.logpdf(rho, *RHO_PRIOR)
     log_prior_rho -= special.logsumexp(log_prior_rho)
