@@ -51,29 +51,45 @@ residuals around the window means after removing the month means common to all t
 * :math:`\hat\sigma_\gamma^2` = variance of the cross-team month means minus their expected
   noise (method of moments, at least 0; 0 with fewer than 3 teams).
 
-Prior on the changes (spike and slab around the KPI's overall change):
+Prior on the changes: spike and slab, for the KPI's overall change and for each team's
+deviation from it, so that "no change" is a real possibility and not just a small one:
 
 .. math::
 
-   \theta_j = \mu + u_j,\qquad u_j \sim (1-\rho)\,\delta_0 + \rho\, N(0, \tau^2)
+   \theta_j = \mu + u_j,\qquad
+   \mu \sim (1-\pi)\,\delta_0 + \pi\, N(0, \sigma_\mu^2),\qquad
+   u_j \sim (1-\rho)\,\delta_0 + \rho\, N(0, \tau^2)
 
-with :math:`\mu` the change common to all teams (its realised value :math:`m = \mu + c` has a
-flat prior), :math:`\rho \sim \text{Beta}(1, 3)` the share of teams that deviate from the
-overall change (sceptical: a quarter a priori), and :math:`\tau` log-uniform between 5% of the
-median :math:`s_j` and 3 x (largest deviation of a :math:`\delta_j` from their median + median
-:math:`s_j`). The posterior of :math:`(m, \rho, \tau)` is computed on a grid (81 x 20 x 30,
-the :math:`m` grid refined around its posterior mass); given a grid point, team :math:`j`
-deviates with probability :math:`q_j = \rho N(\delta_j; m, s_j^2 + \tau^2) / p(\delta_j)`, and then
-:math:`u_j \sim N((1-B_j)(\delta_j - m), (1-B_j) s_j^2)`, :math:`B_j = s_j^2/(s_j^2+\tau^2)`.
-The true change is :math:`\theta_j = m + u_j - c`, so every team's posterior also carries the
-common-shock variance :math:`s_c^2`: a month that was bad for everybody is not a trend.
+* :math:`\pi` = ``P_OVERALL`` = 0.5: a priori the KPI is as likely to have moved for
+  everybody as not;
+* :math:`\sigma_\mu` uniform on 4 log-spaced values from 0.25 x the median :math:`s_j` to
+  3 x (largest :math:`|\delta_j|` + median :math:`s_j`);
+* :math:`\rho \sim \text{Beta}(1, 3)` = ``RHO_PRIOR``: the share of teams that deviate from the
+  overall change (sceptical: a quarter a priori);
+* :math:`\tau` log-uniform (20 values) from ``TAU_MIN`` = 0.25 x the median :math:`s_j`
+  (smaller deviations are indistinguishable from none) to 3 x (largest deviation of a
+  :math:`\delta_j` from their median + median :math:`s_j`).
+
+Computation (exact up to the grid): the realised common level :math:`m = \mu + c` sits on
+nodes: 12 Gauss-Hermite nodes of :math:`N(0, s_c^2)` carry the spike :math:`\mu = 0` (a
+single node at 0 when :math:`s_c = 0`), a 61-point grid refined around the likelihood's mass
+carries the slab, for each :math:`\sigma_\mu`; :math:`\rho` and :math:`\tau` are on 10 x 20
+grids. On every node the likelihood :math:`\prod_j [(1-\rho) N(\delta_j; m, s_j^2) + \rho
+N(\delta_j; m, s_j^2+\tau^2)]` is exact. Given a node, :math:`\mu \mid m` is exactly 0 (spike)
+or :math:`N(k m, k s_c^2)`, :math:`k = \sigma_\mu^2/(\sigma_\mu^2+s_c^2)` (slab); team
+:math:`j` deviates with probability :math:`q_j = \rho N(\delta_j; m, s_j^2+\tau^2) /
+p(\delta_j \mid m, \rho, \tau)`, and then :math:`u_j \sim N((1-B_j)(\delta_j - m), (1-B_j)
+s_j^2)`, :math:`B_j = s_j^2/(s_j^2+\tau^2)`. So a team that does not deviate carries the
+overall change, which is 0 at a spike node; every team's posterior carries the common-shock
+variance :math:`s_c^2` (a month that was bad for everybody is not a trend); and a team whose
+own numbers are noisy (small, or one wild month) is pulled toward the others.
 
 Outputs
 -------
 ``change`` is the posterior mean of :math:`\theta_j` with its 90% equal-tailed interval
 (``change_lo``, ``change_hi``, from 4000 draws with a fixed seed), ``raw_change`` is
 :math:`\delta_j` (no pooling) and ``p_real`` = :math:`P(\theta_j \text{ in the bad direction} \mid
-\text{data})`, computed exactly on the grid. ``flagged`` = ``p_real >= threshold`` (0.9).
+\text{data})`, summed exactly over the grid. ``flagged`` = ``p_real >= threshold`` (0.9).
 The bad direction is the opposite of the ``direction`` of the programs.yaml outcomes that use the
 KPI; a KPI used in both directions, or (with ``include_unlinked=True``) by no program, is
 checked both ways (``bad_direction = "either"``, ``p_real`` = the larger of the two
@@ -402,13 +418,18 @@ def pool_changes(delta, s2, s_c2: float = 0.0, *, n_draws: int = N_DRAWS, seed: 
 # ---------------------------------------------------------------------------------------------
 # the table
 
+def _eq(text: str) -> str:
+    """``= 42%`` but ``>99%`` (fmt_pct already says how it compares)."""
+    return text if text[:1] in "<>" else f"= {text}"
+
+
 def _reason(kpi, bad, change, lo, hi, p, threshold, raw_z, unit, win, base) -> str:
     """One line: the pooled change with its interval, the windows, P(real) against the threshold."""
     d = decimals_for(abs(hi - lo))
     u = f" {unit}" if unit else ""
     what = "change" if bad == "either" else _BAD_WORD[bad]
     size = (f"{kpi} {fmt_num(change, d, True)}{u} (90% interval {fmt_num(lo, d, True)} to "
-            f"{fmt_num(hi, d, True)}) in {win} vs {base}; P(real {what}) = {fmt_pct(p)}")
+            f"{fmt_num(hi, d, True)}) in {win} vs {base}; P(real {what}) {_eq(fmt_pct(p))}")
     if p >= threshold:
         return f"{size}, at or above {fmt_pct(threshold)}: flagged"
     worse = bad == "either" or np.sign(raw_z) == (1 if bad == "increase" else -1)
