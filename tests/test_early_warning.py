@@ -76,7 +76,7 @@ def test_the_bad_direction_comes_from_programs_yaml(planted_runs):
     cc = np.zeros(N_TEAMS)
     cc[CSAT_TEAMS] = +0.25
     org, _ = simulate_kpi_org(7100, n_teams=N_TEAMS, sizes=np.full(N_TEAMS, 12.0), csat_change=cc)
-    up = _by_team(early_warning(org), "csat").loc[np.array(truth["teams"])[CSAT_TEAMS]]
+    up = _by_team(early_warning(org, kpis="csat"), "csat").loc[np.array(truth["teams"])[CSAT_TEAMS]]
     assert not up["flagged"].any() and (up["p_real"] < 0.05).all() and (up["change"] > 0.15).all()
     row = csat.loc[truth["teams"][0]]
     assert "P(real decline)" in row["reason"] and "flagged" in row["reason"]
@@ -93,7 +93,8 @@ def test_one_wild_month_in_a_small_team_is_not_a_flag():
     pooled, unpooled = [], []
     for seed in range(7200, 7208):
         org, _ = simulate_kpi_org(seed, sizes=sizes, outlier={"team": 0, "csat": -1.0})
-        df = early_warning(org)
+        df = early_warning(org, kpis="csat")
+        assert set(df["kpi"]) == {"csat"}
         pooled.append(_by_team(df, "csat").loc["Team-01", "p_real"])
         info = ew.kpi_links(org.programs)["csat"]
         tm, _ = ew._series(org.kpis, info, org.employees)
@@ -106,7 +107,7 @@ def test_one_wild_month_in_a_small_team_is_not_a_flag():
     cc = np.zeros(N_TEAMS)
     cc[0] = -0.4
     org, _ = simulate_kpi_org(7200, sizes=sizes, csat_change=cc)
-    assert _by_team(early_warning(org), "csat").loc["Team-01", "flagged"]
+    assert _by_team(early_warning(org, kpis=["csat"]), "csat").loc["Team-01", "flagged"]
 
 
 def test_teams_below_min_group_are_not_shown_but_still_pooled():
@@ -124,7 +125,7 @@ def test_teams_below_min_group_are_not_shown_but_still_pooled():
     shown = df[df["note"] == ""]
     assert shown["n_people"].min() >= 5 and len(shown) == 2 * (N_TEAMS - 1)
     # min_group=3 shows it, and the decline is flagged
-    assert _by_team(early_warning(org, min_group=3), "csat").loc["Team-01", "flagged"]
+    assert _by_team(early_warning(org, min_group=3, kpis="csat"), "csat").loc["Team-01", "flagged"]
 
 
 def test_pure_noise_overall_and_kpis_without_a_direction():

@@ -441,7 +441,7 @@ def _reason(kpi, bad, change, lo, hi, p, threshold, raw_z, unit, win, base) -> s
 
 def early_warning(org, *, window_months: int = 6, baseline_months: int = 12, threshold: float = 0.9,
                   as_of: str | None = None, include_unlinked: bool = False,
-                  min_group: int | None = None) -> pd.DataFrame:
+                  min_group: int | None = None, kpis=None) -> pd.DataFrame:
     """Flag teams whose KPIs moved in the bad direction, with the probability that it is real.
 
     ``org``: an :class:`lndbayes.data.org.Org` (``lb.load_org()``); the KPIs come from
@@ -450,7 +450,8 @@ def early_warning(org, *, window_months: int = 6, baseline_months: int = 12, thr
     ``as_of``: the last month of the recent window (``YYYY-MM``; default each KPI's last month);
     ``threshold``: ``flagged = p_real >= threshold``; ``include_unlinked``: also check KPIs no
     program uses, in both directions; ``min_group``: privacy threshold (default
-    programs.yaml ``organisation.privacy_min_group``).
+    programs.yaml ``organisation.privacy_min_group``); ``kpis``: only these KPI names (default
+    all).
 
     Returns one row per team x KPI (:data:`COLUMNS`); ``attrs["skipped"]`` maps each KPI that
     was not assessed to the reason, ``attrs["kpis"]`` holds one dict per assessed KPI (the
@@ -468,7 +469,8 @@ def early_warning(org, *, window_months: int = 6, baseline_months: int = 12, thr
             as_of_m = int(_month_index(pd.Series([as_of]))[0])
         except (ValueError, TypeError) as exc:
             raise ModelInputError(f"as_of '{as_of}' is not a month YYYY-MM. Fix: e.g. as_of='2025-12'") from exc
-    kpis = org.kpis
+    table = org.kpis
+    only = None if kpis is None else {kpis} if isinstance(kpis, str) else set(kpis)
     employees = org.employees
     min_group = min_group_of(org.programs) if min_group is None else int(min_group)
     links = kpi_links(org.programs)
@@ -476,8 +478,10 @@ def early_warning(org, *, window_months: int = 6, baseline_months: int = 12, thr
     summaries: list[dict] = []
     frames: list[pd.DataFrame] = []
     exposures = {i.exposure for i in links.values() if i.exposure}
-    present = sorted(kpis["kpi"].unique()) if len(kpis) else []
+    present = sorted(table["kpi"].unique()) if len(table) else []
     for k in sorted(set(links) | set(present)):
+        if only is not None and k not in only:
+            continue
         info = links.get(k)
         if k in HRIS_KPIS and k not in present:
             skipped[k] = "derived from the HRIS tables, not a monthly KPI: not monitored here"
@@ -492,7 +496,7 @@ def early_warning(org, *, window_months: int = 6, baseline_months: int = 12, thr
                 skipped[k] = f"{why}: no bad direction known (include_unlinked=True checks both ways)"
                 continue
             info = KpiInfo(k, "either", None, None, "", [], [])
-        tm, why = _series(kpis, info, employees)
+        tm, why = _series(table, info, employees)
         if tm is None:
             skipped[k] = why
             continue
@@ -555,7 +559,8 @@ def early_warning(org, *, window_months: int = 6, baseline_months: int = 12, thr
     out.attrs["kpis"] = summaries
     out.attrs["settings"] = {"window_months": int(window_months), "baseline_months": int(baseline_months),
                              "threshold": float(threshold), "as_of": as_of, "min_group": min_group,
-                             "include_unlinked": bool(include_unlinked)}
+                             "include_unlinked": bool(include_unlinked),
+                             "kpis": None if only is None else sorted(only)}
     return out
 
 
