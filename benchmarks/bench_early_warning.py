@@ -20,7 +20,6 @@ benchmarks/results/early_warning.md and .json.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 import time
