@@ -14,7 +14,7 @@ from scipy.stats import norm
 
 from lndbayes.errors import ModelInputError
 from lndbayes.skills import early_warning as ew
-from lndbayes.skills.early_warning import COLUMNS, early_warning, simulate_kpi_org
+from lndbayes.skills.early_warning import COLUMNS, candidate_skill_gaps, early_warning, simulate_kpi_org
 
 N_TEAMS = 12
 CSAT_TEAMS = [0, 1, 2]          # planted CSAT decline of 0.25 points in the last 6 months
@@ -80,6 +80,12 @@ def test_the_bad_direction_comes_from_programs_yaml(planted_runs):
     assert not up["flagged"].any() and (up["p_real"] < 0.05).all() and (up["change"] > 0.15).all()
     row = csat.loc[truth["teams"][0]]
     assert "P(real decline)" in row["reason"] and "flagged" in row["reason"]
+    # candidate gaps: one row per flagged team x linked skill
+    gaps = candidate_skill_gaps(df)
+    flagged = df[df["flagged"]]
+    assert len(gaps) == 2 * len(flagged)
+    assert set(gaps["skill"]) == {"troubleshooting", "product_knowledge"}
+    assert set(zip(gaps["team"], gaps["kpi"])) == set(zip(flagged["team"], flagged["kpi"]))
 
 
 def test_one_wild_month_in_a_small_team_is_not_a_flag():

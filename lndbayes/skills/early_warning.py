@@ -116,7 +116,7 @@ from lndbayes.errors import ModelInputError
 from lndbayes.formatting import decimals_for, fmt_num, fmt_pct
 from lndbayes.privacy import min_group_of, suppress_small_groups, suppressed_label
 
-__all__ = ["early_warning", "pool_changes", "COLUMNS", "PRIOR_DF", "RHO_PRIOR", "simulate_kpi_org"]
+__all__ = ["early_warning", "candidate_skill_gaps", "pool_changes", "COLUMNS", "PRIOR_DF", "RHO_PRIOR", "simulate_kpi_org"]
 
 #: prior degrees of freedom of the team noise variances (moderation toward the pooled variance)
 PRIOR_DF = 8.0
@@ -562,6 +562,25 @@ def early_warning(org, *, window_months: int = 6, baseline_months: int = 12, thr
                              "include_unlinked": bool(include_unlinked),
                              "kpis": None if only is None else sorted(only)}
     return out
+
+
+def candidate_skill_gaps(flags: pd.DataFrame, *, all_rows: bool = False) -> pd.DataFrame:
+    """The flagged rows of :func:`early_warning` as candidate gaps, one row per team x skill.
+
+    Columns: team, skill, kpi, p_real, change, change_lo, change_hi, unit, programs, reason; a
+    flag whose KPI is linked to no skill gives one row with ``skill`` missing. Sorted by team,
+    skill and decreasing p_real, ready to join with the assessment-based forecast on
+    (team, skill). ``all_rows=True`` keeps the unflagged (but shown) rows too.
+    """
+    cols = ["team", "skill", "kpi", "p_real", "change", "change_lo", "change_hi", "unit", "programs", "reason"]
+    if flags.empty:
+        return pd.DataFrame(columns=cols)
+    shown = flags[flags["note"].fillna("") == ""]
+    rows = shown if all_rows else shown[shown["flagged"].astype(bool)]
+    out = rows.assign(skill=rows["skills"].fillna("").str.split(", ")).explode("skill")
+    out["skill"] = out["skill"].replace("", None)
+    return out[cols].sort_values(["team", "skill", "p_real"], ascending=[True, True, False],
+                                 ignore_index=True)
 
 
 # ---------------------------------------------------------------------------------------------
