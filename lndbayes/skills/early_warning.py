@@ -116,7 +116,8 @@ from lndbayes.errors import ModelInputError
 from lndbayes.formatting import decimals_for, fmt_num, fmt_pct
 from lndbayes.privacy import min_group_of, suppress_small_groups, suppressed_label
 
-__all__ = ["early_warning", "candidate_skill_gaps", "pool_changes", "COLUMNS", "PRIOR_DF", "RHO_PRIOR", "simulate_kpi_org"]
+__all__ = ["early_warning", "candidate_skill_gaps", "pool_changes", "window_stats", "kpi_links", "COLUMNS",
+           "PRIOR_DF", "RHO_PRIOR", "P_OVERALL", "TAU_MIN", "simulate_kpi_org"]
 
 #: prior degrees of freedom of the team noise variances (moderation toward the pooled variance)
 PRIOR_DF = 8.0
@@ -183,7 +184,8 @@ def _period_label(m: int) -> str:
 
 
 def _team_months(kpis: pd.DataFrame, kpi: str, employees: pd.DataFrame) -> pd.DataFrame:
-    """team, month, value_sum, n (people or 1), keys: the KPI summed per team and month."""
+    """team, month, value (summed over the team's employees, or the team row), n (employees with a
+    value, or 1) and, for employee rows, people (distinct employees): one row per team and month."""
     rows = kpis[(kpis["kpi"] == kpi) & ~kpis["censored"].fillna(False).astype(bool)]
     team_rows = rows[rows["entity_type"] == "team"]
     if len(team_rows):   # team-level values win over employee rows of the same KPI
