@@ -30,6 +30,7 @@ _EXPORTS = {
     "fit_effects_summary": "lndbayes.fitting",
     "fit_program": "lndbayes.fitting",
     "fit_panel": "lndbayes.fitting",
+    "fit_mediation": "lndbayes.mediation", "kirkpatrick_chain": "lndbayes.mediation",
     "load_result": "lndbayes.results",
     "EffectResult": "lndbayes.results",
     "analyse_program": "lndbayes.analysis",

@@ -26,6 +26,7 @@ COMMANDS = {
                "write every program's impact report and reports/index.html (incremental)"),
     "design": ("lndbayes.cli.design", "randomise a population into treatment and control; write assignments.csv"),
     "assurance": ("lndbayes.cli.assurance", "probability that a planned study shows the program works"),
+    "mediate": ("lndbayes.cli.mediate", "how much of an effect runs through learning and behaviour (mediation)"),
 }
 
 

@@ -11,12 +11,27 @@ import pandas as pd
 import yaml
 
 from lndbayes import atomic
-from lndbayes.example.kpis import coaching_outcomes, compliance_outcomes, sales_outcomes, support_outcomes
-from lndbayes.example.learning import learning_statements, write_xapi
+from lndbayes.example.kirkpatrick import kirkpatrick_rows
+from lndbayes.example.kpis import (
+    LEAN_STREAM,
+    coaching_outcomes,
+    compliance_outcomes,
+    lean_outcomes,
+    sales_outcomes,
+    support_outcomes,
+)
+from lndbayes.example.learning import lean_statements, learning_statements, write_xapi
 from lndbayes.example.people import simulate_hris
 from lndbayes.example.skills import simulate_skills
 from lndbayes.example.truth import truth_record
-from lndbayes.example.world import COACH_START, COMPLIANCE_START_M, MONTH_START, SUPPORT_START_M, dates
+from lndbayes.example.world import (
+    COACH_START,
+    COMPLIANCE_START_M,
+    LEAN_START_M,
+    MONTH_START,
+    SUPPORT_START_M,
+    dates,
+)
 
 
 def programs_yaml() -> str:
@@ -75,13 +90,20 @@ def simulate_org(out_dir: Path, *, seed: int = 0, n_employees: int = 2000) -> Pa
     rows, t_comp, a_comp, comp_treated = compliance_outcomes(rng, H)
     kpi_rows += rows
     truth_outcomes["compliance_training"] = t_comp
+    lean_rng = np.random.default_rng([int(seed), LEAN_STREAM])  # its own stream: nothing else moves
+    rows, t_lean, a_lean, lean_treated = lean_outcomes(lean_rng, H)
+    kpi_rows += rows
+    truth_outcomes["lean_workshop"] = t_lean
+    rows, t_chain = kirkpatrick_rows(seed, H, ids)  # its own random stream: nothing above moves
+    kpi_rows += rows
 
     coach_start = str(dates([COACH_START])[0])
     programs = programs_yaml()  # checked before any file is written
     _check_design_starts(programs, {
         "manager_coaching": coach_start, "sales_onboarding": sales_start,
         "support_upskilling": str(dates([MONTH_START[SUPPORT_START_M]])[0]),
-        "compliance_training": str(dates([MONTH_START[COMPLIANCE_START_M]])[0])})
+        "compliance_training": str(dates([MONTH_START[COMPLIANCE_START_M]])[0]),
+        "lean_workshop": str(dates([MONTH_START[LEAN_START_M]])[0])})
 
     kpis = pd.concat(kpi_rows, ignore_index=True)
     kpis["censored"] = kpis["censored"].fillna("false")
@@ -91,7 +113,7 @@ def simulate_org(out_dir: Path, *, seed: int = 0, n_employees: int = 2000) -> Pa
     a_coach = pd.DataFrame({"program_id": "manager_coaching", "unit_type": "employee", "unit_id": ids[mg],
                             "arm": np.where(H["mgr_arm"] == 1, "treatment", "control"),
                             "start_date": np.where(H["mgr_arm"] == 1, coach_start, "")})
-    assign = pd.concat([a_coach, a_sales, a_sup, a_comp], ignore_index=True).sort_values(
+    assign = pd.concat([a_coach, a_sales, a_sup, a_comp, a_lean], ignore_index=True).sort_values(
         ["program_id", "unit_type", "unit_id"], kind="mergesort")
 
     assess, reqs, gaps = simulate_skills(rng, H, ids)
@@ -99,6 +121,7 @@ def simulate_org(out_dir: Path, *, seed: int = 0, n_employees: int = 2000) -> Pa
     reqs = reqs.sort_values(["scope_type", "scope_id", "skill", "effective_date"], kind="mergesort")
 
     stmts = learning_statements(rng, H, sales_start_day, sup_treated, comp_treated)
+    stmts = lean_statements(lean_rng, H, lean_treated, stmts)
     amap, n_stmts = write_xapi(rng, stmts, H, ids, out_dir / "xapi" / "statements.jsonl")
 
     _csv(emp, out_dir / "employees.csv")
@@ -110,6 +133,8 @@ def simulate_org(out_dir: Path, *, seed: int = 0, n_employees: int = 2000) -> Pa
     _csv(reqs, out_dir / "skill_requirements.csv")
     atomic.write_text(out_dir / "programs.yaml", programs)
 
-    truth = truth_record(truth_outcomes, H, seed=seed, n_employees=n_employees, n_stmts=n_stmts, gaps=gaps)
+    targets = {p["id"]: p.get("target") for p in yaml.safe_load(programs)["programs"]}
+    truth = truth_record(truth_outcomes, H, seed=seed, n_employees=n_employees, n_stmts=n_stmts, gaps=gaps,
+                         kirkpatrick=t_chain, targets=targets)
     atomic.write_text(out_dir.parent / "truth.json", json.dumps(truth, indent=2) + "\n")
     return out_dir

@@ -1,0 +1,146 @@
+r"""The PyMC graph of the mediation model (one mediator, or a sequential chain of them).
+
+Variables are standardised before they reach the graph (mediators, a continuous outcome and
+covariates: mean 0, sd 1; the treatment stays 0/1), so one set of weakly informative priors
+fits any units; :mod:`lndbayes.mediation.effects` turns the draws back into the data's units.
+With mediators :math:`M_1, \dots, M_K` in causal order, treatment :math:`T_i \in \{0, 1\}`,
+covariates :math:`x_i` and group (team) :math:`j[i]`:
+
+.. math::
+
+    M_{ki} &= \alpha_{k,j[i]} + a_k T_i + \sum_{l<k} d_{kl} M_{li} + x_i^\top\theta_k
+              + \varepsilon_{ki}, \qquad \varepsilon_{ki} \sim \mathrm{Normal}(0, \sigma_k) \\
+    Y_i &= \beta_{j[i]} + c' T_i + \sum_k b_k M_{ki} + x_i^\top\phi + \varepsilon_{Yi},
+           \qquad \varepsilon_{Yi} \sim \mathrm{Normal}(0, \sigma_Y)
+
+(binary outcome: :math:`Y_i \sim \mathrm{Bernoulli}(\mathrm{logit}^{-1}(\eta_i))` with
+:math:`\eta_i` the right-hand side above without :math:`\varepsilon_{Yi}`). The errors are
+independent of each other (sequential ignorability; :mod:`lndbayes.mediation.sensitivity`
+asks what a correlation :math:`\rho` between the last mediator's and the outcome's errors
+would change). Group intercepts, non-centred, with deviations that sum to zero over the groups (so
+:math:`\mu` is the mean intercept and does not trade off against the deviations' mean, which
+left it and :math:`\tau` with a short effective sample size):
+
+.. math::
+
+    \alpha_{kj} = \mu_k + \tau_k z_{kj}, \quad \beta_j = \mu_Y + \tau_Y z_{Yj}, \quad
+    z_{e\cdot} \sim \mathrm{ZeroSumNormal}(1)\ \text{(a Helmert basis times Normal(0, 1))}
+
+Priors (standardised scale): :math:`\mu, a, c', d, b, \theta, \phi \sim \mathrm{Normal}(0, 1)`
+(an effect of one standard deviation of the variable is already large),
+:math:`\tau \sim \mathrm{HalfNormal}(0.5)`, :math:`\sigma \sim \mathrm{HalfNormal}(1)`.
+Without a group, :math:`\alpha_{kj} = \mu_k` and :math:`\beta_j = \mu_Y`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: the priors, by parameter (standardised scale); recorded in every result's meta
+PRIORS = {
+    "intercept": "Normal(0, 1)",
+    "a (treatment -> mediator)": "Normal(0, 1)",
+    "d (earlier -> later mediator)": "Normal(0, 1)",
+    "b (mediator -> outcome)": "Normal(0, 1)",
+    "c_prime (direct effect)": "Normal(0, 1)",
+    "covariate coefficients": "Normal(0, 1)",
+    "group intercept sd (tau)": "HalfNormal(0.5)",
+    "residual sd (sigma)": "HalfNormal(1)",
+}
+
+
+def group_slots(J: int) -> int:
+    """Group intercepts the graph holds: ``J`` rounded up to a power of two (at least 8).
+
+    Why: the number of groups is part of a compiled graph's shape, and compiling dominates a
+    small fit (10-40 s against ~2 s of sampling on 2 cores). With slots, tables with 17..32
+    teams share one compiled model; the slots no row uses only draw their prior, which
+    changes nothing else (their intercepts enter no likelihood term).
+    """
+    return max(8, 1 << max(0, int(J) - 1).bit_length())
+
+
+def structure_key(*, K: int, P: int, J: int, hier: bool, family: str) -> str:
+    """What changes the graph's structure (the compiled-model cache key); data are swapped in."""
+    return f"mediation:v2:{family}:K={K}:P={P}:slots={group_slots(J) if hier else 0}"
+
+
+def graph_data(d, hier: bool) -> dict:
+    """The arrays the graph reads, by their pm.Data names: ``V`` = [mediators, outcome]."""
+    out = {"T": d.T, "V": np.ascontiguousarray(np.column_stack([d.M, d.Y]))}
+    if d.P:
+        out["X"] = np.ascontiguousarray(d.X)
+    if hier:
+        out["g"] = d.g
+        out["H"] = group_basis(d.J)
+    return out
+
+
+def group_basis(J: int) -> np.ndarray:
+    """``slots x (slots - 1)``: the zero-sum (Helmert) basis of the ``J`` used groups in its
+    top-left corner, zeros elsewhere, so the used groups' deviations sum to 0 (data, swapped
+    in like the rest: tables with different numbers of groups share one compiled graph)."""
+    from lndbayes.models.graph import zero_sum_basis
+
+    S = group_slots(J)
+    H = np.zeros((S, S - 1))
+    H[:J, : J - 1] = zero_sum_basis(J)
+    return H
+
+
+def build_model(data: dict, *, K: int, P: int, J: int, hier: bool, family: str):
+    """The graph (see the module docstring); ``data`` as :func:`graph_data` gives it.
+
+    All K + 1 equations are one matrix expression: column e of ``eta`` is equation e
+    (mediators, then the outcome), ``V @ W`` adds the earlier variables with ``W``'s strictly
+    upper triangle holding d (mediator columns) and b (outcome column). One expression instead
+    of one per equation compiles several times faster.
+    """
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    E = K + 1
+    with pm.Model() as model:
+        T = pm.Data("T", data["T"])
+        V = pm.Data("V", data["V"])
+        X = pm.Data("X", data["X"]) if P else None
+        g = pm.Data("g", data["g"]) if hier else None
+        H = pm.Data("H", data["H"]) if hier else None
+
+        mu = pm.Normal("mu", 0.0, 1.0, shape=E)            # intercepts: mediators, then outcome
+        a = pm.Normal("a", 0.0, 1.0, shape=K)
+        b = pm.Normal("b", 0.0, 1.0, shape=K)
+        c_prime = pm.Normal("c_prime", 0.0, 1.0)
+        d = pm.Normal("d", 0.0, 1.0, shape=K * (K - 1) // 2) if K > 1 else None
+        coef = pm.Normal("coef", 0.0, 1.0, shape=(E, P)) if P else None
+        sigma = pm.HalfNormal("sigma", 1.0, shape=E if family != "binary" else K)
+
+        # W[l, e]: coefficient of variable l in equation e (l < e)
+        rows, cols = zip(*([(l_, k) for k in range(K) for l_ in range(k)]
+                           + [(k, K) for k in range(K)]))
+        vals = pt.concatenate([d, b]) if K > 1 else b
+        W = pt.set_subtensor(pt.zeros((E, E))[list(rows), list(cols)], vals)
+        eta = mu[None, :] + T[:, None] * pt.concatenate([a, c_prime[None]])[None, :] + V @ W
+        if hier:
+            tau = pm.HalfNormal("tau", 0.5, shape=E)
+            z_raw = pm.Normal("z_raw", 0.0, 1.0, shape=(group_slots(J) - 1, E))
+            z = pm.Deterministic("z", H @ z_raw)                  # zero-sum over the used groups
+            eta = eta + (z * tau[None, :])[g]
+        if P:
+            eta = eta + X @ coef.T
+        if family == "binary":
+            pm.Normal("M_obs", eta[:, :K], sigma[None, :], observed=V[:, :K])
+            pm.Bernoulli("Y_obs", logit_p=eta[:, K], observed=V[:, K])
+        else:
+            pm.Normal("V_obs", eta, sigma[None, :], observed=V)
+    return model
+
+
+def d_index(K: int) -> dict:
+    """(k, l) -> position in ``d`` (the coefficient of mediator l in mediator k's equation)."""
+    out, pair = {}, 0
+    for k in range(K):
+        for l_ in range(k):
+            out[(k, l_)] = pair
+            pair += 1
+    return out
