@@ -78,6 +78,10 @@ class Organisation(_Model):
     name: str = "Organisation"
     currency: str = "EUR"
     privacy_min_group: int = Field(5, ge=1)
+    #: the organisation's goals (programs name theirs in alignment.organisational_goal); the
+    #: alignment map (lndbayes.alignment) shows a goal listed here that no program serves as
+    #: one without evidence
+    goals: list[str] = Field(default_factory=list)
 
 
 class Alignment(_Model):

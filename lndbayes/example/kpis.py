@@ -15,6 +15,7 @@ from lndbayes.example.world import (
     DEPARTMENTS,
     EFFECTS,
     ENGAGEMENT_BASELINE_COEF,
+    LEAN_START_M,
     MONTH_START,
     N_MONTHS,
     PERIODS,
@@ -252,4 +253,52 @@ def compliance_outcomes(rng, H):
     assign = pd.DataFrame({"program_id": "compliance_training", "unit_type": "team",
                            "unit_id": H["team_names"], "arm": np.where(is_tr, "treatment", "control"),
                            "start_date": np.where(is_tr, dates([MONTH_START[COMPLIANCE_START_M]])[0], "")})
+    return rows, truth, assign, treated
+
+
+#: lean_workshop draws from its own stream, numpy.random.default_rng([seed, LEAN_STREAM]), after
+#: everything else: the other programs' data are byte-identical with or without it
+LEAN_STREAM = 0x4C57
+
+
+def lean_outcomes(rng, H):
+    """lean_workshop (Operations teams, pre/post from 2025-03): errors per ticket, as support's.
+
+    The true effect is zero in every team (world.EFFECTS), so the business-scale truth is exactly
+    0; the KPIs are the ones support_upskilling reads (``errors`` with exposure ``tickets``), for
+    the Operations teams.
+    """
+    n_teams, team, hire, term = H["n_teams"], H["team"], H["hire"], H["term"]
+    ops = np.flatnonzero(np.array(H["depts"])[H["team_dept"]] == "Operations")
+    treated = np.sort(rng.permutation(ops)[: len(ops) // 2])
+    is_tr = np.isin(np.arange(n_teams), treated)
+    staff = H["role"] == "operations_specialist"
+    act = active_matrix(hire, term, MONTH_START[:-1], MONTH_START[1:] - 1) & staff[None, :]
+    n_st = np.zeros((N_MONTHS, n_teams), dtype=int)
+    for m in range(N_MONTHS):
+        n_st[m] = np.bincount(team[act[m]], minlength=n_teams)
+    T, M = np.meshgrid(ops, np.arange(N_MONTHS))
+    T, M = T.ravel(), M.ravel()
+    d = (is_tr[T] & (M >= LEAN_START_M)).astype(float)
+    per, names = np.array(PERIODS)[M], H["team_names"][T]
+
+    m_e, s_e = EFFECTS[("lean_workshop", "error_count")]
+    a_e, g_e, e_e = rng.normal(0, 0.20, n_teams), rng.normal(0, 0.08, N_MONTHS), rng.normal(m_e, s_e, n_teams)
+    tickets = rng.poisson(45.0 * n_st[M, T])
+    lr0 = np.log(0.02) + a_e[T] + g_e[M]
+    errors = _nb(rng, tickets * np.exp(lr0 + e_e[T] * d), 25.0)
+    rows = [pd.DataFrame({"entity_type": "team", "entity_id": names, "kpi": "tickets", "period": per,
+                          "value": tickets.astype(float)}),
+            pd.DataFrame({"entity_type": "team", "entity_id": names, "kpi": "errors", "period": per,
+                          "value": errors.astype(float)})]
+    sel = d == 1
+    r0, r1 = np.exp(lr0[sel]), np.exp(lr0[sel] + e_e[T][sel])
+    truth = {"error_count": dict(family="count", link="log", team_effects={t: e_e[t] for t in treated},
+                                 avg_abs=float(np.mean(r1 - r0)), avg_rel=float(np.mean(r1 - r0) / np.mean(r0)),
+                                 extra={"team_intercept_sd": 0.20, "period_effect_sd": 0.08, "nb_alpha": 25.0,
+                                        "baseline_rate_per_ticket": 0.02, "business_unit": "errors per ticket",
+                                        "note": "no effect in any team: the program changes nothing"})}
+    assign = pd.DataFrame({"program_id": "lean_workshop", "unit_type": "team", "unit_id": H["team_names"][ops],
+                           "arm": np.where(is_tr[ops], "treatment", "control"),
+                           "start_date": np.where(is_tr[ops], dates([MONTH_START[LEAN_START_M]])[0], "")})
     return rows, truth, assign, treated

@@ -18,6 +18,7 @@ from lndbayes.example.world import (
     FIRST,
     HOME,
     LAST,
+    LEAN_START_M,
     LEGACY_HOME,
     MONTH_START,
     PREFIX,
@@ -152,12 +153,42 @@ def learning_statements(rng, H, sales_start_day, support_treated, compliance_tre
           act_type + "course", program=prog, completion=1)
     rate(pids[alive], t[alive] + 3 * 86400 + 60, f"{pre}/course", "Compliance 2025", prog, 3.4)
 
-    df = S.frame()
-    # nothing after leaving or after the end of the data
+    return _finish(S.frame(), H)
+
+
+def _finish(df, H):
+    """Nothing after leaving or after the end of the data; in time order."""
     last = np.minimum(H["term"][df["person"].to_numpy()], DATA_END) * 86400 + 86399
     df = df[df["t"].to_numpy() <= last]
-    df = df.sort_values(["t", "person", "verb", "obj"], kind="mergesort").reset_index(drop=True)
-    return df
+    return df.sort_values(["t", "person", "verb", "obj"], kind="mergesort").reset_index(drop=True)
+
+
+def lean_statements(rng, H, treated, stmts):
+    """``stmts`` with lean_workshop's records added: everybody in a treated Operations team
+    registers, attends the two workshop days (most both) and rates it highly (reaction is no
+    evidence of results: its true effect on errors is zero)."""
+    S = _Stmts()
+    act_type = "http://adlnet.gov/expapi/activities/"
+    prog, pre = "lean_workshop", f"{PREFIX}/lean-workshop"
+    w0 = MONTH_START[LEAN_START_M]
+    pids = np.flatnonzero(np.isin(H["team"], treated) & (H["term"] >= w0) & (H["hire"] <= w0))
+    day = w0 + rng.integers(0, 21, len(pids))
+    S.add(pids, _clock(rng, day - rng.integers(3, 10, len(pids))), "registered", f"{pre}/workshop",
+          "Lean process workshop", act_type + "course", program=prog)
+    days = np.zeros(len(pids), dtype=int)
+    for k in range(2):
+        go = rng.random(len(pids)) < 0.95
+        S.add(pids[go], _clock(rng, day[go] + k), "attended", f"{pre}/day-{k + 1}", f"Lean workshop day {k + 1}",
+              act_type + "meeting", program=prog, completion=1, duration=np.full(go.sum(), 7 * 60))
+        days += go
+    done = days == 2
+    t1 = _clock(rng, day[done] + 1) + 8 * 3600
+    S.add(pids[done], t1, "completed", f"{pre}/workshop", "Lean process workshop", act_type + "course",
+          program=prog, completion=1, duration=14 * 60)
+    r = np.clip(np.round(rng.normal(4.4, 0.6, done.sum())), 1, 5).astype(int)
+    S.add(pids[done], t1 + 60, "rated", f"{pre}/workshop", "Lean process workshop", act_type + "course",
+          program=prog, score=(r - 1) / 4.0, rating=r)
+    return _finish(pd.concat([stmts, S.frame()], ignore_index=True), H)
 
 
 def _iso_duration(minutes) -> str:

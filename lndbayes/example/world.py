@@ -50,6 +50,7 @@ COACH_START = int((np.datetime64("2024-07-01") - BASE).astype(np.int64))
 COACH_END = int((np.datetime64("2025-07-01") - BASE).astype(np.int64))
 SUPPORT_START_M = 12   # 2025-01
 COMPLIANCE_START_M = 15  # 2025-04
+LEAN_START_M = 14  # 2025-03: lean_workshop (Operations teams, pre/post)
 
 #: ordinal cut points of the engagement survey (latent mean 0 -> 5%, 15%, 30%, 35%, 15%)
 CUTPOINTS = np.log(np.array([0.05, 0.20, 0.50, 0.85]) / (1 - np.array([0.05, 0.20, 0.50, 0.85])))
@@ -65,6 +66,8 @@ EFFECTS = {
     ("support_upskilling", "csat"): (0.15, 0.06),
     ("support_upskilling", "error_count"): (-0.25, 0.12),
     ("compliance_training", "violations"): (-0.40, 0.20),
+    # no effect in any team: the portfolio's "stop" (the workshop is liked, L1, but changes nothing)
+    ("lean_workshop", "error_count"): (0.0, 0.0),
 }
 
 FIRST = ["Alex", "Maria", "Jonas", "Lea", "Omar", "Sofia", "Chen", "Priya", "Lukas", "Emma",
