@@ -175,10 +175,10 @@ def test_bad_arguments_are_clear_errors():
         early_warning(org, threshold=1.2)
     with pytest.raises(ModelInputError, match="as_of '2025-13'"):
         early_warning(org, as_of="2025-13")
-    # a month with too little data is a row that says so, not a crash
+    # windows before the data starts: the KPIs are skipped with the reason, not a crash
     df = early_warning(org, as_of="2024-03")
-    assert df.empty or not df["flagged"].any()
-    assert "no team has" in df.attrs["skipped"].get("csat", "no team has")
+    assert df.empty and list(df.columns) == COLUMNS
+    assert df.attrs["skipped"]["csat"] == "no team has 2+ months in both 2022-10..2023-09 and 2023-10..2024-03"
 
 
 def test_example_organisation(tmp_path):
