@@ -72,6 +72,10 @@ class Monitoring:
     method: str = ""
     notes: list = field(default_factory=list)
     seed: int = 0
+    #: the simulated design behind ``operating_characteristics`` (not saved; None when loaded)
+    oc_design: MonitorDesign | None = field(default=None, repr=False, compare=False)
+    #: the true effects simulated, by scenario name (not saved)
+    oc_effects: dict | None = field(default=None, repr=False, compare=False)
 
     def to_json(self) -> dict:
         """Strict-JSON dict (NaN -> null)."""
@@ -298,7 +302,8 @@ def monitor_program(org, program_id: str, *, outcome: str | None = None, checkpo
             first = {"checkpoint": int(r.checkpoint), "action": r.action, "as_of": r.as_of}
             break
 
-    oc = _oc(program, out, months, per_look, rule, direction, last_money, n_sims=n_sims, seed=seed)
+    oc, design, oc_effects = _oc(program, out, months, per_look, rule, direction, last_money,
+                                 n_sims=n_sims, seed=seed)
     validation = _validate(org, program_id, out, reference) if reference is not None else None
     cumulative = any(isinstance(p, tuple) and p[0].factor != 1.0 for p in per_look)
     method = (
@@ -314,15 +319,15 @@ def monitor_program(org, program_id: str, *, outcome: str | None = None, checkpo
         projected=bool(cumulative), monetised=[m.id for m in monetised], table=table,
         rule={"text": rule.text(monetised=bool(monetised)), "thresholds": rule.to_dict()},
         operating_characteristics=oc, first_decision=first, validation=validation,
-        method=method, notes=notes, seed=int(seed))
+        method=method, notes=notes, seed=int(seed), oc_design=design, oc_effects=oc_effects)
 
 
 def _oc(program, out, months, per_look, rule, direction, last_money, *, n_sims, seed) -> dict:
     """Operating characteristics on the variances the program's data showed at each look."""
     looks = [(k, p) for k, p in zip(months, per_look) if p is not None]
     if not looks or not any(en for _, (_, en) in looks):
-        return {"available": False, "why": "too little data at every checkpoint to measure the "
-                                            "rule's operating characteristics"}
+        return ({"available": False, "why": "too little data at every checkpoint to measure the "
+                                             "rule's operating characteristics"}, None, None)
     teams = sorted({t for _, (tc, _) in looks for t in tc.teams})
     idx = {t: j for j, t in enumerate(teams)}
     K, J = len(looks), len(teams)
@@ -365,7 +370,7 @@ def _oc(program, out, months, per_look, rule, direction, last_money, *, n_sims, 
                 f"(variances from the data); between-team sd of the effect {tau:.3g} (its posterior "
                 "mean at the last checkpoint)"
                 + ("; the other monetised outcomes held at their current mean benefit"
-                   if last_money is not None and len(last_money[0]) > 1 else ""))}
+                   if last_money is not None and len(last_money[0]) > 1 else ""))}, design, effects
 
 
 def _validate(org, program_id, out, reference) -> dict:

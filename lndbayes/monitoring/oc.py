@@ -162,19 +162,22 @@ def operating_characteristics(design: MonitorDesign, rule: MonitoringRule, direc
 
 
 def threshold_table(design: MonitorDesign, rule: MonitoringRule, direction: str, *, effects: dict,
-                    thresholds=(0.9, 0.95, 0.975, 0.99, 0.995), n_sims: int = 2000,
-                    seed: int = 0) -> list[dict]:
-    """OC for several ``scale_p_works`` thresholds on the same simulated paths (common random
-    numbers, so differences between rows are the threshold's, not the simulation's)."""
+                    thresholds=(0.9, 0.95, 0.975, 0.99, 0.995), field: str = "scale_p_works",
+                    n_sims: int = 2000, seed: int = 0) -> list[dict]:
+    """OC for several values of one threshold of the rule (``field``, default
+    ``scale_p_works``) on the same simulated paths (common random numbers, so differences
+    between rows are the threshold's, not the simulation's)."""
     import dataclasses
 
     paths = {name: simulate_paths(design, float(eff), direction, n_sims=n_sims, seed=seed + i)
              for i, (name, eff) in enumerate(effects.items())}
     rows = []
     for t in thresholds:
-        r = dataclasses.replace(rule, scale_p_works=float(t),
-                                alter_p_works=min(rule.alter_p_works, float(t)))
-        row = {"scale_p_works": float(t)}
+        change = {field: float(t)}
+        if field == "scale_p_works":
+            change["alter_p_works"] = min(rule.alter_p_works, float(t))
+        r = dataclasses.replace(rule, **change)
+        row = {field: float(t)}
         for name, (pw, pr) in paths.items():
             row[name] = apply_rule(r, design, pw, pr)
         rows.append(row)

@@ -46,7 +46,7 @@ class MonitoringRule:
     scale_p_roi: float = 0.80
     alter_p_works: float = 0.90
     alter_p_roi: float = 0.20
-    stop_p_works: float = 0.20
+    stop_p_works: float = 0.10
     min_months: int = 3
     min_units: int = 10
     min_events: int = 10
