@@ -12,6 +12,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import special
 
 import lndbayes as lb
 from lndbayes.design.calendar import month_index, period_str
@@ -123,7 +124,7 @@ def test_grid_posterior_is_calibrated():
     v = rng.uniform(0.05, 0.4, J)
     y = theta[:, None] + tau[:, None] * rng.standard_normal((S, J)) + np.sqrt(v) * rng.standard_normal((S, J))
     post = grid_posterior(y, v, np.ones((J, 1)), s_tau=0.25)
-    below = np.sum(post.weight * __import__("scipy").special.ndtr((theta[:, None] - post.mean) / post.sd), -1)
+    below = np.sum(post.weight * special.ndtr((theta[:, None] - post.mean) / post.sd), -1)
     for tail in (below < 0.05, below > 0.95):
         lo, hi = _band(0.05, S)
         assert lo <= tail.mean() <= hi
@@ -197,8 +198,10 @@ def test_rule_text_and_vectorised_actions_agree():
     assert rule.action(0.999, 0.999, month=6, enough=False)[0] == "too little data"
     assert "99%" in rule.text() and "P(ROI > 0) at least 80%" in rule.text()
     assert "P(ROI > 0) at least" not in rule.text(monetised=False)
-    with pytest.raises(ValueError):
+    with pytest.raises(lb.LndbayesError, match="probability"):
         MonitoringRule(scale_p_works=1.5)
+    with pytest.raises(lb.LndbayesError, match="unknown monitoring rule setting.*scale_p_wroks"):
+        MonitoringRule.from_dict({"scale_p_wroks": 0.9})
 
 
 # ------------------------------------------------------------------------------ the whole thing
@@ -244,5 +247,5 @@ def test_checkpoints_options(org):
     assert checkpoint_months(p, o, org, "quarterly") == [3, 6, 9, 12]
     assert checkpoint_months(p, o, org, 5) == [5, 10, 12]
     assert checkpoint_months(p, o, org, [2, 40]) == [2, 12]
-    with pytest.raises(ValueError):
+    with pytest.raises(lb.LndbayesError, match="weekly"):
         checkpoint_months(p, o, org, "weekly")

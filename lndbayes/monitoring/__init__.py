@@ -13,8 +13,8 @@ from lndbayes.monitoring.asof import as_of, cut_date
 from lndbayes.monitoring.core import (TABLE_COLUMNS, Monitoring, checkpoint_months, data_end_month,
                                       monitor_program)
 from lndbayes.monitoring.oc import MonitorDesign, operating_characteristics, threshold_table
-from lndbayes.monitoring.rule import ACTIONS, DEFAULT_RULE, MonitoringRule
+from lndbayes.monitoring.rule import ACTIONS, DEFAULT_RULE, MonitoringRule, MonitoringSettingsError
 
-__all__ = ["monitor_program", "Monitoring", "MonitoringRule", "DEFAULT_RULE", "ACTIONS",
+__all__ = ["monitor_program", "Monitoring", "MonitoringRule", "MonitoringSettingsError", "DEFAULT_RULE", "ACTIONS",
            "MonitorDesign", "operating_characteristics", "threshold_table", "as_of", "cut_date",
            "checkpoint_months", "data_end_month", "TABLE_COLUMNS"]

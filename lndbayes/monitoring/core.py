@@ -38,7 +38,7 @@ from lndbayes.monitoring.approx import (SUPPORTED, TeamContrasts, grid_posterior
                                         team_contrasts)
 from lndbayes.monitoring.asof import as_of, cut_date
 from lndbayes.monitoring.oc import MonitorDesign, operating_characteristics
-from lndbayes.monitoring.rule import DEFAULT_RULE, TERMINAL, MonitoringRule
+from lndbayes.monitoring.rule import TERMINAL, MonitoringRule, MonitoringSettingsError
 from lndbayes.results import json_safe
 
 __all__ = ["Monitoring", "monitor_program", "checkpoint_months", "data_end_month", "TABLE_COLUMNS"]
@@ -143,12 +143,13 @@ def checkpoint_months(program, outcome, org, checkpoints="monthly") -> list[int]
     if isinstance(checkpoints, str):
         step = {"monthly": 1, "quarterly": 3}.get(checkpoints)
         if step is None:
-            raise ValueError(f"checkpoints must be 'monthly', 'quarterly', a number of months or a "
-                             f"list of months, not {checkpoints!r}")
+            raise MonitoringSettingsError(
+                f"checkpoints must be 'monthly', 'quarterly', a number of months or a list of "
+                f"months, not {checkpoints!r}")
         months = list(range(step, last + 1, step))
     elif isinstance(checkpoints, (int, np.integer)):
         if checkpoints < 1:
-            raise ValueError("checkpoints every n months needs n >= 1")
+            raise MonitoringSettingsError(f"checkpoints every n months needs n >= 1, got {checkpoints}")
         months = list(range(int(checkpoints), last + 1, int(checkpoints)))
     else:
         months = sorted({int(m) for m in checkpoints if 1 <= int(m) <= last})

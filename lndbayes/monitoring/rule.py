@@ -31,7 +31,13 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-__all__ = ["MonitoringRule", "DEFAULT_RULE", "ACTIONS", "TERMINAL"]
+from lndbayes.errors import LndbayesError
+
+__all__ = ["MonitoringRule", "DEFAULT_RULE", "ACTIONS", "TERMINAL", "MonitoringSettingsError"]
+
+
+class MonitoringSettingsError(LndbayesError, ValueError):
+    """A monitoring rule or checkpoint setting that cannot be used (says which and why)."""
 
 ACTIONS = ("too little data", "continue", "scale", "alter", "stop")
 #: actions that end the monitoring (the decision is taken)
@@ -56,20 +62,32 @@ class MonitoringRule:
         for name in ("scale_p_works", "scale_p_roi", "alter_p_works", "alter_p_roi", "stop_p_works"):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and 0.0 <= v <= 1.0):
-                raise ValueError(f"MonitoringRule.{name} must be a probability in [0, 1], got {v!r}")
+                raise MonitoringSettingsError(
+                    f"MonitoringRule.{name} must be a probability in [0, 1], got {v!r}. Fix: give "
+                    "a number such as 0.95")
         for name in ("min_months", "min_units", "min_events", "min_teams"):
             v = getattr(self, name)
             if not (isinstance(v, (int, np.integer)) and v >= 0):
-                raise ValueError(f"MonitoringRule.{name} must be a whole number >= 0, got {v!r}")
+                raise MonitoringSettingsError(
+                    f"MonitoringRule.{name} must be a whole number >= 0, got {v!r}")
         if self.stop_p_works >= self.scale_p_works:
-            raise ValueError("MonitoringRule.stop_p_works must be below scale_p_works")
+            raise MonitoringSettingsError(
+                f"MonitoringRule.stop_p_works ({self.stop_p_works}) must be below scale_p_works "
+                f"({self.scale_p_works}): a checkpoint cannot both stop and scale")
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict | None) -> "MonitoringRule":
-        return cls(**(d or {}))
+        d = dict(d or {})
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise MonitoringSettingsError(
+                f"unknown monitoring rule setting(s): {', '.join(unknown)}. Fix: use "
+                f"{', '.join(sorted(known))}")
+        return cls(**d)
 
     def text(self, monetised: bool = True) -> str:
         """The rule in words, as the report states it."""
