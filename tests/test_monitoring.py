@@ -220,9 +220,14 @@ def test_monitor_program_round_trip_and_oc(org):
     back = Monitoring.from_json(json.loads(text))
     pd.testing.assert_frame_equal(back.table, mon.table, check_dtype=False)
     assert back.to_json() == mon.to_json()
-    # same seed, same numbers
-    again = monitor_program(org, "support_upskilling", checkpoints=[len(t)], n_sims=300, seed=1)
+    # same seed, same numbers; a reference fit is compared with the approximation
+    sure = type("Fit", (), {"draws": lambda self, name: np.full(4000, -1.0)})()
+    again = monitor_program(org, "support_upskilling", checkpoints=[len(t)], n_sims=300, seed=1,
+                            reference=sure)
     assert again.table["p_works"].iloc[-1] == pytest.approx(t["p_works"].iloc[-1])
+    v = again.validation
+    assert v["full_fit"]["p_works"] == 1.0 and v["full_fit"]["mean"] == -1.0
+    assert v["p_works_diff"] == pytest.approx(v["approx"]["p_works"] - 1.0)
 
 
 def test_too_little_data_says_so(org):
