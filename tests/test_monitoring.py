@@ -223,7 +223,7 @@ def test_monitor_program_round_trip_and_oc(org):
     # same seed, same numbers; a reference fit is compared with the approximation
     sure = type("Fit", (), {"draws": lambda self, name: np.full(4000, -1.0)})()
     again = monitor_program(org, "support_upskilling", checkpoints=[len(t)], n_sims=300, seed=1,
-                            reference=sure)
+                            reference={mon.outcome_id: sure})
     assert again.table["p_works"].iloc[-1] == pytest.approx(t["p_works"].iloc[-1])
     v = again.validation
     assert v["full_fit"]["p_works"] == 1.0 and v["full_fit"]["mean"] == -1.0

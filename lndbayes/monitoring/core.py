@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -221,8 +222,9 @@ def monitor_program(org, program_id: str, *, outcome: str | None = None, checkpo
     months since ``design.start``. ``rule``: a :class:`MonitoringRule` or a dict of its fields.
     ``n_sims``: simulated programs per scenario for the operating characteristics.
     ``reference``: the full fit (:class:`~lndbayes.results.EffectResult`) of the monitored
-    outcome on all the data; when given, the approximation on the same panel is compared with
-    it and the comparison kept in ``validation``.
+    outcome on all the data, or a mapping {outcome id: EffectResult} (the monitored outcome's is
+    used); when given, the approximation on the same panel is compared with it and the
+    comparison kept in ``validation``.
     """
     rule = rule if isinstance(rule, MonitoringRule) else MonitoringRule.from_dict(rule)
     program = org.programs.get_program(program_id)
@@ -305,6 +307,8 @@ def monitor_program(org, program_id: str, *, outcome: str | None = None, checkpo
 
     oc, design, oc_effects = _oc(program, out, months, per_look, rule, direction, last_money,
                                  n_sims=n_sims, seed=seed)
+    if isinstance(reference, Mapping):       # {outcome id: EffectResult}, e.g. an analysis' fits
+        reference = reference.get(out.id)
     validation = _validate(org, program_id, out, reference) if reference is not None else None
     cumulative = any(isinstance(p, tuple) and p[0].factor != 1.0 for p in per_look)
     method = (
