@@ -8,6 +8,8 @@ measured rates over many more replications are in benchmarks/results/early_warni
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from scipy.stats import norm
@@ -192,6 +194,73 @@ def test_example_organisation(tmp_path):
     # the example plants improvements only (programs that work), no decline: nothing is flagged
     assert not df["flagged"].any()
     assert "time-to-event" in df.attrs["skipped"]["days_to_first_deal"]
-    assert "HRIS" in df.attrs["skipped"]["attrition"]
+    att = df[df["kpi"] == "attrition"]
+    assert len(att) >= 10 and set(att["unit"]) == {"leavers per employee-month"}
+    assert set(att["skills"]) == {"coaching, feedback"} and set(att["bad_direction"]) == {"increase"}
     assert set(df.loc[df["kpi"] == "violations", "skills"]) == {"compliance"}
     assert not df["team"].str.match(r"p_[0-9a-f]{16}").any()
+
+
+ATTRITION_YAML = """\
+organisation: {name: Sim Co}
+programs:
+  - id: coaching
+    name: Coaching
+    program: {type: coaching, skills: [coaching]}
+    design: {type: randomized, start: 2024-07-01}
+    outcomes:
+      - {id: attrition_12m, kpi: attrition, family: binary, direction: decrease}
+"""
+
+
+def _attrition_org(seed, hazard, n_teams=12, size=30):
+    """Teams of ``size`` hired in 2020; each month an employee leaves with ``hazard[team, month]``."""
+    import pandas as pd
+
+    from lndbayes.config.loader import programs_from_text
+    from lndbayes.data.org import Org
+
+    rng = np.random.default_rng(seed)
+    months = pd.period_range("2024-01", "2025-12", freq="M")
+    rows = []
+    for j in range(n_teams):
+        for i in range(size):
+            left = None
+            for m, per in enumerate(months):
+                if rng.random() < hazard[j, m]:
+                    left = per.start_time + pd.Timedelta(days=int(rng.integers(0, 28)))
+                    break
+            rows.append({"employee_key": f"p_{j:08x}{i:08x}", "team": f"T{j:02d}",
+                         "hire_date": pd.Timestamp("2020-01-01"), "termination_date": left})
+    emp = pd.DataFrame(rows)
+    emp["termination_date"] = pd.to_datetime(emp["termination_date"])
+    kpis = pd.DataFrame({"entity_type": ["team"], "entity_key": ["T00"], "kpi": ["other"],
+                         "period": ["2025-12"], "value": [1.0], "censored": [False]})
+    return Org(root=Path("."), tables={"employees": emp, "kpis": kpis}, ledger=pd.DataFrame(),
+               programs=programs_from_text(ATTRITION_YAML))
+
+
+def test_attrition_from_the_hris_tables():
+    """Monthly leavers per employee: the exact counts, and a planted rise (x6.7, in teams of 60) flagged."""
+    hazard = np.full((12, 24), 0.012)
+    hazard[:3, 18:] = 0.08                                  # 2025-07..2025-12: 6.7 times the rate
+    org = _attrition_org(7700, hazard, size=60)
+    tm, why = ew._hris_series(org, "attrition", ew._data_end(org), n_months=24)
+    emp = org.employees
+    t0 = emp[emp["team"] == "T00"]
+    left_in = lambda per: int((t0["termination_date"].dt.to_period("M") == per).sum())  # noqa: E731
+    at_start = lambda per: int((t0["termination_date"].isna() | (t0["termination_date"] >= per.start_time)).sum())  # noqa: E731
+    row = tm[(tm["team"] == "T00")].set_index("month")
+    for per in pd_periods("2025-06", "2025-12"):
+        m = per.year * 12 + per.month - 1
+        assert row.loc[m, "value"] == left_in(per) and row.loc[m, "n"] == at_start(per)
+    df = early_warning(org, kpis="attrition")
+    t = df.set_index("team")
+    assert t.loc[["T00", "T01", "T02"], "flagged"].all(), t["p_real"].round(3).tolist()
+    assert t.loc[[f"T{j:02d}" for j in range(3, 12)], "flagged"].sum() <= 1
+    assert set(df["unit"]) == {"leavers per employee-month"} and set(df["skills"]) == {"coaching"}
+
+
+def pd_periods(a, b):
+    import pandas as pd
+    return pd.period_range(a, b, freq="M")

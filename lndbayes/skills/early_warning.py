@@ -16,6 +16,8 @@ A team-month value :math:`y_{jt}` with a weight :math:`w_{jt}`:
 * count KPI whose program outcome names an ``exposure`` (errors per ticket, violations per
   employee-month): :math:`y = \text{count} / \text{exposure}`, :math:`w = \text{exposure}`, so
   the window mean :math:`\sum w y / \sum w` is the window's rate;
+* ``attrition`` / ``promotion`` (from employees.csv / hris_events.csv, when a program outcome
+  uses them): events in the month / employees at its start, :math:`w` = that headcount;
 * employee-level KPI: the mean over the team's employees (their team in employees.csv),
   :math:`w` = number of employees with a value that month. Time-to-event KPIs are skipped (a
   monthly mean of partly censored durations is biased).
@@ -94,8 +96,9 @@ The bad direction is the opposite of the ``direction`` of the programs.yaml outc
 KPI; a KPI used in both directions, or (with ``include_unlinked=True``) by no program, is
 checked both ways (``bad_direction = "either"``, ``p_real`` = the larger of the two
 probabilities). KPIs no program outcome uses (including exposures such as tickets or headcount)
-are skipped by default; HRIS-derived KPIs (attrition, promotion) are not monthly KPI rows and
-are skipped. Teams smaller than the organisation's ``privacy_min_group`` keep their influence on
+are skipped by default. HRIS-derived KPIs that a program uses (attrition, promotion) become
+monthly team rates: leavers (or promotions) in the month per employee in the team at its start,
+weighted by that headcount. Teams smaller than the organisation's ``privacy_min_group`` keep their influence on
 the pooling but are not shown: their numbers are blanked and the note says why.
 
 See docs/early-warning.md for what a flag means and how the threshold behaves (calibration in
@@ -237,14 +240,78 @@ def _headcount(employees: pd.DataFrame, start_month: int, end_month: int) -> pd.
     return employees[active.fillna(False).astype(bool)].groupby("team").size().astype(float)
 
 
+#: how a family's monthly noise grows with its level (window_stats)
+VARIANCE = {"count": "poisson", "binary": "binomial"}
+HRIS_UNITS = {"attrition": "leavers per employee-month", "promotion": "promotions per employee-month"}
+
+
+def _data_end(org) -> int:
+    """The organisation's last month: of kpis.csv when there is one, else of the HRIS dates."""
+    if len(org.kpis):
+        return int(_month_index(org.kpis["period"]).max())
+    emp = org.employees
+    dates = [pd.to_datetime(emp[c]).max() for c in ("hire_date", "termination_date") if c in emp]
+    if len(org.hris_events):
+        dates.append(pd.to_datetime(org.hris_events["event_date"]).max())
+    last = max(d for d in dates if pd.notna(d))
+    return int(last.year * 12 + last.month - 1)
+
+
+def _hris_series(org, kind: str, end_month: int, n_months: int = 60) -> tuple[pd.DataFrame | None, str | None]:
+    """Monthly team rates of an HRIS KPI: leavers (attrition) or promotions per employee in the team
+    at the start of the month (the employee's team in employees.csv); team, month, value, n, y, w."""
+    emp = org.employees
+    if emp.empty:
+        return None, "no employees table"
+    hire = pd.to_datetime(emp["hire_date"]).to_numpy("datetime64[D]")
+    term = pd.to_datetime(emp["termination_date"]).to_numpy("datetime64[D]") \
+        if "termination_date" in emp else np.full(len(emp), np.datetime64("NaT"), "datetime64[D]")
+    if kind == "attrition":
+        ev_key, ev_date = emp["employee_key"].to_numpy(), term
+    else:
+        ev = org.hris_events
+        ev = ev[ev["event_type"].astype(str) == "promotion"] if len(ev) else ev
+        if not len(ev):
+            return None, "no promotions in hris_events"
+        ev_key = ev["employee_key"].astype(str).to_numpy()
+        d = pd.to_datetime(ev["event_date"])
+        ev_date = (d.dt.tz_localize(None) if d.dt.tz is not None else d).to_numpy("datetime64[D]")
+    months = np.arange(end_month - n_months + 1, end_month + 1)
+    starts = np.array([np.datetime64(_period_label(m), "M") for m in months]).astype("datetime64[D]")
+    ends = np.array([np.datetime64(_period_label(m), "M") + np.timedelta64(1, "M")
+                     for m in months]).astype("datetime64[D]")
+    with np.errstate(invalid="ignore"):
+        active = (hire[None, :] <= starts[:, None]) & (np.isnat(term)[None, :] | (term[None, :] >= starts[:, None]))
+    team = emp["team"].astype(str).to_numpy()
+    team_of = dict(zip(emp["employee_key"], team))
+    ev_team = np.array([team_of.get(k) for k in ev_key], dtype=object)
+    ok = ~np.isnat(ev_date) & (ev_team != None)  # noqa: E711  (elementwise on an object array)
+    ev_m = np.searchsorted(ends, ev_date[ok], side="right")      # index of the month holding the date
+    inside = (ev_m < len(months)) & (ev_date[ok] >= starts[0])
+    teams = np.unique(team)
+    t_idx = {t: i for i, t in enumerate(teams)}
+    head = np.zeros((len(months), len(teams)))
+    for i, t in enumerate(teams):
+        head[:, i] = active[:, team == t].sum(1)
+    events = np.zeros_like(head)
+    np.add.at(events, (ev_m[inside], np.array([t_idx[t] for t in ev_team[ok][inside]], dtype=int)), 1)
+    M, T = np.nonzero(head > 0)
+    tm = pd.DataFrame({"team": teams[T], "month": months[M], "value": events[M, T], "n": head[M, T]})
+    tm["y"], tm["w"] = tm["value"] / tm["n"], tm["n"]
+    return tm, None
+
+
 # ---------------------------------------------------------------------------------------------
 # the pooling (pure numpy; see the module docstring for the model)
 
-def window_stats(tm: pd.DataFrame, rec: tuple[int, int], base: tuple[int, int]) -> dict:
+def window_stats(tm: pd.DataFrame, rec: tuple[int, int], base: tuple[int, int], variance: str = "constant") -> dict:
     """Window means, raw changes, moderated noise and the common-shock variance of one KPI.
 
     ``tm`` has team, month, y, w; ``rec`` and ``base`` are inclusive month-index ranges. Teams
     with fewer than MIN_MONTHS months in either window are returned in ``dropped``.
+    ``variance``: how a month's noise depends on the window's level ``lam`` (``constant``:
+    it does not; ``poisson``: ∝ rate, counts per exposure; ``binomial``: ∝ p(1 - p), shares), so
+    that a window whose rate doubled also counts as twice as noisy.
     """
     tm = tm[(tm["month"] >= base[0]) & (tm["month"] <= rec[1])].copy()
     tm["recent"] = tm["month"] >= rec[0]
@@ -263,8 +330,19 @@ def window_stats(tm: pd.DataFrame, rec: tuple[int, int], base: tuple[int, int]) 
     W = g["w"].sum().unstack().loc[teams]
     mean = (g["wy"].sum().unstack().loc[teams] / W)
     delta = (mean[True] - mean[False]).to_numpy()
+    # the level-dependent part of the noise, per team and window; half an event keeps a window
+    # without events from looking noise-free
+    if variance == "poisson":
+        lam = (mean * W + 0.5) / W
+    elif variance == "binomial":
+        p_ = (mean * W + 0.5) / (W + 1)
+        lam = p_ * (1 - p_)
+    else:
+        lam = mean * 0 + 1.0
+    idx = pd.MultiIndex.from_frame(tm[["team", "recent"]])
+    tm["lam"] = lam.stack().reindex(idx).to_numpy()
     # residuals around each team's window mean
-    tm["r"] = tm["y"] - mean.stack().reindex(pd.MultiIndex.from_frame(tm[["team", "recent"]])).to_numpy()
+    tm["r"] = tm["y"] - mean.stack().reindex(idx).to_numpy()
     J = len(teams)
     n_months = tm.groupby("team").size().loc[teams].to_numpy(float)
     if J >= 3:
@@ -276,20 +354,20 @@ def window_stats(tm: pd.DataFrame, rec: tuple[int, int], base: tuple[int, int]) 
         g_t = None
         tm["e"] = tm["r"]
         dof = n_months - 2
-    ss = (tm["w"] * tm["e"] ** 2).groupby(tm["team"]).sum().loc[teams].to_numpy()
+    ss = (tm["w"] * tm["e"] ** 2 / tm["lam"]).groupby(tm["team"]).sum().loc[teams].to_numpy()
     dof = np.maximum(dof, 0.5)
     v_own = ss / dof
     v0 = ss.sum() / dof.sum()
     scale = float(np.nanvar(tm["y"])) or 1.0
     v0 = max(v0, 1e-12 * scale)
     v_mod = (PRIOR_DF * v0 + dof * v_own) / (PRIOR_DF + dof)
-    s2 = v_mod * (1 / W[True].to_numpy() + 1 / W[False].to_numpy())
+    s2 = v_mod * (lam[True].to_numpy() / W[True].to_numpy() + lam[False].to_numpy() / W[False].to_numpy())
     s_c2 = 0.0
     n_r = int(tm.loc[tm["recent"], "month"].nunique())
     n_b = int(tm.loc[~tm["recent"], "month"].nunique())
     if g_t is not None:
         vm = dict(zip(teams, v_mod))
-        tm["wv"] = tm["w"] * tm["team"].map(vm)
+        tm["wv"] = tm["w"] * tm["team"].map(vm) * tm["lam"]
         noise = tm.groupby("month").apply(lambda d: d["wv"].sum() / d["w"].sum() ** 2, include_groups=False)
         # month means are centred within each window: df = n_r + n_b - 2; dividing by df - 2
         # (the posterior mean of a scaled inverse-chi-square) rather than df leans against the
@@ -486,11 +564,18 @@ def early_warning(org, *, window_months: int = 6, baseline_months: int = 12, thr
             continue
         info = links.get(k)
         if k in HRIS_KPIS and k not in present:
-            skipped[k] = "derived from the HRIS tables, not a monthly KPI: not monitored here"
-            continue
-        if k not in present:
+            # attrition / promotion: monthly team rates from employees.csv and hris_events.csv
+            tm, why = _hris_series(org, k, as_of_m if as_of_m is not None else _data_end(org))
+            if tm is None:
+                skipped[k] = why
+                continue
+            info = KpiInfo(info.kpi, info.bad_direction, "count", None, HRIS_UNITS[k],
+                           info.programs, info.skills)
+        elif k not in present:
             skipped[k] = "no rows in kpis"
             continue
+        else:
+            tm = None
         if info is None:
             if not include_unlinked:
                 why = (f"exposure of {', '.join(sorted(i.kpi for i in links.values() if i.exposure == k))}"
@@ -498,14 +583,15 @@ def early_warning(org, *, window_months: int = 6, baseline_months: int = 12, thr
                 skipped[k] = f"{why}: no bad direction known (include_unlinked=True checks both ways)"
                 continue
             info = KpiInfo(k, "either", None, None, "", [], [])
-        tm, why = _series(table, info, employees)
+        if tm is None:
+            tm, why = _series(table, info, employees)
         if tm is None:
             skipped[k] = why
             continue
         end = int(tm["month"].max()) if as_of_m is None else as_of_m
         rec = (end - window_months + 1, end)
         base = (rec[0] - baseline_months, rec[0] - 1)
-        st = window_stats(tm, rec, base)
+        st = window_stats(tm, rec, base, VARIANCE.get(info.family, "constant"))
         win = f"{_period_label(rec[0])}..{_period_label(rec[1])}"
         bwin = f"{_period_label(base[0])}..{_period_label(base[1])}"
         if not st["teams"]:
