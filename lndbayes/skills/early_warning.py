@@ -29,17 +29,19 @@ For team :math:`j` (of :math:`J`) and month :math:`t`,
 .. math::
 
    y_{jt} = \alpha_j + \theta_j \, 1[t \in R] + \gamma_t + \varepsilon_{jt},\qquad
-   \varepsilon_{jt} \sim N(0, \sigma_j^2 / w_{jt}),\qquad \gamma_t \sim N(0, \sigma_\gamma^2)
+   \varepsilon_{jt} \sim N(0, \sigma_j^2 \lambda_{j,W(t)} / w_{jt}),\qquad \gamma_t \sim N(0, \sigma_\gamma^2)
 
 :math:`\theta_j` is the team's **change** (recent minus baseline level, KPI units or a rate),
 :math:`\gamma_t` month shocks common to all teams (a bad month for everybody), and the noise
-shrinks with the exposure. The raw change :math:`\delta_j = \bar y_{jR} - \bar y_{jB}`
+shrinks with the exposure. :math:`\lambda_{j,W}` is how the noise grows with the level of
+window :math:`W` (``VARIANCE``): 1 for normal-type KPIs, the window's rate for counts
+(Poisson-like, with half an event added), :math:`p(1-p)` for shares (binomial). The raw change :math:`\delta_j = \bar y_{jR} - \bar y_{jB}`
 (exposure-weighted window means) gives
 
 .. math::
 
    \delta_j = \theta_j + c + e_j,\quad e_j \sim N(0, s_j^2),\quad
-   s_j^2 = \tilde\sigma_j^2 \left(\tfrac{1}{W_{jR}} + \tfrac{1}{W_{jB}}\right),\quad
+   s_j^2 = \tilde\sigma_j^2 \left(\tfrac{\lambda_{jR}}{W_{jR}} + \tfrac{\lambda_{jB}}{W_{jB}}\right),\quad
    c = \bar\gamma_R - \bar\gamma_B \sim N\!\left(0,\ s_c^2 = \sigma_\gamma^2 (\tfrac{1}{n_R} + \tfrac{1}{n_B})\right)
 
 with :math:`W_{jR} = \sum_{t \in R} w_{jt}`. The noise variances are estimated from the
