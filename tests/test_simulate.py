@@ -37,6 +37,7 @@ PROGRAMS = {
     "sales_onboarding": ["time_to_first_deal", "quota_attainment"],
     "support_upskilling": ["csat", "error_count"],
     "compliance_training": ["violations"],
+    "lean_workshop": ["error_count"],
 }
 START, WINDOW_END = pd.Timestamp("2024-07-01"), pd.Timestamp("2025-07-01")
 
@@ -177,6 +178,11 @@ def test_statements_only_for_treated_units(t, statements):
               if "compliance" in s["object"]["id"] and "account" in s["actor"]
               and s["actor"]["account"]["homePage"] == "https://lms.example.org"}
     assert emp.loc[sorted(people), "team"].isin(treated_teams).mean() > 0.97  # a few transfers
+    treated_teams = set(a[(a.program_id == "lean_workshop") & (a.arm == "treatment")].unit_id)
+    people = {s["actor"]["account"]["name"] for s in statements
+              if "lean-workshop" in s["object"]["id"] and "account" in s["actor"]
+              and s["actor"]["account"]["homePage"] == "https://lms.example.org"}
+    assert people and emp.loc[sorted(people), "team"].isin(treated_teams).mean() > 0.97
 
 
 def test_programs_yaml_is_valid(raw):
@@ -257,6 +263,10 @@ def test_staggered_and_pre_post_assignments(t):
     su = a[a.program_id == "support_upskilling"]
     assert set(su.arm) == {"treatment", "control"}
     assert set(su.start_date.dropna()) == {"2025-01-01"}
+    lw = a[a.program_id == "lean_workshop"]
+    assert set(lw.unit_id) == set(emp[emp.department == "Operations"].team) and (lw.unit_type == "team").all()
+    assert (lw.arm == "treatment").sum() == (lw.arm == "control").sum()
+    assert set(lw.start_date.dropna()) == {"2025-03-01"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -277,6 +287,9 @@ def test_truth_json_structure(truth, t):
             assert set(o["team_effects"]) <= teams
             te = np.array(list(o["team_effects"].values()))
             assert len(te) >= 5
+            if o["effect_sd_team"] == 0:  # no effect anywhere (lean_workshop): exactly zero
+                assert (te == 0).all() and o["average_effect_abs"] == o["average_effect_rel"] == 0, (pid, oid)
+                continue
             # the effect really varies by team
             assert te.std(ddof=1) > 0.5 * o["effect_sd_team"], (pid, oid)
             assert np.sign(o["average_effect_abs"]) == np.sign(o["effect_mean"])
@@ -373,6 +386,27 @@ def test_error_and_violation_rate_ratios_point_the_truth_way(t, truth):
     rr = _rate_ratio(k, a, "compliance_training", "violations", "headcount", "2025-04")
     o = truth["programs"]["compliance_training"]["outcomes"]["violations"]
     assert rr < 1 and abs(np.log(rr) - o["effect_mean"]) < 0.4
+
+
+def test_zero_effect_program_shows_no_change_and_every_answer_is_recorded(t, truth):
+    # lean_workshop: its errors per ticket move no more in treated teams than in control teams
+    k, a = t["kpis"], t["assignments"]
+    rr = _rate_ratio(k, a, "lean_workshop", "errors", "tickets", "2025-03")
+    assert abs(np.log(rr)) < 0.15  # ~2.5 standard errors of the difference in differences
+    lean = truth["programs"]["lean_workshop"]
+    assert lean["outcomes"]["error_count"]["effect_mean"] == 0 and "no effect" in lean["note"]
+    # the agreed targets next to the true average effects: support_upskilling's is beyond it
+    # (the portfolio's iterate), every other agreed target is met by the true effect
+    for pid, p in truth["programs"].items():
+        tg = p["target"]
+        if pid == "lean_workshop":
+            assert tg is None
+            continue
+        o = p["outcomes"][tg["outcome"]]
+        assert tg["true_average_effect"] == o[tg["scale"]]
+        assert tg["true_effect_meets_target"] == (pid != "support_upskilling"), pid
+    sup = truth["programs"]["support_upskilling"]["target"]
+    assert sup["scale"] == "average_effect_rel" and sup["target"] < sup["true_average_effect"] - 0.1 < 0
 
 
 def test_headcount_kpi_matches_hris(t):
