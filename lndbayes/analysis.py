@@ -591,8 +591,8 @@ def _monitoring_compute(org, program, an, settings):
     from lndbayes.monitoring import monitor_program
     from lndbayes.monitoring.core import SUPPORTED
 
-    primary = an.outcomes.get(an.primary)
-    ref = primary.result if primary is not None and primary.family in SUPPORTED else None
+    # every full fit: the monitoring compares its approximation with the one it monitors
+    ref = {k: o.result for k, o in an.outcomes.items() if o.family in SUPPORTED} or None
     return monitor_program(org, program.id, seed=int(settings.get("seed", 0)), reference=ref)
 
 
@@ -640,8 +640,66 @@ def _monitoring_display(m, an) -> dict:
             "validation": m.validation}
 
 
+def _kirkpatrick_compute(org, program, an, settings):
+    if getattr(program, "kirkpatrick", None) is None:
+        return None          # no chain measures named: the section does not apply
+    from lndbayes.mediation import kirkpatrick_chain
+
+    keep = {k: settings[k] for k in ("seed", "draws", "tune", "chains") if k in settings}
+    return kirkpatrick_chain(org, program.id, **keep)
+
+
+def _kirkpatrick_from_json(d):
+    from lndbayes.mediation import MediationResult
+
+    return MediationResult.from_dict(d)
+
+
+_CHAIN_LABELS = {"indirect": "indirect effect (through learning and behaviour)",
+                 "direct": "direct effect (not through them)", "total": "total effect",
+                 "proportion_mediated": "proportion mediated"}
+
+
+def _kirkpatrick_display(res, an) -> dict:
+    """The Kirkpatrick chain as text: each effect with its interval, the sensitivity to an
+    unmeasured mediator-outcome confounder, the assumptions."""
+    rows = []
+    for r in res.rows:
+        pm = r["estimand"] == "proportion_mediated"
+        mean, lo, hi = (r["mean"], r["lower"], r["upper"])
+        if mean is None:
+            effect = "n/a"
+        elif pm:
+            effect = fmt_rel(mean, lo, hi).replace("+", "")
+        else:
+            effect = fmt_interval(mean, lo, hi)
+        label = (r.get("label") or _CHAIN_LABELS.get(r["estimand"], r["estimand"])) if r["estimand"] == "indirect_path" \
+            else _CHAIN_LABELS.get(r["estimand"], r["estimand"])
+        rows.append({"effect": label, "estimate (90% interval)": effect,
+                     "P(> 0)": "" if r.get("p_gt_0") is None else fmt_pct(r["p_gt_0"]),
+                     "note": "unstable: the total effect's interval spans 0" if r.get("unstable") else ""})
+    meta = res.meta or {}
+    chain = meta.get("chain") or {}
+    levels = chain.get("levels") or {}
+    sens = res.sensitivity or {}
+    rho0 = sens.get("rho_at_zero")
+    rho_ci = sens.get("rho_where_interval_includes_0")
+    ind = next((r for r in res.rows if r["estimand"] == "indirect"), None)
+    summary = ("indirect effect n/a" if ind is None or ind["mean"] is None else
+               f"indirect effect {fmt_interval(ind['mean'], ind['lower'], ind['upper'])}")
+    return {"rows": rows, "levels": {k: str(v) for k, v in levels.items()},
+            "n": meta.get("n"), "n_groups": meta.get("n_groups"), "converged": res.converged,
+            "assumptions": meta.get("assumptions", ""),
+            "sensitivity": None if not sens else
+            {"rho_at_zero": "never within the grid" if rho0 is None else fmt_num(rho0, 2, True),
+             "rho_interval": "; ".join(f"{fmt_num(a, 2, True)} to {fmt_num(b, 2, True)}" for a, b in rho_ci or [])},
+            "summary": summary}
+
+
 #: the optional sections, in report order (each guarded: see run_extra)
 EXTRAS: dict[str, Extra] = {
     "monitoring": Extra("Interim monitoring", _monitoring_compute, lambda m: m.to_json(),
                         _monitoring_from_json, _monitoring_display),
+    "kirkpatrick": Extra("The Kirkpatrick chain", _kirkpatrick_compute, lambda r: r.to_dict(),
+                         _kirkpatrick_from_json, _kirkpatrick_display),
 }

@@ -402,3 +402,54 @@ def test_a_failing_optional_section_is_reported_and_never_stops_the_report(tmp_p
     assert back.summary() == json.loads((tmp_path / "p" / "summary.json").read_text())
     assert "no checkpoints in the data" in views.monitoring(back)[0]
     assert views.executive_summary(back) and views.roi(back)
+
+
+def test_kirkpatrick_and_monitoring_sections_show_their_numbers_and_read_back(tmp_path):
+    import json
+
+    from lndbayes import analysis as A
+    from lndbayes import load_analysis
+    from lndbayes.mediation import MediationResult
+    from lndbayes.monitoring import Monitoring
+    from lndbayes.report import views
+
+    an = _fake_analysis(tmp_path)
+    rows = [{"estimand": e, "path": None, "label": None, "mean": m, "sd": 0.1, "lower": lo, "upper": hi,
+             "p_gt_0": 0.99, "unstable": False}
+            for e, m, lo, hi in [("indirect", 3.3, 2.4, 4.2), ("direct", 1.4, 0.4, 2.4), ("total", 4.7, 3.6, 5.7),
+                                 ("proportion_mediated", 0.71, 0.53, 0.91)]]
+    med = MediationResult(rows=rows, coefficients=[], sensitivity={"rho_at_zero": 0.81,
+                          "rho_where_interval_includes_0": [[0.71, 0.9]], "rho": [0.0], "indirect_mean": [3.3],
+                          "indirect_lower": [2.4], "indirect_upper": [4.2]},
+                          meta={"n": 214, "n_groups": 60, "assumptions": "Sequential ignorability ...",
+                                "diagnostics": {"converged": True},
+                                "chain": {"levels": {"L2": "assessment", "L3": "conversations", "L4": "goals"}}})
+    table = pd.DataFrame({"checkpoint": [1, 2], "as_of": ["2025-02-01", "2025-03-01"],
+                          "last_month": ["2025-01", "2025-02"], "n_treated": [30, 30], "n_control": [30, 30],
+                          "teams": [10, 10], "events_treated": [5.0, 12.0], "events_control": [6.0, 14.0],
+                          "enough": [False, True], "effect_mean": [np.nan, -0.03], "effect_lower": [np.nan, -0.05],
+                          "effect_upper": [np.nan, -0.01], "p_works": [np.nan, 0.97], "p_target": [np.nan, 0.6],
+                          "p_roi_positive": [np.nan, 0.85], "action": ["too little data", "continue"],
+                          "reason": ["too little data", "not decided yet"]})
+    mon = Monitoring("p", "att", "decrease", "2025-01-01", 12, "probability", 100.0, False, ["att"], table,
+                     {"text": "From month 3 on ...", "thresholds": {"scale_p_works": 0.99, "scale_p_roi": 0.8,
+                                                                     "alter_p_works": 0.9, "alter_p_roi": 0.2,
+                                                                     "stop_p_works": 0.1, "min_months": 3}},
+                     {"available": True, "n_sims": 100, "scenarios": {"no effect": {
+                         "effect": 0.0, "p_scale": 0.02, "p_stop": 0.3, "p_alter": 0.0, "p_no_decision": 0.68,
+                         "scale_month": None}}})
+    for name, obj in (("kirkpatrick", med), ("monitoring", mon)):
+        extra = A.EXTRAS[name]
+        A.run_extra(an, name, A.Extra(extra.title, lambda *a, o=obj: o, extra.to_json, extra.from_json,
+                                      extra.display), None, None, {})
+        assert an.extras_status[name]["status"] == "ok", an.extras_status[name]
+    an.save(tmp_path / "p")
+    back = load_analysis(tmp_path / "p")
+    assert back.summary() == json.loads((tmp_path / "p" / "summary.json").read_text())
+    kp = views.kirkpatrick(back)[0]
+    assert "+3.3 (+2.4 to +4.2)" in kp and "71% (53% to 91%)" in kp and "rho = +0.81" in kp
+    assert "L2: assessment" in kp and "Sequential ignorability" in kp
+    mo, fig = views.monitoring(back)
+    assert fig is not None
+    assert "\u22123.0 pp (\u22125.0 to \u22121.0)" in mo and "85%" in mo and "too little data" in mo
+    assert back.summary()["sections"]["monitoring"]["summary"] == "no scale or stop decision at any checkpoint"

@@ -383,6 +383,24 @@ def monitoring(an):
     m = (an.extras or {}).get("monitoring")
     fig = None
     if m is not None and d and hasattr(figures, "monitoring_plot") and len(m.table):
-        fig = figures.monitoring_plot(m.table, m.rule.get("thresholds") or {},
-                                      title=f"Interim monitoring: {m.outcome_id}")
+        try:
+            fig = figures.monitoring_plot(m.table, m.rule.get("thresholds") or {},
+                                          title=f"Interim monitoring: {m.outcome_id}")
+        except Exception:  # noqa: BLE001 - the table above carries the numbers; never stop the report
+            fig = None
+    return html, fig
+
+
+def kirkpatrick(an):
+    """(HTML, Figure or None): the Kirkpatrick chain (learning -> behaviour -> results)."""
+    d = (an.extras_display or {}).get("kirkpatrick")
+    rows = table(pd.DataFrame(d["rows"]), "Effects through the chain") if d and d.get("rows") else None
+    html = _extra(an, "kirkpatrick", "The Kirkpatrick chain", rows=rows)
+    res = (an.extras or {}).get("kirkpatrick")
+    fig = None
+    if res is not None and d and res.sensitivity:
+        try:
+            fig = res.plot_sensitivity()
+        except Exception:  # noqa: BLE001 - the table and sentence above carry the numbers
+            fig = None
     return html, fig
