@@ -84,10 +84,10 @@ def binary_effects(post, d, *, nodes: int = 16, chunk_cells: int = 4_000_000) ->
     S, n = len(a), d.n
     int_m = np.repeat(mu[:, [0]], n, axis=1)
     int_y = np.repeat(mu[:, [1]], n, axis=1)
-    if "tau" in post:
-        tau, z = flat(post, "tau"), flat(post, "z")
-        int_m = int_m + tau[:, [0]] * z[:, d.g, 0]           # z: (S, group slots, equation)
-        int_y = int_y + tau[:, [1]] * z[:, d.g, 1]
+    if "dev" in post:
+        dev = flat(post, "dev")                               # (S, group slots, equation)
+        int_m = int_m + dev[:, d.g, 0]
+        int_y = int_y + dev[:, d.g, 1]
     if d.P:
         coef = flat(post, "coef")
         int_m = int_m + coef[:, 0, :] @ d.X.T

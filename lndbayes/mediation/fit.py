@@ -185,6 +185,7 @@ def fit_mediation(df, *, treatment: str, mediator, outcome: str, covariates=(),
         "diagnostics": {k: diag.get(k) for k in ("converged", "rhat_max", "ess_bulk_min",
                                                   "ess_tail_min", "divergences", "ebfmi_min",
                                                   "retries", "messages", "cached")},
+        "attempts": diag.get("attempts"),
         "version": lndbayes.__version__,
     }
     res = MediationResult(rows=rows, coefficients=coefs, sensitivity=sens, meta=meta,

@@ -26,6 +26,10 @@ left it and :math:`\tau` with a short effective sample size):
     \alpha_{kj} = \mu_k + \tau_k z_{kj}, \quad \beta_j = \mu_Y + \tau_Y z_{Yj}, \quad
     z_{e\cdot} \sim \mathrm{ZeroSumNormal}(1)\ \text{(a Helmert basis times Normal(0, 1))}
 
+(sampled centred, :math:`\tau z \sim \mathrm{ZeroSumNormal}(\tau)`, when there are at least
+``CENTRED_ROWS_PER_GROUP`` rows per group: the same prior, better geometry when the groups'
+own rows dominate it.)
+
 Priors (standardised scale): :math:`\mu, a, c', d, b, \theta, \phi \sim \mathrm{Normal}(0, 1)`
 (an effect of one standard deviation of the variable is already large),
 :math:`\tau \sim \mathrm{HalfNormal}(0.5)`, :math:`\sigma \sim \mathrm{HalfNormal}(1)`.
@@ -47,6 +51,12 @@ PRIORS = {
     "group intercept sd (tau)": "HalfNormal(0.5)",
     "residual sd (sigma)": "HalfNormal(1)",
 }
+
+
+#: rows per group from which the group intercepts are sampled centred (measured, 4 x 500 draws:
+#: 20 rows per team, ESS of the group sd 950 centred vs 650-720 non-centred; 3.6 rows per team
+#: (the example's managers), R-hat 1.4 centred vs 1.01 non-centred)
+CENTRED_ROWS_PER_GROUP = 10
 
 
 def group_slots(J: int) -> int:
@@ -73,6 +83,9 @@ def graph_data(d, hier: bool) -> dict:
     if hier:
         out["g"] = d.g
         out["H"] = group_basis(d.J)
+        # centred when a group's own rows dominate its prior (many rows per group), else
+        # non-centred; data, not structure, so the choice costs no compile (as models.graph)
+        out["centred"] = np.full(d.K + 1, float(d.n / d.J >= CENTRED_ROWS_PER_GROUP))
     return out
 
 
@@ -106,6 +119,7 @@ def build_model(data: dict, *, K: int, P: int, J: int, hier: bool, family: str):
         X = pm.Data("X", data["X"]) if P else None
         g = pm.Data("g", data["g"]) if hier else None
         H = pm.Data("H", data["H"]) if hier else None
+        centred = pm.Data("centred", data["centred"]) if hier else None
 
         mu = pm.Normal("mu", 0.0, 1.0, shape=E)            # intercepts: mediators, then outcome
         a = pm.Normal("a", 0.0, 1.0, shape=K)
@@ -123,9 +137,13 @@ def build_model(data: dict, *, K: int, P: int, J: int, hier: bool, family: str):
         eta = mu[None, :] + T[:, None] * pt.concatenate([a, c_prime[None]])[None, :] + V @ W
         if hier:
             tau = pm.HalfNormal("tau", 0.5, shape=E)
-            z_raw = pm.Normal("z_raw", 0.0, 1.0, shape=(group_slots(J) - 1, E))
-            z = pm.Deterministic("z", H @ z_raw)                  # zero-sum over the used groups
-            eta = eta + (z * tau[None, :])[g]
+            is_c = centred > 0
+            # centred: raw ~ N(0, tau), deviation = H raw; non-centred: raw ~ N(0, 1),
+            # deviation = tau * H raw; the same ZeroSumNormal(tau) either way
+            z_raw = pm.Normal("dev_raw", 0.0, pt.switch(is_c, tau, 1.0)[None, :],
+                              shape=(group_slots(J) - 1, E))
+            dev = pm.Deterministic("dev", (H @ z_raw) * pt.switch(is_c, 1.0, tau)[None, :])
+            eta = eta + dev[g]
         if P:
             eta = eta + X @ coef.T
         if family == "binary":
