@@ -146,7 +146,8 @@ def write_md(out, path: Path):
         if oc.get("available"):
             sc = oc["scenarios"]
             alt = sc.get("target") or sc.get("current estimate")
-            cells = (pct(sc["no effect"]["p_scale"]), f"{pct(alt['p_scale'])} ({month(alt['scale_month'])})",
+            note = "" if "target" in sc else " [no target: at the current estimate]"
+            cells = (pct(sc["no effect"]["p_scale"]), f"{pct(alt['p_scale'])} ({month(alt['scale_month'])}){note}",
                      pct(alt["p_stop"]), pct(alt["p_alter"]))
         else:
             cells = ("-", "-", "-", "-")
@@ -211,7 +212,13 @@ def write_md(out, path: Path):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="skip the full PyMC fits")
+    ap.add_argument("--rewrite", action="store_true",
+                    help="only rewrite monitoring.md from results/monitoring.json")
     args = ap.parse_args()
+    if args.rewrite:
+        out = json.loads((HERE / "results" / "monitoring.json").read_text())
+        write_md(out, HERE / "results" / "monitoring.md")
+        return
     warnings.filterwarnings("ignore")
     load = os.getloadavg()[0]
     root = HERE / "_work" / "monitoring"
