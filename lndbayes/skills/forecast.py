@@ -1,0 +1,369 @@
+"""Skill-gap forecast: P(gap), expected shortfall and the programs that would close each gap.
+
+One job: turn the skill model's posterior (:mod:`lndbayes.skills.model`) and the prepared data
+(:mod:`lndbayes.skills.data`) into forecasts per team x skill x quarter.
+
+::
+
+    import lndbayes as lb
+    org = lb.load_org()
+    table = lb.forecast_skill_gaps(org, horizon=4)     # tidy DataFrame, one row per team x skill x quarter
+    fc = run_forecast(org, horizon=4)                  # the table plus program options, gains, rejections
+
+For quarter :math:`f` (its last day), the team's proficiency is the mean over the people present
+at ``as_of`` (carried forward, leavers replaced at the department's leaving rate by hires of
+average offset):
+
+    m_f = a + b (t_f - t0) + gains of past completions (decayed) + shock + composition_f
+
+and with :math:`R_f` the level required on that date (team-scope requirement, else the mean of
+the role requirements of the people present), ``p_gap = P(m_f < R_f)`` and
+``expected_shortfall = E[max(R_f - m_f, 0)]`` over the posterior draws.
+
+Program options: for a team x skill, program ``p`` that targets the skill trains the people
+present who have not completed it, finishing ``duration_weeks`` after ``as_of``; their gain is
+the program's estimated gain on the skill (pooled; a program never seen on the skill gets a
+draw from the pooled distribution), decaying with the half-life. Cost: trained people x
+``cost_per_participant`` (``fixed_cost`` is shown apart: it is paid once per run of the program,
+not per team).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from lndbayes import INTERVAL
+from lndbayes.privacy import suppressed_label
+from lndbayes.skills.data import DAYS_PER_YEAR, SkillData, prepare, quarter_label, years_between
+from lndbayes.skills.model import SkillPosterior, fit_skill_model
+
+#: P(gap) at or above which a team x skill x quarter is listed as a likely gap
+LIKELY = 0.8
+#: P(gap) at or above which it is listed as a possible gap
+POSSIBLE = 0.5
+
+TABLE_COLUMNS = ["team", "department", "skill", "quarter", "date", "status", "reason", "n_people",
+                 "required_level", "mean", "lower", "upper", "p_gap", "expected_shortfall", "flag",
+                 "last_mean", "last_quarter", "best_program", "best_program_p_gap", "best_program_cost",
+                 "note"]
+
+
+@dataclass
+class SkillGapForecast:
+    """The forecast and what it was made from (``table`` is what ``lb.forecast_skill_gaps`` returns)."""
+
+    table: pd.DataFrame           # one row per team x skill x quarter (TABLE_COLUMNS)
+    options: pd.DataFrame         # team, skill, quarter, program_id, ... (programs that would help)
+    gains: pd.DataFrame           # program_id, skill, gain (mean, lower, upper), n_completers
+    half_life: dict               # mean, lower, upper (years)
+    history: pd.DataFrame         # observed team x skill x quarter means (privacy-suppressed)
+    rejected: pd.DataFrame        # table, reason, rows
+    notes: list
+    diagnostics: dict
+    as_of: pd.Timestamp
+    horizon: int
+    min_group: int
+    settings: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def ranked_gaps(self, quarter: str | None = None, top: int | None = None) -> pd.DataFrame:
+        """The shown (not suppressed) team x skill pairs of ``quarter`` (default: the last),
+        most likely and largest gaps first."""
+        t = self.table[(self.table["status"] == "ok") & (self.table["note"] == "")]
+        q = quarter or (sorted(t["quarter"].unique())[-1] if len(t) else None)
+        t = t[t["quarter"] == q].sort_values(["expected_shortfall", "p_gap"], ascending=False)
+        return t.head(top) if top else t
+
+    def summary(self, top: int = 10) -> dict:
+        """Plain numbers for summary.json and the portfolio page."""
+        shown = self.table[(self.table["status"] == "ok") & (self.table["note"] == "")]
+        last = self.ranked_gaps()
+        return {
+            "as_of": str(self.as_of.date()), "horizon": self.horizon,
+            "quarters": sorted(self.table["quarter"].dropna().unique().tolist()),
+            "pairs": int(self.table[["team", "skill"]].drop_duplicates().shape[0]),
+            "pairs_shown": int(shown[["team", "skill"]].drop_duplicates().shape[0]),
+            "pairs_no_data": int(self.table[self.table["status"] == "no data"][["team", "skill"]]
+                                 .drop_duplicates().shape[0]),
+            "likely_gaps_last_quarter": int((last["p_gap"] >= LIKELY).sum()),
+            "possible_gaps_last_quarter": int(((last["p_gap"] >= POSSIBLE) & (last["p_gap"] < LIKELY)).sum()),
+            "top_gaps": [{k: (None if pd.isna(v) else (round(float(v), 3) if isinstance(v, (float, np.floating)) else v))
+                          for k, v in r.items()}
+                         for r in last.head(top)[["team", "skill", "quarter", "p_gap", "expected_shortfall",
+                                                  "required_level", "mean", "best_program"]].to_dict("records")],
+            "half_life_years": self.half_life,
+            "rejected_rows": int(self.rejected["rows"].sum()) if len(self.rejected) else 0,
+            "converged": bool(self.diagnostics.get("converged")),
+            "min_group": self.min_group,
+        }
+
+
+def forecast_dates(as_of, horizon: int) -> list[pd.Timestamp]:
+    """The last days of the ``horizon`` calendar quarters after the quarter holding ``as_of``."""
+    q = pd.Timestamp(as_of).to_period("Q")
+    return [(q + k).end_time.normalize() for k in range(1, int(horizon) + 1)]
+
+
+def _gain_draws(post: SkillPosterior, data: SkillData, program_id: str, skill: str,
+                rng: np.random.Generator) -> np.ndarray:
+    ps = data.program_skills
+    hit = ps[(ps["program_id"] == program_id) & (ps["skill"] == skill)]
+    if len(hit):
+        return post.draws["gain"][:, int(hit["ps"].iloc[0])]
+    # a program never observed on this skill: a new member of the pooled distribution
+    from lndbayes.skills.model import GAIN_SD
+
+    return post.draws["gain_mean"] + GAIN_SD * rng.standard_normal(post.n_draws)
+
+
+def proficiency_draws(post: SkillPosterior, data: SkillData, pair_row, dates, rng,
+                      extra_gain=None) -> np.ndarray:
+    """Draws (n_draws x len(dates)) of the team's mean proficiency on ``dates`` (people present
+    at ``as_of`` carried forward, turnover, past and optional new program gains, shocks)."""
+    p = int(pair_row.pair)
+    a, b = post.draws["a"][:, p], post.draws["b"][:, p]
+    hl = post.draws["half_life"]
+    sd_q = post.draws["sd_q"]
+    t = years_between(pd.DatetimeIndex(dates), data.as_of)
+    tm = t - post.inputs.t0
+    theta = a[:, None] + b[:, None] * tm[None, :]
+    # gains of completions before as_of among the people present now
+    people = data.people(pair_row.team, pair_row.skill)
+    n = max(len(people), 1)
+    progs = data.programs[data.programs["skill"] == pair_row.skill]
+    if len(progs) and len(data.completions):
+        done = data.completions_of(people["employee_key"], progs["program_id"])
+        for pid, g in done.groupby("program_id"):
+            age = _years(np.asarray(pd.DatetimeIndex(dates), "datetime64[ns]")[None, :]
+                         - np.asarray(pd.to_datetime(g["completed"]), "datetime64[ns]")[:, None])
+            gain = _gain_draws(post, data, pid, pair_row.skill, rng)
+            decay = np.exp2(-np.maximum(age, 0)[None, :, :] / hl[:, None, None]).sum(axis=1) / n
+            theta = theta + gain[:, None] * decay
+    if extra_gain is not None:
+        theta = theta + extra_gain
+    theta = theta + sd_q[:, None] * rng.standard_normal(theta.shape)
+    # composition: people present now, leavers replaced at the department's quarterly rate
+    q_leave = data.turnover.get(str(pair_row.department), float(np.mean(list(data.turnover.values()) or [0.05])))
+    r = 1 - (1 - q_leave) ** np.maximum(t * 4, 0)
+    s_p = data.sigma_person.get(pair_row.skill, 0.0)
+    c_now = float(pair_row.comp_now) if pd.notna(pair_row.comp_now) else 0.0
+    v_now = float(pair_row.comp_var_now) if pd.notna(pair_row.comp_var_now) else s_p ** 2 / n
+    a2 = float(pair_row.alpha_sq_now) if pd.notna(pair_row.alpha_sq_now) else s_p ** 2
+    c_mean = (1 - r) * c_now
+    c_sd = np.sqrt((1 - r) ** 2 * v_now + r * s_p ** 2 / n + r * (1 - r) * a2 / n)
+    m = theta + c_mean[None, :] + c_sd[None, :] * rng.standard_normal(theta.shape)
+    return np.clip(m, 0.0, 5.0)        # a team mean stays on the 0-5 scale
+
+
+def _years(delta) -> np.ndarray:
+    return np.asarray(delta, "timedelta64[ns]").astype(np.int64) / (86400e9 * DAYS_PER_YEAR)
+
+
+def _interval(x: np.ndarray, prob: float) -> tuple[float, float]:
+    lo, hi = np.quantile(x, [(1 - prob) / 2, (1 + prob) / 2])
+    return float(lo), float(hi)
+
+
+def _program_options(post, data, pair_row, dates, req, base_draws, rng) -> list[dict]:
+    """For each program targeting the skill: P(gap) and shortfall if the people present who have
+    not completed it were trained now, and what that costs."""
+    out = []
+    progs = data.programs[data.programs["skill"] == pair_row.skill]
+    if not len(progs):
+        return out
+    people = data.people(pair_row.team, pair_row.skill)
+    n = max(len(people), 1)
+    done_all = data.completions_of(people["employee_key"], progs["program_id"])
+    t = years_between(pd.DatetimeIndex(dates), data.as_of)
+    hl = post.draws["half_life"]
+    for pr in progs.itertuples(index=False):
+        done = set(done_all.loc[done_all["program_id"] == pr.program_id, "employee_key"])
+        n_train = int((~people["employee_key"].isin(done)).sum())
+        if n_train == 0:
+            continue
+        t_done = max(pr.duration_weeks, 0) * 7 / DAYS_PER_YEAR
+        gain = _gain_draws(post, data, pr.program_id, pair_row.skill, rng)
+        age = t - t_done
+        boost = gain[:, None] * (n_train / n) * np.where(age[None, :] >= 0, np.exp2(-np.maximum(age, 0)[None, :] / hl[:, None]), 0.0)
+        after = np.clip(base_draws + boost, 0.0, 5.0)
+        for k, d in enumerate(dates):
+            if np.isnan(req[k]):
+                continue
+            out.append({"team": pair_row.team, "skill": pair_row.skill, "quarter": quarter_label(d),
+                        "program_id": pr.program_id, "program": pr.name, "n_trained": n_train,
+                        "cost": n_train * pr.cost_per_participant, "fixed_cost": pr.fixed_cost,
+                        "gain_mean": float(np.mean(boost[:, k])),
+                        "p_gap_before": float(np.mean(base_draws[:, k] < req[k])),
+                        "p_gap_after": float(np.mean(after[:, k] < req[k])),
+                        "shortfall_before": float(np.mean(np.maximum(req[k] - base_draws[:, k], 0))),
+                        "shortfall_after": float(np.mean(np.maximum(req[k] - after[:, k], 0)))})
+    return out
+
+
+def forecast_from(post: SkillPosterior, data: SkillData, dates, *, seed: int = 0,
+                  min_group: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The forecast table and the program options for ``dates`` (no privacy step when
+    ``min_group`` is 0)."""
+    rng = np.random.default_rng(seed)
+    dates = list(pd.DatetimeIndex(dates))
+    rows, options = [], []
+    last = data.cells.sort_values("date").groupby(["team", "skill"]).last()
+    for pr in data.pairs.itertuples(index=False):
+        base = {"team": pr.team, "department": pr.department, "skill": pr.skill, "status": pr.status,
+                "reason": pr.reason, "n_people": int(pr.n_now)}
+        if pr.status != "ok":
+            for d in dates:
+                rows.append({**base, "quarter": quarter_label(d), "date": d})
+            continue
+        roles = data.people(pr.team, pr.skill)["role"]
+        req = np.array([data.requirements.level(pr.team, pr.skill, d, roles) for d in dates])
+        draws = proficiency_draws(post, data, pr, dates, rng)
+        lr = last.loc[(pr.team, pr.skill)]
+        for k, d in enumerate(dates):
+            x = draws[:, k]
+            lo, hi = _interval(x, INTERVAL)
+            row = {**base, "quarter": quarter_label(d), "date": d, "required_level": req[k],
+                   "mean": float(x.mean()), "lower": lo, "upper": hi,
+                   "last_mean": float(lr["mean"]), "last_quarter": lr["quarter"]}
+            if not np.isnan(req[k]):
+                row["p_gap"] = float(np.mean(x < req[k]))
+                row["expected_shortfall"] = float(np.mean(np.maximum(req[k] - x, 0)))
+            else:
+                row["reason"] = "no requirement for this skill on this date"
+            rows.append(row)
+        options += _program_options(post, data, pr, dates, req, draws, rng)
+    table = pd.DataFrame(rows).reindex(columns=TABLE_COLUMNS)
+    table["flag"] = np.select([table["p_gap"] >= LIKELY, table["p_gap"] >= POSSIBLE],
+                              ["likely gap", "possible gap"], "")
+    opts = pd.DataFrame(options, columns=["team", "skill", "quarter", "program_id", "program", "n_trained",
+                                          "cost", "fixed_cost", "gain_mean", "p_gap_before", "p_gap_after",
+                                          "shortfall_before", "shortfall_after"])
+    if len(opts):
+        opts["closes"] = (opts["p_gap_after"] < POSSIBLE) & (opts["p_gap_before"] >= POSSIBLE)
+        # the cheapest program estimated to close the gap (P(gap) from >= 0.5 to below it)
+        best = (opts[opts["closes"]].sort_values(["cost", "p_gap_after"])
+                .groupby(["team", "skill", "quarter"]).first().reset_index())
+        table = table.drop(columns=["best_program", "best_program_p_gap", "best_program_cost"]).merge(
+            best[["team", "skill", "quarter", "program_id", "p_gap_after", "cost"]].rename(columns={
+                "program_id": "best_program", "p_gap_after": "best_program_p_gap", "cost": "best_program_cost"}),
+            on=["team", "skill", "quarter"], how="left").reindex(columns=TABLE_COLUMNS)
+    else:
+        opts["closes"] = pd.Series(dtype=bool)
+    mg = data.min_group if min_group is None else int(min_group)
+    table["note"] = ""
+    if mg > 0:
+        small = table["n_people"] < mg
+        keep = ["team", "department", "skill", "quarter", "date", "status", "reason", "note"]
+        for c in [c for c in table.columns if c not in keep]:
+            table[c] = table[c].astype(object).where(~small, None) if table[c].dtype == object \
+                else table[c].where(~small)
+        table.loc[small, "note"] = suppressed_label(mg)
+        if len(opts):
+            shown = set(map(tuple, table.loc[~small, ["team", "skill"]].to_numpy()))
+            opts = opts[[(t, s) in shown for t, s in zip(opts["team"], opts["skill"])]].reset_index(drop=True)
+    return table, opts
+
+
+def _gains_table(post: SkillPosterior, data: SkillData) -> pd.DataFrame:
+    rows = []
+    n_comp = data.completions.groupby("program_id")["employee_key"].nunique() if len(data.completions) else {}
+    for r in data.program_skills.itertuples(index=False):
+        g = post.draws["gain"][:, r.ps]
+        lo, hi = _interval(g, INTERVAL)
+        rows.append({"program_id": r.program_id, "skill": r.skill, "mean": float(g.mean()), "lower": lo,
+                     "upper": hi, "p_gt_0": float(np.mean(g > 0)),
+                     "n_completers": int(n_comp.get(r.program_id, 0)) if len(n_comp) else 0})
+    g = post.draws["gain_mean"]
+    lo, hi = _interval(g, INTERVAL)
+    rows.append({"program_id": "(average over programs)", "skill": "", "mean": float(g.mean()), "lower": lo,
+                 "upper": hi, "p_gt_0": float(np.mean(g > 0)), "n_completers": None})
+    return pd.DataFrame(rows)
+
+
+def history_table(data: SkillData, min_group: int) -> pd.DataFrame:
+    """Observed team x skill x quarter means with their requirement (small cells suppressed)."""
+    h = data.cells[["team", "department", "skill", "quarter", "date", "n", "mean"]].copy()
+    if min_group > 0:
+        h = h[h["n"] >= min_group]
+    return h.reset_index(drop=True)
+
+
+def run_forecast(org, horizon: int = 4, *, as_of=None, min_group: int | None = None, seed: int = 0,
+                 draws: int = 1000, tune: int = 1000, chains: int = 4, cache: bool = True,
+                 today=None, data: SkillData | None = None) -> SkillGapForecast:
+    """Prepare, fit (or read the cached posterior) and forecast ``horizon`` quarters ahead."""
+    import time
+
+    t0 = time.perf_counter()
+    if int(horizon) < 1:
+        from lndbayes.errors import ModelInputError
+        raise ModelInputError(f"horizon {horizon} is not a number of quarters. Fix: use 1 or more (default 4).")
+    data = data if data is not None else prepare(org, as_of, today=today, min_group=min_group)
+    post = fit_skill_model(data, seed=seed, draws=draws, tune=tune, chains=chains, cache=cache)
+    dates = forecast_dates(data.as_of, horizon)
+    table, opts = forecast_from(post, data, dates, seed=seed, min_group=data.min_group)
+    hl = post.draws["half_life"]
+    lo, hi = _interval(hl, INTERVAL)
+    return SkillGapForecast(
+        table=table, options=opts, gains=_gains_table(post, data),
+        half_life={"mean": float(hl.mean()), "lower": lo, "upper": hi},
+        history=history_table(data, data.min_group), rejected=data.rejected, notes=list(data.notes),
+        diagnostics=post.diagnostics, as_of=data.as_of, horizon=int(horizon), min_group=data.min_group,
+        settings={"seed": seed, "draws": draws, "tune": tune, "chains": chains, "cache_key": post.cache_key},
+        seconds=round(time.perf_counter() - t0, 1))
+
+
+def forecast_skill_gaps(org, horizon: int = 4, **kwargs) -> pd.DataFrame:
+    """Skill-gap forecast per team x skill x quarter for the next ``horizon`` quarters.
+
+    Columns: team, department, skill, quarter, date, status (``ok`` or ``no data``), reason,
+    n_people (present at as_of), required_level, mean / lower / upper (team proficiency, 90%
+    interval), p_gap, expected_shortfall, flag (``likely gap`` P >= 0.8, ``possible gap``
+    P >= 0.5), last_mean / last_quarter (the last observed mean), best_program (the program
+    that lowers P(gap) most, when P(gap) >= 0.5), its P(gap) after and cost, note (privacy:
+    rows about fewer than ``min_group`` people carry no numbers). Keyword arguments go to
+    :func:`run_forecast` (as_of, min_group, seed, draws, tune, chains, cache).
+    """
+    return run_forecast(org, horizon, **kwargs).table
+
+
+def skill_forecast_for_program(forecast: SkillGapForecast, program) -> dict:
+    """What a program's report shows about the skills it targets (plain data for
+    templates/skills.html.j2): per target skill, the shown team x skill rows of the last
+    forecast quarter with P(gap) and shortfall, this program's option (P(gap) if the team were
+    trained, cost), and the program's estimated gain on the skill."""
+    skills = list(getattr(getattr(program, "program", program), "skills", None) or [])
+    pid = getattr(program, "id", None)
+    from lndbayes.skills.data import skill_key
+
+    known = {skill_key(s): s for s in forecast.table["skill"].dropna().unique()}
+    out = {"program_id": pid, "as_of": str(forecast.as_of.date()), "skills": [], "min_group": forecast.min_group,
+           "interval": INTERVAL, "link": "../skill-gaps/report.html"}
+    last_q = sorted(forecast.table["quarter"].dropna().unique())[-1] if len(forecast.table) else None
+    for s in skills:
+        name = known.get(skill_key(s))
+        entry = {"skill": s, "assessed": name is not None, "teams": [], "gain": None}
+        if name is not None:
+            rows = forecast.ranked_gaps(last_q)
+            rows = rows[rows["skill"] == name]
+            opts = forecast.options
+            for r in rows.itertuples(index=False):
+                o = opts[(opts["team"] == r.team) & (opts["skill"] == name) & (opts["quarter"] == r.quarter)
+                         & (opts["program_id"] == pid)] if len(opts) else opts
+                entry["teams"].append({
+                    "team": r.team, "quarter": r.quarter, "required_level": r.required_level, "mean": r.mean,
+                    "lower": r.lower, "upper": r.upper, "p_gap": r.p_gap, "shortfall": r.expected_shortfall,
+                    "flag": r.flag,
+                    "p_gap_if_trained": float(o["p_gap_after"].iloc[0]) if len(o) else None,
+                    "cost_if_trained": float(o["cost"].iloc[0]) if len(o) else None})
+            g = forecast.gains[(forecast.gains["program_id"] == pid) & (forecast.gains["skill"] == name)]
+            if len(g):
+                entry["gain"] = {k: float(g[k].iloc[0]) for k in ("mean", "lower", "upper", "p_gt_0")}
+            entry["hidden"] = int(((forecast.table["skill"] == name) & (forecast.table["quarter"] == last_q)
+                                   & (forecast.table["note"] != "")).sum())
+        out["skills"].append(entry)
+    out["quarter"] = last_q
+    return out

@@ -1,0 +1,248 @@
+r"""The skill-proficiency model: latent team x skill proficiency over time, fitted to cell means.
+
+One job: the PyMC graph and its fit (sampling, convergence checks, posterior cache). The data
+it reads are the sufficient statistics of :mod:`lndbayes.skills.data`: one row per team x
+skill x quarter with assessments, not one row per assessment (about 2,200 cells instead of
+44,000 assessments in the example organisation).
+
+The model
+---------
+For cell :math:`c` (team :math:`j`, skill :math:`s`, department :math:`d`, quarter at time
+:math:`t_c` in years, centred at :math:`t_0`), the observed mean of the :math:`n_c` people
+assessed, minus their mean person offset :math:`\bar\alpha_c` (the mix of people, see
+:mod:`lndbayes.skills.data`), is
+
+.. math::
+
+    \bar y_c - \bar\alpha_c \sim \mathcal N\big(\theta_{js}(t_c),\ \sqrt{se_c^2 + \sigma_q^2}\big)
+
+    \theta_{js}(t) = a_{js} + b_{js}\,(t - t_0)
+        + \sum_{p \ni s} \gamma_{ps}\, \frac{1}{n_c} \sum_{i \in c,\ \text{completed } p}
+          2^{-(t - t_{ip}) / h}
+
+* :math:`se_c`: measurement error of the cell mean (one assessment's error around the person's
+  level, and the error of the person offsets, over :math:`n_c`); :math:`\sigma_q`: a team x
+  skill x quarter shock that the trend does not explain.
+* Level and drift, pooled skill -> department x skill -> team:
+  :math:`a_{js} \sim \mathcal N(\mu_s + \delta^a_{ds}, \sigma_a)`,
+  :math:`b_{js} \sim \mathcal N(\beta_s + \delta^b_{ds}, \sigma_b)` (points per year; the net
+  of practice and forgetting on the job).
+* Gains from completed programs that target the skill: completer :math:`i` of program
+  :math:`p` adds :math:`\gamma_{ps}` to their own proficiency at completion, fading with the
+  **half-life** :math:`h` (years) when not practised, so a team's mean gains
+  :math:`\gamma_{ps}` times the decayed share of its completers;
+  :math:`\gamma_{ps} \sim \mathcal N(\bar\gamma, 0.25)`, pooled across programs and skills
+  towards the common mean :math:`\bar\gamma` (the between-program spread is fixed: an
+  organisation has a handful of program x skill pairs, too few to learn it, and a learned
+  spread gave divergent transitions when one pair is measured precisely and others are not).
+
+Priors (proficiency on the 0-5 scale, time in years)::
+
+    mu_s ~ Normal(2.5, 1.5)             beta_s ~ Normal(0, 0.25)
+    delta^a_ds = sd_dept_a * z, z ~ N(0,1), sd_dept_a ~ HalfNormal(0.5)
+    delta^b_ds = sd_dept_b * z, z ~ N(0,1), sd_dept_b ~ HalfNormal(0.2)
+    sigma_a ~ HalfNormal(0.5)           sigma_b ~ HalfNormal(0.3)
+    gamma_bar ~ Normal(0, 0.5)          gamma_ps ~ Normal(gamma_bar, 0.25)
+    h ~ LogNormal(log 2, 0.5)           # median 2 years, 90% prior interval 0.9-4.6 years
+    sigma_q ~ HalfNormal(0.1)
+
+The half-life prior draws on the estimate, cited in the source material (an OECD study quoted
+in the L&D playbook, /work/shared/seeds/001), that a technical skill now stays useful for
+about two years; the spread lets the data move it by a factor of two either way
+(docs/skill-gaps.md).
+
+Parametrisation: team levels and drifts are centred (each is informed by several precise cell
+means), department offsets non-centred (few, weakly informed). Parameter arrays are padded to
+multiples of :data:`PAD` so that the backtest fit and the full fit of one organisation (and
+organisations of similar size) share one compiled model.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from lndbayes.skills.data import SkillData
+
+PAD = 16
+#: between program x skill sd of the gains (fixed: see the module docstring)
+GAIN_SD = 0.25
+HALF_LIFE_PRIOR_YEARS = 2.0
+HALF_LIFE_PRIOR_SD_LOG = 0.5
+#: sampler settings of a skill-gap fit (the forecast's defaults)
+DEFAULT_SETTINGS = {"draws": 1000, "tune": 1000, "chains": 4, "seed": 0}
+PARAMS = ("a", "b", "mu", "beta", "gain", "gain_mean", "half_life", "sd_q",
+          "sd_a", "sd_b", "sd_dept_a", "sd_dept_b", "dept_a", "dept_b")
+
+
+def _pad(n: int) -> int:
+    return max(PAD, int(np.ceil(max(n, 1) / PAD) * PAD))
+
+
+@dataclass
+class ModelInputs:
+    """Arrays for the graph (names match its ``pm.Data``) and the padded sizes."""
+
+    arrays: dict
+    sizes: dict
+    t0: float
+    skills: list
+    dept_skills: list
+
+
+def model_inputs(data: SkillData) -> ModelInputs:
+    cells, pairs = data.cells, data.pairs[data.pairs["pair"] >= 0]
+    skills = sorted(pairs["skill"].unique())
+    s_idx = {s: i for i, s in enumerate(skills)}
+    ds = sorted(set(zip(pairs["department"], pairs["skill"])))
+    ds_idx = {k: i for i, k in enumerate(ds)}
+    n_pairs = len(pairs)
+    # skills and department x skill groups exactly (a prior-only level on the 0-5 scale next to
+    # posteriors a hundred times narrower stalled chains); pairs and program-skill gains padded
+    sizes = {"pairs": _pad(n_pairs), "skills": len(skills), "dept_skills": len(ds),
+             "program_skills": _pad(len(data.program_skills))}
+    pair_skill = np.zeros(sizes["pairs"], dtype=np.int64)
+    pair_ds = np.zeros(sizes["pairs"], dtype=np.int64)
+    order = pairs.sort_values("pair")
+    pair_skill[:n_pairs] = order["skill"].map(s_idx).to_numpy()
+    pair_ds[:n_pairs] = [ds_idx[(d, s)] for d, s in zip(order["department"], order["skill"])]
+    # padding pairs borrow the first slots; they have no data and sample their prior
+    t0 = float(np.average(cells["t"], weights=cells["n"]))
+    expo = data.exposure
+    if len(expo):
+        e_cell = expo["cell"].to_numpy(np.int64)
+        e_ps = expo["ps"].to_numpy(np.int64)
+        e_age = (expo["age"].to_numpy(float) + 0.5) / 12.0
+        e_share = expo["share"].to_numpy(float)
+    else:                              # no completions at all: one inert row
+        e_cell, e_ps, e_age, e_share = (np.zeros(1, np.int64), np.zeros(1, np.int64),
+                                        np.zeros(1), np.zeros(1))
+    arrays = {
+        "y": (cells["mean"] - cells["comp"]).to_numpy(float),
+        "se": cells["se"].to_numpy(float),
+        "t": cells["t"].to_numpy(float) - t0,
+        "pair_idx": cells["pair"].to_numpy(np.int64),
+        "pair_skill": pair_skill, "pair_ds": pair_ds,
+        "e_cell": e_cell, "e_ps": e_ps, "e_age": e_age, "e_share": e_share,
+    }
+    return ModelInputs(arrays, sizes, t0, skills, ds)
+
+
+def build_model(inputs: ModelInputs):
+    """The PyMC graph (see the module docstring for the math and the priors)."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    A, S = inputs.arrays, inputs.sizes
+    with pm.Model() as model:
+        y = pm.Data("y", A["y"])
+        se = pm.Data("se", A["se"])
+        t = pm.Data("t", A["t"])
+        pair_idx = pm.Data("pair_idx", A["pair_idx"])
+        pair_skill = pm.Data("pair_skill", A["pair_skill"])
+        pair_ds = pm.Data("pair_ds", A["pair_ds"])
+        e_cell = pm.Data("e_cell", A["e_cell"])
+        e_ps = pm.Data("e_ps", A["e_ps"])
+        e_age = pm.Data("e_age", A["e_age"])
+        e_share = pm.Data("e_share", A["e_share"])
+
+        mu = pm.Normal("mu", 2.5, 1.5, shape=S["skills"])
+        beta = pm.Normal("beta", 0.0, 0.25, shape=S["skills"])
+        sd_dept_a = pm.HalfNormal("sd_dept_a", 0.5)
+        sd_dept_b = pm.HalfNormal("sd_dept_b", 0.2)
+        dept_a_z = pm.Normal("dept_a_z", 0.0, 1.0, shape=S["dept_skills"])
+        dept_b_z = pm.Normal("dept_b_z", 0.0, 1.0, shape=S["dept_skills"])
+        dept_a = pm.Deterministic("dept_a", sd_dept_a * dept_a_z)
+        dept_b = pm.Deterministic("dept_b", sd_dept_b * dept_b_z)
+        sd_a = pm.HalfNormal("sd_a", 0.5)
+        sd_b = pm.HalfNormal("sd_b", 0.3)
+        a = pm.Normal("a", mu[pair_skill] + dept_a[pair_ds], sd_a, shape=S["pairs"])
+        b = pm.Normal("b", beta[pair_skill] + dept_b[pair_ds], sd_b, shape=S["pairs"])
+
+        gain_mean = pm.Normal("gain_mean", 0.0, 0.5)
+        gain = pm.Normal("gain", gain_mean, GAIN_SD, shape=S["program_skills"])
+        half_life = pm.LogNormal("half_life", np.log(HALF_LIFE_PRIOR_YEARS), HALF_LIFE_PRIOR_SD_LOG)
+        sd_q = pm.HalfNormal("sd_q", 0.1)
+
+        contrib = e_share * gain[e_ps] * pt.exp2(-e_age / half_life)
+        g_cell = pt.inc_subtensor(pt.zeros(y.shape[0])[e_cell], contrib)
+        theta = a[pair_idx] + b[pair_idx] * t + g_cell
+        pm.Normal("obs", theta, pt.sqrt(se ** 2 + sd_q ** 2), observed=y)
+    return model
+
+
+_SOURCES = ("skills/model.py", "skills/data.py")
+
+
+@functools.lru_cache(maxsize=1)
+def code_hash() -> str:
+    """The skill model's source and the inference code: part of every cache key."""
+    from lndbayes.inference.cache import model_code_hash
+
+    pkg = Path(__file__).resolve().parent.parent
+    h = hashlib.sha256(model_code_hash().encode())
+    for rel in _SOURCES:
+        h.update(rel.encode())
+        h.update((pkg / rel).read_bytes())
+    return h.hexdigest()
+
+
+@dataclass
+class SkillPosterior:
+    """Posterior draws (chains x draws flattened) of the skill model, and its diagnostics."""
+
+    draws: dict          # name -> array (n_draws, ...) ; padded entries removed
+    diagnostics: dict
+    inputs: ModelInputs
+    cache_key: str
+
+    @property
+    def converged(self) -> bool:
+        return bool(self.diagnostics.get("converged"))
+
+    @property
+    def n_draws(self) -> int:
+        return int(self.draws["half_life"].shape[0])
+
+
+def fit_skill_model(data: SkillData, *, seed: int = 0, draws: int = 1000, tune: int = 1000,
+                    chains: int = 4, cache: bool = True, retry: bool = True) -> SkillPosterior:
+    """Fit the model to ``data``; an unchanged fit (same data, code and settings) is read from
+    the posterior disk cache (:mod:`lndbayes.inference.cache`) instead of being sampled again."""
+    from lndbayes import __version__
+    from lndbayes.inference.cache import cache_load, cache_save, hash_payload
+
+    inputs = model_inputs(data)
+    settings = {"seed": int(seed), "draws": int(draws), "tune": int(tune), "chains": int(chains),
+                "retry": bool(retry)}
+    key = "skills-" + hash_payload({"kind": "skill_gaps", "sizes": inputs.sizes, "settings": settings,
+                                    "version": __version__, "code": code_hash()}, inputs.arrays)
+    hit = cache_load(key) if cache else None
+    if hit is not None:
+        idata, diag = hit
+    else:
+        from lndbayes.inference.sampling import sample_with_retry
+
+        structure = "skills|" + "|".join(f"{k}={v}" for k, v in sorted(inputs.sizes.items()))
+        idata, diag = sample_with_retry(structure, lambda: build_model(inputs), inputs.arrays,
+                                        draws=draws, tune=tune, chains=chains, seed=seed,
+                                        retry=retry)
+        diag = {k: v for k, v in diag.items() if k != "attempts"}
+        if cache:
+            cache_save(key, idata, diag)
+    post = idata["posterior"]
+    n_pairs = int((data.pairs["pair"] >= 0).sum())
+    trim = {"a": n_pairs, "b": n_pairs, "gain": len(data.program_skills), "mu": len(inputs.skills),
+            "beta": len(inputs.skills), "dept_a": len(inputs.dept_skills), "dept_b": len(inputs.dept_skills)}
+    out = {}
+    for name in PARAMS:
+        v = np.asarray(post[name].values)
+        v = v.reshape((-1,) + v.shape[2:])
+        if name in trim:
+            v = v[:, :trim[name]]
+        out[name] = v
+    return SkillPosterior(out, diag, inputs, key)
