@@ -37,6 +37,7 @@ _EXPORTS = {
     "ProgramAnalysis": "lndbayes.analysis",
     "load_analysis": "lndbayes.analysis",
     "design_experiment": "lndbayes.planning",
+    "forecast_skill_gaps": "lndbayes.skills.forecast",
     "LndbayesError": "lndbayes.errors",
     "ContractError": "lndbayes.errors",
     "ConfigError": "lndbayes.errors",

@@ -22,6 +22,7 @@ COMMANDS = {
     "ingest": ("lndbayes.cli.ingest", "validate and pseudonymise raw data; print the ledger"),
     "fit": ("lndbayes.cli.fit", "fit a hierarchical effect model to a CSV table"),
     "fit-summary": ("lndbayes.cli.fit", "meta-analyse team-level estimates from a CSV"),
+    "forecast": ("lndbayes.cli.forecast", "forecast skill gaps per team x skill x quarter (P(gap), shortfall, programs)"),
     "report": ("lndbayes.cli.report",
                "write every program's impact report and reports/index.html (incremental)"),
     "design": ("lndbayes.cli.design", "randomise a population into treatment and control; write assignments.csv"),
