@@ -31,3 +31,28 @@ def simulate_mediation(n: int = 400, *, a: float = 0.5, b: float = 0.6, c_prime:
     if n_groups:
         out["team"] = [f"team_{i:02d}" for i in g]
     return out
+
+
+def simulate_chain(n: int = 300, *, a: tuple = (0.6, 0.3), d: float = 0.5, b: tuple = (0.2, 0.5),
+                   c_prime: float = 0.2, n_groups: int = 30, group_sd: float = 0.4,
+                   covariate: float = 0.3, seed: int = 0) -> tuple[pd.DataFrame, dict]:
+    """A chain table ``T -> L2 -> L3 -> Y`` (columns T, L2, L3, Y, x, team) and its truth.
+
+    ``L2 = a1 T + cov x + u + e``, ``L3 = a2 T + d L2 + cov x + u + e``, ``Y = c' T + b1 L2 +
+    b2 L3 + cov x + u + e`` (unit-sd errors, team intercepts sd ``group_sd``). Truth: the paths
+    ``a1 d b2`` (L2 -> L3), ``a1 b1`` (L2 only), ``a2 b2`` (L3 only), their sum, ``c'``.
+    """
+    rng = np.random.default_rng(seed)
+    t = rng.permutation(np.arange(n) % 2).astype(float)
+    x = rng.normal(0, 1, n)
+    g = rng.integers(0, n_groups, n)
+    u = rng.normal(0, group_sd, (3, n_groups))
+    e = rng.normal(0, 1, (3, n))
+    l2 = a[0] * t + covariate * x + u[0, g] + e[0]
+    l3 = a[1] * t + d * l2 + covariate * x + u[1, g] + e[1]
+    y = c_prime * t + b[0] * l2 + b[1] * l3 + covariate * x + u[2, g] + e[2]
+    df = pd.DataFrame({"T": t.astype(int), "L2": l2, "L3": l3, "Y": y, "x": x,
+                       "team": [f"team_{i:02d}" for i in g]})
+    paths = {("L2", "L3"): a[0] * d * b[1], ("L2",): a[0] * b[0], ("L3",): a[1] * b[1]}
+    ind = sum(paths.values())
+    return df, {"paths": paths, "indirect": ind, "direct": c_prime, "total": ind + c_prime}
