@@ -696,10 +696,46 @@ def _kirkpatrick_display(res, an) -> dict:
             "summary": summary}
 
 
+def _skills_compute(org, program, an, settings):
+    if not list(program.program.skills or []):
+        return None          # the program targets no skill: the section does not apply
+    from lndbayes.skills import run_forecast, skill_forecast_for_program
+
+    # the organisation-wide forecast (one cached fit shared by every program's report)
+    keep = {k: settings[k] for k in ("seed", "draws", "tune", "chains") if k in settings}
+    fc = run_forecast(org, min_group=an.min_group, **keep)
+    return skill_forecast_for_program(fc, program)
+
+
+def _skills_display(s: dict, an) -> dict:
+    """The program's target skills as text: per skill, the teams' forecast gaps (rows about
+    fewer than min_group people are already left out by the forecast) and the program's gain."""
+    skills = []
+    for e in s.get("skills") or []:
+        rows = []
+        for t in e.get("teams") or []:
+            rows.append({"team": t["team"], "required": fmt_num(t["required_level"], 1),
+                         "forecast proficiency": fmt_interval(t["mean"], t["lower"], t["upper"], signed=False),
+                         "P(gap)": fmt_pct(t["p_gap"]), "expected shortfall": fmt_num(t["shortfall"], 2),
+                         "flag": t.get("flag") or "",
+                         "P(gap) if trained": "" if t.get("p_gap_if_trained") is None else fmt_pct(t["p_gap_if_trained"]),
+                         "cost if trained": "" if t.get("cost_if_trained") is None
+                         else fmt_money(t["cost_if_trained"], an.currency)})
+        g = e.get("gain")
+        skills.append({"skill": e["skill"], "assessed": bool(e.get("assessed")), "rows": rows,
+                       "hidden": int(e.get("hidden") or 0),
+                       "gain": None if not g else f"{fmt_interval(g['mean'], g['lower'], g['upper'])} proficiency "
+                                                  f"points (P(> 0) = {fmt_pct(g['p_gt_0'])})"})
+    n_gap = sum(1 for e in s.get("skills") or [] for t in e.get("teams") or [] if (t.get("p_gap") or 0) >= 0.8)
+    return {"as_of": s.get("as_of"), "quarter": s.get("quarter"), "skills": skills, "link": s.get("link"),
+            "summary": f"{n_gap} team x skill gap(s) likely (P >= 80%) in {s.get('quarter')}"}
+
+
 #: the optional sections, in report order (each guarded: see run_extra)
 EXTRAS: dict[str, Extra] = {
     "monitoring": Extra("Interim monitoring", _monitoring_compute, lambda m: m.to_json(),
                         _monitoring_from_json, _monitoring_display),
     "kirkpatrick": Extra("The Kirkpatrick chain", _kirkpatrick_compute, lambda r: r.to_dict(),
                          _kirkpatrick_from_json, _kirkpatrick_display),
+    "skills": Extra("Skill-gap forecast", _skills_compute, _jsonable, lambda d: d, _skills_display),
 }

@@ -453,3 +453,32 @@ def test_kirkpatrick_and_monitoring_sections_show_their_numbers_and_read_back(tm
     assert fig is not None
     assert "\u22123.0 pp (\u22125.0 to \u22121.0)" in mo and "85%" in mo and "too little data" in mo
     assert back.summary()["sections"]["monitoring"]["summary"] == "no scale or stop decision at any checkpoint"
+
+
+def test_skill_forecast_section_shows_the_teams_and_reads_back(tmp_path):
+    import json
+
+    from lndbayes import analysis as A
+    from lndbayes import load_analysis
+    from lndbayes.report import views
+
+    an = _fake_analysis(tmp_path)
+    an.program["skills"] = ["coaching", "feedback"]
+    fc = {"program_id": "p", "as_of": "2025-12-15", "quarter": "2026Q4", "link": None, "skills": [
+        {"skill": "coaching", "assessed": True, "hidden": 2,
+         "gain": {"mean": 0.3, "lower": 0.1, "upper": 0.5, "p_gt_0": 0.99},
+         "teams": [{"team": "Sales-01", "quarter": "2026Q4", "required_level": 3.5, "mean": 1.67, "lower": 1.41,
+                    "upper": 1.95, "p_gap": 1.0, "shortfall": 1.83, "flag": "likely gap",
+                    "p_gap_if_trained": 0.4, "cost_if_trained": 7200.0}]},
+        {"skill": "feedback", "assessed": False, "teams": [], "gain": None}]}
+    extra = A.EXTRAS["skills"]
+    A.run_extra(an, "skills", A.Extra(extra.title, lambda *a: fc, extra.to_json, extra.from_json, extra.display),
+                None, None, {})
+    an.save(tmp_path / "p")
+    back = load_analysis(tmp_path / "p")
+    assert back.summary() == json.loads((tmp_path / "p" / "summary.json").read_text())
+    page = views.skills(back)
+    for text in ("Sales-01", "1.67 (1.41 to 1.95)", "&gt;99%", "40%", "EUR 7,200", "+0.30 (+0.10 to +0.50)",
+                 "2 team(s) not shown", "No assessment of this skill"):
+        assert text in page, text
+    assert back.summary()["sections"]["skills"]["summary"] == "1 team x skill gap(s) likely (P >= 80%) in 2026Q4"

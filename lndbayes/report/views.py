@@ -178,7 +178,16 @@ def completion(an) -> str:
 
 
 def skills(an) -> str:
-    return render("context.html.j2", section="skills", skills=an.program.get("skills"))
+    """The skill-gap forecast of the program's target skills (or why there is none)."""
+    d = (an.extras_display or {}).get("skills")
+    if d is None and not (an.extras_status or {}).get("skills"):
+        # an analysis saved before the forecast existed
+        return render("context.html.j2", section="skills", skills=an.program.get("skills"))
+    tables = {s["skill"]: table(pd.DataFrame(s["rows"]), f"{s['skill']}: teams in {d.get('quarter')}")
+              for s in (d or {}).get("skills", []) if s.get("rows")}
+    if d is None and not an.program.get("skills"):
+        return "<p>This program lists no target skills in programs.yaml (<code>program.skills</code>).</p>"
+    return _extra(an, "skills", "Skill-gap forecast", tables=tables, min_group=an.min_group)
 
 
 # ---- team level ---------------------------------------------------------------------------------
