@@ -155,6 +155,7 @@ class ProgramAnalysis:
     decision_rule: dict = field(default_factory=dict)   # thresholds, text, basis, checks
     evsi: voi.SampleInformation | None = None      # what more data is worth (monetised programs)
     roi_display: dict = field(default_factory=dict)     # the ROI numbers as text (roi_display())
+    roi_error: str | None = None                   # why the ROI could not be computed (then None)
     #: the optional sections computed by other modules (EXTRAS: interim monitoring, ...): the
     #: object (None when it failed or does not apply), and per section its status and display
     extras: dict = field(default_factory=dict)          # name -> object
@@ -193,7 +194,8 @@ class ProgramAnalysis:
             "recommendation": {"action": self.recommendation.action, "reason": self.recommendation.reason},
             "headline": head, "outcomes": outcomes, "failed_outcomes": self.failures,
             "min_group": self.min_group, "settings": self.settings,
-            "roi": roi, "p_roi_positive": None if roi is None else roi["p_roi_positive"],
+            "roi": roi, "roi_error": self.roi_error,
+            "p_roi_positive": None if roi is None else roi["p_roi_positive"],
             "break_even_effect": None if roi is None else roi["break_even_effect"],
             "decision_rule": self.decision_rule,
             "sections": {k: {**st, "summary": (self.extras_display.get(k) or {}).get("summary")}
@@ -216,6 +218,7 @@ class ProgramAnalysis:
             "rejections": _frame_to_json(self.rejections),
             "roi": None if self.roi is None else self.roi.to_dict(), "decision_rule": self.decision_rule,
             "evsi": None if self.evsi is None else self.evsi.to_dict(), "roi_display": self.roi_display,
+            "roi_error": self.roi_error,
             "extras": {k: (None if v is None else EXTRAS[k].to_json(v)) for k, v in self.extras.items()},
             "extras_status": self.extras_status, "extras_display": self.extras_display,
             "outcomes": {oid: o.to_json() for oid, o in self.outcomes.items()}}))
@@ -247,7 +250,7 @@ def load_analysis(folder) -> ProgramAnalysis:
         roi=None if d.get("roi") is None else roi_mod.ProgramRoi.from_dict(d["roi"]),
         decision_rule=d.get("decision_rule") or {},
         evsi=None if d.get("evsi") is None else voi.SampleInformation.from_dict(d["evsi"]),
-        roi_display=d.get("roi_display") or {},
+        roi_display=d.get("roi_display") or {}, roi_error=d.get("roi_error"),
         extras={k: _extra_from_json(k, v) for k, v in (d.get("extras") or {}).items()},
         extras_status=d.get("extras_status") or {}, extras_display=d.get("extras_display") or {})
 
@@ -531,7 +534,11 @@ def analyse_program(org, program_id: str, *, min_group: int | None = None, **set
                              + "; ".join(f"{k}: {v}" for k, v in failures.items()))
     primary = program.target.outcome if program.target else next(iter(outcomes))
     effects = {k: o.result.draws("average_effect_abs") for k, o in outcomes.items()}
-    pr = roi_mod.roi_for_program(org, program, panels, effects, currency=currency)
+    roi_error = None
+    try:
+        pr = roi_mod.roi_for_program(org, program, panels, effects, currency=currency)
+    except (ValueError, LndbayesError) as err:   # e.g. non-finite draws: shown, never a crash
+        pr, roi_error = None, f"{type(err).__name__}: {err}"
     thresholds = dc.Thresholds.from_config(program.decision)
     decisions = {k: o.decision for k, o in outcomes.items()}
     recommendation = dc.decide_program(decisions, primary, failures, thresholds, roi=pr, currency=currency)
@@ -542,7 +549,7 @@ def analyse_program(org, program_id: str, *, min_group: int | None = None, **set
         currency=currency, min_group=min_group, settings=dict(settings), outcomes=outcomes,
         failures=failures, primary=primary, recommendation=recommendation,
         context=enrolment_context(org, program, min_group), ledger=ledger, rejections=rejections,
-        roi=pr, evsi=evsi)
+        roi=pr, evsi=evsi, roi_error=roi_error)
     an.decision_rule = decision_rule(an, thresholds)
     an.roi_display = roi_display(an)
     for name, extra in EXTRAS.items():

@@ -402,6 +402,12 @@ def test_a_failing_optional_section_is_reported_and_never_stops_the_report(tmp_p
     assert back.summary() == json.loads((tmp_path / "p" / "summary.json").read_text())
     assert "no checkpoints in the data" in views.monitoring(back)[0]
     assert views.executive_summary(back) and views.roi(back)
+    # a ROI that could not be computed is said so, in both places, and the rule falls back on the odds
+    back.roi, back.roi_display, back.roi_error = None, {}, "ValueError: effect draws of att are not all finite"
+    back.decision_rule = A.decision_rule(back, d.Thresholds())
+    assert back.decision_rule["basis"] == "odds"
+    for page in (views.roi(back), views.executive_summary(back)):
+        assert "could not be computed" in page and "not all finite" in page
 
 
 def test_kirkpatrick_and_monitoring_sections_show_their_numbers_and_read_back(tmp_path):

@@ -72,6 +72,7 @@ def executive_summary(an) -> str:
                   not_converged=[o.outcome_id for o in outs if not o.converged], failures=an.failures,
                   target=an.program.get("target"), outcomes=outs, roi=an.roi_display or None,
                   intangibles=[o.outcome_id for o in outs], rule=an.decision_rule,
+                  roi_error=getattr(an, "roi_error", None),
                   rule_source=_rule_source(an), evsi=(an.roi_display or {}).get("evsi"),
                   effects=table(pd.DataFrame(rows), "Effect of the program on each outcome") if rows else None)
 
@@ -93,7 +94,7 @@ def roi(an) -> str:
                        f"The rule's conditions (decided on {rule.get('outcome')} and the program's money)")
     if an.roi is None:
         return render("roi.html.j2", roi=None, intangibles=list(an.outcomes), rule=rule, checks=checks,
-                      rule_source=_rule_source(an), evsi=None)
+                      rule_source=_rule_source(an), evsi=None, roi_error=getattr(an, "roi_error", None))
     head = pd.DataFrame([
         {"measure": "benefit over the horizon", "estimate (90% interval)": disp["benefit"]},
         {"measure": "fully loaded costs", "estimate (90% interval)": disp["costs"]},
