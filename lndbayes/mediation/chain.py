@@ -71,10 +71,11 @@ def chain_table(org, program_id: str) -> tuple[pd.DataFrame, dict]:
     entity = "team" if program.design.unit == "team" else "employee"
     _check_measures(org, program, measures, entity)
     levels = {lab: getattr(kp, f) for f, _, lab in LEVELS if getattr(kp, f)}
-    outcomes = [Outcome(id=f"kirkpatrick_{f}", kpi=kpi, family="normal", level=lvl,
-                        direction="increase", measured_on="team" if entity == "team" else "participants",
-                        window_months=kp.window_months)
-                for (f, lvl, _), kpi in ((lv, getattr(kp, lv[0])) for lv in LEVELS) if kpi]
+    # one temporary outcome per measure, so the panel builder applies its own windows and arms
+    outcomes = [Outcome(id=f"kirkpatrick_{f}", kpi=getattr(kp, f), family="normal", level=lvl,
+                        direction="increase", window_months=kp.window_months,
+                        measured_on="team" if entity == "team" else "participants")
+                for f, lvl, _ in LEVELS if getattr(kp, f)]
     temp = program.model_copy(update={"outcomes": outcomes, "target": None})
     for extra in ("roi", "decision"):
         if extra in type(program).model_fields:

@@ -45,6 +45,7 @@ from __future__ import annotations
 import numpy as np
 
 from lndbayes import INTERVAL
+from lndbayes.errors import ModelInputError
 from lndbayes.mediation.effects import flat
 
 #: the default grid of rho values (medsens uses steps of 0.01 too)
@@ -98,8 +99,9 @@ def sensitivity(post, d, effects: dict, *, rho=None, prob: float = INTERVAL) -> 
     ``r2_tilde_product_at_zero``, ``mediator`` (the last mediator, whose error rho concerns).
     """
     grid = RHO_GRID if rho is None else np.asarray(rho, dtype=float)
-    if np.any(np.abs(grid) >= 1):
-        raise ValueError("rho must lie strictly between -1 and 1")
+    if grid.ndim != 1 or not len(grid) or np.any(~np.isfinite(grid)) or np.any(np.abs(grid) >= 1):
+        raise ModelInputError("rho must be a list of values strictly between -1 and 1. Fix: e.g. "
+                              "rho=np.arange(-0.9, 0.91, 0.01)")
     K = d.K
     sig = flat(post, "sigma")                                # standardised scale
     sigma_m = sig[:, K - 1] * d.m_scale[K - 1]
