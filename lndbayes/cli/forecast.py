@@ -29,9 +29,13 @@ def configure(command: str, p) -> None:
                    help="write forecast.csv, options.csv, gains.csv, rejected.csv and summary.json "
                         "there (default: print the ranked gaps only)")
     p.add_argument("--as-of", metavar="YYYY-MM-DD", default=None,
-                   help="forecast from this date, using assessments up to it (default: the last assessment)")
+                   help="forecast from this date, using assessments up to it (default: the last assessment; "
+                        "with --backtest: the cut, default 6 months before the last assessment's month end)")
     p.add_argument("--min-group", type=int, default=None, metavar="N",
                    help="hide team x skill rows about fewer people (default: privacy_min_group of programs.yaml)")
+    p.add_argument("--backtest", action="store_true",
+                   help="instead of forecasting: fit on all but the last 6 months of assessments, forecast "
+                        "them and print interval coverage and Brier / log loss against the baselines")
     p.add_argument("--top", type=int, default=15, metavar="N", help=_default("ranked gaps printed"))
     p.add_argument("--draws", type=int, default=DEFAULT_SETTINGS["draws"], help=_default("posterior draws per chain"))
     p.add_argument("--tune", type=int, default=DEFAULT_SETTINGS["tune"], help=_default("tuning steps per chain"))
@@ -44,6 +48,8 @@ def _run(args) -> int:
     from lndbayes.skills.forecast import run_forecast
 
     org = load_org(args.data)
+    if args.backtest:
+        return _backtest(org, args)
     fc = run_forecast(org, args.horizon, as_of=args.as_of, min_group=args.min_group, seed=args.seed,
                       draws=args.draws, tune=args.tune, chains=args.chains)
     top = fc.ranked_gaps(top=args.top)
@@ -75,3 +81,26 @@ def _run(args) -> int:
         write_json(out / "summary.json", fc.summary(), indent=2, default=str)
         print(f"\nWritten: {out}/forecast.csv, options.csv, gains.csv, rejected.csv, summary.json")
     return 0 if fc.diagnostics.get("converged") else 1
+
+
+def _backtest(org, args) -> int:
+    from lndbayes.skills.backtest import backtest
+
+    bt = backtest(org, args.as_of, seed=args.seed, draws=args.draws, tune=args.tune, chains=args.chains)
+    print(f"Backtest: fitted on assessments up to {bt.cut.date()}, forecast {bt.coverage['n']} held-out "
+          f"team x skill means ({', '.join(sorted(bt.held['quarter'].unique()))}); {bt.seconds:.0f} s.")
+    print(f"Coverage: 80% intervals {bt.coverage['80']:.1%}, 90% intervals {bt.coverage['90']:.1%}")
+    print(bt.scores.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    print("Beats both baselines on Brier and log loss: " + ("yes" if bt.beats_baselines() else "NO"))
+    if bt.planted:
+        p = bt.planted
+        print(f"Planted gaps: {p['material_in_top_quarter']} of {p['material_planted']} material ones in the top "
+              f"quarter (worst rank {p['material_worst_rank']} of {p['pairs']}); no-gap pairs flagged likely "
+              f"{p['no_gap_likely_rate']:.1%}, possible {p['no_gap_flag_rate']:.1%}")
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        write_text(out / "backtest.csv", bt.held.to_csv(index=False))
+        write_json(out / "backtest.json", bt.summary(), indent=2, default=str)
+        print(f"Written: {out}/backtest.csv, backtest.json")
+    return 0

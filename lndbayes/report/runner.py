@@ -10,7 +10,10 @@ What it writes, per program, into ``reports/<program>/`` (see docs/reports.md):
 ``report.ipynb`` (executed), ``report.html`` (self-contained, code hidden), ``summary.json``
 (headline numbers), ``analysis.json`` and ``posterior/<outcome>/`` (the saved analysis,
 :func:`lndbayes.load_analysis`), ``status.json`` and ``.stamp``. ``reports/index.html``
-lists every program (:mod:`lndbayes.report.portfolio`).
+lists every program (:mod:`lndbayes.report.portfolio`), with the top skill gaps and a link to
+``reports/skill-gaps/`` (the skill-gap forecast of issue #14: ``notebooks/skill_gaps.ipynb``,
+built like a program by :mod:`lndbayes.report.skill_build` whenever the data root has skill
+assessments and the run is not limited to some programs).
 
 Incremental: a program is re-run only when its stamp changes (its programs.yaml entry, the
 processed data, the package source, the notebook template, the settings). The no-op path
@@ -38,10 +41,14 @@ from pathlib import Path
 from lndbayes.atomic import replace_dir, temporary_sibling
 from lndbayes.data.org import load_org
 from lndbayes.errors import LndbayesError
-from lndbayes.paths import REPORTS_DIR, default_data_root
+from lndbayes.paths import NOTEBOOKS_DIR, REPORTS_DIR, default_data_root
 from lndbayes.report.portfolio import build_index
 from lndbayes.report.stamps import (SUMMARY_FILE, Settings, data_stamp, is_current, program_stamp,
-                                    read_json, source_hash)
+                                    read_json, sha, source_hash)
+
+#: the skill-gap report's folder under reports/ (not a valid program id: ids are [a-z0-9_]+)
+SKILL_GAPS = "skill-gaps"
+SKILL_TEMPLATE = NOTEBOOKS_DIR / "skill_gaps.ipynb"
 
 DEFAULT_JOBS = 2
 #: seconds a stopped worker gets to shut its kernel down before it is killed
@@ -172,6 +179,17 @@ def run_reports(data_root=None, out_dir=REPORTS_DIR, programs=None, jobs=None, f
             continue
         runs[str(key)] = ProgramRun(str(key), "invalid", reason=" ".join(str(err).split())[:500])
 
+    if not wanted and _has_skill_assessments(root):
+        stamp = skill_gaps_stamp(cfg.organisation, dstamp, src, settings)
+        cur = None if force else is_current(out / SKILL_GAPS, stamp)
+        if cur and cur.get("status") == "ok":
+            runs[SKILL_GAPS] = ProgramRun(SKILL_GAPS, "skipped", converged=cur.get("converged"),
+                                          recommendation=cur.get("recommendation"))
+        elif cur:
+            runs[SKILL_GAPS] = ProgramRun(SKILL_GAPS, "failed", reason=cur.get("reason"))
+        else:
+            todo.insert(0, (SKILL_GAPS, stamp))   # first: program reports read its cached forecast
+
     if todo:
         _progress(f"lndbayes report: {len(todo)} program(s) to run "
                   f"({sum(r.status != 'invalid' for r in runs.values())} up to date), "
@@ -180,14 +198,37 @@ def run_reports(data_root=None, out_dir=REPORTS_DIR, programs=None, jobs=None, f
             runs[st["program"]] = ProgramRun(st["program"], st["status"], st.get("seconds", 0.0),
                                              st.get("reason"), st.get("converged"),
                                              st.get("recommendation"), ran=True)
-    order = list(cfg.programs) + [str(k) for k in cfg.errors]
+    order = list(cfg.programs) + [str(k) for k in cfg.errors] + [SKILL_GAPS]
     summary.runs = [runs[p] for p in order if p in runs]
 
     if index:
         summary.index = out / "index.html"
-        summary.index_rebuilt = build_index(out, cfg, src)
+        summary.index_rebuilt = build_index(out, cfg, src, skill_gaps=_portfolio_skill_gaps(out))
     summary.seconds = round(time.perf_counter() - t_start, 1)
     return summary
+
+
+def _has_skill_assessments(root: Path) -> bool:
+    return (Path(root) / "processed" / "skill_assessments.parquet").is_file()
+
+
+def skill_gaps_stamp(organisation, data: str, source: str, settings: Settings) -> str:
+    """What the skill-gap report depends on: the data, the package source, its notebook, the
+    settings (hashlib and json only: the no-op path stays light)."""
+    from lndbayes import __version__
+
+    org = organisation.model_dump(mode="json") if hasattr(organisation, "model_dump") else organisation
+    nb = sha(SKILL_TEMPLATE.read_text()) if SKILL_TEMPLATE.is_file() else None
+    return sha({"report": SKILL_GAPS, "organisation": org, "data": data, "source": source, "notebook": nb,
+                "settings": settings.as_params(), "version": __version__})
+
+
+def _portfolio_skill_gaps(out: Path) -> dict | None:
+    """The portfolio's skill-gap block (link and top gaps) from reports/skill-gaps/summary.json."""
+    st = read_json(out / SKILL_GAPS / "status.json") or {}
+    if st.get("status") != "ok":
+        return None
+    return (read_json(out / SKILL_GAPS / SUMMARY_FILE) or {}).get("portfolio")
 
 
 @dataclass
@@ -203,6 +244,7 @@ def execute_all(todo, root: Path, out: Path, settings: Settings, jobs: int) -> l
     """Run each (program, stamp) of ``todo`` in a worker process, ``jobs`` at a time, and move
     each finished folder into place. Ctrl-C stops everything and leaves no temporary folder."""
     # Papermill and nbconvert load only when there is work: the no-op run stays quick
+    from lndbayes.report import skill_build
     from lndbayes.report.build import failure_reason, worker_main
 
     ctx = mp.get_context("spawn")
@@ -219,7 +261,8 @@ def execute_all(todo, root: Path, out: Path, settings: Settings, jobs: int) -> l
                     locks.enter_context(lock(out / f".{job.program}.lock"))
                     job.tmp.mkdir(parents=True)
                     job.conn, child = ctx.Pipe(duplex=False)
-                    job.process = ctx.Process(target=worker_main, name=f"lndbayes-report-{job.program}",
+                    target = skill_build.worker_main if job.program == SKILL_GAPS else worker_main
+                    job.process = ctx.Process(target=target, name=f"lndbayes-report-{job.program}",
                                               args=(child, job.program, str(root), str(job.tmp), params, job.stamp))
                     job.process.start()
                     child.close()

@@ -31,7 +31,7 @@ generator planted a drift or a rising requirement): pairs are ranked by the fore
 shortfall in the last held-out quarter; a *material planted gap* is a planted pair with
 ``gap_now >= MATERIAL`` (half a point on the 5-point scale: the size of the planted requirement
 rise). Each should rank in the top quarter of all pairs; pairs with no gap (``gap_now <= 0``)
-should rarely be flagged (P(gap) >= 0.5).
+should rarely be flagged as a likely gap (P(gap) >= 0.8; the rate at P >= 0.5 is reported too).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ import pandas as pd
 from scipy.stats import norm
 
 from lndbayes.skills.data import SkillData, prepare
-from lndbayes.skills.forecast import POSSIBLE, proficiency_draws
+from lndbayes.skills.forecast import LIKELY, POSSIBLE, proficiency_draws
 from lndbayes.skills.model import fit_skill_model
 
 HOLDOUT_MONTHS = 6
@@ -208,6 +208,8 @@ def planted_gaps(org, res: pd.DataFrame) -> dict | None:
         "no_gap_pairs": int(nogap.sum()),
         "no_gap_flagged": int((nogap & (m["p_gap"] >= POSSIBLE)).sum()),
         "no_gap_flag_rate": float((nogap & (m["p_gap"] >= POSSIBLE)).sum() / max(nogap.sum(), 1)),
+        "no_gap_likely": int((nogap & (m["p_gap"] >= LIKELY)).sum()),
+        "no_gap_likely_rate": float((nogap & (m["p_gap"] >= LIKELY)).sum() / max(nogap.sum(), 1)),
         "gap_pairs_flagged": float(((m["gap_now"] > 0) & (m["p_gap"] >= POSSIBLE)).sum()
                                    / max((m["gap_now"] > 0).sum(), 1)),
     }

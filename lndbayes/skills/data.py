@@ -413,6 +413,22 @@ def exposure_rows(members: pd.DataFrame, comp: pd.DataFrame, programs: pd.DataFr
     return out[cols]
 
 
+def data_fingerprint(data: "SkillData") -> str:
+    """SHA-256 of everything a forecast reads besides the model's arrays (people present,
+    requirements, completions, programs and costs, turnover, variance components)."""
+    import hashlib
+    import json
+
+    h = hashlib.sha256()
+    for df in (data.pairs, data.people_now, data.requirements.table, data.completions, data.programs,
+               data.program_skills, data.cells):
+        h.update(str(list(df.columns)).encode())
+        h.update(pd.util.hash_pandas_object(df.astype(str), index=False).to_numpy().tobytes())
+    h.update(json.dumps([data.turnover, data.sigma_person, data.sigma_noise, str(data.as_of),
+                         data.min_group, data.notes], sort_keys=True, default=str).encode())
+    return h.hexdigest()
+
+
 # ---- the whole preparation ------------------------------------------------------------------
 
 def prepare(org, as_of=None, *, today=None, min_group: int | None = None) -> SkillData:

@@ -302,18 +302,78 @@ def run_forecast(org, horizon: int = 4, *, as_of=None, min_group: int | None = N
         from lndbayes.errors import ModelInputError
         raise ModelInputError(f"horizon {horizon} is not a number of quarters. Fix: use 1 or more (default 4).")
     data = data if data is not None else prepare(org, as_of, today=today, min_group=min_group)
+    key = forecast_key(data, horizon=int(horizon), seed=seed, draws=draws, tune=tune, chains=chains)
+    if cache:
+        hit = _load(key)
+        if hit is not None:
+            hit.seconds = round(time.perf_counter() - t0, 1)
+            return hit
     post = fit_skill_model(data, seed=seed, draws=draws, tune=tune, chains=chains, cache=cache)
     dates = forecast_dates(data.as_of, horizon)
     table, opts = forecast_from(post, data, dates, seed=seed, min_group=data.min_group)
     hl = post.draws["half_life"]
     lo, hi = _interval(hl, INTERVAL)
-    return SkillGapForecast(
+    fc = SkillGapForecast(
         table=table, options=opts, gains=_gains_table(post, data),
         half_life={"mean": float(hl.mean()), "lower": lo, "upper": hi},
         history=history_table(data, data.min_group), rejected=data.rejected, notes=list(data.notes),
         diagnostics=post.diagnostics, as_of=data.as_of, horizon=int(horizon), min_group=data.min_group,
         settings={"seed": seed, "draws": draws, "tune": tune, "chains": chains, "cache_key": post.cache_key},
         seconds=round(time.perf_counter() - t0, 1))
+    if cache:
+        _save(key, fc)
+    return fc
+
+
+def forecast_key(data: SkillData, **settings) -> str:
+    """Cache key of a forecast: the model's posterior key and everything else the forecast reads."""
+    from lndbayes.inference.cache import hash_payload
+    from lndbayes.skills.data import data_fingerprint
+    from lndbayes.skills.model import model_inputs, posterior_key
+
+    post_settings = {"seed": int(settings["seed"]), "draws": int(settings["draws"]),
+                     "tune": int(settings["tune"]), "chains": int(settings["chains"]), "retry": True}
+    return "skillfc-" + hash_payload({"posterior": posterior_key(model_inputs(data), post_settings),
+                                      "data": data_fingerprint(data), "settings": settings,
+                                      "source": _forecast_source_hash()}, {})
+
+
+def _forecast_source_hash() -> str:
+    import hashlib
+    from pathlib import Path
+
+    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+
+
+def _cache_file(key: str):
+    from lndbayes.inference.cache import _cache_dir
+
+    return _cache_dir() / "skill-forecasts" / f"{key}.pkl"
+
+
+def _load(key: str):
+    import pickle
+
+    try:
+        with open(_cache_file(key), "rb") as fh:
+            obj = pickle.load(fh)
+        return obj if isinstance(obj, SkillGapForecast) else None
+    except Exception:  # noqa: BLE001 - a missing or unreadable entry is a miss
+        return None
+
+
+def _save(key: str, fc: SkillGapForecast) -> None:
+    import pickle
+
+    from lndbayes.atomic import atomic_path
+
+    path = _cache_file(key)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(pickle.dumps(fc))
+    except OSError:
+        pass
 
 
 def forecast_skill_gaps(org, horizon: int = 4, **kwargs) -> pd.DataFrame:
@@ -330,22 +390,44 @@ def forecast_skill_gaps(org, horizon: int = 4, **kwargs) -> pd.DataFrame:
     return run_forecast(org, horizon, **kwargs).table
 
 
-def skill_forecast_for_program(forecast: SkillGapForecast, program) -> dict:
-    """What a program's report shows about the skills it targets (plain data for
-    templates/skills.html.j2): per target skill, the shown team x skill rows of the last
-    forecast quarter with P(gap) and shortfall, this program's option (P(gap) if the team were
-    trained, cost), and the program's estimated gain on the skill."""
+def skill_forecast_for_program(forecast, program, **settings) -> dict:
+    """What a program's report shows about the skills it targets: plain, JSON-able data for
+    ``templates/skills.html.j2`` (:func:`lndbayes.report.skills_views.program_skills_html`).
+
+    ``forecast``: a :class:`SkillGapForecast`, or an :class:`lndbayes.Org` (the forecast is
+    then made with ``settings``, or read from the cache: the skill-gap report made the same one);
+    ``program``: the programs.yaml entry (``org.programs.programs[id]``).
+
+    Returns ``{"program_id", "as_of", "quarter" (the last forecast quarter), "min_group",
+    "interval", "link", "available", "reason", "skills": [{"skill", "assessed", "gain" (the
+    program's estimated gain on the skill: mean, lower, upper, p_gt_0; None when it was never
+    completed by people assessed on it), "hidden" (rows suppressed for privacy), "teams":
+    [{"team", "quarter", "required_level", "mean", "lower", "upper", "p_gap", "shortfall",
+    "flag", "p_gap_if_trained", "cost_if_trained"}] (most likely gaps first)}]}``.
+    A forecast that cannot be made (no assessments, ...) gives ``available: False`` and the
+    reason, never an exception.
+    """
+    from lndbayes.errors import LndbayesError
+    from lndbayes.skills.data import skill_key
+
     skills = list(getattr(getattr(program, "program", program), "skills", None) or [])
     pid = getattr(program, "id", None)
-    from lndbayes.skills.data import skill_key
+    if not isinstance(forecast, SkillGapForecast):
+        try:
+            forecast = run_forecast(forecast, **settings)
+        except LndbayesError as err:
+            return {"program_id": pid, "available": False, "reason": str(err), "skills": [
+                {"skill": s, "assessed": False, "teams": [], "gain": None, "hidden": 0} for s in skills],
+                "interval": INTERVAL, "link": "../skill-gaps/report.html"}
 
     known = {skill_key(s): s for s in forecast.table["skill"].dropna().unique()}
     out = {"program_id": pid, "as_of": str(forecast.as_of.date()), "skills": [], "min_group": forecast.min_group,
-           "interval": INTERVAL, "link": "../skill-gaps/report.html"}
+           "interval": INTERVAL, "link": "../skill-gaps/report.html", "available": True, "reason": None,
+           "converged": bool(forecast.diagnostics.get("converged"))}
     last_q = sorted(forecast.table["quarter"].dropna().unique())[-1] if len(forecast.table) else None
     for s in skills:
         name = known.get(skill_key(s))
-        entry = {"skill": s, "assessed": name is not None, "teams": [], "gain": None}
+        entry = {"skill": s, "assessed": name is not None, "teams": [], "gain": None, "hidden": 0}
         if name is not None:
             rows = forecast.ranked_gaps(last_q)
             rows = rows[rows["skill"] == name]

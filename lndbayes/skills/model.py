@@ -61,6 +61,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,7 +69,7 @@ import numpy as np
 
 from lndbayes.skills.data import SkillData
 
-PAD = 16
+PAD = 32
 #: between program x skill sd of the gains (fixed: see the module docstring)
 GAIN_SD = 0.25
 HALF_LIFE_PRIOR_YEARS = 2.0
@@ -191,6 +192,46 @@ def code_hash() -> str:
     return h.hexdigest()
 
 
+def posterior_key(inputs: ModelInputs, settings: dict) -> str:
+    """Cache key of a fit: the data arrays, padded sizes, sampler settings, version and code."""
+    from lndbayes import __version__
+    from lndbayes.inference.cache import hash_payload
+
+    return "skills-" + hash_payload({"kind": "skill_gaps", "sizes": inputs.sizes, "settings": settings,
+                                     "version": __version__, "code": code_hash()}, inputs.arrays)
+
+
+@contextmanager
+def _fit_lock(key: str):
+    import fcntl
+
+    from lndbayes.inference.cache import _cache_dir
+
+    path = _cache_dir() / "locks" / f"{key}.lock"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(path, "a")
+    except OSError:                      # a read-only cache: no lock, just fit
+        yield
+        return
+    with fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _sample(inputs: ModelInputs, settings: dict):
+    from lndbayes.inference.sampling import sample_with_retry
+
+    structure = "skills|" + "|".join(f"{k}={v}" for k, v in sorted(inputs.sizes.items()))
+    idata, diag = sample_with_retry(structure, lambda: build_model(inputs), inputs.arrays,
+                                    draws=settings["draws"], tune=settings["tune"], chains=settings["chains"],
+                                    seed=settings["seed"], retry=settings["retry"])
+    return idata, {k: v for k, v in diag.items() if k != "attempts"}
+
+
 @dataclass
 class SkillPosterior:
     """Posterior draws (chains x draws flattened) of the skill model, and its diagnostics."""
@@ -213,27 +254,23 @@ def fit_skill_model(data: SkillData, *, seed: int = 0, draws: int = 1000, tune: 
                     chains: int = 4, cache: bool = True, retry: bool = True) -> SkillPosterior:
     """Fit the model to ``data``; an unchanged fit (same data, code and settings) is read from
     the posterior disk cache (:mod:`lndbayes.inference.cache`) instead of being sampled again."""
-    from lndbayes import __version__
-    from lndbayes.inference.cache import cache_load, cache_save, hash_payload
+    from lndbayes.inference.cache import cache_load, cache_save
 
     inputs = model_inputs(data)
     settings = {"seed": int(seed), "draws": int(draws), "tune": int(tune), "chains": int(chains),
                 "retry": bool(retry)}
-    key = "skills-" + hash_payload({"kind": "skill_gaps", "sizes": inputs.sizes, "settings": settings,
-                                    "version": __version__, "code": code_hash()}, inputs.arrays)
+    key = posterior_key(inputs, settings)
     hit = cache_load(key) if cache else None
-    if hit is not None:
-        idata, diag = hit
-    else:
-        from lndbayes.inference.sampling import sample_with_retry
-
-        structure = "skills|" + "|".join(f"{k}={v}" for k, v in sorted(inputs.sizes.items()))
-        idata, diag = sample_with_retry(structure, lambda: build_model(inputs), inputs.arrays,
-                                        draws=draws, tune=tune, chains=chains, seed=seed,
-                                        retry=retry)
-        diag = {k: v for k, v in diag.items() if k != "attempts"}
-        if cache:
-            cache_save(key, idata, diag)
+    if hit is None and cache:
+        # several report workers may ask for the same fit at once: one samples, the others
+        # wait for it and read the cache
+        with _fit_lock(key):
+            hit = cache_load(key)
+            if hit is None:
+                idata, diag = _sample(inputs, settings)
+                cache_save(key, idata, diag)
+                hit = (idata, diag)
+    idata, diag = hit if hit is not None else _sample(inputs, settings)
     post = idata["posterior"]
     n_pairs = int((data.pairs["pair"] >= 0).sum())
     trim = {"a": n_pairs, "b": n_pairs, "gain": len(data.program_skills), "mu": len(inputs.skills),
