@@ -293,7 +293,7 @@ def history_table(data: SkillData, min_group: int) -> pd.DataFrame:
 
 def run_forecast(org, horizon: int = 4, *, as_of=None, min_group: int | None = None, seed: int = 0,
                  draws: int = 1000, tune: int = 1000, chains: int = 4, cache: bool = True,
-                 today=None, data: SkillData | None = None) -> SkillGapForecast:
+                 retry: bool = True, today=None, data: SkillData | None = None) -> SkillGapForecast:
     """Prepare, fit (or read the cached posterior) and forecast ``horizon`` quarters ahead."""
     import time
 
@@ -302,13 +302,14 @@ def run_forecast(org, horizon: int = 4, *, as_of=None, min_group: int | None = N
         from lndbayes.errors import ModelInputError
         raise ModelInputError(f"horizon {horizon} is not a number of quarters. Fix: use 1 or more (default 4).")
     data = data if data is not None else prepare(org, as_of, today=today, min_group=min_group)
-    key = forecast_key(data, horizon=int(horizon), seed=seed, draws=draws, tune=tune, chains=chains)
+    key = forecast_key(data, horizon=int(horizon), seed=seed, draws=draws, tune=tune, chains=chains,
+                       retry=bool(retry))
     if cache:
         hit = _load(key)
         if hit is not None:
             hit.seconds = round(time.perf_counter() - t0, 1)
             return hit
-    post = fit_skill_model(data, seed=seed, draws=draws, tune=tune, chains=chains, cache=cache)
+    post = fit_skill_model(data, seed=seed, draws=draws, tune=tune, chains=chains, cache=cache, retry=retry)
     dates = forecast_dates(data.as_of, horizon)
     table, opts = forecast_from(post, data, dates, seed=seed, min_group=data.min_group)
     hl = post.draws["half_life"]
@@ -332,7 +333,8 @@ def forecast_key(data: SkillData, **settings) -> str:
     from lndbayes.skills.model import model_inputs, posterior_key
 
     post_settings = {"seed": int(settings["seed"]), "draws": int(settings["draws"]),
-                     "tune": int(settings["tune"]), "chains": int(settings["chains"]), "retry": True}
+                     "tune": int(settings["tune"]), "chains": int(settings["chains"]),
+                     "retry": bool(settings.get("retry", True))}
     return "skillfc-" + hash_payload({"posterior": posterior_key(model_inputs(data), post_settings),
                                       "data": data_fingerprint(data), "settings": settings,
                                       "source": _forecast_source_hash()}, {})
