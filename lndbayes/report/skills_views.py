@@ -172,7 +172,7 @@ def backtest(bt, command: str = BACKTEST_COMMAND) -> str:
                   command=command)
 
 
-def model(fc, n_cells: int | None = None) -> str:
+def model(fc) -> str:
     hl = fc.half_life
     d = fc.diagnostics
     diag = (f"R-hat max {fmt_num(d.get('rhat_max'), 3)}, ESS min {fmt_num(min(d.get('ess_bulk_min', 0), d.get('ess_tail_min', 0)), 0)}, "
@@ -182,7 +182,7 @@ def model(fc, n_cells: int | None = None) -> str:
         rej = _table(pd.DataFrame({"File": fc.rejected["table"] + ".csv", "Reason": fc.rejected["reason"],
                                    "Rows": fc.rejected["rows"].astype(str)}),
                      caption="Input rows not used by the forecast")
-    return render("skill_gaps.html.j2", section="model", n_cells=n_cells if n_cells is not None else "the",
+    return render("skill_gaps.html.j2", section="model", n_cells=f"{getattr(fc, 'n_cells', 0):,}",
                   seconds=fmt_num(fc.seconds, 0), diag=diag, rejected=rej, notes=fc.notes,
                   half_life=f"{fmt_num(hl['mean'], 1)} ({fmt_num(hl['lower'], 1)} to {fmt_num(hl['upper'], 1)})")
 

@@ -68,6 +68,7 @@ class SkillGapForecast:
     min_group: int
     settings: dict = field(default_factory=dict)
     seconds: float = 0.0
+    n_cells: int = 0              # team x skill x quarter means the model was fitted on
 
     def ranked_gaps(self, quarter: str | None = None, top: int | None = None) -> pd.DataFrame:
         """The shown (not suppressed) team x skill pairs of ``quarter`` (default: the last),
@@ -320,7 +321,7 @@ def run_forecast(org, horizon: int = 4, *, as_of=None, min_group: int | None = N
         history=history_table(data, data.min_group), rejected=data.rejected, notes=list(data.notes),
         diagnostics=post.diagnostics, as_of=data.as_of, horizon=int(horizon), min_group=data.min_group,
         settings={"seed": seed, "draws": draws, "tune": tune, "chains": chains, "cache_key": post.cache_key},
-        seconds=round(time.perf_counter() - t0, 1))
+        seconds=round(time.perf_counter() - t0, 1), n_cells=len(data.cells))
     if cache:
         _save(key, fc)
     return fc
