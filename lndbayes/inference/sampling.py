@@ -6,6 +6,10 @@ compile, PyMC's own NUTS takes ~2.3 s (7 s in a fresh process); numpyro is slowe
 (STACK.md). Because compilation dominates small fits, compiled nutpie models are kept in-process,
 keyed by the model *structure* (:class:`lndbayes.models.graph.GLMSpec`), and new data
 (and new prior parameters, which are data too) are swapped in with ``compiled.with_data``.
+Across processes and runs the compiled callbacks come from a disk cache
+(:mod:`lndbayes.inference.compiled`): a structure compiled once on the machine loads in a few
+seconds in every later report worker instead of ~10 s of Numba. ``compile_log()`` lists this
+process's compiles (structure, seconds, loaded from disk or not).
 
 A fit whose diagnostics fail (:mod:`lndbayes.inference.diagnostics`) is retried with
 target_accept 0.95 and twice the tuning, then 0.99 and three times the tuning (and as many times
@@ -18,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import threading
+import time
 import warnings
 
 import numpy as np
@@ -27,6 +32,7 @@ import pytensor
 import xarray as xr
 
 from lndbayes.errors import ModelInputError
+from lndbayes.inference import compiled as disk_compiled
 from lndbayes.inference.diagnostics import RETRIES, THRESHOLDS, diagnose
 
 DEFAULT_TARGET_ACCEPT = 0.8
@@ -35,6 +41,33 @@ _SAMPLE_STATS = ("diverging", "energy", "step_size", "n_steps", "depth", "tree_d
 
 _COMPILED: dict = {}
 _LOCK = threading.Lock()
+_COMPILE_LOG: list = []
+#: False: nutpie's own compile (no disk cache), e.g. to compare in benchmarks
+DISK_CACHE = os.environ.get("LNDBAYES_COMPILE_CACHE_OFF", "") == ""
+
+
+def _compile(structure_key: str, model):
+    """Compile ``model`` for nutpie, through the disk cache when it can be used."""
+    t0 = time.perf_counter()
+    loaded, how = 0, "nutpie"
+    compiled = None
+    if DISK_CACHE:
+        try:
+            compiled = disk_compiled.compile_pymc_model(model)
+            loaded, how = compiled.cache_hits, "disk-cached"
+        except disk_compiled.UncacheableModel:
+            compiled = None  # some op without a cache key: nutpie's compile still works
+    if compiled is None:
+        compiled = nutpie.compile_pymc_model(model)
+    _COMPILE_LOG.append({"structure": structure_key, "seconds": time.perf_counter() - t0,
+                         "how": how, "loaded": loaded == 2})
+    return compiled
+
+
+def compile_log() -> list[dict]:
+    """This process's compiles: ``structure`` (key), ``seconds``, ``how`` ("disk-cached" or
+    "nutpie"), ``loaded`` (both callbacks came from the disk cache)."""
+    return list(_COMPILE_LOG)
 
 
 def _trim(idata):
@@ -103,7 +136,7 @@ def sample(structure_key: str, build, data: dict, *, draws: int, tune: int, chai
         with _LOCK:
             compiled = _COMPILED.get(structure_key)
             if compiled is None:
-                compiled = nutpie.compile_pymc_model(build())
+                compiled = _compile(structure_key, build())
                 _COMPILED[structure_key] = compiled
             else:
                 known = {v.name for v in compiled.shared_var_keys}

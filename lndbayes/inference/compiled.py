@@ -1,0 +1,238 @@
+"""nutpie models whose compiled callbacks persist on disk, so a model structure compiles once.
+
+Why: ``nutpie.compile_pymc_model`` (Numba backend) wraps PyTensor's log-density function in two
+C callbacks (``numba.cfunc``). PyTensor caches its own Numba functions on disk, but nutpie's
+callbacks are closures over per-compile data (random ``uuid`` keys, the data arrays as
+constants), so Numba cannot cache them; compiling a callback links the whole log-density
+function into it and re-optimises it, which is where the ~10 s per model went, in every process
+(measured: benchmarks/results/compile.md). Here the callbacks are generated as plain source that
+depends only on the model's structure (how many shared arrays, their ranks and dtypes), the
+arrays are reached through a pointer table (``user_data``) filled at call time, and the source
+is cached by Numba under a key made of that source and PyTensor's own cache key of the
+log-density graph. A process that meets a structure already compiled anywhere on the machine
+loads the callbacks from disk instead of compiling them.
+
+Results do not depend on the cache: the callbacks call the same PyTensor function with the same
+arrays as nutpie's, and the sampler (nuts-rs) is nutpie's. Measured: the same draws bit for bit
+as ``nutpie.compile_pymc_model``, whether the callbacks were compiled in this process or loaded
+(tests/test_compile_reuse.py).
+
+The cache folder: ``$LNDBAYES_COMPILE_CACHE`` if set, else ``<PyTensor base_compiledir>/lndbayes``.
+Numba writes every cache file to a unique temporary name and renames it into place, so two
+report workers (or Dask workers) sharing the folder never read a half-written entry; two that
+compile the same structure at once both write the same (equivalent) entry, the last rename wins.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import weakref
+from pathlib import Path
+
+import numba
+import numpy as np
+import pytensor
+from numba.core.caching import CacheImpl, _CacheLocator
+from nutpie.compile_pymc import (CompiledPyMCModel, _make_functions, _prepare_dims_and_coords,
+                                 _wrap_with_lock, address_as_void_pointer)
+from pymc.initial_point import make_initial_point_fn
+from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS
+
+#: bump when the generated source or the pointer table changes meaning
+FORMAT = 1
+
+_T = numba.types
+_LOGP_SIG = _T.int64(_T.uint64, _T.CPointer(_T.double), _T.CPointer(_T.double),
+                     _T.CPointer(_T.double), _T.voidptr)
+_EXPAND_SIG = _T.int64(_T.uint64, _T.uint64, _T.CPointer(_T.double), _T.CPointer(_T.double),
+                       _T.voidptr)
+_KEYS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def cache_dir() -> Path:
+    """Where the compiled callbacks are kept (read at every compile, so a worker or a test may
+    point ``LNDBAYES_COMPILE_CACHE`` elsewhere)."""
+    env = os.environ.get("LNDBAYES_COMPILE_CACHE")
+    return Path(env) if env else Path(pytensor.config.base_compiledir) / "lndbayes"
+
+
+class _Locator(_CacheLocator):
+    """Numba cache locator for the callbacks generated here: our folder, our key."""
+
+    def __init__(self, py_func, key):
+        self._py_func, self._key = py_func, key
+        self._path = cache_dir()
+
+    def ensure_cache_path(self):
+        self._path.mkdir(parents=True, exist_ok=True)
+
+    def get_cache_path(self):
+        return str(self._path)
+
+    def get_source_stamp(self):
+        return FORMAT  # the key already names the source and versions
+
+    def get_disambiguator(self):
+        return self._key
+
+    @classmethod
+    def from_function(cls, py_func, py_file):
+        key = _KEYS.get(py_func)
+        return None if key is None else cls(py_func, key)
+
+
+if _Locator not in CacheImpl._locator_classes:
+    CacheImpl._locator_classes.insert(0, _Locator)
+
+
+class UncacheableModel(RuntimeError):
+    """PyTensor gave the log density no cache key (some op cannot be cached): use nutpie's own
+    compile for this model."""
+
+
+def _layout(arrays) -> tuple[list[int], int]:
+    """Offsets of each array's entry in the pointer table: address, size, then its shape."""
+    offsets, o = [], 0
+    for a in arrays:
+        offsets.append(o)
+        o += 2 + a.ndim
+    return offsets, max(o, 1)
+
+
+def pointer_table(arrays) -> np.ndarray:
+    """The ``user_data`` the callbacks read: per array its address, size and shape (uint64)."""
+    offsets, n = _layout(arrays)
+    table = np.zeros(n, dtype=np.uint64)
+    for a, o in zip(arrays, offsets):
+        table[o], table[o + 1] = a.ctypes.data, a.size
+        table[o + 2:o + 2 + a.ndim] = a.shape
+    return table
+
+
+def _callback_source(kind: str, arrays, used) -> str:
+    offsets, n_table = _layout(arrays)
+    lines, names = [], []
+    for i in used:
+        a, o = arrays[i], offsets[i]
+        dims = [f"int(ud[{o + 2 + k}])" for k in range(a.ndim)]
+        shape = "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
+        lines.append(f"    s{i} = numba.carray(_ptr(ud[{o}]), (int(ud[{o + 1}]),), "
+                     f"np.{a.dtype.name}).reshape({shape})")
+        names.append(f"s{i}")
+    args = ", ".join(["x", *names])
+    table = [f"    ud = numba.carray(ud_, ({n_table},), np.uint64)", *lines]
+    if kind == "logp":  # same return codes as nutpie's callback
+        src = ["def callback(dim, x_, out_, logp_, ud_):",
+               "    x = numba.carray(x_, (dim,))",
+               "    out = numba.carray(out_, (dim,))",
+               "    logp = numba.carray(logp_, ())", *table,
+               "    try:",
+               f"        lp, grad = _inner({args})",
+               "        logp[()] = lp",
+               "        out[...] = grad",
+               "        if not np.all(np.isfinite(out)):",
+               "            return 3",
+               "        if not np.isfinite(lp):",
+               "            return 4",
+               "    except Exception:",
+               "        return 1",
+               "    return 0"]
+    else:
+        src = ["def callback(dim, expanded, x_, out_, ud_):",
+               "    x = numba.carray(x_, (dim,))",
+               "    out = numba.carray(out_, (expanded,))", *table,
+               "    try:",
+               f"        (values,) = _inner({args})",
+               "        out[...] = values",
+               "    except Exception:",
+               "        return -2",
+               "    return 0"]
+    return "\n".join(src) + "\n"
+
+
+def _callback(kind: str, pt_fn, arrays, index, salt: str):
+    """A ``numba.cfunc`` calling the PyTensor function ``pt_fn``, loaded from or saved to the
+    disk cache."""
+    inner = pt_fn.vm.jit_fn
+    inner_key = CACHED_SRC_FUNCTIONS.get(inner.py_func)
+    if inner_key is None:
+        raise UncacheableModel(f"the {kind} function has no PyTensor cache key")
+    src = _callback_source(kind, arrays, [index[v] for v in pt_fn.get_shared()])
+    key = hashlib.sha256("|".join([
+        src, inner_key, kind, salt, str(FORMAT), numba.__version__, pytensor.__version__,
+        "fastmath0"]).encode()).hexdigest()
+    # __name__: Numba refuses to cache functions whose globals have no module name
+    env = {"__name__": __name__, "numba": numba, "np": np, "_ptr": address_as_void_pointer,
+           "_inner": inner}
+    exec(compile(src, "lndbayes_callback.py", "exec"), env)  # noqa: S102 - our own source
+    fn = env["callback"]
+    _KEYS[fn] = f"{kind}-{key[:32]}"
+    return numba.cfunc(_LOGP_SIG if kind == "logp" else _EXPAND_SIG, cache=True)(fn)
+
+
+@dataclasses.dataclass(frozen=True)
+class CachedPyMCModel(CompiledPyMCModel):
+    """nutpie's compiled PyMC model with the callbacks above; ``with_data`` refills the
+    pointer table (shapes may change, ranks and dtypes may not)."""
+
+    def with_data(self, **updates):
+        shared = dict(self.shared_data)
+        key_of = {v.name: k for v, k in self.shared_var_keys.items()}
+        for name, value in updates.items():
+            if name not in key_of:
+                raise KeyError(f"Unknown shared variable: {name}")
+            k = key_of[name]
+            new = np.array(value, dtype=shared[k].dtype, order="C", copy=True)
+            if new.ndim != shared[k].ndim:
+                raise ValueError(f"Shared variable {name} must have rank {shared[k].ndim}")
+            new.flags.writeable = False
+            shared[k] = new
+        return dataclasses.replace(self, shared_data=shared,
+                                   user_data=pointer_table(list(shared.values())))
+
+    @property
+    def cache_hits(self) -> int:
+        """How many of the two callbacks were loaded from the disk cache (0, 1 or 2)."""
+        return int(self.compiled_logp_func.cache_hits + self.compiled_expand_func.cache_hits)
+
+
+def compile_pymc_model(model, *, salt: str = "") -> CachedPyMCModel:
+    """``nutpie.compile_pymc_model(model)`` (Numba backend, default initialisation) with
+    callbacks cached on disk. ``salt`` goes into the cache key (tests use it to force a fresh
+    compile). Raises :class:`UncacheableModel` when PyTensor cannot cache the graph.
+
+    Always without Numba's fastmath: with it, a function compiled afresh and the same function
+    loaded from the cache rounded differently and gave different draws (see
+    :func:`lndbayes.inference.sampling.sample`); measured again here, a fresh compile in one
+    process and in another disagreed on the draws of a small normal model with fastmath on.
+    """
+    with pytensor.config.change_flags(numba__fastmath=False):
+        return _compile(model, salt)
+
+
+def _compile(model, salt: str) -> CachedPyMCModel:
+    initial = _wrap_with_lock(make_initial_point_fn(
+        model=model, default_strategy="support_point", jitter_rvs=set(model.free_RVs),
+        return_transformed=True))
+    n_dim, n_expanded, logp_pt, expand_pt, initial_point_fn, shape_info, reparam = _make_functions(
+        model, mode="NUMBA", compute_grad=True, join_expanded=True, pymc_initial_point_fn=initial)
+    shared_vars = list(dict.fromkeys([*logp_pt.get_shared(), *expand_pt.get_shared()]))
+    # stable keys (nutpie uses random ones, which would change the callbacks' source)
+    keys = {v: f"s{i}" for i, v in enumerate(shared_vars)}
+    shared = {keys[v]: np.array(v.get_value(), order="C", copy=True) for v in shared_vars}
+    for a in shared.values():
+        a.flags.writeable = False
+    arrays = list(shared.values())
+    index = {v: i for i, v in enumerate(shared_vars)}
+    logp_c = _callback("logp", logp_pt, arrays, index, salt)
+    expand_c = _callback("expand", expand_pt, arrays, index, salt)
+    dims, coords = _prepare_dims_and_coords(model, shape_info, reparam)
+    return CachedPyMCModel(
+        _n_dim=n_dim, dims=dims, _coords=coords,
+        _shapes={name: tuple(shape) for name, _, shape in zip(*shape_info)},
+        compiled_logp_func=logp_c, compiled_expand_func=expand_c,
+        initial_point_func=initial_point_fn, shared_data=shared, shared_var_keys=keys,
+        user_data=pointer_table(arrays), n_expanded=n_expanded, shape_info=shape_info,
+        logp_func=logp_pt, expand_func=expand_pt, reparameterized_names=reparam)

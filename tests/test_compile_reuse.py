@@ -1,0 +1,130 @@
+"""A model compiled now and the same model loaded from the disk cache give the same draws.
+
+lndbayes.inference.compiled keeps nutpie's compiled callbacks on disk, so every report worker
+after the first loads them instead of compiling. These tests check what must not change with
+that: for the same data and seed the posterior draws are identical whether the callbacks were
+compiled in this process, loaded from disk, or compiled by two other processes at once into the
+same folder; swapping data of another shape into a loaded model works.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+
+import numpy as np
+import pymc as pm
+import pytensor
+import pytest
+
+nutpie = pytest.importorskip("nutpie")
+
+from lndbayes.inference import compiled  # noqa: E402
+
+SCRIPT = r"""
+import json, sys
+import numpy as np
+sys.path.insert(0, {tests!r})
+from test_compile_reuse import model_for, draws_of
+from lndbayes.inference import compiled
+c = compiled.compile_pymc_model(model_for(*{data!r}), salt={salt!r})
+print("RESULT " + json.dumps({{"hits": c.cache_hits, "draws": draws_of(c).tolist()}}))
+"""
+
+
+def simulate(n_groups: int, n: int, seed: int):
+    rng = np.random.default_rng(seed)
+    g = rng.integers(0, n_groups, n)
+    y = rng.normal(0.5 + rng.normal(0, 0.3, n_groups)[g], 1.0)
+    return g.tolist(), y.round(6).tolist(), n_groups
+
+
+def model_for(g, y, n_groups):
+    """A small hierarchical normal model whose data (and one prior scale) are pm.Data."""
+    with pm.Model(coords={"group": np.arange(n_groups)}) as m:
+        gi = pm.Data("g", np.asarray(g, dtype=np.int64))
+        yy = pm.Data("y", np.asarray(y, dtype=float))
+        scale = pm.Data("prior_scale", np.asarray(1.0))
+        mu = pm.Normal("mu", 0.0, scale)
+        tau = pm.HalfNormal("tau", 1.0)
+        z = pm.Normal("z", 0.0, 1.0, dims="group")
+        sigma = pm.HalfNormal("sigma", 2.0)
+        pm.Normal("obs", mu + tau * z[gi], sigma, observed=yy)
+    return m
+
+
+def draws_of(c, seed: int = 3) -> np.ndarray:
+    tr = nutpie.sample(c, draws=100, tune=100, chains=2, seed=seed, progress_bar=False)
+    return np.concatenate([tr.posterior["mu"].values.ravel(), tr.posterior["tau"].values.ravel()])
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("LNDBAYES_COMPILE_CACHE", str(tmp_path / "compiled"))
+    return tmp_path / "compiled"
+
+
+def _subprocess(data, salt, env_dir):
+    import os
+    tests = str(__import__("pathlib").Path(__file__).resolve().parent)
+    code = SCRIPT.format(tests=tests, data=data, salt=salt)
+    env = {**os.environ, "LNDBAYES_COMPILE_CACHE": str(env_dir)}
+    return subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _result(proc):
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-2000:]
+    line = [x for x in out.splitlines() if x.startswith("RESULT ")][0]
+    return json.loads(line[7:])
+
+
+def test_compiled_now_loaded_and_other_processes_give_identical_draws(cache, monkeypatch):
+    data = simulate(6, 80, seed=1)
+    salt = uuid.uuid4().hex  # a key no earlier run can have cached
+    # two other processes compile the same structure at once into one empty folder
+    other_dir = cache.parent / "shared"
+    procs = [_subprocess(data, salt + "-shared", other_dir) for _ in range(2)]
+
+    fresh = compiled.compile_pymc_model(model_for(*data), salt=salt)
+    assert fresh.cache_hits == 0
+    a = draws_of(fresh)
+    loaded = compiled.compile_pymc_model(model_for(*data), salt=salt)
+    assert loaded.cache_hits == 2          # both callbacks came from disk
+    np.testing.assert_array_equal(draws_of(loaded), a)
+
+    others = [_result(p) for p in procs]
+    for r in others:
+        np.testing.assert_array_equal(np.asarray(r["draws"]), a)
+    # what the concurrent writers left is a complete, loadable entry
+    monkeypatch.setenv("LNDBAYES_COMPILE_CACHE", str(other_dir))
+    again = compiled.compile_pymc_model(model_for(*data), salt=salt + "-shared")
+    assert again.cache_hits == 2
+    np.testing.assert_array_equal(draws_of(again), a)
+    assert not [p for p in other_dir.rglob("*") if ".tmp." in p.name]
+
+    # new data of another size through a loaded model == the model built on that data
+    monkeypatch.setenv("LNDBAYES_COMPILE_CACHE", str(cache))
+    data2 = simulate(6, 130, seed=2)
+    swapped = loaded.with_data(g=np.asarray(data2[0]), y=np.asarray(data2[1]),
+                               prior_scale=np.asarray(1.0))
+    direct = compiled.compile_pymc_model(model_for(*data2), salt=salt)
+    assert direct.cache_hits == 2          # same structure: the same cache entry
+    b = draws_of(swapped)
+    assert not np.array_equal(b, a)
+    np.testing.assert_array_equal(b, draws_of(direct))
+
+
+def test_same_draws_as_nutpies_own_compile(cache):
+    """The cached callbacks change nothing in the results: nutpie's compile, same seed."""
+    data = simulate(6, 80, seed=1)
+    ours = compiled.compile_pymc_model(model_for(*data))
+    with pytensor.config.change_flags(numba__fastmath=False):  # as lndbayes always compiles
+        theirs = nutpie.compile_pymc_model(model_for(*data))
+    np.testing.assert_array_equal(draws_of(ours), draws_of(theirs))
+    # a rank change is refused with the variable's name, as nutpie does
+    with pytest.raises(ValueError, match="y"):
+        ours.with_data(y=np.zeros((2, 2)))
