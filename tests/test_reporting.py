@@ -80,6 +80,7 @@ def test_good_program_succeeds_broken_and_invalid_fail_without_stopping_it(built
     assert runs[BROKEN]["status"] == "failed"
     assert "no_such_kpi" in runs[BROKEN]["reason"]
     assert runs[INVALID]["status"] == "invalid"
+    assert runs["skill-gaps"]["status"] == "ok", runs["skill-gaps"]     # the skill-gap report (issue #14)
     assert built["exit_code"] == 1
     folder = Path(built["out"]) / GOOD
     for name in ("report.ipynb", "report.html", "summary.json", ".stamp", "status.json"):
@@ -215,7 +216,8 @@ def test_second_run_with_nothing_changed_does_no_work(built):
     took = time.perf_counter() - t0
     assert summary.executed == []
     assert not summary.index_rebuilt
-    assert {r.program: r.status for r in summary.runs} == {GOOD: "skipped", BROKEN: "failed", INVALID: "invalid"}
+    assert {r.program: r.status for r in summary.runs} == {GOOD: "skipped", BROKEN: "failed", INVALID: "invalid",
+                                                           "skill-gaps": "skipped"}
     assert summary.exit_code == 1          # a broken program stays reported as failed
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*.html")} == mtimes
     print(f"no-op run: {took:.2f} s")

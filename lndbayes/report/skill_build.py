@@ -23,7 +23,7 @@ from lndbayes.report.stamps import STAMP_FILE, STATUS_FILE, SUMMARY_FILE, read_j
 NAME = "skill-gaps"
 TEMPLATE = NOTEBOOKS_DIR / "skill_gaps.ipynb"
 #: notebook parameters taken from the report settings
-PARAMS = ("seed", "draws", "tune", "chains", "min_group")
+PARAMS = ("seed", "draws", "tune", "chains", "retry", "min_group")
 
 
 def build_skill_gaps(data_root: str, tmp: str, settings: dict, stamp: str) -> dict:

@@ -124,14 +124,14 @@ def held_out_cells(data: SkillData) -> pd.DataFrame:
 
 
 def backtest(org, cut=None, *, seed: int = 0, draws: int = 1000, tune: int = 1000, chains: int = 4,
-             cache: bool = True, today=None) -> Backtest:
+             cache: bool = True, retry: bool = True, today=None) -> Backtest:
     """Fit on assessments up to ``cut`` (default :func:`default_cut`), forecast the rest, score."""
     import time
 
     t0 = time.perf_counter()
     cut = pd.Timestamp(cut) if cut is not None else default_cut(org)
     data = prepare(org, cut, today=today, min_group=0)
-    post = fit_skill_model(data, seed=seed, draws=draws, tune=tune, chains=chains, cache=cache)
+    post = fit_skill_model(data, seed=seed, draws=draws, tune=tune, chains=chains, cache=cache, retry=retry)
     rng = np.random.default_rng(seed + 1)
     held = held_out_cells(data)
     if not len(held):
