@@ -128,3 +128,27 @@ def test_same_draws_as_nutpies_own_compile(cache):
     # a rank change is refused with the variable's name, as nutpie does
     with pytest.raises(ValueError, match="y"):
         ours.with_data(y=np.zeros((2, 2)))
+
+
+def test_unreadable_cache_falls_back_to_nutpie_with_the_same_draws(cache):
+    """A corrupt cache entry (disk full, killed writer on a filesystem without atomic rename)
+    must not stop a fit: lndbayes warns, compiles without the cache, and the draws are the same."""
+    from lndbayes.inference import sampling
+    data = simulate(6, 80, seed=1)
+    salt = uuid.uuid4().hex
+    good = compiled.compile_pymc_model(model_for(*data), salt=salt)
+    a = draws_of(good)
+    for f in cache.iterdir():
+        f.write_bytes(b"not a numba cache file")
+    with pytest.raises(Exception):
+        compiled.compile_pymc_model(model_for(*data), salt=salt)
+    real, compiled.compile_pymc_model = compiled.compile_pymc_model, (
+        lambda model: real(model, salt=salt))
+    try:
+        with pytest.warns(UserWarning, match="could not be used"), \
+                pytensor.config.change_flags(numba__fastmath=False):
+            fallback = sampling._compile("test-structure", model_for(*data))
+    finally:
+        compiled.compile_pymc_model = real
+    assert sampling.compile_log()[-1]["how"] == "nutpie"
+    np.testing.assert_array_equal(draws_of(fallback), a)

@@ -57,6 +57,12 @@ def _compile(structure_key: str, model):
             loaded, how = compiled.cache_hits, "disk-cached"
         except disk_compiled.UncacheableModel:
             compiled = None  # some op without a cache key: nutpie's compile still works
+        except Exception as err:  # noqa: BLE001 - an unreadable cache must not stop a fit
+            # nutpie's compile gives the same draws (tests/test_compile_reuse.py): only slower
+            warnings.warn(f"lndbayes compile cache at {disk_compiled.cache_dir()} could not be "
+                          f"used ({type(err).__name__}: {err}); compiling without it. Fix: "
+                          "delete that folder.", stacklevel=3)
+            compiled = None
     if compiled is None:
         compiled = nutpie.compile_pymc_model(model)
     _COMPILE_LOG.append({"structure": structure_key, "seconds": time.perf_counter() - t0,
