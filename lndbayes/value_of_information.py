@@ -160,6 +160,8 @@ def sample_information(nb_draws, *, teams: int, months_observed: float, horizon_
     * More teams: ``share x teams`` extra teams (rounded, at least 1). Cost: the program for the
       people they add, ``share x participants x cost_per_participant`` (the study grows in
       proportion; control teams cost nothing extra).
+    * EVSI of each option is at most the EVPI on the draws (the normal approximation can exceed
+      it when the draws are skewed).
     * Longer: ``m`` more months of follow-up on top of ``months_observed``. Cost: the delay, the
       expected net benefit forgone by deciding ``m`` months later when scaling now looks worth it,
       ``m / horizon x max(E[NB], 0)``.
@@ -167,17 +169,22 @@ def sample_information(nb_draws, *, teams: int, months_observed: float, horizon_
     nb = np.asarray(nb_draws, dtype=float)
     m, sd = float(nb.mean()), float(nb.std(ddof=1)) if nb.size > 1 else 0.0
     out = SampleInformation(m, sd, evpi(nb))
+    # The normal approximation overstates EVSI for skewed net benefits (a log-normal-like NB gave
+    # EVSI 589 > the draws' EVPI 542); no study is worth more than perfect information, so each
+    # option's EVSI is capped at the EVPI computed on the draws.
+    def _evsi(n0: float, n: float) -> float:
+        return min(evsi_normal(m, sd, n0, n), out.evpi)
     if teams >= 1:
         for share in extra_team_shares:
             k = max(1, int(round(share * teams)))
             out.options.append(SampleOption(
-                "more_teams", float(k), "teams", float(teams), evsi_normal(m, sd, teams, k),
+                "more_teams", float(k), "teams", float(teams), _evsi(teams, k),
                 k / teams * participants * cost_per_participant,
                 f"the program for about {k / teams * participants:,.0f} more participants"))
     if months_observed > 0:
         for mo in extra_months:
             out.options.append(SampleOption(
-                "longer", float(mo), "months", float(months_observed), evsi_normal(m, sd, months_observed, mo),
+                "longer", float(mo), "months", float(months_observed), _evsi(months_observed, mo),
                 mo / horizon_months * max(m, 0.0),
                 "the expected net benefit forgone by deciding later" if m > 0 else
                 "nothing forgone: scaling now is not expected to pay"))

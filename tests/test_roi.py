@@ -488,3 +488,14 @@ def test_skill_forecast_section_shows_the_teams_and_reads_back(tmp_path):
                  "2 team(s) not shown", "No assessment of this skill"):
         assert text in page, text
     assert back.summary()["sections"]["skills"]["summary"] == "1 team x skill gap(s) likely (P >= 80%) in 2026Q4"
+
+
+def test_evsi_never_exceeds_the_draws_evpi_when_net_benefit_is_skewed():
+    # Right-skewed NB (log-normal shape): the normal approximation alone gives EVSI 589 for 20
+    # more teams against an EVPI of 542 on the draws; the reported EVSI is capped at the EVPI.
+    nb = np.exp(np.random.default_rng(0).normal(0.0, 1.0, 4000)) * 1000 - 1500
+    si = voi.sample_information(nb, teams=10, months_observed=12, horizon_months=12, participants=100,
+                                cost_per_participant=10)
+    assert voi.evsi_normal(float(nb.mean()), float(nb.std(ddof=1)), 10, 20) > si.evpi  # the failure mode
+    assert all(0 <= o.evsi <= si.evpi + 1e-9 for o in si.options)
+    assert max(o.evsi for o in si.options) == pytest.approx(si.evpi)
