@@ -27,10 +27,14 @@ larger is better, -1 when smaller is better):
   outcome's break-even depend on the others' values, and turn positive for a decrease-is-good
   KPI when the others already pay the costs; :func:`break_even_effect` takes ``other_benefit``
   for that reading.)
-* **payback time** (months): benefit accrues evenly over the horizon and costs are paid up
-  front, so payback = :math:`H\\,C / B` per draw (never, when :math:`B \\le 0`). Reported as
-  the median and 90% interval; a value above :math:`H` assumes the benefit goes on at the same
-  rate after the horizon.
+* **payback time** (months): costs are paid up front. A one-off benefit ("once" accrual: one
+  value per person who receives the program) is counted at once, when people receive it; the
+  benefit of "level" and "event" outcomes accrues evenly over the horizon, at
+  :math:`B_{even}/H` a month. So per draw, with :math:`B_{once}` the one-off part:
+  payback = 0 when :math:`B_{once} \\ge C`, else :math:`H\\,(C - B_{once}) / B_{even}` (never,
+  when :math:`B \\le 0` or the even part does not grow). Reported as the median and 90%
+  interval; a value above :math:`H` assumes the even benefit goes on at the same rate after the
+  horizon (a one-off benefit does not recur).
 
 Outcomes without ``value_per_unit`` are **intangibles**: listed, never put into money.
 Outcomes are fitted separately, so their draws are independent samples; several outcomes are
@@ -366,12 +370,22 @@ def break_even_effect(money: OutcomeMoney, cost: float, other_benefit: float = 0
     return money.sign * (cost - other_benefit) / per
 
 
-def payback_months(benefit: np.ndarray, cost: float, horizon_months: float) -> np.ndarray:
-    """Months until the benefit (even over the horizon) repays the cost; inf when it never does."""
+def payback_months(benefit: np.ndarray, cost: float, horizon_months: float,
+                   once: np.ndarray | None = None) -> np.ndarray:
+    """Months until the cumulative benefit repays the cost (paid up front); inf when it never does.
+
+    ``benefit``: the total benefit over the horizon per draw; ``once``: its one-off part (counted
+    at month 0, when people receive the program; default none), the rest accrues evenly over
+    ``horizon_months``. A one-off gain with a lasting loss (even part < 0) is paid back at once
+    when the total still covers the cost over the horizon, else never.
+    """
     b = np.asarray(benefit, dtype=float)
+    o = np.zeros_like(b) if once is None else np.broadcast_to(np.asarray(once, dtype=float), b.shape)
+    even = b - o
     with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.where(b > 0, horizon_months * cost / np.where(b > 0, b, 1.0), np.inf)
-    return out
+        rest = np.where(even > 0, horizon_months * (cost - o) / np.where(even > 0, even, 1.0), np.inf)
+    at_once = (o >= cost) & ((even >= 0) | (b >= cost))
+    return np.where(b <= 0, np.inf, np.where(at_once, 0.0, rest))
 
 
 def _quantiles_inf(x: np.ndarray, prob: float = INTERVAL) -> dict:
@@ -458,7 +472,8 @@ def program_roi(effects: Mapping[str, np.ndarray], money: Mapping[str, OutcomeMo
                     f"thinned to {rd.n_draws} evenly spaced draws")
     cost = rd.cost
     be = {k: break_even_effect(money[k], cost) for k in rd.by_outcome}
-    pb = payback_months(rd.benefit, cost, horizon_months)
+    once = [v for k, v in rd.by_outcome.items() if money[k].accrual == "once"]
+    pb = payback_months(rd.benefit, cost, horizon_months, once=np.sum(once, axis=0) if once else None)
     payback = _quantiles_inf(pb, prob)
     payback["p_within_horizon"] = float(np.mean(pb <= horizon_months))
     return ProgramRoi(

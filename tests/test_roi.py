@@ -41,6 +41,32 @@ def test_roi_of_known_draws_matches_the_hand_computation():
     assert pr.payback["p_within_horizon"] == pytest.approx(0.8)
 
 
+def test_payback_counts_one_off_benefit_at_once_and_level_benefit_evenly():
+    costs = r.Costs(cost_per_participant=10.0, participants=100, fixed_cost=1000.0)   # 2000, up front
+    lvl = money("q", "increase", value=10.0, units=100.0, accrual="level")              # 1000 per effect unit
+    once = money("t", "decrease", value=20.0, units=100.0, accrual="once")              # 2000 per day sooner
+    # level alone: benefit 1000 x e over 12 months, evenly: payback = 12 x 2000 / (1000 e)
+    pr = r.program_roi({"q": np.array([1.0, 2.0, 4.0, 8.0])}, {"q": lvl}, costs, horizon_months=12)
+    np.testing.assert_allclose(np.sort(r.payback_months(pr.draws.benefit, 2000.0, 12)), [3, 6, 12, 24])
+    assert pr.payback["median"] in (6.0, 12.0) and pr.payback["p_within_horizon"] == pytest.approx(0.75)
+    # one-off alone: all at month 0 when it covers the costs, never when it does not (it does not recur)
+    e_once = np.array([-0.5, -1.0, -1.5, -2.0])            # 1000, 2000, 3000, 4000 (days sooner x 2000)
+    pr = r.program_roi({"t": e_once}, {"t": once}, costs, horizon_months=12)
+    np.testing.assert_allclose(r.payback_months(pr.draws.benefit, 2000.0, 12, once=pr.draws.benefit),
+                               [np.inf, 0, 0, 0])
+    assert pr.payback["median"] == 0.0 and pr.payback["p_within_horizon"] == pytest.approx(0.75)
+    # both: one-off 1000 at once, the remaining 1000 of costs repaid by the level part (1000 e a year)
+    pr = r.program_roi({"t": np.array([-0.5, -0.5]), "q": np.array([2.0, 0.5])}, {"t": once, "q": lvl},
+                       costs, horizon_months=12)
+    pb = r.payback_months(pr.draws.benefit, 2000.0, 12, once=pr.draws.by_outcome["t"])
+    np.testing.assert_allclose(pb, [12 * 1000 / 2000, 12 * 1000 / 500])     # 6 and 24 months
+    # the old even-spread formula would say 12 x 2000 / 3000 = 8 and 12 x 2000 / 1500 = 16
+    assert pr.payback["lower"] == pytest.approx(6.0) and pr.payback["upper"] == pytest.approx(24.0)
+    # a one-off gain that covers costs but a lasting loss that eats it within the horizon: never
+    np.testing.assert_allclose(r.payback_months(np.array([1500.0, 2500.0]), 2000.0, 12,
+                                                once=np.array([3000.0, 3000.0])), [np.inf, 0.0])
+
+
 def test_break_even_is_the_effect_at_which_roi_is_zero_exactly():
     m = money("x", "increase", value=900.0, units=48.0)
     costs = r.Costs(250.0, 40, 30000.0)
