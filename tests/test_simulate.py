@@ -455,3 +455,15 @@ def test_simulated_org_passes_ingestion(raw, tmp_path):
     ledger = pd.read_csv(root / "processed" / "ledger.csv")
     assert (ledger.rows_read == ledger.rows_accepted + ledger.rows_rejected).all()
     assert ledger.rows_rejected.sum() == 0, ledger[ledger.rows_rejected > 0]
+
+
+def test_tiny_organisation_simulates_and_ingests(tmp_path):
+    # 150 people: one team per department, so a lone Sales/Support/Operations team is treated
+    # (before/after only) instead of leaving a program with no treated team (it used to fail)
+    raw = simulate_org(tmp_path / "tiny" / "raw", seed=0, n_employees=150)
+    a = pd.read_csv(raw / "assignments.csv")
+    for pid in ("sales_onboarding", "support_upskilling", "compliance_training", "lean_workshop"):
+        assert (a[a.program_id == pid].arm == "treatment").any(), pid
+    ingest(raw, tmp_path / "tiny")
+    ledger = pd.read_csv(tmp_path / "tiny" / "processed" / "ledger.csv")
+    assert ledger.rows_rejected.sum() == 0, ledger[ledger.rows_rejected > 0]

@@ -103,7 +103,7 @@ def sales_outcomes(rng, H, ids):
     n_teams, team, hire, term = H["n_teams"], H["team"], H["hire"], H["term"]
     sales_teams = np.flatnonzero(np.array(H["depts"])[H["team_dept"]] == "Sales")
     k = len(sales_teams)
-    n_never = max(1, int(round(k / 6)))
+    n_never = min(max(1, int(round(k / 6))), k - 1)  # a lone Sales team (tiny org) is treated
     order = rng.permutation(sales_teams)
     never, treated = np.sort(order[:n_never]), order[n_never:]
     cohort_m = np.full(n_teams, -1)
@@ -168,7 +168,7 @@ def support_outcomes(rng, H):
     n_teams, team, hire, term = H["n_teams"], H["team"], H["hire"], H["term"]
     sup = np.flatnonzero(np.array(H["depts"])[H["team_dept"]] == "Support")
     order = rng.permutation(sup)
-    treated = np.sort(order[: len(sup) // 2])
+    treated = np.sort(order[: max(1, len(sup) // 2)])  # a lone team (tiny org) is treated: before/after only
     is_tr = np.isin(np.arange(n_teams), treated)
     agents = H["role"] == "support_agent"
     act = active_matrix(hire, term, MONTH_START[:-1], MONTH_START[1:] - 1) & agents[None, :]
@@ -221,7 +221,7 @@ def compliance_outcomes(rng, H):
     treated = []
     for d in range(len(H["depts"])):
         ts = np.flatnonzero(H["team_dept"] == d)
-        treated += list(rng.permutation(ts)[: len(ts) // 2])
+        treated += list(rng.permutation(ts)[: max(1, len(ts) // 2)])
     treated = np.sort(np.array(treated, dtype=int))
     is_tr = np.isin(np.arange(n_teams), treated)
     mid = MONTH_START[:-1] + 14
@@ -270,7 +270,7 @@ def lean_outcomes(rng, H):
     """
     n_teams, team, hire, term = H["n_teams"], H["team"], H["hire"], H["term"]
     ops = np.flatnonzero(np.array(H["depts"])[H["team_dept"]] == "Operations")
-    treated = np.sort(rng.permutation(ops)[: len(ops) // 2])
+    treated = np.sort(rng.permutation(ops)[: max(1, len(ops) // 2)])
     is_tr = np.isin(np.arange(n_teams), treated)
     staff = H["role"] == "operations_specialist"
     act = active_matrix(hire, term, MONTH_START[:-1], MONTH_START[1:] - 1) & staff[None, :]
