@@ -321,10 +321,13 @@ def sample_information(pr: roi_mod.ProgramRoi, program, panels, outcomes, primar
         months = float(rows["period"].nunique()) or float(panel.meta.window_months)
     else:
         months = float(panel.meta.window_months)
+    # more teams grow the study's program arm (its observed participants per team, not a planned
+    # roll-out); each added participant earns the benefit per participant the ROI counts
     return voi.sample_information(
         pr.draws.net_benefit, teams=int(panel.meta.n_teams), months_observed=months,
-        horizon_months=pr.horizon_months, participants=pr.participants,
-        cost_per_participant=pr.costs.cost_per_participant)
+        horizon_months=pr.horizon_months, participants=pr.participants_observed,
+        cost_per_participant=pr.costs.cost_per_participant,
+        benefit_per_participant=pr.benefit.mean / pr.participants if pr.participants > 0 else 0.0)
 
 
 def decision_rule(an, thresholds: dc.Thresholds) -> dict:
@@ -398,12 +401,17 @@ def roi_display(an) -> dict:
             what = (f"{fmt_num(opt.amount, 0)} more teams (now {fmt_num(opt.n0, 0)})" if opt.kind == "more_teams"
                     else f"{fmt_num(opt.amount, 0)} more months of follow-up (now {fmt_num(opt.n0, 0)})")
             opts.append({"option": what, "evsi": fmt_money(opt.evsi, cur), "cost": fmt_money(opt.cost, cur),
-                         "net": fmt_money(opt.net, cur, signed=True), "cost_basis": opt.cost_basis})
+                         "benefit": fmt_money(opt.benefit, cur, signed=True),
+                         "net": fmt_money(opt.net, cur, signed=True), "cost_basis": opt.cost_basis,
+                         "benefit_basis": opt.benefit_basis})
         best = ev.best
         out["evsi"] = {
             "evpi": fmt_money(ev.evpi, cur), "options": opts,
             "verdict": (f"worth gathering: {opts[best]['option']} is worth {opts[best]['evsi']} and costs "
-                        f"{opts[best]['cost']}" if best is not None else
+                        f"{opts[best]['cost']}"
+                        + (f", and the program is expected to earn {opts[best]['benefit']} on the people it adds"
+                           if ev.options[best].benefit else "")
+                        + f" (net {opts[best]['net']})" if best is not None else
                         "no option is worth its cost: more data would not change the decision enough to pay "
                         "for itself"),
         }

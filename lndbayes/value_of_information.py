@@ -113,10 +113,14 @@ class SampleOption:
     evsi: float        # currency
     cost: float        # currency: what the extra data costs
     cost_basis: str    # how the cost was counted, in words
+    benefit: float = 0.0       # currency: expected benefit the program earns while gathering it
+    benefit_basis: str = ""    # how that benefit was counted, in words
 
     @property
     def net(self) -> float:
-        return self.evsi - self.cost
+        """EVSI - cost + the benefit the extra participants receive (more teams: they get the
+        program, and its expected benefit on them is a gain of the option, not only its cost)."""
+        return self.evsi - self.cost + self.benefit
 
     def to_dict(self) -> dict:
         return {**asdict(self), "net": self.net}
@@ -154,12 +158,17 @@ class SampleInformation:
 
 def sample_information(nb_draws, *, teams: int, months_observed: float, horizon_months: float,
                        participants: float, cost_per_participant: float,
+                       benefit_per_participant: float = 0.0,
                        extra_team_shares=(0.5, 1.0, 2.0), extra_months=(3, 6, 12)) -> SampleInformation:
     """EVSI of running the program on more teams or for longer, next to what that costs.
 
-    * More teams: ``share x teams`` extra teams (rounded, at least 1). Cost: the program for the
-      people they add, ``share x participants x cost_per_participant`` (the study grows in
-      proportion; control teams cost nothing extra).
+    * More teams: ``share x teams`` extra teams (rounded, at least 1), ``k/teams x participants``
+      more people in the program arm (``participants``: the study's program arm; the study grows
+      in proportion; control teams cost nothing extra). Cost: the program for them,
+      ``x cost_per_participant``. Benefit: what the program is expected to earn on them over the
+      horizon, ``x benefit_per_participant`` (E[benefit] / participants of the ROI), counted in
+      the option's net (EVSI - cost + benefit) whatever the later decision, since they receive
+      the program during the study.
     * EVSI of each option is at most the EVPI on the draws (the normal approximation can exceed
       it when the draws are skewed).
     * Longer: ``m`` more months of follow-up on top of ``months_observed``. Cost: the delay, the
@@ -177,10 +186,13 @@ def sample_information(nb_draws, *, teams: int, months_observed: float, horizon_
     if teams >= 1:
         for share in extra_team_shares:
             k = max(1, int(round(share * teams)))
+            extra = k / teams * participants
             out.options.append(SampleOption(
                 "more_teams", float(k), "teams", float(teams), _evsi(teams, k),
-                k / teams * participants * cost_per_participant,
-                f"the program for about {k / teams * participants:,.0f} more participants"))
+                extra * cost_per_participant,
+                f"the program for about {extra:,.0f} more participants",
+                extra * benefit_per_participant,
+                f"its expected benefit on those {extra:,.0f} participants over the horizon"))
     if months_observed > 0:
         for mo in extra_months:
             out.options.append(SampleOption(

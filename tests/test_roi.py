@@ -299,6 +299,30 @@ def test_sample_information_options_and_costs():
     assert back.to_dict() == si.to_dict()
 
 
+def test_more_teams_count_the_benefit_the_program_earns_on_the_added_people():
+    # E[NB] = 20,000 with 40 study participants who cost 100 each: the program earns
+    # E[benefit] / P = 1,000 per participant over the horizon
+    nb = np.random.default_rng(4).normal(20_000, 100_000, 4000)
+    kw = dict(teams=10, months_observed=12, horizon_months=12, participants=40, cost_per_participant=100)
+    without = voi.sample_information(nb, **kw)
+    si = voi.sample_information(nb, benefit_per_participant=1000.0, **kw)
+    for o, o0, extra in zip(si.options[:3], without.options[:3], (20, 40, 80)):   # +5, +10, +20 teams
+        assert o.kind == "more_teams" and o.cost == pytest.approx(extra * 100)
+        assert o.benefit == pytest.approx(extra * 1000.0)
+        assert o.net == pytest.approx(o.evsi - extra * 100 + extra * 1000.0)
+        assert o.net - o0.net == pytest.approx(extra * 1000.0)
+    for o in si.options[3:]:                       # longer follow-up adds no participants
+        assert o.benefit == 0.0 and o.net == pytest.approx(o.evsi - o.cost)
+    # with 900 of benefit per 100 of cost, 20 more teams are the best option (their benefit)
+    assert si.options[si.best].amount == 20.0
+    assert voi.SampleInformation.from_dict(si.to_dict()).to_dict() == si.to_dict()
+    # a saved analysis from before the field reads back with no benefit
+    old = si.to_dict()
+    for o in old["options"]:
+        o.pop("benefit"), o.pop("benefit_basis")
+    assert voi.SampleInformation.from_dict(old).options[0].benefit == 0.0
+
+
 # ---- wired into the analysis: saved, read back, shown -------------------------------------------
 
 def _fake_analysis(tmp_path, converged=True):

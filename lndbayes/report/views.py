@@ -116,7 +116,10 @@ def roi(an) -> str:
     evsi_table = None
     if ev:
         evsi_table = table(pd.DataFrame([{"more data": o["option"], "EVSI": o["evsi"], "cost": o["cost"],
-                                          "EVSI - cost": o["net"], "cost counted as": o["cost_basis"]}
+                                          "benefit meanwhile": o.get("benefit", ""),
+                                          "EVSI - cost + benefit": o["net"],
+                                          "cost counted as": o["cost_basis"],
+                                          "benefit counted as": o.get("benefit_basis", "")}
                                          for o in ev["options"]]),
                            "Expected value of sample information of each option")
     return render("roi.html.j2", roi=disp, headline=table(head, "Return on investment"),
