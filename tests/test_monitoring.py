@@ -254,3 +254,55 @@ def test_checkpoints_options(org):
     assert checkpoint_months(p, o, org, [2, 40]) == [2, 12]
     with pytest.raises(lb.LndbayesError, match="weekly"):
         checkpoint_months(p, o, org, "weekly")
+
+
+# ------------------------------------------------------------------------------ review (session 8)
+def test_a_monetised_program_never_scales_when_p_roi_is_unavailable(org, monkeypatch):
+    """The rule says 'scale when P(works) >= x AND P(ROI > 0) >= y'. When P(ROI > 0) cannot be
+    computed for a program with a money value (costs unreadable, the monetised outcomes without
+    enough data yet), the money condition is not met: no scale, and the reason says why. Before,
+    the rule silently fell back on P(works) alone."""
+    rule = MonitoringRule()
+    assert rule.action(0.999, None, month=6, enough=True, roi_required=True)[0] == "continue"
+    assert "P(ROI > 0)" in rule.action(0.999, None, month=6, enough=True, roi_required=True)[1]
+    assert rule.action(0.01, None, month=6, enough=True, roi_required=True)[0] == "stop"
+    assert rule.action(0.999, None, month=6, enough=True)[0] == "scale"     # nothing monetised
+    pw = np.array([0.999, 0.5, 0.01])
+    assert [ACTIONS[i] for i in rule.actions(pw, None, month=6, roi_required=True)] == \
+        ["continue", "continue", "stop"]
+
+    import lndbayes.monitoring.core as core
+
+    def broken(*a, **k):
+        raise lb.LndbayesError("costs cannot be read")
+
+    monkeypatch.setattr(core.roi_mod, "roi_inputs", broken)
+    mon = monitor_program(org, "support_upskilling", checkpoints=[12], n_sims=50,
+                          rule={"scale_p_works": 0.5, "alter_p_works": 0.5})
+    last = mon.table.iloc[-1]
+    assert last["enough"] and last["p_works"] >= 0.5 and pd.isna(last["p_roi_positive"])
+    assert last["action"] == "continue"
+    assert "costs cannot be read" in last["reason"]
+    # the simulated rule is the same rule: without P(ROI > 0) it never scales either
+    for s in mon.operating_characteristics["scenarios"].values():
+        assert s["p_scale"] == 0.0
+
+
+def test_one_team_randomised_within_is_one_comparison(org):
+    """A program of one team whose people are randomised (both arms in the team) is one
+    within-team comparison, not 'no team with a comparison; only one arm has teams'."""
+    e, p = org.employees, build_panel(org, "manager_coaching", "attrition_12m")
+    big = p.data.groupby("team").size().idxmax()
+    one = dataclasses.replace(org, tables={**org.tables, "employees": e[e["team"].astype(str) == str(big)]})
+    panel = build_panel(one, "manager_coaching", "attrition_12m")
+    tc = team_contrasts(panel)
+    assert tc.kind == "within" and len(tc.y) == 1
+    d = panel.data
+    diff = d.loc[d["treated"] == 1, "outcome"].mean() - d.loc[d["treated"] == 0, "outcome"].mean()
+    assert tc.y[0] == pytest.approx(diff)
+    mon = monitor_program(one, "manager_coaching", checkpoints=[12], n_sims=50,
+                          rule={"min_teams": 1, "min_events": 0})
+    assert mon.table.iloc[-1]["enough"] and 0 < mon.table.iloc[-1]["p_works"] < 1
+    default = monitor_program(one, "manager_coaching", checkpoints=[12], n_sims=50)
+    assert "1 teams with a comparison (need 2)" in default.table.iloc[-1]["reason"]
+    assert "only one arm" not in default.table.iloc[-1]["reason"]

@@ -173,7 +173,9 @@ def _unit_contrasts(d: pd.DataFrame, m) -> TeamContrasts:
     cell["var"] = cell.index.get_level_values("treated").map(s2).to_numpy() * cell["w2"] / cell["w"] ** 2
     per_team = cell.reset_index().groupby("team")["treated"].nunique()
     both = per_team[per_team == 2].index
-    if len(both) >= max(2, len(per_team) / 2):
+    # within-team comparisons when most teams hold both arms (a single team randomised within
+    # is one comparison; the rule's min_teams decides whether one is enough)
+    if len(both) >= max(1, len(per_team) / 2):
         kind = "within"
         t = cell.xs(1, level="treated").reindex(both)
         c = cell.xs(0, level="treated").reindex(both)

@@ -279,7 +279,7 @@ def monitor_program(org, program_id: str, *, outcome: str | None = None, checkpo
         pw = float(post.p_works(direction))
         target = _target_abs(program, out, tc.control_mean)
         pt = None if target is None else float(post.prob_beyond(target, direction))
-        p_roi = None
+        p_roi, roi_why = None, ""
         if monetised:
             effects = {out.id: draws}
             for j, (oid, c) in enumerate(contrasts.items()):
@@ -289,10 +289,14 @@ def monitor_program(org, program_id: str, *, outcome: str | None = None, checkpo
                 money, costs, _ = roi_mod.roi_inputs(org_k, program, {o: panels[o] for o in effects})
                 if money:
                     p_roi = roi_mod.p_roi_positive(effects, money, costs)
-                    last_money = (money, costs, effects)
-            except (LndbayesError, ValueError):
-                p_roi = None
-        action, reason = rule.action(pw, p_roi, month=k, enough=True)
+                    last_money = (money, costs, effects, p_roi)
+                else:
+                    roi_why = "no monetised outcome has enough data yet"
+            except (LndbayesError, ValueError) as err:
+                p_roi, roi_why = None, " ".join(str(err).split())
+        # a monetised program without P(ROI > 0) is not scaled on P(works) alone
+        action, reason = rule.action(pw, p_roi, month=k, enough=True, roi_required=bool(monetised),
+                                     roi_why=roi_why)
         rows.append({**row, "effect_mean": float(draws.mean()), "effect_lower": float(lo),
                      "effect_upper": float(hi), "p_works": pw, "p_target": pt,
                      "p_roi_positive": p_roi, "action": action, "reason": reason})
@@ -306,7 +310,7 @@ def monitor_program(org, program_id: str, *, outcome: str | None = None, checkpo
             break
 
     oc, design, oc_effects = _oc(program, out, months, per_look, rule, direction, last_money,
-                                 n_sims=n_sims, seed=seed)
+                                 n_sims=n_sims, seed=seed, roi_required=bool(monetised))
     if isinstance(reference, Mapping):       # {outcome id: EffectResult}, e.g. an analysis' fits
         reference = reference.get(out.id)
     validation = _validate(org, program_id, out, reference) if reference is not None else None
@@ -327,7 +331,8 @@ def monitor_program(org, program_id: str, *, outcome: str | None = None, checkpo
         method=method, notes=notes, seed=int(seed), oc_design=design, oc_effects=oc_effects)
 
 
-def _oc(program, out, months, per_look, rule, direction, last_money, *, n_sims, seed) -> dict:
+def _oc(program, out, months, per_look, rule, direction, last_money, *, n_sims, seed,
+        roi_required=False) -> dict:
     """Operating characteristics on the variances the program's data showed at each look."""
     looks = [(k, p) for k, p in zip(months, per_look) if p is not None]
     if not looks or not any(en for _, (_, en) in looks):
@@ -348,10 +353,14 @@ def _oc(program, out, months, per_look, rule, direction, last_money, *, n_sims, 
     X = np.column_stack([np.ones(J), arm]) if kind == "cluster" else np.ones((J, 1))
     post = grid_posterior(final_tc.y, final_tc.v, final_tc.X, final_tc.s_tau)
     tau = post.summary()["tau_mean"]
-    break_even = None
+    break_even, p_roi_fixed = None, None
     if last_money is not None:
-        money, costs, effects = last_money
-        if out.id in money:
+        money, costs, effects, last_p_roi = last_money
+        if out.id not in money:
+            # the monitored outcome carries no money: P(ROI > 0) does not move with it, so the
+            # simulation holds it at its last value (as the real rule would see it)
+            p_roi_fixed = float(last_p_roi)
+        else:
             others = sum(float(np.mean(money[o].sign * effects[o] * money[o].per_effect_unit))
                          for o in money if o != out.id and o in effects)
             be = roi_mod.break_even_effect(money[out.id], costs.total, others)
@@ -359,7 +368,8 @@ def _oc(program, out, months, per_look, rule, direction, last_money, *, n_sims, 
                 # in the good direction: how far the outcome must move for ROI = 0
                 break_even = money[out.id].sign * be
     design = MonitorDesign(months=[k for k, _ in looks], v=v, X=X, s_tau=final_tc.s_tau, tau=tau,
-                           enough=[en for _, (_, en) in looks], break_even=break_even)
+                           enough=[en for _, (_, en) in looks], break_even=break_even,
+                           roi_required=roi_required, p_roi_fixed=p_roi_fixed)
     effects = {"no effect": 0.0}
     target = _target_abs(program, out, final_tc.control_mean)
     if target is not None:
@@ -375,7 +385,11 @@ def _oc(program, out, months, per_look, rule, direction, last_money, *, n_sims, 
                 f"(variances from the data); between-team sd of the effect {tau:.3g} (its posterior "
                 "mean at the last checkpoint)"
                 + ("; the other monetised outcomes held at their current mean benefit"
-                   if last_money is not None and len(last_money[0]) > 1 else ""))}, design, effects
+                   if last_money is not None and len(last_money[0]) > 1 and p_roi_fixed is None else "")
+                + (f"; P(ROI > 0) held at its last value {p_roi_fixed:.0%} (the monitored outcome "
+                   "has no money value)" if p_roi_fixed is not None else "")
+                + ("; P(ROI > 0) was never available, so the rule, like the simulated one, "
+                   "cannot scale" if roi_required and last_money is None else ""))}, design, effects
 
 
 def _validate(org, program_id, out, reference) -> dict:

@@ -50,6 +50,10 @@ class MonitorDesign:
     tau: float = 0.0            # true between-team sd in the simulation
     enough: np.ndarray | None = None   # (K,) bool: enough data for a decision at that look
     break_even: float | None = None    # good-direction effect at which ROI = 0; None: no money
+    #: the program is monetised: without P(ROI > 0) the rule cannot scale (rule.actions)
+    roi_required: bool = False
+    #: P(ROI > 0) when it does not depend on the simulated outcome (no money on it); else None
+    p_roi_fixed: float | None = None
 
     def __post_init__(self):
         self.months = np.asarray(self.months, int)
@@ -82,6 +86,8 @@ class MonitorDesign:
                 "kind": "cluster" if self.X.shape[1] == 2 else "within",
                 "tau": float(self.tau), "s_tau": float(self.s_tau),
                 "break_even": None if self.break_even is None else float(self.break_even),
+                "roi_required": bool(self.roi_required),
+                "p_roi_fixed": None if self.p_roi_fixed is None else float(self.p_roi_fixed),
                 "median_se_last": float(np.sqrt(np.median(self.v[-1][finite[-1]])))
                 if finite[-1].any() else None}
 
@@ -109,6 +115,8 @@ def simulate_paths(design: MonitorDesign, effect: float, direction: str, *, n_si
     v_eff = np.where(info > 0, 1.0 / np.where(info > 0, info, 1.0), _BIG)
     pw = np.full((n_sims, K), np.nan)
     pr = None if design.break_even is None else np.full((n_sims, K), np.nan)
+    if pr is None and design.p_roi_fixed is not None:
+        pr = np.full((n_sims, K), float(design.p_roi_fixed))
     be = None if design.break_even is None else (
         design.break_even if direction == "increase" else -design.break_even)
     for k in range(K):
@@ -116,7 +124,7 @@ def simulate_paths(design: MonitorDesign, effect: float, direction: str, *, n_si
             continue
         post = grid_posterior(y[:, k, :], v_eff[k], design.X, design.s_tau, n_grid=n_grid)
         pw[:, k] = post.p_works(direction)
-        if pr is not None:
+        if be is not None:
             pr[:, k] = post.prob_beyond(be, direction)
     return pw, pr
 
@@ -131,7 +139,7 @@ def apply_rule(rule: MonitoringRule, design: MonitorDesign, p_works, p_roi) -> d
     for k in range(K):
         enough = bool(design.enough[k]) and np.isfinite(p_works[:, k]).all()
         acts = rule.actions(p_works[:, k], None if p_roi is None else p_roi[:, k],
-                            int(design.months[k]), enough)
+                            int(design.months[k]), enough, roi_required=design.roi_required)
         altered |= alive & (acts == ACTIONS.index("alter"))
         term = alive & np.isin(acts, (ACTIONS.index("scale"), ACTIONS.index("stop")))
         first[term], decision[term] = k, acts[term]

@@ -15,7 +15,10 @@ At each checkpoint, in this order:
 6. **continue** otherwise.
 
 When the program has no monetised outcome (no value_per_unit), the ROI conditions are left out
-(scale on P(works) alone; never alter) and the rule's text says so. Scale and stop end the
+(scale on P(works) alone; never alter) and the rule's text says so. When it has one but
+P(ROI > 0) cannot be computed at a checkpoint (``roi_required``: costs unreadable, the monetised
+outcomes without enough data yet), the money condition is not met: no scale and no alter, only
+stop or continue, and the reason says so. Scale and stop end the
 monitoring (the decision is taken); alter is a signal, monitoring goes on.
 
 The per-checkpoint thresholds are stricter than the final decision's (lndbayes.decisions: scale
@@ -107,8 +110,12 @@ class MonitoringRule:
             f"side of the comparison, or fewer than {t.min_teams} teams with a comparison.")
         return "".join(parts)
 
-    def action(self, p_works, p_roi, *, month: int, enough: bool) -> tuple[str, str]:
-        """(action, reason) at one checkpoint (scalars; ``p_roi`` None when not monetised)."""
+    def action(self, p_works, p_roi, *, month: int, enough: bool, roi_required: bool = False,
+               roi_why: str = "") -> tuple[str, str]:
+        """(action, reason) at one checkpoint (scalars; ``p_roi`` None when not monetised).
+
+        ``roi_required``: the program is monetised, so a missing ``p_roi`` means "unknown", not
+        "does not apply": no scale or alter on P(works) alone (``roi_why`` says why it is missing)."""
         t = self
         if not enough:
             return "too little data", "too little data for a decision yet"
@@ -116,6 +123,12 @@ class MonitoringRule:
             return "continue", f"before month {t.min_months}: too early to act"
         pw = f"P(works) = {p_works:.0%}"
         pr = "" if p_roi is None else f", P(ROI > 0) = {p_roi:.0%}"
+        if p_roi is None and roi_required:
+            if p_works < t.stop_p_works:
+                return "stop", f"{pw}, below {t.stop_p_works:.0%}: unlikely to help"
+            return "continue", (f"{pw}, but P(ROI > 0) could not be computed"
+                                + (f" ({roi_why})" if roi_why else "")
+                                + ": no scale decision without it")
         if p_works >= t.scale_p_works and (p_roi is None or p_roi >= t.scale_p_roi):
             return "scale", f"{pw}{pr}: clears the scale thresholds"
         if p_roi is not None and p_works >= t.alter_p_works and p_roi < t.alter_p_roi:
@@ -125,7 +138,7 @@ class MonitoringRule:
         return "continue", f"{pw}{pr}: not decided yet"
 
     def actions(self, p_works: np.ndarray, p_roi: np.ndarray | None, month: int,
-                enough: bool = True) -> np.ndarray:
+                enough: bool = True, roi_required: bool = False) -> np.ndarray:
         """The action codes (index into :data:`ACTIONS`) for many simulated data sets at once;
         the same rule as :meth:`action`."""
         pw = np.asarray(p_works, float)
@@ -134,6 +147,9 @@ class MonitoringRule:
             out[:] = ACTIONS.index("too little data")
             return out
         if month < self.min_months:
+            return out
+        if p_roi is None and roi_required:      # money unknown: only stop or continue
+            out[pw < self.stop_p_works] = ACTIONS.index("stop")
             return out
         pr = np.ones_like(pw) if p_roi is None else np.asarray(p_roi, float)
         scale = (pw >= self.scale_p_works) & (pr >= self.scale_p_roi)
