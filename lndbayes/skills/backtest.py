@@ -195,16 +195,25 @@ def planted_gaps(org, res: pd.DataFrame) -> dict | None:
     m = m.sort_values(["shortfall", "p_gap"], ascending=False).reset_index(drop=True)
     m["rank"] = np.arange(1, len(m) + 1)
     top = int(np.ceil(len(m) / 4))
-    planted = (m["drifting"] | m["requirement_rose"]) & (m["gap_now"] > 0)
+    if "planted" in m:       # truth.json records the planted gaps and the incidental shortfalls
+        planted = m["planted"].astype(bool)
+    else:                    # older truth.json: a drift or a requirement rise that left a gap
+        planted = (m["drifting"] | m["requirement_rose"]) & (m["gap_now"] > 0)
     material = planted & (m["gap_now"] >= MATERIAL)
+    incidental = ~planted & (m["gap_now"] > 0)
     nogap = m["gap_now"] <= 0
+    in_top = m["rank"] <= top
     return {
         "quarter": last_q, "pairs": int(len(m)), "top_quarter": top,
-        "material_planted": int(material.sum()),
-        "material_in_top_quarter": int((material & (m["rank"] <= top)).sum()),
-        "material_worst_rank": int(m.loc[material, "rank"].max()) if material.any() else None,
         "planted": int(planted.sum()),
-        "planted_in_top_quarter": int((planted & (m["rank"] <= top)).sum()),
+        "planted_in_top_quarter": int((planted & in_top).sum()),
+        "planted_worst_rank": int(m.loc[planted, "rank"].max()) if planted.any() else None,
+        "planted_min_gap": float(m.loc[planted, "gap_now"].min()) if planted.any() else None,
+        "material_planted": int(material.sum()),
+        "material_in_top_quarter": int((material & in_top).sum()),
+        "material_worst_rank": int(m.loc[material, "rank"].max()) if material.any() else None,
+        "incidental": int(incidental.sum()),
+        "incidental_in_top_quarter": int((incidental & in_top).sum()),
         "no_gap_pairs": int(nogap.sum()),
         "no_gap_flagged": int((nogap & (m["p_gap"] >= POSSIBLE)).sum()),
         "no_gap_flag_rate": float((nogap & (m["p_gap"] >= POSSIBLE)).sum() / max(nogap.sum(), 1)),
