@@ -391,6 +391,16 @@ def roi_display(an) -> dict:
             "units": fmt_num(m.units, 0),
             "value_per_unit": fmt_money(m.value_per_unit, cur),
         }
+    dep = pr.dependence
+    if dep:
+        roi_dep = "" if dep.get("roi") is None else \
+            f", ROI {fmt_rel(dep['roi']['mean'], dep['roi']['lower'], dep['roi']['upper'])}"
+        out["dependence"] = (
+            "The monetised outcomes are fitted separately, so their draws are added as if their effects "
+            "were independent (no joint fit pairs them). Were they perfectly positively correlated, the net "
+            f"benefit would be {fmt_money_interval(dep['net_benefit'], cur)}{roi_dep} and P(ROI > 0) "
+            f"{fmt_pct(dep['p_roi_positive'])}, against {out['net_benefit']}, {out['roi_pct']} and "
+            f"{out['p_roi_positive']} shown")
     key = break_even_outcome(pr, an.primary)
     out["break_even_outcome"] = key
     out["break_even_effect"] = f"{key}: {out['outcomes'][key]['break_even_effect']}"
@@ -443,6 +453,7 @@ def roi_summary(pr: roi_mod.ProgramRoi, display: dict, outcomes) -> dict:
                               "display": display["outcomes"][key]["break_even_effect"]},
         "monetised": list(pr.money), "intangibles": list(pr.intangibles), "excluded": list(pr.excluded),
         "overlap_warnings": list(pr.overlap_warnings), "n_draws": pr.n_draws, "aligned": pr.aligned,
+        "dependence": pr.dependence,
         "display": {k: v for k, v in display.items() if k not in ("outcomes", "evsi")},
     }
 

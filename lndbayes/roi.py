@@ -38,7 +38,11 @@ larger is better, -1 when smaller is better):
 
 Outcomes without ``value_per_unit`` are **intangibles**: listed, never put into money.
 Outcomes are fitted separately, so their draws are independent samples; several outcomes are
-added by draw index after aligning them to the same number of draws (:func:`align_draws`).
+added by draw index after aligning them to the same number of draws (:func:`align_draws`):
+the sum is the benefit's distribution *as if the outcomes' effects were independent*. No joint
+fit exists to pair them properly, so :func:`comonotonic_benefit` gives the other extreme,
+perfect positive dependence (each outcome's draws sorted and added rank by rank), and the
+report shows both intervals (``ProgramRoi.dependence``).
 """
 
 from __future__ import annotations
@@ -356,6 +360,26 @@ def roi_draws(effects: Mapping[str, np.ndarray], money: Mapping[str, OutcomeMone
     return RoiDraws(by, benefit, cost, net, roi, bcr)
 
 
+def comonotonic_benefit(by_outcome: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Total benefit draws under perfect positive dependence between the outcomes: each
+    outcome's benefit draws sorted and added rank by rank (the comonotonic sum: its quantiles
+    are the sums of the outcomes' quantiles and its variance the largest any dependence gives;
+    the mean is unchanged)."""
+    return np.sum([np.sort(np.asarray(v, dtype=float)) for v in by_outcome.values()], axis=0)
+
+
+def dependence_check(rd: "RoiDraws", prob: float = INTERVAL) -> dict | None:
+    """How the net benefit, ROI and P(ROI > 0) would change were the monetised outcomes perfectly
+    positively correlated instead of independent (None with fewer than two outcomes)."""
+    if len(rd.by_outcome) < 2:
+        return None
+    nb = comonotonic_benefit(rd.by_outcome) - rd.cost
+    return {"assumed": "independent", "extreme": "perfect positive correlation (sorted draws)",
+            "net_benefit": interval(nb, prob).to_dict(),
+            "roi": None if rd.cost <= 0 else interval(nb / rd.cost, prob).to_dict(),
+            "p_roi_positive": float(np.mean(nb > 0))}
+
+
 def p_roi_positive(effects: Mapping[str, np.ndarray], money: Mapping[str, OutcomeMoney], costs: Costs) -> float:
     """P(ROI > 0) from effect draws (the number interim monitoring shows at each checkpoint)."""
     return roi_draws(effects, money, costs).p_roi_positive
@@ -426,6 +450,9 @@ class ProgramRoi:
     n_draws: int
     aligned: str                      # how draws were aligned, in words
     draws: RoiDraws | None = field(default=None, repr=False)
+    #: net_benefit/roi/p_roi_positive were the outcomes perfectly positively correlated (two or
+    #: more monetised outcomes; None otherwise): see :func:`dependence_check`
+    dependence: dict | None = None
 
     @property
     def expected_net_benefit(self) -> float:
@@ -443,7 +470,7 @@ class ProgramRoi:
                 "break_even": {k: (None if not math.isfinite(v) else v) for k, v in self.break_even.items()},
                 "intangibles": list(self.intangibles), "excluded": list(self.excluded),
                 "overlap_warnings": list(self.overlap_warnings), "n_draws": self.n_draws,
-                "aligned": self.aligned}
+                "aligned": self.aligned, "dependence": self.dependence}
 
     @classmethod
     def from_dict(cls, d: dict) -> "ProgramRoi":
@@ -456,7 +483,8 @@ class ProgramRoi:
                    iv(d["net_benefit"]), iv(d["roi"]), iv(d["bcr"]), d["p_roi_positive"], d["payback"],
                    {k: iv(v) for k, v in d["outcome_benefit"].items()},
                    {k: (float("nan") if v is None else v) for k, v in d["break_even"].items()},
-                   d["intangibles"], d["excluded"], d["overlap_warnings"], d["n_draws"], d["aligned"])
+                   d["intangibles"], d["excluded"], d["overlap_warnings"], d["n_draws"], d["aligned"],
+                   dependence=d.get("dependence"))
 
 
 def program_roi(effects: Mapping[str, np.ndarray], money: Mapping[str, OutcomeMoney], costs: Costs, *,
@@ -485,7 +513,8 @@ def program_roi(effects: Mapping[str, np.ndarray], money: Mapping[str, OutcomeMo
         bcr=None if rd.bcr is None else interval(rd.bcr, prob), p_roi_positive=rd.p_roi_positive,
         payback=payback, outcome_benefit={k: interval(v, prob) for k, v in rd.by_outcome.items()},
         break_even=be, intangibles=list(intangibles), excluded=list(excluded),
-        overlap_warnings=list(overlap_warnings), n_draws=rd.n_draws, aligned=aligned, draws=rd)
+        overlap_warnings=list(overlap_warnings), n_draws=rd.n_draws, aligned=aligned, draws=rd,
+        dependence=dependence_check(rd, prob))
 
 
 def roi_for_program(org, program, panels: Mapping, effects: Mapping[str, np.ndarray], *,

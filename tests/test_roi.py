@@ -107,6 +107,32 @@ def test_outcomes_are_added_draw_by_draw_not_by_their_means():
     assert r.program_roi(effects, m, r.Costs(0, 1, 1.5)).p_roi_positive < 0.7
 
 
+def test_separately_fitted_outcomes_show_the_interval_under_perfect_positive_correlation():
+    # benefits 1000 x e_a and 1000 x e_b, independent N(1, 1): the sum has sd sqrt(2) x 1000;
+    # were they perfectly correlated (sorted draws) sd 2 x 1000: the 90% interval widens by sqrt(2)
+    rng = np.random.default_rng(3)
+    effects = {"a": rng.normal(1.0, 1.0, 20_000), "b": rng.normal(1.0, 1.0, 20_000)}
+    m = {"a": money("a", "increase", 10.0, 100.0), "b": money("b", "increase", 10.0, 100.0)}
+    pr = r.program_roi(effects, m, r.Costs(10.0, 100, 0.0), horizon_months=12)       # cost 1000
+    dep = pr.dependence
+    width = pr.net_benefit.upper - pr.net_benefit.lower
+    dep_width = dep["net_benefit"]["upper"] - dep["net_benefit"]["lower"]
+    assert width == pytest.approx(2 * 1.6449 * math.sqrt(2) * 1000, rel=0.03)
+    assert dep_width == pytest.approx(2 * 1.6449 * 2 * 1000, rel=0.03)
+    assert dep["net_benefit"]["mean"] == pytest.approx(pr.net_benefit.mean)       # the mean is unchanged
+    # the quantiles of the comonotonic sum are the sums of the outcomes' quantiles
+    q = np.quantile(r.comonotonic_benefit(pr.draws.by_outcome), [0.05, 0.95])
+    q_sum = sum(np.quantile(v, [0.05, 0.95]) for v in pr.draws.by_outcome.values())
+    np.testing.assert_allclose(q, q_sum, rtol=1e-3)
+    # P(ROI > 0) = P(sum > 1000): Phi(1000 / 1414) independent, Phi(1000 / 2000) perfectly correlated
+    assert pr.p_roi_positive == pytest.approx(0.760, abs=0.01)
+    assert dep["p_roi_positive"] == pytest.approx(0.691, abs=0.01)
+    assert dep["roi"]["mean"] == pytest.approx(pr.roi.mean)
+    # one monetised outcome: nothing to pair, no check; the check survives a save and read back
+    assert r.program_roi({"a": effects["a"]}, {"a": m["a"]}, r.Costs(10.0, 100, 0.0)).dependence is None
+    assert r.ProgramRoi.from_dict(pr.to_dict()).dependence == dep
+
+
 def test_draws_of_different_lengths_are_thinned_evenly():
     a = np.arange(4000.0)
     b = np.arange(3000.0)
@@ -398,6 +424,8 @@ def test_analysis_holds_roi_rule_and_evsi_and_round_trips(tmp_path):
     assert s["decision_rule"]["basis"] == "money" and "at least 80%" in s["decision_rule"]["text"]
     assert s["recommendation"]["action"] == "scale"
     assert 0 <= s["evsi"]["options"][0]["evsi"] <= s["evsi"]["evpi"]
+    assert s["roi"]["dependence"]["net_benefit"]["mean"] == pytest.approx(s["roi"]["net_benefit"]["mean"])
+    assert "perfectly positively correlated" in s["roi"]["display"]["dependence"]
     an.save(tmp_path / "p")
     text = (tmp_path / "p" / "analysis.json").read_text()
     json.loads(text, parse_constant=lambda c: pytest.fail(f"analysis.json holds {c}: not JSON"))
@@ -416,7 +444,7 @@ def test_report_sections_show_roi_rule_and_evsi(tmp_path):
     page = re.sub(r"\s+", " ", html.unescape(re.sub(r"(?s)<[^>]+>", " ", views.executive_summary(an)
                                                    + views.roi(an))))
     disp = an.roi_display
-    for key in ("roi_pct", "p_roi_positive", "net_benefit", "payback_months", "benefit", "bcr"):
+    for key in ("roi_pct", "p_roi_positive", "net_benefit", "payback_months", "benefit", "bcr", "dependence"):
         assert disp[key] in page, key
     assert "later release" not in page
     assert "Scale when P(ROI > 0) is at least 80%" in page
