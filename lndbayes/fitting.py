@@ -18,13 +18,14 @@ See docs/models.md for the models, priors, estimands and the diagnostics policy.
 from __future__ import annotations
 
 import json
+import time
 import warnings
 
 import numpy as np
 import pandas as pd
 
 import lndbayes
-from lndbayes import inference
+from lndbayes import inference, progress
 from lndbayes.design.designs import get_design
 from lndbayes.design.matrix import Columns, build_design_matrix, team_estimates
 from lndbayes.design.panel import Panel, build_panel
@@ -288,7 +289,16 @@ def fit_panel(panel: Panel, **settings):
         kw["target"] = {k: v for k, v in m.target.items()
                         if k in ("relative_change", "absolute_change")} or None
     kw.update(settings)
-    res = fit_effects(d, **kw)
+    with progress.scope(program=m.program_id, outcome=m.outcome_id):   # the runner shows it live
+        progress.emit("fitting")
+        t0 = time.perf_counter()
+        try:
+            res = fit_effects(d, **kw)
+        except Exception as err:
+            progress.emit("failed", reason=f"{type(err).__name__}: {err}")
+            raise
+        progress.emit("fitted", seconds=round(time.perf_counter() - t0, 2), converged=bool(res.converged),
+                      retries=int((res.diagnostics() or {}).get("retries") or 0))
     panel_meta = m.to_dict()
     if quarterly:
         panel_meta["time_granularity"] = "quarter"

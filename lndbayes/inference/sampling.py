@@ -31,6 +31,7 @@ import pymc as pm
 import pytensor
 import xarray as xr
 
+from lndbayes import progress
 from lndbayes.errors import ModelInputError
 from lndbayes.inference import compiled as disk_compiled
 from lndbayes.inference.diagnostics import RETRIES, THRESHOLDS, diagnose
@@ -49,6 +50,7 @@ DISK_CACHE = os.environ.get("LNDBAYES_COMPILE_CACHE_OFF", "") == ""
 def _compile(structure_key: str, model):
     """Compile ``model`` for nutpie, through the disk cache when it can be used."""
     t0 = time.perf_counter()
+    progress.emit("compiling")
     loaded, how = 0, "nutpie"
     compiled = None
     if DISK_CACHE:
@@ -67,6 +69,8 @@ def _compile(structure_key: str, model):
         compiled = nutpie.compile_pymc_model(model)
     _COMPILE_LOG.append({"structure": structure_key, "seconds": time.perf_counter() - t0,
                          "how": how, "loaded": loaded == 2})
+    progress.emit("compiled", seconds=round(time.perf_counter() - t0, 2),
+                  how="loaded from the disk cache" if loaded == 2 else how)
     return compiled
 
 
@@ -150,7 +154,8 @@ def sample(structure_key: str, build, data: dict, *, draws: int, tune: int, chai
                 compiled = _bind_initial_points(compiled.with_data(**fresh), fresh)
     idata = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, cores=cores,
                           seed=int(seed), progress_bar=False, save_warmup=False,
-                          target_accept=float(target_accept))
+                          target_accept=float(target_accept),
+                          progress_callback=progress.draws_callback())  # draws done, to the runner
     return _trim(idata)
 
 
@@ -178,6 +183,9 @@ def sample_with_retry(structure_key, build, data, *, draws, tune, chains, seed,
     for i, (ta, mult) in enumerate(attempts):
         if i and history[-1]["ess_short"]:
             n_draws = draws * mult  # too few effective draws: draw more as well
+        if i:
+            progress.emit("retry", attempt=i, target_accept=ta, tune=tune * mult, draws=n_draws,
+                          why="; ".join(history[-1]["messages"]) or "diagnostics failed")
         idata = sample(structure_key, build, data, draws=n_draws, tune=tune * mult, chains=chains,
                        seed=seed + i, target_accept=ta, sampler=sampler)
         diag = diagnose(idata)

@@ -1,0 +1,404 @@
+"""Signs of life during long work: which program and outcome is fitting, sampling (draws done),
+retrying (and why) or rendering, with elapsed time.
+
+Two halves that meet in one events file (JSON lines), because the fits run in other processes
+(the report runner's workers and their Papermill kernels) than the one that owns the terminal:
+
+- **emit** (any process): :func:`emit` appends one line to the file named by the environment
+  variable ``LNDBAYES_PROGRESS``; without it, it does nothing (a plain ``lb.fit_panel`` in a
+  notebook prints nothing). Child processes inherit the variable, so a worker, its kernel and
+  the sampler's background thread all write to the same file. Each event is one ``os.write``
+  on a file opened with ``O_APPEND``, so lines from several processes never interleave.
+- **show** (the runner): ``with session(total=N) as p:`` creates the file, sets the variable,
+  and tails the file in a thread. On a terminal it keeps one live line per running program
+  (stage, outcome, draws done, elapsed) under the finished steps; elsewhere (a log, CI) it
+  prints one line per step and no draw counts.
+
+::
+
+    with progress.scope(program="manager_coaching", outcome="attrition_12m"):
+        progress.emit("fitting")                 # program and outcome come from the scope
+
+    with progress.session(total=4) as p:         # in the runner
+        p.program("manager_coaching", "started")
+        ...                                      # workers emit; p prints
+        p.program("manager_coaching", "done", seconds=41.0)
+
+Stages (``stage`` of an event): per program ``started``, ``rendering``, ``done``, ``failed``,
+``skipped``; per outcome ``fitting``, ``compiling``, ``compiled``, ``sampling`` (draws done of
+the total, tuning included), ``retry`` (attempt, settings and why), ``fitted`` (seconds,
+converged, retries), ``failed`` (reason). Unknown stages are shown as they come.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+#: the events file of the run (inherited by child processes)
+ENV = "LNDBAYES_PROGRESS"
+#: the program a process works for, inherited by its children (a report kernel)
+ENV_PROGRAM = "LNDBAYES_PROGRESS_PROGRAM"
+#: seconds between sampling events of one fit (the sampler's callback fires more often)
+SAMPLING_EVERY = 1.0
+#: longest free text (a retry's reason, a failure) kept in an event
+MAX_TEXT = 300
+
+_scope: dict = {}
+
+
+def enabled() -> bool:
+    """Whether events go anywhere (a report run is listening)."""
+    return bool(os.environ.get(ENV))
+
+
+def emit(stage: str, *, program: str | None = None, outcome: str | None = None, **fields) -> None:
+    """Record one progress event; a no-op unless ``LNDBAYES_PROGRESS`` names a file.
+
+    ``program`` and ``outcome`` default to the current :func:`scope` (then to the program this
+    process was started for). Never raises: progress must not break a fit.
+    """
+    path = os.environ.get(ENV)
+    if not path:
+        return
+    rec = {"t": time.time(), "pid": os.getpid(), "stage": str(stage),
+           "program": program or _scope.get("program") or os.environ.get(ENV_PROGRAM) or None,
+           "outcome": outcome or _scope.get("outcome")}
+    for k, v in fields.items():
+        rec[k] = v[:MAX_TEXT] if isinstance(v, str) else v
+    try:
+        line = (json.dumps(rec, default=str) + "\n").encode()
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, line)
+        finally:
+            os.close(fd)
+    except (OSError, TypeError, ValueError):
+        pass
+
+
+@contextmanager
+def scope(program: str | None = None, outcome: str | None = None):
+    """Default ``program``/``outcome`` of :func:`emit` inside the block, in this process. The
+    program is also put in the environment, so a kernel started inside the block inherits it."""
+    global _scope
+    old, old_env = _scope, os.environ.get(ENV_PROGRAM)
+    _scope = {**old, **{k: v for k, v in (("program", program), ("outcome", outcome)) if v}}
+    if program:
+        os.environ[ENV_PROGRAM] = str(program)
+    try:
+        yield
+    finally:
+        _scope = old
+        if program:
+            if old_env is None:
+                os.environ.pop(ENV_PROGRAM, None)
+            else:
+                os.environ[ENV_PROGRAM] = old_env
+
+
+def draws_callback(every: float = SAMPLING_EVERY):
+    """A ``progress_callback`` for ``nutpie.sample`` that emits ``sampling`` events (draws done
+    and total over all chains, tuning included) at most every ``every`` seconds and once at
+    the end; ``None`` when nobody listens (nutpie then skips the callback).
+
+    Why this callback: nutpie calls it from its own thread with ``progress_bar=False`` too, so
+    the fits stay silent on the kernel's output while the runner sees the draws.
+    """
+    if not enabled():
+        return None
+    ids = dict(_scope)   # the sampler's thread does not see later changes of the scope
+    last = [0.0]
+    lock = threading.Lock()
+
+    def callback(chains) -> None:
+        try:
+            done = sum(int(c.finished_draws) for c in chains)
+            total = sum(int(c.total_draws) for c in chains)
+            tuning = any(bool(getattr(c, "tuning", False)) for c in chains)
+        except Exception:  # noqa: BLE001 - a changed nutpie API must not stop sampling
+            return
+        now = time.monotonic()
+        with lock:
+            if done < total and now - last[0] < every:
+                return
+            last[0] = now
+        emit("sampling", done=done, total=total, chains=len(chains), tuning=tuning, **ids)
+
+    return callback
+
+
+# ---- the runner's side: tail the events file and print ---------------------------------------
+
+def _clock(seconds: float) -> str:
+    s = int(max(0.0, seconds))
+    return f"{s // 60}:{s % 60:02d}"
+
+
+def _count(n: int) -> str:
+    return f"{n / 1000:.1f}k" if n >= 1000 else str(n)
+
+
+@dataclass
+class _Program:
+    started: float
+    stage: str = "started"
+    outcome: str | None = None
+    outcome_started: float | None = None
+    done: int = 0
+    total: int = 0
+    retry: str | None = None
+    sampled: bool = False          # a sampling event since the outcome started (else: cached)
+    outcomes_done: int = 0
+
+
+@dataclass
+class Board:
+    """What the events say, and how it is printed. ``handle`` takes one event (a dict as
+    :func:`emit` writes it) and returns the step lines it produced; ``live`` gives the live
+    lines of a terminal. Kept apart from the thread and the file so it can be tested alone."""
+
+    total: int | None = None
+    t0: float = field(default_factory=time.time)
+    programs: dict = field(default_factory=dict)      # program -> _Program (running)
+    finished: int = 0
+    failed: int = 0
+    ended: set = field(default_factory=set)           # programs done or failed: late events ignored
+
+    def _step(self, t: float, who: str, text: str) -> str:
+        return f"[{t - self.t0:6.1f} s] {who}: {text}"
+
+    def handle(self, ev: dict) -> list[str]:
+        t = float(ev.get("t") or time.time())
+        stage = str(ev.get("stage") or "")
+        pid = ev.get("program") or "lndbayes"
+        oid = ev.get("outcome")
+        who = f"{pid} / {oid}" if oid else str(pid)
+        if pid in self.ended and stage != "started":
+            return []      # e.g. the last sampling event, read after the runner said "done"
+        self.ended.discard(pid)
+        p = self.programs.get(pid)
+        if p is None and stage not in ("done", "failed", "skipped"):
+            p = self.programs[pid] = _Program(started=t)
+        if stage == "started":
+            return [self._step(t, who, "started")]
+        if stage in ("done", "failed", "skipped") and not oid:
+            self.programs.pop(pid, None)
+            self.ended.add(pid)
+            if stage == "skipped":
+                return [self._step(t, who, "up to date")]
+            self.finished += 1
+            self.failed += stage == "failed"
+            secs = ev.get("seconds")
+            took = f" in {secs:.0f} s" if isinstance(secs, (int, float)) else ""
+            text = f"done{took}" if stage == "done" else f"FAILED{took}: {ev.get('reason') or 'no reason given'}"
+            return [self._step(t, who, text + self._tally())]
+        if stage == "fitting":
+            p.stage, p.outcome, p.outcome_started = "fitting", oid, t
+            p.done = p.total = 0
+            p.retry, p.sampled = None, False
+            return [self._step(t, who, "fitting")]
+        if stage == "compiling":
+            p.stage = "compiling"
+            return []
+        if stage == "compiled":
+            p.stage = "fitting"
+            how = ev.get("how")
+            return [self._step(t, who, f"model compiled in {float(ev.get('seconds') or 0):.1f} s"
+                               + (f" ({how})" if how else ""))]
+        if stage == "sampling":
+            p.stage, p.sampled = "sampling", True
+            p.done, p.total = int(ev.get("done") or 0), int(ev.get("total") or 0)
+            return []
+        if stage == "retry":
+            p.retry = f"retry {ev.get('attempt')}: {ev.get('why') or ''}".strip()
+            p.stage = "fitting"
+            return [self._step(t, who, f"retry {ev.get('attempt')} (target_accept "
+                               f"{ev.get('target_accept')}, tuning {ev.get('tune')}, "
+                               f"{ev.get('draws')} draws) because {ev.get('why') or 'diagnostics failed'}")]
+        if stage == "fitted":
+            p.outcomes_done += 1
+            p.stage, secs = "fitted", ev.get("seconds")
+            text = f"fitted in {float(secs or 0):.1f} s"
+            if not p.sampled:
+                text = f"read back in {float(secs or 0):.1f} s (posterior cached)"
+            if ev.get("retries"):
+                text += f" after {ev.get('retries')} retries"
+            if ev.get("converged") is False:
+                text += "; diagnostics still failing (the report says so)"
+            p.outcome = None
+            return [self._step(t, who, text)]
+        if stage == "failed":          # an outcome that cannot be estimated
+            p.stage, p.outcome = "fitted", None
+            return [self._step(t, who, f"cannot be estimated: {ev.get('reason') or ''}")]
+        if stage == "rendering":
+            p.stage, p.outcome = "rendering", None
+            return [self._step(t, who, "rendering the report")]
+        p.stage = stage
+        return [self._step(t, who, stage)]
+
+    def _tally(self) -> str:
+        if not self.total:
+            return ""
+        return f" ({self.finished}/{self.total} programs finished" + (
+            f", {self.failed} failed)" if self.failed else ")")
+
+    def live(self, now: float | None = None) -> list[str]:
+        """One line per running program, and a header."""
+        now = time.time() if now is None else now
+        if not self.programs:
+            return []
+        head = f"-- {_clock(now - self.t0)} elapsed" + (
+            f", {self.finished}/{self.total} programs finished" if self.total else "")
+        out = [head]
+        for pid, p in self.programs.items():
+            parts = [f"{pid}  {_clock(now - p.started)}"]
+            if p.outcome:
+                parts.append(f"{p.outcome} ({_clock(now - (p.outcome_started or now))})")
+            if p.stage == "sampling" and p.total:
+                parts.append(f"sampling {_count(p.done)}/{_count(p.total)} draws")
+            else:
+                parts.append({"fitted": "between outcomes", "compiling": "compiling the model"}
+                             .get(p.stage, p.stage))
+            if p.retry and p.outcome:
+                parts.append(f"[{p.retry}]")
+            out.append("  " + "  ".join(parts))
+        return out
+
+
+class Session:
+    """The runner's view: tails the events file in a thread and prints (see :func:`session`)."""
+
+    def __init__(self, total: int | None = None, stream=None, tty: bool | None = None,
+                 interval: float | None = None):
+        self.stream = stream if stream is not None else sys.stdout
+        if tty is None:
+            isatty = getattr(self.stream, "isatty", None)
+            tty = bool(isatty and isatty()) and os.environ.get("TERM") != "dumb"
+        self.tty = tty
+        self.interval = interval if interval is not None else (0.5 if tty else 1.0)
+        self.board = Board(total=total)
+        self.dir = Path(tempfile.mkdtemp(prefix="lndbayes-progress-"))
+        self.path = self.dir / "events.jsonl"
+        self.path.touch()
+        self._pos = 0
+        self._partial = b""
+        self._drawn = 0            # live lines on the screen now
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._old_env: str | None = None
+
+    # -- lifecycle
+    def start(self) -> "Session":
+        self._old_env = os.environ.get(ENV)
+        os.environ[ENV] = str(self.path)
+        self._thread = threading.Thread(target=self._run, name="lndbayes-progress", daemon=True)
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5.0)
+        with self._lock:
+            self.poll(render=False)
+            self._clear()
+        if self._old_env is None:
+            os.environ.pop(ENV, None)
+        else:
+            os.environ[ENV] = self._old_env
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.poll()
+            except Exception:  # noqa: BLE001 - showing progress must never stop the run
+                pass
+
+    # -- input
+    def program(self, program: str, state: str, seconds: float | None = None,
+                reason: str | None = None) -> None:
+        """A program's state from the runner itself: started, rendering, done, failed, skipped."""
+        ev = {"t": time.time(), "stage": state, "program": program, "outcome": None}
+        if seconds is not None:
+            ev["seconds"] = float(seconds)
+        if reason:
+            ev["reason"] = " ".join(str(reason).split())[:MAX_TEXT]
+        with self._lock:
+            self.poll(render=False)     # the workers' events first: they happened before
+            self._show(self.board.handle(ev))
+
+    def line(self, text: str) -> None:
+        """Print ``text`` above the live lines (instead of ``print`` while the session is open)."""
+        with self._lock:
+            self._show([text])
+
+    def poll(self, render: bool = True) -> None:
+        """Read the events written since the last call and print what they say."""
+        with self._lock:
+            try:
+                with open(self.path, "rb") as fh:
+                    fh.seek(self._pos)
+                    chunk = fh.read()
+            except OSError:
+                return
+            self._pos += len(chunk)
+            data = self._partial + chunk
+            *lines, self._partial = data.split(b"\n")   # a line still being written waits
+            steps = []
+            for raw in lines:
+                try:
+                    ev = json.loads(raw)
+                except ValueError:
+                    continue
+                if isinstance(ev, dict):
+                    steps += self.board.handle(ev)
+            if steps or (render and self.tty):
+                self._show(steps)
+
+    # -- output
+    def _show(self, steps: list[str]) -> None:
+        if not self.tty:
+            for s in steps:
+                self.stream.write(s + "\n")
+            self.stream.flush()
+            return
+        self._clear()
+        width = max(20, shutil.get_terminal_size((100, 24)).columns - 1)
+        for s in steps:
+            self.stream.write(s + "\n")
+        live = [s[:width] for s in self.board.live()]    # cut: a wrapped line breaks the redraw
+        for s in live:
+            self.stream.write(s + "\n")
+        self._drawn = len(live)
+        self.stream.flush()
+
+    def _clear(self) -> None:
+        if self.tty and self._drawn:
+            # to the start of the first live line, then erase to the end of the screen
+            self.stream.write(f"\x1b[{self._drawn}F\x1b[J")
+            self._drawn = 0
+
+
+@contextmanager
+def session(total: int | None = None, stream=None, tty: bool | None = None, interval: float | None = None):
+    """Show the progress of a run while the block runs (see the module docstring).
+
+    ``total``: programs to run (for "3/5 finished"); ``stream``: where to print (stdout);
+    ``tty``: live lines (default: whether ``stream`` is a terminal). Yields the :class:`Session`.
+    """
+    s = Session(total=total, stream=stream, tty=tty, interval=interval).start()
+    try:
+        yield s
+    finally:
+        s.close()
