@@ -258,12 +258,20 @@ def _balance(members: pd.DataFrame, variables: list[str], team_level: bool) -> p
         if var not in members:
             continue
         col = members[var]
-        num = pd.to_numeric(col, errors="coerce")
-        if num.notna().all() and col.notna().all():
-            rows.append(balance_row(var, num[t], num[~t]))
+        # a blank cell is a missing value (as read from a CSV), not a category of its own
+        missing = col.isna() | (col.astype("string").str.strip() == "").fillna(True)
+        num = pd.to_numeric(col.where(~missing), errors="coerce")
+        if (~missing).any() and num[~missing].notna().all():
+            # numeric: compare the numbers that are there (one missing value must not turn
+            # the attribute into one row per distinct value)
+            rows.append(balance_row(var, num[t & ~missing], num[~t & ~missing]))
+            if missing.any():
+                ind = missing.astype(float)
+                rows.append(balance_row(f"{var} (missing)", ind[t], ind[~t]))
         else:
-            for level in sorted(col.dropna().astype(str).unique()):
-                ind = (col.astype(str) == level).astype(float)
+            text = col.astype(str).str.strip().where(~missing, "(missing)")
+            for level in sorted(text.unique()):
+                ind = (text == level).astype(float)
                 rows.append(balance_row(f"{var}={level}", ind[t], ind[~t]))
     return pd.DataFrame(rows)
 
