@@ -15,10 +15,15 @@ whatever the order of the input rows):
 2. strata are visited in sorted order; within a stratum of size :math:`n` a seeded random
    permutation sends :math:`\\lfloor n/2 \\rfloor` units to each arm;
 3. a stratum of odd size leaves one unit over (a stratum of one person leaves that person).
-   The left-over units of all strata are placed together by a seeded *balanced* draw: half of
-   them (rounded down) to each arm in random order, and the last one, when their number is
-   odd, by a seeded coin. So each stratum's arms differ by at most one unit, and so do the
-   totals.
+   With several stratum columns (team, then ``strata`` in order) the left-overs are first
+   balanced inside their coarser groups, finest first: the left-overs of one (team, role) are
+   split in halves by a seeded permutation, an odd one out moves up to the team, then to all
+   (so role x level strata inside a team cannot pile up in one arm of the team);
+4. the left-over units that reach the top are placed together by a seeded *balanced* draw:
+   half of them (rounded down) to each arm in random order, and the last one, when their
+   number is odd, by a seeded coin. So each stratum's arms differ by at most one unit, and so
+   do every coarser group's (each team's) and the totals. With one stratum column (the team
+   alone, or one team attribute in a cluster design) step 3 does nothing.
 
 The file follows the assignments.csv contract (docs/data-contract.md): ``program_id,
 unit_type, unit_id, arm, start_date``, one row per unit, sorted by unit_id.
@@ -229,8 +234,30 @@ def _randomise(units: pd.DataFrame, seed: int) -> tuple[pd.Series, pd.DataFrame]
         for i in perm[half:2 * half]:
             arm[ids[i]] = "control"
         if len(ids) % 2:
-            leftovers.append((key, ids[perm[-1]]))
+            leftovers.append((tuple(grp["stratum"].iloc[0]), ids[perm[-1]]))
         rows.append({"stratum": " / ".join(grp["stratum"].iloc[0]), "_key": key, "n": len(ids)})
+    depth = max((len(k) for k, _ in leftovers), default=0)
+    for level in range(depth - 1, 0, -1):
+        # balance the left-overs inside each coarser group (e.g. a team), finest first; an odd
+        # one out moves up a level
+        groups: dict[tuple, list] = {}
+        for item in leftovers:
+            groups.setdefault(item[0][:level], []).append(item)
+        up = []
+        for prefix in sorted(groups):
+            items = groups[prefix]
+            if len(items) < 2:
+                up += items
+                continue
+            perm = rng.permutation(len(items))
+            half = len(items) // 2
+            for i in perm[:half]:
+                arm[items[i][1]] = "treatment"
+            for i in perm[half:2 * half]:
+                arm[items[i][1]] = "control"
+            if len(items) % 2:
+                up.append(items[perm[-1]])
+        leftovers = up
     L = len(leftovers)
     draw = ["treatment"] * (L // 2) + ["control"] * (L // 2)
     if L % 2:
