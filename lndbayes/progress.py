@@ -147,6 +147,11 @@ def _count(n: int) -> str:
     return f"{n / 1000:.1f}k" if n >= 1000 else str(n)
 
 
+#: how a model was compiled (sampling._compile's labels), in words
+_HOW = {"disk-cached": "compiled, kept in the disk cache for later runs",
+        "nutpie": "nutpie's compile, not cached on disk"}
+
+
 @dataclass
 class _Program:
     started: float
@@ -211,7 +216,7 @@ class Board:
             return []
         if stage == "compiled":
             p.stage = "fitting"
-            how = ev.get("how")
+            how = _HOW.get(ev.get("how"), ev.get("how"))
             return [self._step(t, who, f"model compiled in {float(ev.get('seconds') or 0):.1f} s"
                                + (f" ({how})" if how else ""))]
         if stage == "sampling":
@@ -341,6 +346,7 @@ class Session:
     def line(self, text: str) -> None:
         """Print ``text`` above the live lines (instead of ``print`` while the session is open)."""
         with self._lock:
+            self.poll(render=False)     # what the workers said before this line comes first
             self._show([text])
 
     def poll(self, render: bool = True) -> None:
