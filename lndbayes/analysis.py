@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lndbayes import INTERVAL, __version__
+from lndbayes import INTERVAL, __version__, progress
 from lndbayes import decisions as dc
 from lndbayes import roi as roi_mod
 from lndbayes import value_of_information as voi
@@ -572,7 +572,9 @@ def analyse_program(org, program_id: str, *, min_group: int | None = None, **set
     an.decision_rule = decision_rule(an, thresholds)
     an.roi_display = roi_display(an)
     for name, extra in EXTRAS.items():
+        progress.emit("section", program=program_id, section=extra.title)   # a run shows it live
         run_extra(an, name, extra, org, program, settings)
+    progress.emit("analysed", program=program_id)
     return an
 
 

@@ -24,7 +24,8 @@ Two halves that meet in one events file (JSON lines), because the fits run in ot
         ...                                      # workers emit; p prints
         p.program("manager_coaching", "done", seconds=41.0)
 
-Stages (``stage`` of an event): per program ``started``, ``rendering``, ``done``, ``failed``,
+Stages (``stage`` of an event): per program ``started``, ``section`` (an optional part of the
+analysis: monitoring, the chain, skills), ``analysed`` / ``rendering``, ``done``, ``failed``,
 ``skipped``; per outcome ``fitting``, ``compiling``, ``compiled``, ``sampling`` (draws done of
 the total, tuning included), ``retry`` (attempt, settings and why), ``fitted`` (seconds,
 converged, retries), ``failed`` (reason). Unknown stages are shown as they come.
@@ -162,6 +163,7 @@ class _Program:
     total: int = 0
     retry: str | None = None
     sampled: bool = False          # a sampling event since the outcome started (else: cached)
+    section: str | None = None     # the optional part of the analysis being computed
     outcomes_done: int = 0
 
 
@@ -177,6 +179,7 @@ class Board:
     finished: int = 0
     failed: int = 0
     ended: set = field(default_factory=set)           # programs done or failed: late events ignored
+    by_pid: dict = field(default_factory=dict)        # process id -> the program it last worked for
 
     def _step(self, t: float, who: str, text: str) -> str:
         return f"[{t - self.t0:6.1f} s] {who}: {text}"
@@ -184,7 +187,11 @@ class Board:
     def handle(self, ev: dict) -> list[str]:
         t = float(ev.get("t") or time.time())
         stage = str(ev.get("stage") or "")
-        pid = ev.get("program") or "lndbayes"
+        pid = ev.get("program")
+        if pid and ev.get("pid") is not None:
+            self.by_pid[ev["pid"]] = pid
+        # an event without a program (a fit inside a section) belongs to its process's program
+        pid = pid or self.by_pid.get(ev.get("pid")) or "lndbayes"
         oid = ev.get("outcome")
         who = f"{pid} / {oid}" if oid else str(pid)
         if pid in self.ended and stage != "started":
@@ -207,7 +214,7 @@ class Board:
             text = f"done{took}" if stage == "done" else f"FAILED{took}: {ev.get('reason') or 'no reason given'}"
             return [self._step(t, who, text + self._tally())]
         if stage == "fitting":
-            p.stage, p.outcome, p.outcome_started = "fitting", oid, t
+            p.stage, p.outcome, p.outcome_started, p.section = "fitting", oid, t, None
             p.done = p.total = 0
             p.retry, p.sampled = None, False
             return [self._step(t, who, "fitting")]
@@ -244,9 +251,15 @@ class Board:
         if stage == "failed":          # an outcome that cannot be estimated
             p.stage, p.outcome = "fitted", None
             return [self._step(t, who, f"cannot be estimated: {ev.get('reason') or ''}")]
-        if stage == "rendering":
-            p.stage, p.outcome = "rendering", None
-            return [self._step(t, who, "rendering the report")]
+        if stage == "section":
+            p.stage, p.outcome, p.section = "computing", None, str(ev.get("section"))
+            return [self._step(t, who, f"computing {ev.get('section')}")]
+        if stage in ("analysed", "rendering"):
+            was, p.stage, p.outcome, p.section = p.stage, "rendering", None, None
+            if was == "rendering":
+                return []          # a worker may say it as well: one line is enough
+            return [self._step(t, who, "analysis done; rendering the report" if stage == "analysed"
+                               else "rendering the report")]
         p.stage = stage
         return [self._step(t, who, stage)]
 
@@ -268,10 +281,12 @@ class Board:
             parts = [f"{pid}  {_clock(now - p.started)}"]
             if p.outcome:
                 parts.append(f"{p.outcome} ({_clock(now - (p.outcome_started or now))})")
+            elif p.section:
+                parts.append(p.section)
             if p.stage == "sampling" and p.total:
                 parts.append(f"sampling {_count(p.done)}/{_count(p.total)} draws")
             else:
-                parts.append({"fitted": "between outcomes", "compiling": "compiling the model"}
+                parts.append({"fitted": "analysing", "compiling": "compiling the model"}
                              .get(p.stage, p.stage))
             if p.retry and p.outcome:
                 parts.append(f"[{p.retry}]")

@@ -95,12 +95,10 @@ def test_board_lines_per_step_and_live_lines():
         (8.0, "fitted", "coach", "attrition", {"seconds": 7.0, "converged": False, "retries": 1}),
         (9.0, "fitting", "coach", "engagement", {}),
         (9.5, "fitted", "coach", "engagement", {"seconds": 0.5, "converged": True, "retries": 0}),
-        (10.0, "failed", "coach", "csat", {"reason": "no KPI rows"}),
-        (11.0, "rendering", "coach", None, {}),
-        (12.0, "started", "sales", None, {}),
-        (41.0, "done", "coach", None, {"seconds": 41.0}),
-        (42.0, "sampling", "coach", "engagement", {"done": 8000, "total": 8000}),   # late: ignored
-        (50.0, "failed", "sales", None, {"seconds": 38.0, "reason": "KeyError: 'x'"}),
+        (10.0, "failed", "coach", "csat", {"reason": "no KPI rows", "pid": 7}),
+        (10.5, "section", "coach", None, {"section": "Interim monitoring", "pid": 7}),
+        # a fit inside the section says no program: its process (pid 7) worked for coach
+        (10.7, "sampling", None, None, {"done": 300, "total": 4000, "pid": 7}),
     ])
     assert steps == [
         "[   8.0 s] coach / attrition: fitted in 7.0 s after 1 retries; diagnostics still failing "
@@ -108,8 +106,26 @@ def test_board_lines_per_step_and_live_lines():
         "[   9.0 s] coach / engagement: fitting",
         "[   9.5 s] coach / engagement: read back in 0.5 s (posterior cached)",
         "[  10.0 s] coach / csat: cannot be estimated: no KPI rows",
-        "[  11.0 s] coach: rendering the report",
+        "[  10.5 s] coach: computing Interim monitoring",
+    ]
+    assert b.live(now=1011.0) == ["-- 0:11 elapsed, 0/2 programs finished",
+                                  "  coach  0:11  Interim monitoring  sampling 300/4.0k draws"]
+    steps = _run(b, [
+        (11.0, "analysed", "coach", None, {}),
+        (11.2, "rendering", "coach", None, {}),        # said twice (analysis, worker): one line
+        (12.0, "started", "sales", None, {}),
+    ])
+    assert b.live(now=1012.0)[1:] == ["  coach  0:12  rendering", "  sales  0:00  started"]
+    assert steps == [
+        "[  11.0 s] coach: analysis done; rendering the report",
         "[  12.0 s] sales: started",
+    ]
+    steps = _run(b, [
+        (41.0, "done", "coach", None, {"seconds": 41.0}),
+        (42.0, "sampling", "coach", "engagement", {"done": 8000, "total": 8000}),   # late: ignored
+        (50.0, "failed", "sales", None, {"seconds": 38.0, "reason": "KeyError: 'x'"}),
+    ])
+    assert steps == [
         "[  41.0 s] coach: done in 41 s (1/2 programs finished)",
         "[  50.0 s] sales: FAILED in 38 s: KeyError: 'x' (2/2 programs finished, 1 failed)",
     ]
