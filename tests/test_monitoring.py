@@ -306,3 +306,16 @@ def test_one_team_randomised_within_is_one_comparison(org):
     default = monitor_program(one, "manager_coaching", checkpoints=[12], n_sims=50)
     assert "1 teams with a comparison (need 2)" in default.table.iloc[-1]["reason"]
     assert "only one arm" not in default.table.iloc[-1]["reason"]
+
+
+def test_no_panel_yet_says_why(org):
+    """When the monitored outcome's panel cannot be built (everyone in the treatment arm; a
+    survey not run yet), the checkpoint says why, not only 'no panel can be built'."""
+    a = org.table("assignments").copy()
+    a.loc[a["program_id"] == "manager_coaching", "arm"] = "treatment"
+    all_treated = dataclasses.replace(org, tables={**org.tables, "assignments": a})
+    mon = monitor_program(all_treated, "manager_coaching", checkpoints=[6], n_sims=20)
+    row = mon.table.iloc[0]
+    assert row["action"] == "too little data" and pd.isna(row["p_works"])
+    assert "treatment arm" in row["reason"] and "assignments.csv" in row["reason"]
+    assert not mon.operating_characteristics["available"]

@@ -249,11 +249,14 @@ def monitor_program(org, program_id: str, *, outcome: str | None = None, checkpo
         base = {"checkpoint": int(k), "as_of": cut.date().isoformat(),
                 "last_month": period_str(month_index(cut) - 1)}
         contrasts, panels, units = {}, {}, {}
+        no_panel = ""
         for o in [out] + [m for m in monetised if m.id != out.id]:
             try:
                 panel = build_panel(org_k, program_id, o.id)
                 tc = team_contrasts(panel)
-            except LndbayesError:
+            except LndbayesError as err:
+                if o.id == out.id:        # say why (no comparison arm, no survey yet, ...)
+                    no_panel = " ".join(str(err).split())
                 continue
             if is_cumulative(panel.meta):
                 tc = tc.scaled(o.window_months / min(k, o.window_months))
@@ -262,7 +265,8 @@ def monitor_program(org, program_id: str, *, outcome: str | None = None, checkpo
         if tc is None:
             rows.append({**base, "n_treated": 0, "n_control": 0, "teams": 0, "enough": False,
                          "action": "too little data",
-                         "reason": "too little data: no panel can be built from the data known yet"})
+                         "reason": "too little data: no panel can be built from the data known yet"
+                                   + (f" ({no_panel})" if no_panel else "")})
             per_look.append(None)
             continue
         enough, why = _enough(tc, rule, out.family, units[out.id])
