@@ -319,3 +319,20 @@ def test_no_panel_yet_says_why(org):
     assert row["action"] == "too little data" and pd.isna(row["p_works"])
     assert "treatment arm" in row["reason"] and "assignments.csv" in row["reason"]
     assert not mon.operating_characteristics["available"]
+
+
+def test_events_of_an_arm_below_the_privacy_floor_are_not_shown(org):
+    """A 'too little data' checkpoint states its counts; an arm of fewer than privacy_min_group
+    people must not have its events shown ('1 events among the treated' of 3 people says one of
+    them left)."""
+    p = build_panel(org, "manager_coaching", "attrition_12m").data
+    keep = list(p.loc[p["treated"] == 1, "unit"][:3]) + list(p.loc[p["treated"] == 0, "unit"][:6])
+    e = org.employees
+    few = e[e["employee_key"].isin(keep) | ~e["employee_key"].isin(p["unit"])]
+    small = dataclasses.replace(org, tables={**org.tables, "employees": few})
+    mon = monitor_program(small, "manager_coaching", checkpoints=[12], n_sims=20)
+    row = mon.table.iloc[0]
+    assert row["action"] == "too little data" and row["n_treated"] == 3 and row["n_control"] == 6
+    assert pd.isna(row["events_treated"]) and row["events_control"] >= 0
+    assert "among the treated" not in row["reason"]
+    assert "fewer than 5 people" in row["reason"]

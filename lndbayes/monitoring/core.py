@@ -40,6 +40,7 @@ from lndbayes.monitoring.approx import (SUPPORTED, TeamContrasts, grid_posterior
 from lndbayes.monitoring.asof import as_of, cut_date
 from lndbayes.monitoring.oc import MonitorDesign, operating_characteristics
 from lndbayes.monitoring.rule import TERMINAL, MonitoringRule, MonitoringSettingsError
+from lndbayes.privacy import DEFAULT_MIN_GROUP, min_group_of
 from lndbayes.results import json_safe
 
 __all__ = ["Monitoring", "monitor_program", "checkpoint_months", "data_end_month", "TABLE_COLUMNS"]
@@ -179,7 +180,16 @@ def _outcome_to_monitor(program, outcome_id):
                           f"supports ({', '.join(SUPPORTED)})")
 
 
-def _enough(tc: TeamContrasts, rule: MonitoringRule, family: str, unit_type: str) -> tuple[bool, str]:
+def _hidden_events(tc: TeamContrasts, unit_type: str, min_group: int) -> tuple[bool, bool]:
+    """Which arms' event counts must not be shown: those of fewer than ``min_group`` people
+    (employee units; "1 event among 3 treated" tells that one of them left)."""
+    if unit_type != "employee":
+        return False, False
+    return tc.n_treated < min_group, tc.n_control < min_group
+
+
+def _enough(tc: TeamContrasts, rule: MonitoringRule, family: str, unit_type: str,
+            min_group: int = DEFAULT_MIN_GROUP) -> tuple[bool, str]:
     why = []
     # team units: each team is many people; the team counts below apply instead
     need = rule.min_units if unit_type == "employee" else rule.min_teams
@@ -190,8 +200,12 @@ def _enough(tc: TeamContrasts, rule: MonitoringRule, family: str, unit_type: str
     if family in ("binary", "count"):
         ev = min(tc.events_treated, tc.events_control)
         if not np.isfinite(ev) or ev < rule.min_events:
-            why.append(f"{tc.events_treated:.0f} events among the treated and "
-                       f"{tc.events_control:.0f} in the comparison (need {rule.min_events} each)")
+            if any(_hidden_events(tc, unit_type, min_group)):
+                why.append(f"fewer than {rule.min_events} events on a side (counts not shown: an "
+                           f"arm has fewer than {min_group} people)")
+            else:
+                why.append(f"{tc.events_treated:.0f} events among the treated and "
+                           f"{tc.events_control:.0f} in the comparison (need {rule.min_events} each)")
     if len(tc.y) < rule.min_teams:
         why.append(f"{len(tc.y)} teams with a comparison (need {rule.min_teams})")
     if tc.kind == "cluster" and len(set(tc.X[:, 1])) < 2:
@@ -242,6 +256,7 @@ def monitor_program(org, program_id: str, *, outcome: str | None = None, checkpo
     display_scale, unit = fam.display_scale(out.unit_label)
     direction = out.direction
 
+    min_group = min_group_of(org.programs)
     rows, per_look, last_money = [], [], None
     for i, k in enumerate(months):
         cut = cut_date(start, k)
@@ -269,9 +284,11 @@ def monitor_program(org, program_id: str, *, outcome: str | None = None, checkpo
                                    + (f" ({no_panel})" if no_panel else "")})
             per_look.append(None)
             continue
-        enough, why = _enough(tc, rule, out.family, units[out.id])
+        enough, why = _enough(tc, rule, out.family, units[out.id], min_group)
+        hide_t, hide_c = _hidden_events(tc, units[out.id], min_group)
         row = {**base, "n_treated": tc.n_treated, "n_control": tc.n_control, "teams": len(tc.y),
-               "events_treated": tc.events_treated, "events_control": tc.events_control,
+               "events_treated": np.nan if hide_t else tc.events_treated,
+               "events_control": np.nan if hide_c else tc.events_control,
                "enough": enough}
         per_look.append((tc, enough))
         if not enough:
@@ -287,7 +304,7 @@ def monitor_program(org, program_id: str, *, outcome: str | None = None, checkpo
         if monetised:
             effects = {out.id: draws}
             for j, (oid, c) in enumerate(contrasts.items()):
-                if oid != out.id and _enough(c, rule, program.outcome(oid).family, units[oid])[0]:
+                if oid != out.id and _enough(c, rule, program.outcome(oid).family, units[oid], min_group)[0]:
                     effects[oid] = grid_posterior(c.y, c.v, c.X, c.s_tau).draws(N_DRAWS, seed=seed + 1000 * (j + 1) + i)
             try:
                 money, costs, _ = roi_mod.roi_inputs(org_k, program, {o: panels[o] for o in effects})
