@@ -43,7 +43,11 @@ def _program_numbers(summary: Mapping) -> dict:
     pct = roi.get("roi_pct") or {}
     head = summary.get("headline") or {}
     rec = summary.get("recommendation") or {}
-    return {"roi": disp.get("roi_pct", ""), "roi_mean": _num(pct.get("mean")),
+    roi_text = disp.get("roi_pct", "")
+    if not roi and summary.get("roi_error"):
+        # a monetised program whose ROI failed is neither intangible nor "no costs counted"
+        roi_text = "ROI could not be computed: " + " ".join(str(summary["roi_error"]).split())
+    return {"roi": roi_text, "roi_mean": _num(pct.get("mean")),
             "roi_lower": _num(pct.get("lower")), "roi_upper": _num(pct.get("upper")),
             "p_roi_positive": _num(roi.get("p_roi_positive")), "p_roi_positive_text": disp.get("p_roi_positive", ""),
             "net_benefit": disp.get("net_benefit", ""),

@@ -184,3 +184,20 @@ def test_without_any_money_the_banner_says_so(cfg, tmp_path):
     _write_reports(tmp_path, {"manager_coaching": summary(["attrition_12m"], roi=None)}, {})
     text = _text(portfolio_html(tmp_path, cfg))
     assert "No program has a money value yet" in text and "gross benefit EUR 9k" in text
+
+
+def test_a_roi_that_could_not_be_computed_is_not_called_intangible(cfg, tmp_path):
+    """A monetised program whose ROI failed (summary roi null, roi_error set) is not shown as
+    'no money value (intangible)' nor as a gross benefit without costs: the map says the ROI
+    could not be computed, and why."""
+    s = summary(["error_count", "csat"], "iterate", roi=None)
+    s["roi_error"] = "ValueError: participants lookup failed"
+    t = alignment_map(cfg, {"support_upskilling": s})
+    row = t[(t["program"] == "support_upskilling") & (t["outcome"] == "error_count")].iloc[0]
+    assert row["evidence"] and "could not be computed" in row["roi"]
+    assert "participants lookup failed" in row["roi"]
+    _write_reports(tmp_path, {"support_upskilling": s}, {})
+    text = _text(portfolio_html(tmp_path, cfg))
+    block = text[text.index("Customers who stay"):]
+    assert "ROI could not be computed" in block
+    assert "intangible" not in block.split("Operate safely")[0]
