@@ -70,6 +70,15 @@ def _outcome_evidence(summary: Mapping | None, problem: str | None, oid: str) ->
     return True, "", entry
 
 
+def _spelling(names: dict, text: str | None) -> str:
+    """One spelling per name whatever its case and spacing ('grow  Revenue' is 'Grow revenue'):
+    the first one seen (organisation.goals first), so a typo does not split a goal or a campaign."""
+    if not text:
+        return ""
+    clean = " ".join(str(text).split())
+    return names.setdefault(clean.casefold(), clean)
+
+
 def alignment_map(cfg, summaries: Mapping[str, Mapping], problems: Mapping[str, str] | None = None
                   ) -> pd.DataFrame:
     """One row per goal x department KPI x campaign x program x outcome (columns :data:`COLUMNS`).
@@ -84,6 +93,8 @@ def alignment_map(cfg, summaries: Mapping[str, Mapping], problems: Mapping[str, 
     recommendation is the summary's own "iterate: evidence unreliable").
     """
     problems = dict(problems or {})
+    goals, campaigns = {}, {}
+    org_goals = [_spelling(goals, g) for g in cfg.organisation.goals]
     rows = []
     for pid, prog in cfg.programs.items():
         al = prog.alignment
@@ -92,8 +103,9 @@ def alignment_map(cfg, summaries: Mapping[str, Mapping], problems: Mapping[str, 
         for o in prog.outcomes:
             ok, why, entry = _outcome_evidence(summary, problems.get(pid), o.id)
             disp = entry.get("display") or {}
-            row = {"goal": al.organisational_goal or NO_GOAL, "department_kpi": al.department_kpi or "",
-                   "campaign": al.campaign or "", "program": pid, "program_name": prog.name,
+            row = {"goal": _spelling(goals, al.organisational_goal) or NO_GOAL,
+                   "department_kpi": al.department_kpi or "",
+                   "campaign": _spelling(campaigns, al.campaign), "program": pid, "program_name": prog.name,
                    "products": "; ".join(al.products), "outcome": o.id, "kpi": o.kpi, "level": o.level,
                    "unit": o.unit_label or "", "evidence": ok, "why_none": why,
                    "effect": disp.get("effect_abs", "") if ok else "",
@@ -103,7 +115,7 @@ def alignment_map(cfg, summaries: Mapping[str, Mapping], problems: Mapping[str, 
                                   "p_roi_positive_text", "net_benefit", "benefit", "recommendation", "reason")})
             rows.append(row)
     named = {r["goal"] for r in rows}
-    for goal in cfg.organisation.goals:
+    for goal in org_goals:
         if goal not in named:
             rows.append({"goal": goal, "evidence": False, "why_none": NO_PROGRAM})
             named.add(goal)
@@ -121,7 +133,7 @@ def alignment_map(cfg, summaries: Mapping[str, Mapping], problems: Mapping[str, 
     df["level"] = df["level"].astype("Int64")
     # order: goals as organisation.goals lists them, then as programs first name them;
     # within a goal by campaign and KPI (first appearance), so a group's rows are adjacent
-    goal_order = {g: i for i, g in enumerate(dict.fromkeys([*cfg.organisation.goals, *df["goal"]]))}
+    goal_order = {g: i for i, g in enumerate(dict.fromkeys([*org_goals, *df["goal"]]))}
     first = {c: i for i, c in enumerate(dict.fromkeys(df["campaign"] + "|" + df["kpi"]))}
     df["_g"], df["_c"] = df["goal"].map(goal_order), (df["campaign"] + "|" + df["kpi"]).map(first)
     df = df.sort_values(["_g", "_c"], kind="mergesort").drop(columns=["_g", "_c"]).reset_index(drop=True)

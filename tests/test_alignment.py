@@ -201,3 +201,22 @@ def test_a_roi_that_could_not_be_computed_is_not_called_intangible(cfg, tmp_path
     block = text[text.index("Customers who stay"):]
     assert "ROI could not be computed" in block
     assert "intangible" not in block.split("Operate safely")[0]
+
+
+def test_goals_and_campaigns_match_whatever_their_case_and_spacing(cfg, reports):
+    """'grow  revenue' in a program and 'Grow revenue' in organisation.goals are one goal (not
+    a goal 'no program serves' plus another); 'fewer errors 2025' and 'Fewer errors 2025' are one
+    campaign, so its programs measuring one KPI are still one group."""
+    text = resources.files("lndbayes.example").joinpath("programs.yaml").read_text(encoding="utf-8")
+    lines = text.splitlines(keepends=True)
+    lines[72] = lines[72].replace("organisational_goal: Grow revenue", "organisational_goal: grow  Revenue ")
+    lines[193] = lines[193].replace("campaign: Fewer errors 2025", "campaign: fewer errors  2025")
+    assert "grow  Revenue" in lines[72] and "fewer errors  2025" in lines[193]
+    messy = programs_from_text("".join(lines), file="programs.yaml")
+    t = alignment_map(messy, *reports)
+    assert list(dict.fromkeys(t["goal"])) == list(dict.fromkeys(alignment_map(cfg, *reports)["goal"]))
+    assert not ((t["goal"] == "Grow revenue") & (t["why_none"] == NO_PROGRAM)).any()
+    errors = t[t["kpi"] == "errors"]
+    assert errors["group"].nunique() == 1 and (errors["group_size"] == 2).all()
+    pd_equal = alignment_map(cfg, *reports)[["goal", "group", "group_size", "evidence"]]
+    assert t[["goal", "group", "group_size", "evidence"]].equals(pd_equal)
