@@ -55,7 +55,13 @@ test-fast: $(STAMP) ## the suite without the slow statistical checks
 test-slow: $(STAMP) ## only the slow statistical checks (coverage, calibration)
 	$(PY) -m pytest -m slow $(XDIST) $(PYTEST_ARGS)
 
-bench: $(STAMP) ## run the benchmarks and print their figures (see benchmarks/README.md)
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): $(STAMP)
+	@echo "Installing the benchmark extra (Bambi, to compare with)"; \
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev,bench]" 2>&1 | grep -v '^WARNING: Location' ; \
+	test $${PIPESTATUS[0]} -eq 0; touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP) ## the benchmarks against peers (PyMC, Bambi, MixedLM): benchmarks/results.md
 	$(PY) benchmarks/run_all.py
 
 lab: $(STAMP) ## open JupyterLab on the notebooks
