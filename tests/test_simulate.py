@@ -467,3 +467,66 @@ def test_tiny_organisation_simulates_and_ingests(tmp_path):
     ingest(raw, tmp_path / "tiny")
     ledger = pd.read_csv(tmp_path / "tiny" / "processed" / "ledger.csv")
     assert ledger.rows_rejected.sum() == 0, ledger[ledger.rows_rejected > 0]
+
+
+# ---------------------------------------------------------------------------------------------
+# the large preset (lndbayes.example.large), at a tiny scale: 1,500 employees, 3 programs
+
+
+@pytest.fixture(scope="module")
+def large(tmp_path_factory) -> Path:
+    return simulate_org(tmp_path_factory.mktemp("large") / "raw", seed=0, preset="large",
+                        n_employees=1500, n_programs=3)
+
+
+def test_large_preset_is_contract_valid_and_ingests_with_no_rejects(large, tmp_path):
+    for f, cols in COLUMNS.items():
+        assert list(pd.read_csv(large / f, nrows=1).columns) == cols, f
+    cfg = load_programs(large / "programs.yaml")
+    assert cfg.errors == {}
+    assert list(cfg.programs) == ["p001_service", "p002_rollout", "p003_trial"]
+    assert {p.design.type for p in cfg.programs.values()} == {"pre_post", "staggered", "randomized"}
+    kpis = set(pd.read_csv(large / "kpis.csv", usecols=["kpi"]).kpi)
+    for p in cfg.programs.values():
+        assert len(p.outcomes) == 3
+        assert all(o.kpi in kpis and (o.exposure is None or o.exposure in kpis) for o in p.outcomes)
+    root = large.parent
+    ingest(large, root)
+    ledger = pd.read_csv(root / "processed" / "ledger.csv")
+    assert ledger.rows_rejected.sum() == 0, ledger[ledger.rows_rejected > 0]
+
+
+def test_large_preset_panels_have_both_arms_and_truth_for_every_outcome(large):
+    from lndbayes.data.org import load_org
+    from lndbayes.design.panel import build_panel
+
+    org = load_org(large.parent)
+    truth = json.loads((large.parent / "truth.json").read_text())
+    assert truth["preset"] == "large" and truth["n_programs"] == 3
+    for pid, p in org.programs.programs.items():
+        for o in p.outcomes:
+            panel = build_panel(org, pid, o.id)
+            units = panel.units
+            assert set(units.treated) == {0, 1}, (pid, o.id)
+            t = truth["programs"][pid]["outcomes"][o.id]
+            assert t["family"] == o.family and np.isfinite(t["average_effect_abs"])
+            if t["effect_sd_team"] == 0:  # a no-effect outcome: exactly zero on the business scale
+                assert t["average_effect_abs"] == 0 and set(t["team_effects"].values()) == {0}
+            else:
+                assert np.sign(t["average_effect_abs"]) == np.sign(t["effect_mean"]), (pid, o.id)
+
+
+def test_large_preset_programs_do_not_depend_on_how_many_are_drawn(large, tmp_path):
+    two = simulate_org(tmp_path / "two" / "raw", seed=0, preset="large", n_employees=1500, n_programs=2)
+    y3, y2 = (yaml.safe_load((r / "programs.yaml").read_text())["programs"] for r in (large, two))
+    assert y2 == y3[:2]
+    k3, k2 = (pd.read_csv(r / "kpis.csv") for r in (large, two))
+    assert k2.reset_index(drop=True).equals(k3[~k3.kpi.str.startswith("p003_")].reset_index(drop=True))
+    assert (two / "employees.csv").read_bytes() == (large / "employees.csv").read_bytes()
+
+
+def test_presets_are_checked(tmp_path):
+    with pytest.raises(ValueError, match="unknown preset 'huge'"):
+        simulate_org(tmp_path / "raw", preset="huge")
+    with pytest.raises(ValueError, match="n_programs is for the large preset"):
+        simulate_org(tmp_path / "raw", n_programs=3)

@@ -57,6 +57,10 @@ The generator, one job per module: ``world`` (calendar, departments, skills, tru
 ``learning`` (the LMS's xAPI statements), ``truth`` (truth.json) and ``simulate`` (draws in a
 fixed order and writes the files). ``programs.yaml`` beside them is the example's programs
 file, written by hand as a user would, and copied as it is.
+
+``simulate_org(out_dir, preset="large")`` writes the large preset instead: 20,000 employees drawn
+the same way and 100 generated programs with three outcomes each (``large``; `lndbayes simulate
+--preset large`), to measure how lndbayes scales; docs/example-organisation.md describes both.
 """
 
 from lndbayes.example.simulate import simulate_org

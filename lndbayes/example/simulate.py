@@ -52,19 +52,9 @@ def _csv(df: pd.DataFrame, path: Path):
     atomic.write_text(path, df.to_csv(index=False, lineterminator="\n"))
 
 
-def simulate_org(out_dir: Path, *, seed: int = 0, n_employees: int = 2000) -> Path:
-    """Write the example organisation's raw files into ``out_dir`` and truth.json beside it.
-
-    Returns ``out_dir``. Same ``seed`` and ``n_employees`` give byte-identical files.
-    """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    H = simulate_hris(rng, int(n_employees))
-    n = len(H["team"])
-    ids = np.array([f"E{10001 + i:05d}" for i in range(n)], dtype=object)
+def people_frames(H: dict, ids: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """employees.csv and hris_events.csv of the people ``simulate_hris`` drew (every preset)."""
     team_names = H["team_names"]
-
     mgr = H["manager"]
     emp = pd.DataFrame({
         "employee_id": ids, "team": team_names[H["team"]],
@@ -77,6 +67,44 @@ def simulate_org(out_dir: Path, *, seed: int = 0, n_employees: int = 2000) -> Pa
     hris = pd.DataFrame({"employee_id": ids[ev["i"].to_numpy()], "event_date": dates(ev["day"].to_numpy()),
                          "event_type": ev["event_type"], "from_value": ev["from_value"],
                          "to_value": ev["to_value"]}).sort_values(["event_date", "employee_id", "event_type"])
+    return emp, hris
+
+
+def employee_ids(n: int) -> np.ndarray:
+    return np.array([f"E{10001 + i:05d}" for i in range(n)], dtype=object)
+
+
+#: the presets of ``simulate_org`` and their default head count
+PRESETS = {"default": 2000, "large": 20000}
+
+
+def simulate_org(out_dir: Path, *, seed: int = 0, n_employees: int | None = None, preset: str = "default",
+                 n_programs: int | None = None) -> Path:
+    """Write the example organisation's raw files into ``out_dir`` and truth.json beside it.
+
+    ``preset``: ``"default"`` (2,000 employees, the five hand-written programs of
+    lndbayes/example/programs.yaml) or ``"large"`` (20,000 employees and ``n_programs``, default
+    100, generated programs with three outcomes each: lndbayes.example.large).
+    ``n_employees`` (head count on 2024-01-01) defaults to the preset's.
+    Returns ``out_dir``. Same arguments give byte-identical files.
+    """
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
+    n_employees = PRESETS[preset] if n_employees is None else int(n_employees)
+    if preset == "large":
+        from lndbayes.example.large import simulate_large  # it uses this module's helpers
+
+        return simulate_large(out_dir, seed=seed, n_employees=n_employees,
+                              n_programs=100 if n_programs is None else int(n_programs))
+    if n_programs is not None:
+        raise ValueError("n_programs is for the large preset: the default preset has its five programs")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    H = simulate_hris(rng, int(n_employees))
+    n = len(H["team"])
+    ids = employee_ids(n)
+    emp, hris = people_frames(H, ids)
 
     truth_outcomes: dict[str, dict] = {}
     kpi_rows, t_coach = coaching_outcomes(rng, H, ids)
