@@ -22,7 +22,7 @@ from lndbayes.cli import main as cli_main
 from lndbayes.errors import ContractError, LndbayesError, ModelInputError
 from lndbayes.planning import (assurance, assurance_closed_form, design_experiment,
                                smallest_sample_size)
-from lndbayes.planning.assurance import p_positive_from_data
+from lndbayes.planning.assurance import binary_effect_notes, p_positive_from_data
 
 PROGRAMS_YAML = """\
 organisation: {name: Tiny Co, currency: EUR, privacy_min_group: 5}
@@ -317,6 +317,33 @@ def test_assurance_cli_writes_the_json(tmp_path, capsys):
     assert cli_main(["assurance", "--effect", "1", "--outcome-sd", "0", "--n-per-arm", "50",
                      "--out", str(tmp_path / "c.json")]) == 2
     assert "outcome_sd must be positive" in capsys.readouterr().err
+
+
+def test_binary_effect_that_looks_like_a_probability_difference_is_warned_about(tmp_path, capsys):
+    # 0.05 read as a log odds ratio: 0.2 -> expit(logit(0.2) + 0.05) = 0.2081, +0.81 points
+    with pytest.warns(UserWarning, match="looks like a difference in probability"):
+        res = assurance("binary", effect=0.05, base_rate=0.2, n_per_arm=[100], n_sims=200)
+    warn = res.notes[0]
+    assert warn.startswith("WARNING: ") and "+0.81 percentage points" in warn
+    # the log odds ratio of 0.20 -> 0.25 that the user probably meant
+    assert f"--effect {special.logit(0.25) - special.logit(0.2):.3f}" in warn and "--effect 0.288" in warn
+    assert any("odds ratio 1.05" in n and "0.208" in n for n in res.notes)
+    # a log odds ratio of a plausible size: the meaning is noted, no warning
+    import warnings as w
+    with w.catch_warnings():
+        w.simplefilter("error")
+        res = assurance("binary", effect=0.5, base_rate=0.2, n_per_arm=[100], n_sims=200)
+    assert not any(n.startswith("WARNING") for n in res.notes)
+    assert any("0.292" in n and "+9.2 percentage points" in n for n in res.notes)   # expit(logit(.2)+.5)
+    # a negative difference near a small base rate that cannot be one (0.03 - 0.05 < 0): no suggestion
+    _, warn = binary_effect_notes(-0.05, 0.03)
+    assert "looks like" in warn and "If you meant" not in warn
+    # the command line prints it once, on stderr, and still writes the JSON
+    rc = cli_main(["assurance", "--family", "binary", "--base-rate", "0.2", "--effect", "0.05",
+                   "--n-per-arm", "100", "--sims", "200", "--out", str(tmp_path / "w.json")])
+    err = capsys.readouterr().err
+    assert rc == 0 and err.count("looks like a difference in probability") == 1 and "--effect 0.288" in err
+    assert json.loads((tmp_path / "w.json").read_text())["notes"][0].startswith("WARNING")
 
 
 def test_assurance_curve_figure():

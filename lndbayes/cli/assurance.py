@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -46,7 +48,8 @@ def configure(command: str, p) -> None:
                         "supported) (default normal)")
     p.add_argument("--effect", type=float, required=True,
                    help="design prior mean of the effect, link scale, signed (normal: outcome units; "
-                        "binary: log odds ratio; count: log rate ratio)")
+                        "binary: log odds ratio, not a difference in probability: 0.2 -> 0.25 is "
+                        "--effect 0.288; count: log rate ratio)")
     p.add_argument("--effect-sd", type=float, default=0.0,
                    help="design prior sd of the effect (0 = a point mass: assurance is then the "
                         "Bayesian power at --effect) (default 0)")
@@ -117,15 +120,19 @@ def _run(args) -> int:
               analysis_prior_sd=(math.inf if args.analysis_prior_sd is not None
                                  and math.isinf(args.analysis_prior_sd) else args.analysis_prior_sd),
               n_sims=args.sims, seed=args.seed)
-    res = assurance(args.family, n_per_arm=args.n_per_arm, teams=args.teams,
-                    durations=args.durations, target=args.target, **kw)
-    payload = res.to_dict()
-    if args.find_n:
-        payload["smallest_sample_search"] = [
-            {"teams": t, "duration_months": d,
-             **smallest_sample_size(args.target, family=args.family, teams=t, durations=[d],
-                                    n_max=args.n_max, **kw)}
-            for t in (args.teams or [None]) for d in (args.durations or [12.0])]
+    with warnings.catch_warnings():
+        # a binary effect that looks like a probability difference: the same text is in
+        # res.notes and printed once below, not once per call of the search
+        warnings.simplefilter("ignore", UserWarning)
+        res = assurance(args.family, n_per_arm=args.n_per_arm, teams=args.teams,
+                        durations=args.durations, target=args.target, **kw)
+        payload = res.to_dict()
+        if args.find_n:
+            payload["smallest_sample_search"] = [
+                {"teams": t, "duration_months": d,
+                 **smallest_sample_size(args.target, family=args.family, teams=t, durations=[d],
+                                        n_max=args.n_max, **kw)}
+                for t in (args.teams or [None]) for d in (args.durations or [12.0])]
     write_json(args.out, payload)
     cols = ["n_per_arm", "teams", "duration_months", "assurance", "mc_se"]
     tab = res.table[cols].copy()
@@ -144,7 +151,10 @@ def _run(args) -> int:
               + (f"{r['n_per_arm']} ({r['assurance']:.3f} +- {r['mc_se']:.3f})" if r["reached"]
                  else f"not reached by {r['n_max']} ({r['assurance']:.3f})"))
     for n in res.notes:
-        print(f"note: {n}")
+        if n.startswith("WARNING: "):
+            print(f"warning: {n[len('WARNING: '):]}", file=sys.stderr)
+        else:
+            print(f"note: {n}")
     if args.figure is not None:
         fig = res.plot()
         args.figure.parent.mkdir(parents=True, exist_ok=True)

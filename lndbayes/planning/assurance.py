@@ -68,6 +68,7 @@ normal, the outcome is a mean of :math:`d` monthly values with correlation
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -601,7 +602,40 @@ def assurance(family: str = "normal", *, effect: float, n_per_arm, effect_sd: fl
     notes = [f"assurance is at most P(design prior effect in the good direction) = "
              f"{settings['p_design_effect_good']:.3f}: no sample size shows an effect the design "
              "prior says may not exist"]
+    if sim_family == "binary":
+        meaning, warn = binary_effect_notes(float(effect), params["base_rate"])
+        notes.append(meaning)
+        if warn:
+            notes.insert(0, "WARNING: " + warn)
+            warnings.warn(warn, UserWarning, stacklevel=2)
     return AssuranceResult(table=table, settings=settings, target=float(target), notes=notes)
+
+
+#: a binary ``effect`` below this in size is more likely a difference in probability than the
+#: log odds ratio it is read as: a log odds ratio of 0.1 is an odds ratio of 1.105 (0.20 -> 0.216),
+#: smaller than programs are usually planned for, while risk differences of 0.01-0.1 are common
+LOOKS_LIKE_RISK_DIFFERENCE = 0.1
+
+
+def binary_effect_notes(effect: float, base_rate: float) -> tuple[str, str | None]:
+    """(what a binary ``effect`` means, a warning or None): the effect is a log odds ratio; the
+    warning comes when its size (0 < |effect| < 0.1) looks like a difference in probability,
+    and gives the log odds ratio of that difference when ``base_rate + effect`` is a probability."""
+    br = float(base_rate)
+    treated = float(special.expit(special.logit(br) + effect))
+    note = (f"effect {effect:g} is a log odds ratio (odds ratio {math.exp(effect):.3g}): with base rate "
+            f"{br:g} the program arm's probability would be {treated:.3g} "
+            f"({(treated - br) * 100:+.2g} percentage points)")
+    if not 0 < abs(effect) < LOOKS_LIKE_RISK_DIFFERENCE:
+        return note, None
+    warn = (f"effect (--effect) {effect:g} looks like a difference in probability, but the binary family "
+            f"reads it as a log odds ratio: {br:g} -> {treated:.3g}, only {(treated - br) * 100:+.2g} "
+            "percentage points")
+    if 0 < br + effect < 1:
+        lor = float(special.logit(br + effect) - special.logit(br))
+        warn += (f". If you meant {br:g} -> {br + effect:g} ({effect * 100:+.3g} points), give "
+                 f"--effect {lor:.3f} (the log odds ratio of that change)")
+    return note, warn
 
 
 def smallest_sample_size(target: float = 0.8, *, n_max: int = 20000, **kw) -> dict:
