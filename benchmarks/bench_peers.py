@@ -12,7 +12,7 @@ compiles and its peak RSS is its own:
 - ``lndbayes_cold``: ``fit_effects`` (sufficient statistics, nutpie, diagnostics and retry) with
   empty compile caches (PyTensor's and lndbayes' own, in new temporary folders): a new machine.
 - ``lndbayes_warm``: a new process on a machine that has compiled this model structure before
-  (the folders the cold run filled); then ``--refits`` new datasets of the same shape in that
+  (compile folders filled once by a small fit in another process); then ``--refits`` new datasets of the same shape in that
   process (the compiled model reused in memory).
 - ``mixedlm``: statsmodels MixedLM (REML, random intercept and slope per team): point
   estimate and standard error only.
@@ -224,6 +224,26 @@ def run_child(contender: str, n: int, args, env: dict) -> dict:
     return row
 
 
+def _env(contender: str, args) -> dict:
+    """The cold run gets empty PyTensor and lndbayes compile folders (a new machine); the warm
+    run folders where this model structure was compiled before (by a small fit in its own
+    process, done once per folder: the compiled model does not depend on the number of rows)."""
+    if not contender.startswith("lndbayes"):
+        return dict(os.environ)
+    WORK.mkdir(parents=True, exist_ok=True)
+    caches = (Path(tempfile.mkdtemp(prefix="cold_", dir=WORK)) if contender == "lndbayes_cold"
+              else WORK / "warm_caches")
+    env = dict(os.environ, LNDBAYES_COMPILE_CACHE=str(caches / "lndbayes"),
+               PYTENSOR_FLAGS=f"base_compiledir={caches / 'pytensor'}")
+    if contender == "lndbayes_warm" and not (caches / "ready").exists():
+        print("   compiling the model structure once for the warm runs ...", flush=True)
+        subprocess.run([sys.executable, __file__, "--child", "lndbayes_cold", "--n", "20000",
+                        "--draws", "100", "--tune", "100", "--refits", "0"],
+                       env=env, check=True, capture_output=True)
+        (caches / "ready").touch()
+    return env
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--child", choices=CONTENDERS, dest="contender", help=argparse.SUPPRESS)
@@ -271,14 +291,9 @@ def main() -> None:
         t0 = time.perf_counter()
         data_file(n)
         print(f"n={n:,}: data ready ({time.perf_counter() - t0:.1f} s)", flush=True)
-        # a new machine for the cold run: empty PyTensor and lndbayes compile folders, which the
-        # warm run then finds filled
-        caches = Path(tempfile.mkdtemp(prefix=f"peers_{n}_", dir=WORK))
-        env = dict(os.environ, LNDBAYES_COMPILE_CACHE=str(caches / "lndbayes"),
-                   PYTENSOR_FLAGS=f"base_compiledir={caches / 'pytensor'}")
         for c in args.only:
             print(f"n={n:,}: {c} ...", flush=True)
-            row = run_child(c, n, args, env if c.startswith("lndbayes") else dict(os.environ))
+            row = run_child(c, n, args, _env(c, args))
             meta["rows"].append(row)
             brief = row.get("error") or (f"{row['seconds']:.1f} s, CPU {row['cpu_seconds']:.1f} s, "
                                          f"peak {row['peak_rss_mb']:.0f} MB")

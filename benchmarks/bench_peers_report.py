@@ -43,7 +43,7 @@ def _ratio(a, b):
     return None if not a or not b else a / b
 
 
-def write(meta: dict) -> str:
+def write(meta: dict, out: Path = OUT) -> str:
     by = _rows(meta)
     lines = [
         "# lndbayes against its peers (`make bench`)",
@@ -107,9 +107,9 @@ def write(meta: dict) -> str:
         lines += ["", _ratios(rows), ""]
     lines += _targets(by) + _ingestion(by) + [""]
     text = "\n".join(lines)
-    notes = OUT.read_text().split(MARK, 1)[1] if OUT.exists() and MARK in OUT.read_text() else (
+    notes = out.read_text().split(MARK, 1)[1] if out.exists() and MARK in out.read_text() else (
         "\n\n## Notes\n\n(none yet)\n")
-    OUT.write_text(text + "\n" + MARK + notes)
+    out.write_text(text + "\n" + MARK + notes)
     return text
 
 
