@@ -343,8 +343,26 @@ def decision_rule(an, thresholds: dc.Thresholds) -> dict:
             "all_converged": an.converged and not an.failures}
 
 
+#: paybacks longer than this read "more than 10 years": the benefit would have to go on that long
+#: at the same rate, far past any horizon a program is judged on (254.9 months is not a forecast)
+PAYBACK_SHOWN_MAX = 120
+
+
 def _months(x) -> str:
-    return "never" if x is None else f"{fmt_num(x, 1)}"
+    if x is None:
+        return "never"
+    return f"more than {PAYBACK_SHOWN_MAX}" if x > PAYBACK_SHOWN_MAX else f"{fmt_num(x, 1)}"
+
+
+def payback_text(pb: dict) -> str:
+    """The payback time as the report shows it: median and 90% interval in months, "never" for
+    draws that never pay back, "more than 120" past ten years, and the chance of paying back
+    within the horizon when the median is not within it."""
+    within = f"P(paid back within the horizon) = {fmt_pct(pb['p_within_horizon'])}"
+    if pb["median"] is None:
+        return f"never for most draws ({within})"
+    text = f"{_months(pb['median'])} months ({_months(pb['lower'])} to {_months(pb['upper'])})"
+    return text if pb["p_within_horizon"] is None or pb["p_within_horizon"] >= 0.5 else f"{text}; {within}"
 
 
 def _effect_text(value: float, o) -> str:
@@ -368,9 +386,7 @@ def roi_display(an) -> dict:
         "bcr": "n/a (no costs)" if pr.bcr is None else
         fmt_interval(pr.bcr.mean, pr.bcr.lower, pr.bcr.upper, signed=False),
         "p_roi_positive": fmt_pct(pr.p_roi_positive),
-        "payback_months": (f"{_months(pb['median'])} months ({_months(pb['lower'])} to {_months(pb['upper'])})"
-                           if pb["median"] is not None else
-                           f"never for most draws (P(paid back within the horizon) = {fmt_pct(pb['p_within_horizon'])})"),
+        "payback_months": payback_text(pb),
         "costs": (f"{fmt_money(c.total, cur)} = {fmt_money(c.cost_per_participant, cur)} per participant x "
                   f"{fmt_num(c.participants, 0)} participants + {fmt_money(c.fixed_cost, cur)} fixed"),
         "horizon": f"{fmt_num(pr.horizon_months, 0)} months",

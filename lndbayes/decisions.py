@@ -173,6 +173,14 @@ def monetised_benefit(draws, n_units: float, value_per_unit: float, direction: s
     return Benefit(iv.mean, iv.lower, iv.upper, prob, float(n_units), float(value_per_unit), benefit)
 
 
+def _pct(p: float) -> str:
+    """An estimated probability as every table shows it (``<1%``, ``>99%``: finite draws never
+    prove certainty); thresholds keep their plain percent."""
+    from lndbayes.formatting import fmt_pct
+
+    return fmt_pct(p)
+
+
 def recommend(p_works: float | None, p_target: float | None, converged: bool,
               thresholds: Thresholds = DEFAULT_THRESHOLDS) -> Recommendation:
     """scale / iterate / stop with its reason, from the thresholds in the module docstring."""
@@ -182,7 +190,7 @@ def recommend(p_works: float | None, p_target: float | None, converged: bool,
             "iterate",
             "evidence unreliable: the model fit did not pass its convergence diagnostics, so no "
             "decision should rest on it. Fix the data or model and re-run before deciding")
-    pw = f"P(works) = {p_works:.0%}"
+    pw = f"P(works) = {_pct(p_works)}"
     if p_works < t.stop_p_works:
         return Recommendation(
             "stop", f"{pw}, below {t.stop_p_works:.0%}: the program is more likely not to help than to help")
@@ -194,10 +202,10 @@ def recommend(p_works: float | None, p_target: float | None, converged: bool,
         if p_target >= t.scale_p_target:
             return Recommendation(
                 "scale", f"{pw} (at least {t.scale_p_works:.0%}) and P(meets target) = "
-                f"{p_target:.0%} (at least {t.scale_p_target:.0%})")
+                f"{_pct(p_target)} (at least {t.scale_p_target:.0%})")
         return Recommendation(
             "iterate", f"the program very likely works ({pw}) but probably falls short of the "
-            f"agreed target (P(meets target) = {p_target:.0%}, below {t.scale_p_target:.0%})")
+            f"agreed target (P(meets target) = {_pct(p_target)}, below {t.scale_p_target:.0%})")
     return Recommendation(
         "iterate", f"{pw}: promising but not yet convincing (scaling needs at least "
         f"{t.scale_p_works:.0%}); gather more evidence or improve the program")
@@ -346,13 +354,13 @@ def recommend_program(p_works: float | None, p_target: float | None, p_roi: floa
             "iterate",
             "evidence unreliable: the model fit did not pass its convergence diagnostics, so no "
             "decision should rest on it. Fix the data or model and re-run before deciding")
-    roi = f"P(ROI > 0) = {p_roi:.0%}"
+    roi = f"P(ROI > 0) = {_pct(p_roi)}"
     enb = f"expected net benefit {_money(expected_net_benefit, currency)}"
     if p_roi < t.stop_p_roi:
         return Recommendation("stop", f"{roi}, below {t.stop_p_roi:.0%} ({enb}): the program most likely "
                                       "returns less than it costs")
     if p_works < t.stop_p_works:
-        return Recommendation("stop", f"P(works) = {p_works:.0%}, below {t.stop_p_works:.0%}: the program "
+        return Recommendation("stop", f"P(works) = {_pct(p_works)}, below {t.stop_p_works:.0%}: the program "
                                       "is more likely not to help than to help")
     short = []
     if p_roi < t.scale_p_roi:
@@ -360,12 +368,12 @@ def recommend_program(p_works: float | None, p_target: float | None, p_roi: floa
     if not expected_net_benefit > t.scale_min_net_benefit:
         short.append(f"{enb} (scaling needs more than {_money(t.scale_min_net_benefit, currency)})")
     if p_works < t.scale_p_works:
-        short.append(f"P(works) = {p_works:.0%} (scaling needs {t.scale_p_works:.0%})")
+        short.append(f"P(works) = {_pct(p_works)} (scaling needs {t.scale_p_works:.0%})")
     if p_target is not None and p_target < t.scale_p_target:
-        short.append(f"P(meets target) = {p_target:.0%} (scaling needs {t.scale_p_target:.0%})")
+        short.append(f"P(meets target) = {_pct(p_target)} (scaling needs {t.scale_p_target:.0%})")
     if not short:
-        tgt = "no target was agreed" if p_target is None else f"P(meets target) = {p_target:.0%}"
-        return Recommendation("scale", f"{roi}, {enb}, P(works) = {p_works:.0%}, {tgt}: every scaling "
+        tgt = "no target was agreed" if p_target is None else f"P(meets target) = {_pct(p_target)}"
+        return Recommendation("scale", f"{roi}, {enb}, P(works) = {_pct(p_works)}, {tgt}: every scaling "
                                        "condition holds")
     return Recommendation("iterate", "not yet: " + "; ".join(short))
 

@@ -127,3 +127,11 @@ def test_money_rule_overrides_the_odds_when_roi_is_known():
     roi = type("R", (), {"p_roi_positive": 0.5, "expected_net_benefit": 100.0})()
     rec = d.decide_program({"a": good}, "a", roi=roi)     # works for sure, but pays only half the time
     assert rec.action == "iterate" and "P(ROI > 0) = 50% (scaling needs 80%)" in rec.reason
+
+
+def test_reasons_show_estimated_probabilities_as_the_tables_do():
+    # P(ROI > 0) of 0.2% is "<1%" in every table; the reason must not say 0%
+    rec = d.recommend_program(0.97, None, 0.002, -5000.0, True)
+    assert rec.action == "stop" and "P(ROI > 0) = <1%, below 20%" in rec.reason and "= 0%" not in rec.reason
+    rec = d.recommend(0.9996, 0.7, True)
+    assert rec.action == "scale" and "P(works) = >99%" in rec.reason and "P(meets target) = 70%" in rec.reason

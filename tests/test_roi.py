@@ -67,6 +67,18 @@ def test_payback_counts_one_off_benefit_at_once_and_level_benefit_evenly():
                                                 once=np.array([3000.0, 3000.0])), [np.inf, 0.0])
 
 
+def test_payback_text_caps_far_paybacks_and_says_never():
+    from lndbayes.analysis import payback_text
+
+    pb = {"median": 254.9, "lower": 26.8, "upper": None, "p_within_horizon": 0.03}
+    assert payback_text(pb) == ("more than 120 months (26.8 to never); "
+                                "P(paid back within the horizon) = 3%")
+    assert payback_text({"median": 6.0, "lower": 1.5, "upper": 30.0, "p_within_horizon": 0.8}) == \
+        "6.0 months (1.5 to 30.0)"
+    assert payback_text({"median": None, "lower": 40.0, "upper": None, "p_within_horizon": 0.004}) == \
+        "never for most draws (P(paid back within the horizon) = <1%)"
+
+
 def test_break_even_is_the_effect_at_which_roi_is_zero_exactly():
     m = money("x", "increase", value=900.0, units=48.0)
     costs = r.Costs(250.0, 40, 30000.0)
