@@ -200,6 +200,8 @@ class Board:
         p = self.programs.get(pid)
         if p is None and stage not in ("done", "failed", "skipped"):
             p = self.programs[pid] = _Program(started=t)
+        if p is not None and not oid and p.section and stage not in ("section", "analysed", "rendering"):
+            who = f"{pid} / {p.section}"      # a fit of the section being computed
         if stage == "started":
             return [self._step(t, who, "started")]
         if stage in ("done", "failed", "skipped") and not oid:
@@ -253,6 +255,7 @@ class Board:
             return [self._step(t, who, f"cannot be estimated: {ev.get('reason') or ''}")]
         if stage == "section":
             p.stage, p.outcome, p.section = "computing", None, str(ev.get("section"))
+            p.retry = None
             return [self._step(t, who, f"computing {ev.get('section')}")]
         if stage in ("analysed", "rendering"):
             was, p.stage, p.outcome, p.section = p.stage, "rendering", None, None
@@ -288,7 +291,7 @@ class Board:
             else:
                 parts.append({"fitted": "analysing", "compiling": "compiling the model"}
                              .get(p.stage, p.stage))
-            if p.retry and p.outcome:
+            if p.retry and (p.outcome or p.section):
                 parts.append(f"[{p.retry}]")
             out.append("  " + "  ".join(parts))
         return out

@@ -99,6 +99,8 @@ def test_board_lines_per_step_and_live_lines():
         (10.5, "section", "coach", None, {"section": "Interim monitoring", "pid": 7}),
         # a fit inside the section says no program: its process (pid 7) worked for coach
         (10.7, "sampling", None, None, {"done": 300, "total": 4000, "pid": 7}),
+        (10.8, "retry", None, None, {"attempt": 1, "target_accept": 0.95, "tune": 2000, "draws": 1000,
+                                     "why": "R-hat max 1.02 > 1.01", "pid": 7}),
     ])
     assert steps == [
         "[   8.0 s] coach / attrition: fitted in 7.0 s after 1 retries; diagnostics still failing "
@@ -107,9 +109,12 @@ def test_board_lines_per_step_and_live_lines():
         "[   9.5 s] coach / engagement: read back in 0.5 s (posterior cached)",
         "[  10.0 s] coach / csat: cannot be estimated: no KPI rows",
         "[  10.5 s] coach: computing Interim monitoring",
+        "[  10.8 s] coach / Interim monitoring: retry 1 (target_accept 0.95, tuning 2000, 1000 draws) "
+        "because R-hat max 1.02 > 1.01",
     ]
     assert b.live(now=1011.0) == ["-- 0:11 elapsed, 0/2 programs finished",
-                                  "  coach  0:11  Interim monitoring  sampling 300/4.0k draws"]
+                                  "  coach  0:11  Interim monitoring  fitting  "
+                                  "[retry 1: R-hat max 1.02 > 1.01]"]
     steps = _run(b, [
         (11.0, "analysed", "coach", None, {}),
         (11.2, "rendering", "coach", None, {}),        # said twice (analysis, worker): one line
