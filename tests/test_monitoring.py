@@ -336,3 +336,11 @@ def test_events_of_an_arm_below_the_privacy_floor_are_not_shown(org):
     assert pd.isna(row["events_treated"]) and row["events_control"] >= 0
     assert "among the treated" not in row["reason"]
     assert "fewer than 5 people" in row["reason"]
+
+
+def test_a_checkpoint_before_any_data_is_a_clear_error(org):
+    """Data that end before the program's first month is over: nothing to monitor, and the
+    error says so (the analysis shows it in the section instead of a table)."""
+    early = as_of(org, pd.Timestamp("2024-12-01"))          # support_upskilling starts 2025-01
+    with pytest.raises(lb.LndbayesError, match="nothing to monitor yet"):
+        monitor_program(early, "support_upskilling", n_sims=20)
