@@ -18,7 +18,6 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from lndbayes import INTERVAL, __version__, progress
@@ -26,6 +25,24 @@ from lndbayes import decisions as dc
 from lndbayes import roi as roi_mod
 from lndbayes import value_of_information as voi
 from lndbayes.analysis_context import enrolment_context, ledger_tables, outcome_title, team_people
+from lndbayes.analysis_roi import (  # noqa: F401 - re-exported: lndbayes.analysis.roi_display etc.
+    PAYBACK_SHOWN_MAX,
+    break_even_outcome,
+    decision_rule,
+    outcome_money_summary,
+    payback_text,
+    roi_display,
+    roi_summary,
+    sample_information,
+)
+from lndbayes.analysis_sections import (  # noqa: F401 - re-exported: lndbayes.analysis.EXTRAS etc.
+    EXTRAS,
+    Extra,
+    extra_from_json,
+    json_default,
+    jsonable,
+    run_extra,
+)
 from lndbayes.atomic import write_json
 from lndbayes.design.balance import balance_table
 from lndbayes.design.panel import build_panel
@@ -33,7 +50,6 @@ from lndbayes.errors import LndbayesError
 from lndbayes.fitting import fit_panel
 from lndbayes.formatting import (
     fmt_interval,
-    fmt_money,
     fmt_money_interval,
     fmt_num,
     fmt_pct,
@@ -42,7 +58,7 @@ from lndbayes.formatting import (
 from lndbayes.models.families import get_family
 from lndbayes.models.math import model_math, priors_table
 from lndbayes.privacy import min_group_of, suppress_small_groups
-from lndbayes.results import EffectResult, json_safe, load_result
+from lndbayes.results import EffectResult, load_result
 
 ANALYSIS_FILE = "analysis.json"
 SUMMARY_FILE = "summary.json"
@@ -59,20 +75,6 @@ def _frame_to_json(df: pd.DataFrame | None):
 
 def _frame_from_json(obj) -> pd.DataFrame | None:
     return None if obj is None else pd.DataFrame(obj["data"], columns=obj["columns"])
-
-
-def _json_default(o):
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    return str(o)
-
-
-def _jsonable(obj):
-    # NaN becomes null: analysis.json is read by other tools too (an explorer in a browser),
-    # and a bare NaN is not JSON
-    return json_safe(json.loads(json.dumps(obj, default=_json_default)))
 
 
 @dataclass
@@ -112,12 +114,12 @@ class OutcomeAnalysis:
                 "display_scale": self.display_scale, "unit": self.unit,
                 "display": {k: self.display[k] for k in ("effect_abs", "effect_rel", "p_works",
                                                          "p_target", "benefit")},
-                "diagnostics": _jsonable(self.result.diagnostics()), "n_people": self.n_people,
+                "diagnostics": jsonable(self.result.diagnostics()), "n_people": self.n_people,
                 "teams_shown": int((~teams_suppressed).sum()),
                 "teams_suppressed": sorted(map(str, self.team_table.loc[teams_suppressed, "team"]))}
 
     def to_json(self) -> dict:
-        return _jsonable({
+        return jsonable({
             "outcome_id": self.outcome_id, "title": self.title, "family": self.family,
             "level": self.level, "direction": self.direction, "measured_on": self.measured_on,
             "display_scale": self.display_scale, "unit": self.unit, "link_meaning": self.link_meaning,
@@ -209,7 +211,7 @@ class ProgramAnalysis:
         folder = Path(folder)
         for oid, o in self.outcomes.items():
             o.result.save(folder / POSTERIOR_DIR / oid)
-        write_json(folder / ANALYSIS_FILE, allow_nan=False, obj=_jsonable({
+        write_json(folder / ANALYSIS_FILE, allow_nan=False, obj=jsonable({
             "lndbayes": __version__, "program": self.program, "organisation": self.organisation,
             "currency": self.currency, "min_group": self.min_group, "settings": self.settings,
             "failures": self.failures, "primary": self.primary,
@@ -222,7 +224,7 @@ class ProgramAnalysis:
             "extras": {k: (None if v is None else EXTRAS[k].to_json(v)) for k, v in self.extras.items()},
             "extras_status": self.extras_status, "extras_display": self.extras_display,
             "outcomes": {oid: o.to_json() for oid, o in self.outcomes.items()}}))
-        write_json(folder / SUMMARY_FILE, self.summary(), default=_json_default, indent=2)
+        write_json(folder / SUMMARY_FILE, self.summary(), default=json_default, indent=2)
         return folder
 
 
@@ -251,17 +253,8 @@ def load_analysis(folder) -> ProgramAnalysis:
         decision_rule=d.get("decision_rule") or {},
         evsi=None if d.get("evsi") is None else voi.SampleInformation.from_dict(d["evsi"]),
         roi_display=d.get("roi_display") or {}, roi_error=d.get("roi_error"),
-        extras={k: _extra_from_json(k, v) for k, v in (d.get("extras") or {}).items()},
+        extras={k: extra_from_json(k, v) for k, v in (d.get("extras") or {}).items()},
         extras_status=d.get("extras_status") or {}, extras_display=d.get("extras_display") or {})
-
-
-def _extra_from_json(name: str, obj):
-    if obj is None or name not in EXTRAS:
-        return None
-    try:
-        return EXTRAS[name].from_json(obj)
-    except Exception:  # noqa: BLE001 - a section that cannot be read back is shown from its display
-        return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -294,184 +287,6 @@ def _display(decision: dc.OutcomeDecision, scale: float, unit: str, currency: st
             "p_target": fmt_pct(decision.p_target) if decision.p_target is not None else "",
             "benefit": "" if b is None else fmt_money_interval(b.to_dict(), currency),
             "target": target}
-
-
-# ---- return on investment, the rule, the value of more data ----------------------------------
-
-def _iv(x) -> dict | None:
-    return None if x is None else {"mean": x.mean, "lower": x.lower, "upper": x.upper}
-
-
-def break_even_outcome(pr: roi_mod.ProgramRoi, primary: str | None) -> str:
-    """The outcome whose break-even effect the headline shows: the primary outcome when it has a
-    money value, else the monetised outcome with the largest expected benefit."""
-    if primary in pr.money:
-        return primary
-    return max(pr.outcome_benefit, key=lambda k: pr.outcome_benefit[k].mean)
-
-
-def sample_information(pr: roi_mod.ProgramRoi, program, panels, outcomes, primary) -> voi.SampleInformation:
-    """EVSI of more teams or a longer run, with the information counted on the headline
-    outcome's panel: its teams, and its months of follow-up (post-start months of a panel
-    design; the outcome window otherwise)."""
-    panel = panels[break_even_outcome(pr, primary)]
-    d = panel.data
-    if panel.meta.layout == "unit_period":
-        rows = d[(d["treated"] == 1) & (d["post"] == 1)]
-        months = float(rows["period"].nunique()) or float(panel.meta.window_months)
-    else:
-        months = float(panel.meta.window_months)
-    # more teams grow the study's program arm (its observed participants per team, not a planned
-    # roll-out); each added participant earns the benefit per participant the ROI counts
-    return voi.sample_information(
-        pr.draws.net_benefit, teams=int(panel.meta.n_teams), months_observed=months,
-        horizon_months=pr.horizon_months, participants=pr.participants_observed,
-        cost_per_participant=pr.costs.cost_per_participant,
-        benefit_per_participant=pr.benefit.mean / pr.participants if pr.participants > 0 else 0.0)
-
-
-def decision_rule(an, thresholds: dc.Thresholds) -> dict:
-    """The rule as applied: thresholds, its words, and each condition with its value."""
-    key = an.primary if an.primary in an.outcomes else next(iter(an.outcomes))
-    d = an.outcomes[key].decision
-    pr = an.roi
-    basis = "money" if pr is not None else "odds"
-    return {"basis": basis, "outcome": key, "thresholds": thresholds.to_dict(),
-            "text": dc.rule_text(thresholds, basis, an.currency),
-            "checks": dc.rule_checks(d.p_works, d.p_target, None if pr is None else pr.p_roi_positive,
-                                     None if pr is None else pr.expected_net_benefit, thresholds, an.currency),
-            "all_converged": an.converged and not an.failures}
-
-
-#: paybacks longer than this read "more than 10 years": the benefit would have to go on that long
-#: at the same rate, far past any horizon a program is judged on (254.9 months is not a forecast)
-PAYBACK_SHOWN_MAX = 120
-
-
-def _months(x) -> str:
-    if x is None:
-        return "never"
-    return f"more than {PAYBACK_SHOWN_MAX}" if x > PAYBACK_SHOWN_MAX else f"{fmt_num(x, 1)}"
-
-
-def payback_text(pb: dict) -> str:
-    """The payback time as the report shows it: median and 90% interval in months, "never" for
-    draws that never pay back, "more than 120" past ten years, and the chance of paying back
-    within the horizon when the median is not within it."""
-    within = f"P(paid back within the horizon) = {fmt_pct(pb['p_within_horizon'])}"
-    if pb["median"] is None:
-        return f"never for most draws ({within})"
-    text = f"{_months(pb['median'])} months ({_months(pb['lower'])} to {_months(pb['upper'])})"
-    return text if pb["p_within_horizon"] is None or pb["p_within_horizon"] >= 0.5 else f"{text}; {within}"
-
-
-def _effect_text(value: float, o) -> str:
-    from lndbayes.formatting import decimals_for
-
-    shown = value * o.display_scale
-    return f"{fmt_num(shown, max(2, decimals_for(abs(shown))), True)} {o.unit}"
-
-
-def roi_display(an) -> dict:
-    """The ROI, rule and EVSI numbers as the report and summary.json show them (text)."""
-    pr, cur = an.roi, an.currency
-    if pr is None:
-        return {}
-    c = pr.costs
-    pb = pr.payback
-    out = {
-        "benefit": fmt_money_interval(pr.benefit.to_dict(), cur),
-        "net_benefit": fmt_money_interval(pr.net_benefit.to_dict(), cur),
-        "roi_pct": "n/a (no costs)" if pr.roi is None else fmt_rel(pr.roi.mean, pr.roi.lower, pr.roi.upper),
-        "bcr": "n/a (no costs)" if pr.bcr is None else
-        fmt_interval(pr.bcr.mean, pr.bcr.lower, pr.bcr.upper, signed=False),
-        "p_roi_positive": fmt_pct(pr.p_roi_positive),
-        "payback_months": payback_text(pb),
-        "costs": (f"{fmt_money(c.total, cur)} = {fmt_money(c.cost_per_participant, cur)} per participant x "
-                  f"{fmt_num(c.participants, 0)} participants + {fmt_money(c.fixed_cost, cur)} fixed"),
-        "horizon": f"{fmt_num(pr.horizon_months, 0)} months",
-        "participants": (f"{fmt_num(pr.participants, 0)} participants ("
-                         + ("the population members in the program arm" if pr.participants_source == "observed"
-                            else f"roi.participants in programs.yaml; {pr.participants_observed} took part in the study")
-                         + ")"),
-        "outcomes": {},
-    }
-    for oid, m in pr.money.items():
-        o = an.outcomes[oid]
-        out["outcomes"][oid] = {
-            "benefit": fmt_money_interval(pr.outcome_benefit[oid].to_dict(), cur),
-            "break_even_effect": _effect_text(pr.break_even[oid], o),
-            "effect": o.display["effect_abs"],
-            "accrual": roi_mod.ACCRUAL_WORDS[m.accrual], "basis": m.basis,
-            "units_per_month": fmt_num(m.units_per_month, 1),
-            "units": fmt_num(m.units, 0),
-            "value_per_unit": fmt_money(m.value_per_unit, cur),
-        }
-    dep = pr.dependence
-    if dep:
-        roi_dep = "" if dep.get("roi") is None else \
-            f", ROI {fmt_rel(dep['roi']['mean'], dep['roi']['lower'], dep['roi']['upper'])}"
-        out["dependence"] = (
-            "The monetised outcomes are fitted separately, so their draws are added as if their effects "
-            "were independent (no joint fit pairs them). Were they perfectly positively correlated, the net "
-            f"benefit would be {fmt_money_interval(dep['net_benefit'], cur)}{roi_dep} and P(ROI > 0) "
-            f"{fmt_pct(dep['p_roi_positive'])}, against {out['net_benefit']}, {out['roi_pct']} and "
-            f"{out['p_roi_positive']} shown")
-    key = break_even_outcome(pr, an.primary)
-    out["break_even_outcome"] = key
-    out["break_even_effect"] = f"{key}: {out['outcomes'][key]['break_even_effect']}"
-    if an.evsi is not None:
-        ev = an.evsi
-        opts = []
-        for opt in ev.options:
-            what = (f"{fmt_num(opt.amount, 0)} more teams (now {fmt_num(opt.n0, 0)})" if opt.kind == "more_teams"
-                    else f"{fmt_num(opt.amount, 0)} more months of follow-up (now {fmt_num(opt.n0, 0)})")
-            opts.append({"option": what, "evsi": fmt_money(opt.evsi, cur), "cost": fmt_money(opt.cost, cur),
-                         "benefit": fmt_money(opt.benefit, cur, signed=True),
-                         "net": fmt_money(opt.net, cur, signed=True), "cost_basis": opt.cost_basis,
-                         "benefit_basis": opt.benefit_basis})
-        best = ev.best
-        out["evsi"] = {
-            "evpi": fmt_money(ev.evpi, cur), "options": opts,
-            "verdict": (f"worth gathering: {opts[best]['option']} is worth {opts[best]['evsi']} and costs "
-                        f"{opts[best]['cost']}"
-                        + (f", and the program is expected to earn {opts[best]['benefit']} on the people it adds"
-                           if ev.options[best].benefit else "")
-                        + f" (net {opts[best]['net']})" if best is not None else
-                        "no option is worth its cost: more data would not change the decision enough to pay "
-                        "for itself"),
-        }
-    return out
-
-
-def outcome_money_summary(pr: roi_mod.ProgramRoi, oid: str, display: dict) -> dict:
-    m = pr.money[oid]
-    return {"units": m.units, "units_per_month": m.units_per_month, "accrual": m.accrual,
-            "value_per_unit": m.value_per_unit, "horizon_months": m.horizon_months,
-            "participant_scale": m.participant_scale, "benefit": _iv(pr.outcome_benefit[oid]),
-            "break_even_effect": pr.break_even[oid], "display": display.get("outcomes", {}).get(oid, {})}
-
-
-def roi_summary(pr: roi_mod.ProgramRoi, display: dict, outcomes) -> dict:
-    """summary.json's ``roi`` object (keys announced in the plan's STATUS; stable)."""
-    pct = None if pr.roi is None else {"mean": pr.roi.mean * 100, "lower": pr.roi.lower * 100,
-                                       "upper": pr.roi.upper * 100}
-    key = display["break_even_outcome"]
-    c = pr.costs
-    return {
-        "currency": pr.currency, "horizon_months": pr.horizon_months, "participants": pr.participants,
-        "participants_observed": pr.participants_observed, "participants_source": pr.participants_source,
-        "costs": {"per_participant": c.cost_per_participant, "fixed": c.fixed_cost, "total": c.total},
-        "benefit": _iv(pr.benefit), "net_benefit": _iv(pr.net_benefit), "roi_pct": pct, "bcr": _iv(pr.bcr),
-        "p_roi_positive": pr.p_roi_positive,
-        "payback_months": {k: pr.payback[k] for k in ("median", "lower", "upper", "p_within_horizon")},
-        "break_even_effect": {"outcome": key, "value": pr.break_even[key],
-                              "display": display["outcomes"][key]["break_even_effect"]},
-        "monetised": list(pr.money), "intangibles": list(pr.intangibles), "excluded": list(pr.excluded),
-        "overlap_warnings": list(pr.overlap_warnings), "n_draws": pr.n_draws, "aligned": pr.aligned,
-        "dependence": pr.dependence,
-        "display": {k: v for k, v in display.items() if k not in ("outcomes", "evsi")},
-    }
 
 
 def _predictive(result: EffectResult) -> dict:
@@ -519,7 +334,7 @@ def analyse_outcome(org, program, outcome, panel, result: EffectResult, min_grou
         # what an event-time effect means (axis label); identity: a plain difference
         link_meaning=fam.link_label if fam.link != "identity" else f"difference in {unit}",
         result=result, decision=decision, display=_display(decision, scale, unit, currency),
-        panel=_jsonable(meta),
+        panel=jsonable(meta),
         n_people=int(n_people) if n_people is not None else int(d["unit"].nunique()),
         team_table=suppress_small_groups(te, n_col="people", min_group=min_group),
         event_time=result.event_time_effects(), predictive=_predictive(result),
@@ -592,194 +407,3 @@ def analyse_program(org, program_id: str, *, min_group: int | None = None, **set
         run_extra(an, name, extra, org, program, settings)
     progress.emit("analysed", program=program_id)
     return an
-
-
-# ---- optional sections computed by other modules (guarded) -----------------------------------
-
-@dataclass(frozen=True)
-class Extra:
-    """An optional section of the analysis computed by another module. ``compute(org, program,
-    an, settings)`` returns the object (or raises; the failure is kept in ``extras_status`` and
-    shown in the section, never stopping the report); ``display(obj, an)`` gives its text."""
-
-    title: str
-    compute: object
-    to_json: object
-    from_json: object
-    display: object
-
-
-def run_extra(an, name: str, extra: Extra, org, program, settings: dict) -> None:
-    """Compute one optional section, keeping any failure as the section's status."""
-    try:
-        obj = extra.compute(org, program, an, settings)
-    except ImportError as err:
-        an.extras[name], an.extras_status[name] = None, {"status": "not available", "message": str(err)}
-        return
-    except Exception as err:  # noqa: BLE001 - any failure is reported in its section, never stops the report
-        an.extras[name] = None
-        an.extras_status[name] = {"status": "failed", "message": f"{type(err).__name__}: {err}"}
-        return
-    if obj is None:
-        an.extras[name], an.extras_status[name] = None, {"status": "not applicable", "message": ""}
-        return
-    an.extras[name] = obj
-    try:
-        an.extras_display[name] = _jsonable(extra.display(obj, an))
-        an.extras_status[name] = {"status": "ok", "message": ""}
-    except Exception as err:  # noqa: BLE001
-        an.extras_status[name] = {"status": "failed", "message": f"display: {type(err).__name__}: {err}"}
-
-
-def _monitoring_compute(org, program, an, settings):
-    from lndbayes.monitoring import monitor_program
-    from lndbayes.monitoring.core import SUPPORTED
-
-    # every full fit: the monitoring compares its approximation with the one it monitors
-    ref = {k: o.result for k, o in an.outcomes.items() if o.family in SUPPORTED} or None
-    return monitor_program(org, program.id, seed=int(settings.get("seed", 0)), reference=ref)
-
-
-def _monitoring_from_json(d):
-    from lndbayes.monitoring import Monitoring
-
-    return Monitoring.from_json(d)
-
-
-def _monitoring_display(m, an) -> dict:
-    """Interim monitoring as text: the checkpoint table, the rule, its operating characteristics."""
-    scale = float(m.display_scale)
-    unit = an.outcomes[m.outcome_id].unit if m.outcome_id in an.outcomes else m.unit
-    rows = []
-    for _, r in m.table.iterrows():
-        eff = ("" if pd.isna(r.get("effect_mean")) else
-               fmt_interval(r["effect_mean"] * scale, r["effect_lower"] * scale, r["effect_upper"] * scale, unit))
-        rows.append({"month": int(r["checkpoint"]), "data up to": str(r["last_month"]),
-                     "units (program / control)": f"{int(r['n_treated']):,} / {int(r['n_control']):,}",
-                     "effect so far": eff or "\u2013",
-                     "P(works)": "" if pd.isna(r.get("p_works")) else fmt_pct(r["p_works"]),
-                     "P(ROI > 0)": "" if pd.isna(r.get("p_roi_positive")) else fmt_pct(r["p_roi_positive"]),
-                     "action": str(r["action"]), "why": str(r["reason"])})
-    oc = m.operating_characteristics or {}
-    oc_rows = []
-    for name, sc in (oc.get("scenarios") or {}).items():
-        sm = sc.get("scale_month") or {}
-        oc_rows.append({"true effect": f"{name} ({fmt_num((sc.get('effect') or 0) * scale, 4, True)} {unit})",
-                        "P(says scale)": fmt_pct(sc.get("p_scale")), "P(says stop)": fmt_pct(sc.get("p_stop")),
-                        "P(says alter)": fmt_pct(sc.get("p_alter")),
-                        "P(no decision)": fmt_pct(sc.get("p_no_decision")),
-                        "month of scale (median)": "\u2013" if not sm or sm.get("median") is None
-                        else fmt_num(sm["median"], 1)})
-    first = m.first_decision
-    summary = ("no scale or stop decision at any checkpoint" if not first else
-               f"first decision: {first['action']} at month {first['checkpoint']} ({first.get('as_of', '')})")
-    last = m.table.iloc[-1] if len(m.table) else None
-    return {"outcome": m.outcome_id, "rule": m.rule.get("text", ""), "rows": rows, "oc_rows": oc_rows,
-            "oc_available": bool(oc.get("available")), "oc_assumptions": oc.get("assumptions", ""),
-            "oc_error": oc.get("mc_error", ""), "n_sims": oc.get("n_sims"), "summary": summary,
-            "latest": None if last is None else {"month": int(last["checkpoint"]), "action": str(last["action"]),
-                                                 "p_roi_positive": None if pd.isna(last.get("p_roi_positive"))
-                                                 else float(last["p_roi_positive"])},
-            "notes": list(m.notes), "method": m.method,
-            "validation": m.validation}
-
-
-def _kirkpatrick_compute(org, program, an, settings):
-    if getattr(program, "kirkpatrick", None) is None:
-        return None          # no chain measures named: the section does not apply
-    from lndbayes.mediation import kirkpatrick_chain
-
-    keep = {k: settings[k] for k in ("seed", "draws", "tune", "chains") if k in settings}
-    return kirkpatrick_chain(org, program.id, **keep)
-
-
-def _kirkpatrick_from_json(d):
-    from lndbayes.mediation import MediationResult
-
-    return MediationResult.from_dict(d)
-
-
-_CHAIN_LABELS = {"indirect": "indirect effect (through learning and behaviour)",
-                 "direct": "direct effect (not through them)", "total": "total effect",
-                 "proportion_mediated": "proportion mediated"}
-
-
-def _kirkpatrick_display(res, an) -> dict:
-    """The Kirkpatrick chain as text: each effect with its interval, the sensitivity to an
-    unmeasured mediator-outcome confounder, the assumptions."""
-    rows = []
-    for r in res.rows:
-        pm = r["estimand"] == "proportion_mediated"
-        mean, lo, hi = (r["mean"], r["lower"], r["upper"])
-        if mean is None:
-            effect = "n/a"
-        elif pm:
-            effect = fmt_rel(mean, lo, hi).replace("+", "")
-        else:
-            effect = fmt_interval(mean, lo, hi)
-        label = (r.get("label") or _CHAIN_LABELS.get(r["estimand"], r["estimand"])) if r["estimand"] == "indirect_path" \
-            else _CHAIN_LABELS.get(r["estimand"], r["estimand"])
-        rows.append({"effect": label, "estimate (90% interval)": effect,
-                     "P(> 0)": "" if r.get("p_gt_0") is None else fmt_pct(r["p_gt_0"]),
-                     "note": "unstable: the total effect's interval spans 0" if r.get("unstable") else ""})
-    meta = res.meta or {}
-    chain = meta.get("chain") or {}
-    levels = chain.get("levels") or {}
-    sens = res.sensitivity or {}
-    rho0 = sens.get("rho_at_zero")
-    rho_ci = sens.get("rho_where_interval_includes_0")
-    ind = next((r for r in res.rows if r["estimand"] == "indirect"), None)
-    summary = ("indirect effect n/a" if ind is None or ind["mean"] is None else
-               f"indirect effect {fmt_interval(ind['mean'], ind['lower'], ind['upper'])}")
-    return {"rows": rows, "levels": {k: str(v) for k, v in levels.items()},
-            "n": meta.get("n"), "n_groups": meta.get("n_groups"), "converged": res.converged,
-            "assumptions": meta.get("assumptions", ""),
-            "sensitivity": None if not sens else
-            {"rho_at_zero": "never within the grid" if rho0 is None else fmt_num(rho0, 2, True),
-             "rho_interval": "; ".join(f"{fmt_num(a, 2, True)} to {fmt_num(b, 2, True)}" for a, b in rho_ci or [])},
-            "summary": summary}
-
-
-def _skills_compute(org, program, an, settings):
-    if not list(program.program.skills or []):
-        return None          # the program targets no skill: the section does not apply
-    from lndbayes.skills import run_forecast, skill_forecast_for_program
-
-    # the organisation-wide forecast (one cached fit shared by every program's report)
-    keep = {k: settings[k] for k in ("seed", "draws", "tune", "chains") if k in settings}
-    fc = run_forecast(org, min_group=an.min_group, **keep)
-    return skill_forecast_for_program(fc, program)
-
-
-def _skills_display(s: dict, an) -> dict:
-    """The program's target skills as text: per skill, the teams' forecast gaps (rows about
-    fewer than min_group people are already left out by the forecast) and the program's gain."""
-    skills = []
-    for e in s.get("skills") or []:
-        rows = []
-        for t in e.get("teams") or []:
-            rows.append({"team": t["team"], "required": fmt_num(t["required_level"], 1),
-                         "forecast proficiency": fmt_interval(t["mean"], t["lower"], t["upper"], signed=False),
-                         "P(gap)": fmt_pct(t["p_gap"]), "expected shortfall": fmt_num(t["shortfall"], 2),
-                         "flag": t.get("flag") or "",
-                         "P(gap) if trained": "" if t.get("p_gap_if_trained") is None else fmt_pct(t["p_gap_if_trained"]),
-                         "cost if trained": "" if t.get("cost_if_trained") is None
-                         else fmt_money(t["cost_if_trained"], an.currency)})
-        g = e.get("gain")
-        skills.append({"skill": e["skill"], "assessed": bool(e.get("assessed")), "rows": rows,
-                       "hidden": int(e.get("hidden") or 0),
-                       "gain": None if not g else f"{fmt_interval(g['mean'], g['lower'], g['upper'])} proficiency "
-                                                  f"points (P(> 0) = {fmt_pct(g['p_gt_0'])})"})
-    n_gap = sum(1 for e in s.get("skills") or [] for t in e.get("teams") or [] if (t.get("p_gap") or 0) >= 0.8)
-    return {"as_of": s.get("as_of"), "quarter": s.get("quarter"), "skills": skills, "link": s.get("link"),
-            "summary": f"{n_gap} team x skill gap(s) likely (P >= 80%) in {s.get('quarter')}"}
-
-
-#: the optional sections, in report order (each guarded: see run_extra)
-EXTRAS: dict[str, Extra] = {
-    "monitoring": Extra("Interim monitoring", _monitoring_compute, lambda m: m.to_json(),
-                        _monitoring_from_json, _monitoring_display),
-    "kirkpatrick": Extra("The Kirkpatrick chain", _kirkpatrick_compute, lambda r: r.to_dict(),
-                         _kirkpatrick_from_json, _kirkpatrick_display),
-    "skills": Extra("Skill-gap forecast", _skills_compute, _jsonable, lambda d: d, _skills_display),
-}
