@@ -344,3 +344,21 @@ def test_a_checkpoint_before_any_data_is_a_clear_error(org):
     early = as_of(org, pd.Timestamp("2024-12-01"))          # support_upskilling starts 2025-01
     with pytest.raises(lb.LndbayesError, match="nothing to monitor yet"):
         monitor_program(early, "support_upskilling", n_sims=20)
+
+
+def test_oc_holds_p_roi_when_the_monitored_outcome_has_no_money():
+    """The monitored outcome carries no money (another outcome does): the simulated rule sees
+    P(ROI > 0) at its last value. Held below the scale line, a large effect is never scaled;
+    held above it, the rule scales exactly as a rule without money does (same paths)."""
+    rule = MonitoringRule()
+    kw = dict(n_teams=20, people_per_team=20, months=12, sd=1.0, tau=0.1)
+    plain = MonitorDesign.from_size(**kw)
+    low = dataclasses.replace(MonitorDesign.from_size(**kw), roi_required=True, p_roi_fixed=0.1)
+    high = dataclasses.replace(MonitorDesign.from_size(**kw), roi_required=True, p_roi_fixed=0.95)
+    never = dataclasses.replace(MonitorDesign.from_size(**kw), roi_required=True)
+    res = {name: operating_characteristics(d, rule, "increase", effects={"big": 0.6}, n_sims=500, seed=4)["big"]
+           for name, d in (("plain", plain), ("low", low), ("high", high), ("never", never))}
+    assert res["plain"]["p_scale"] > 0.9
+    assert res["low"]["p_scale"] == 0.0 and res["low"]["p_alter"] > 0.9
+    assert res["high"]["p_scale"] == res["plain"]["p_scale"]
+    assert res["never"]["p_scale"] == 0.0 and res["never"]["p_alter"] == 0.0
