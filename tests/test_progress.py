@@ -180,6 +180,7 @@ def test_session_terminal_redraws_live_lines_under_the_steps(monkeypatch):
     assert out.endswith("coach: done in 3 s (1/1 programs finished)\n")
 
 
+@pytest.mark.filterwarnings("ignore:lndbayes fit did NOT converge")
 def test_a_real_fit_reports_fitting_compile_draws_retry_and_why(monkeypatch):
     """The hooks in fitting.fit_panel and inference.sampling, on a small fit whose first attempt
     is made to fail its diagnostics (so a retry with its reason must show)."""
@@ -223,6 +224,25 @@ def test_a_real_fit_reports_fitting_compile_draws_retry_and_why(monkeypatch):
     text = buf.getvalue()
     assert "coach / engagement: retry 1 (" in text and "because R-hat 1.2 > 1.01" in text
     assert "coach / engagement: fitted in " in text and "after 1 retries" in text
+
+
+@pytest.mark.filterwarnings("ignore:lndbayes fit did NOT converge")
+def test_listening_does_not_change_the_draws(monkeypatch):
+    """The draws callback only reads nutpie's counters: the same fit with and without a run
+    listening gives the same draws."""
+    import lndbayes as lb
+    from lndbayes.models.testing import simulate
+
+    df, _ = simulate("normal", seed=1, n_teams=4, n_per_team=20)
+    kw = dict(outcome="y", treatment="treated", group="team", draws=100, tune=100, chains=2, seed=5,
+              cache=False, retry=False)
+    monkeypatch.delenv(progress.ENV, raising=False)
+    quiet = lb.fit_effects(df, **kw).draws("effect_mean")
+    with session(stream=io.StringIO()) as p:
+        heard = lb.fit_effects(df, **kw).draws("effect_mean")
+        n_sampling = sum(e["stage"] == "sampling" for e in _events(p.path))
+    assert n_sampling >= 1
+    assert quiet.shape == heard.shape and (quiet == heard).all()
 
 
 @pytest.mark.parametrize("value,text", [(0, "0"), (999, "999"), (1000, "1.0k"), (12345, "12.3k")])
