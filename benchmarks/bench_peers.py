@@ -261,6 +261,10 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true",
                     help="a smoke run: 5,000 and 20,000 rows, 200 draws (minutes, not figures)")
     ap.add_argument("--report-only", action="store_true")
+    ap.add_argument("--json", type=Path, default=RESULTS / "peers.json",
+                    help="where this run's figures go (another file lets two runs go at once)")
+    ap.add_argument("--combine", type=Path, nargs="+", default=[],
+                    help="with --report-only: rows of these files replace those of --json")
     ap.add_argument("--merge", action="store_true",
                     help="keep the rows of results/peers.json that this run does not redo (each "
                          "row says when it ran)")
@@ -271,7 +275,16 @@ def main() -> None:
     if args.report_only:
         import bench_peers_report
 
-        bench_peers_report.write(json.loads((RESULTS / "peers.json").read_text()))
+        meta = json.loads(args.json.read_text())
+        for other in args.combine:
+            more = json.loads(other.read_text())
+            redo = {(r["contender"], r["n"]) for r in more["rows"]}
+            meta["rows"] = [r for r in meta["rows"] if (r["contender"], r["n"]) not in redo]
+            meta["rows"] += more["rows"]
+            meta["command"] += " ; then " + more["command"]
+            meta["started_utc"] += " (with " + more["started_utc"] + ")"
+        args.json.write_text(json.dumps(meta, indent=1, default=str))
+        bench_peers_report.write(meta)
         return
     if args.quick:
         args.sizes, args.draws, args.tune, args.peer_draws, args.refits = [5000, 20000], 200, 200, 100, 1
@@ -281,8 +294,8 @@ def main() -> None:
             "started_utc": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "draws": args.draws, "tune": args.tune, "peer_draws": args.peer_draws,
             "full_max": args.full_max, "chains": 4, "rows": []}
-    if args.merge and (RESULTS / "peers.json").exists():
-        old = json.loads((RESULTS / "peers.json").read_text())
+    if args.merge and args.json.exists():
+        old = json.loads(args.json.read_text())
         redo = {(c, n) for c in args.only for n in args.sizes}
         meta["rows"] = [r for r in old["rows"] if (r["contender"], r["n"]) not in redo]
         meta["command"] = old["command"] + " ; then " + meta["command"]
@@ -298,10 +311,10 @@ def main() -> None:
             brief = row.get("error") or (f"{row['seconds']:.1f} s, CPU {row['cpu_seconds']:.1f} s, "
                                          f"peak {row['peak_rss_mb']:.0f} MB")
             print(f"n={n:,}: {c}: {brief} (load {row['load_avg_before']:.1f})", flush=True)
-            RESULTS.mkdir(exist_ok=True)
-            (RESULTS / "peers.json").write_text(json.dumps(meta, indent=1, default=str))
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(meta, indent=1, default=str))
     meta["total_seconds"] = time.perf_counter() - started
-    (RESULTS / "peers.json").write_text(json.dumps(meta, indent=1, default=str))
+    args.json.write_text(json.dumps(meta, indent=1, default=str))
     sys.path.insert(0, str(HERE))
     import bench_peers_report
 
