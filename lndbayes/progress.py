@@ -289,7 +289,8 @@ class Board:
             if p.stage == "sampling" and p.total:
                 parts.append(f"sampling {_count(p.done)}/{_count(p.total)} draws")
             else:
-                parts.append({"fitted": "analysing", "compiling": "compiling the model"}
+                parts.append({"fitted": "analysing", "compiling": "compiling the model",
+                              "started": "starting: loading the data, building panels"}
                              .get(p.stage, p.stage))
             if p.retry and (p.outcome or p.section):
                 parts.append(f"[{p.retry}]")
@@ -315,6 +316,7 @@ class Session:
         self._pos = 0
         self._partial = b""
         self._drawn = 0            # live lines on the screen now
+        self._live: list[str] = []  # and their text (an unchanged block is not redrawn)
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -397,11 +399,14 @@ class Session:
                 self.stream.write(s + "\n")
             self.stream.flush()
             return
-        self._clear()
         width = max(20, shutil.get_terminal_size((100, 24)).columns - 1)
+        live = [s[:width] for s in self.board.live()]    # cut: a wrapped line breaks the redraw
+        if not steps and live == self._live and self._drawn == len(live):
+            return
+        self._clear()
         for s in steps:
             self.stream.write(s + "\n")
-        live = [s[:width] for s in self.board.live()]    # cut: a wrapped line breaks the redraw
+        self._live = live
         for s in live:
             self.stream.write(s + "\n")
         self._drawn = len(live)

@@ -120,7 +120,8 @@ def test_board_lines_per_step_and_live_lines():
         (11.2, "rendering", "coach", None, {}),        # said twice (analysis, worker): one line
         (12.0, "started", "sales", None, {}),
     ])
-    assert b.live(now=1012.0)[1:] == ["  coach  0:12  rendering", "  sales  0:00  started"]
+    assert b.live(now=1012.0)[1:] == ["  coach  0:12  rendering",
+                                       "  sales  0:00  starting: loading the data, building panels"]
     assert steps == [
         "[  11.0 s] coach: analysis done; rendering the report",
         "[  12.0 s] sales: started",
