@@ -20,24 +20,9 @@ from pathlib import Path
 import pandas as pd
 
 from lndbayes.atomic import write_json
+from lndbayes.cli._common import floats, ints, written
 from lndbayes.errors import ModelInputError
 from lndbayes.planning.assurance import DEFAULT_SIMS, SUPPORTED, assurance, smallest_sample_size
-
-
-def _ints(text: str) -> list[int]:
-    try:
-        return [int(float(v)) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of whole numbers "
-                                         "(e.g. 50,100,200)") from None
-
-
-def _floats(text: str) -> list[float]:
-    try:
-        return [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers "
-                                         "(e.g. 6,12)") from None
 
 
 def configure(command: str, p) -> None:
@@ -53,7 +38,7 @@ def configure(command: str, p) -> None:
     p.add_argument("--effect-sd", type=float, default=0.0,
                    help="design prior sd of the effect (0 = a point mass: assurance is then the "
                         "Bayesian power at --effect) (default 0)")
-    p.add_argument("--n-per-arm", type=_ints, required=True,
+    p.add_argument("--n-per-arm", type=ints, required=True,
                    help="people per arm, comma-separated (e.g. 50,100,200); at least 2")
     p.add_argument("--outcome-sd", type=float, default=None,
                    help="normal/lognormal: sd of the outcome between people within a team "
@@ -64,7 +49,7 @@ def configure(command: str, p) -> None:
     p.add_argument("--overdispersion", type=float, default=0.0,
                    help="count: negative binomial overdispersion phi (variance mu + phi mu^2; 0 = "
                         "Poisson) (default 0)")
-    p.add_argument("--teams", type=_ints, default=None,
+    p.add_argument("--teams", type=ints, default=None,
                    help="numbers of teams, comma-separated (e.g. 10,20,40); omit for a plain "
                         "two-arm study without teams")
     p.add_argument("--unit", choices=("team", "employee"), default="team",
@@ -74,7 +59,7 @@ def configure(command: str, p) -> None:
                    help="between-team sd of the effect, link scale (default 0)")
     p.add_argument("--intercept-sd-team", type=float, default=0.0,
                    help="between-team sd of the outcome level, link scale (default 0)")
-    p.add_argument("--durations", type=_floats, default=None,
+    p.add_argument("--durations", type=floats, default=None,
                    help="months the outcome is followed, comma-separated (count: exposure; binary: "
                         "event window; normal: months averaged) (default 12)")
     p.add_argument("--month-correlation", type=float, default=1.0,
@@ -160,5 +145,5 @@ def _run(args) -> int:
         args.figure.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(args.figure, dpi=120, bbox_inches="tight")
         print(f"figure: {args.figure}")
-    print(f"written: {args.out}")
+    written(args.out)
     return 0

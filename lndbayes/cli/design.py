@@ -10,11 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from lndbayes.cli._common import data_root_option, names
 from lndbayes.planning.assignment import design_experiment
-
-
-def _list(text: str | None) -> list[str]:
-    return [s.strip() for s in (text or "").split(",") if s.strip()]
 
 
 def configure(command: str, p) -> None:
@@ -25,9 +22,7 @@ def configure(command: str, p) -> None:
     p.add_argument("--people", type=Path, default=None,
                    help="CSV with one row per person (id and team columns, any attributes); "
                         "default: the program's population from --data")
-    p.add_argument("--data", type=Path, default=None,
-                   help="data root holding raw/ (default: data/ if data/raw/programs.yaml exists, "
-                        "else the example organisation); used without --people")
+    data_root_option(p, used="used without --people")
     p.add_argument("--unit", choices=("employee", "team"), default=None,
                    help="'employee': people randomised within teams (stratified); 'team': whole teams "
                         "randomised (cluster design). Default: the program's design.unit, or employee")
@@ -54,8 +49,8 @@ def configure(command: str, p) -> None:
 
 
 def _run(args) -> int:
-    balance_on = _list(args.balance_on) if args.balance_on is not None else None
-    kw = dict(program=args.program, unit=args.unit, strata=_list(args.strata),
+    balance_on = names(args.balance_on) if args.balance_on is not None else None
+    kw = dict(program=args.program, unit=args.unit, strata=names(args.strata),
               balance_on=balance_on, seed=args.seed, start_date=args.start_date)
     if args.people is not None:
         res = design_experiment(args.people, id_column=args.id_column,

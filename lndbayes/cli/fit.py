@@ -10,32 +10,17 @@ import argparse
 import json
 from pathlib import Path
 
-import pandas as pd
-
 from lndbayes.atomic import write_text
+from lndbayes.cli._common import read_csv, sampler_options, sampler_settings, written
 from lndbayes.errors import ModelInputError
 from lndbayes.fitting import fit_effects, fit_effects_summary
 from lndbayes.models.families import FAMILIES, get_family
-
-SAMPLER_DEFAULTS = {"seed": 0, "draws": 1000, "tune": 1000, "chains": 4}
-
-
-def _read_csv(path) -> pd.DataFrame:
-    p = Path(path)
-    if not p.exists():
-        raise ModelInputError(f"{p}: file not found. Fix: give the path of a CSV table.")
-    try:
-        return pd.read_csv(p)
-    except Exception as err:  # noqa: BLE001 -- any parse failure is the user's file
-        raise ModelInputError(f"{p}: cannot read as CSV ({err}). Fix: save the table as CSV with a "
-                              "header row.") from None
-
 
 def _write(res, out) -> int:
     out = Path(out)
     write_text(out, json.dumps(res.to_dict(), indent=1))
     print(res.summary().drop(columns=["converged"]).to_string(index=False))
-    print(f"written: {out}")
+    written(out)
     return 0 if res.converged else 1
 
 
@@ -47,32 +32,17 @@ def _family(name: str) -> str:
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
-def _sampler(args) -> dict:
-    return {k: getattr(args, k) for k in SAMPLER_DEFAULTS}
-
-
 def _cmd_fit(args) -> int:
-    res = fit_effects(_read_csv(args.data), outcome=args.outcome, treatment=args.treatment,
+    res = fit_effects(read_csv(args.data), outcome=args.outcome, treatment=args.treatment,
                       group=args.group, baseline=args.baseline, family=args.family,
-                      program=args.program, **_sampler(args))
+                      program=args.program, **sampler_settings(args))
     return _write(res, args.out)
 
 
 def _cmd_fit_summary(args) -> int:
-    res = fit_effects_summary(_read_csv(args.data), estimate=args.estimate,
-                              std_error=args.std_error, group=args.group, **_sampler(args))
+    res = fit_effects_summary(read_csv(args.data), estimate=args.estimate,
+                              std_error=args.std_error, group=args.group, **sampler_settings(args))
     return _write(res, args.out)
-
-
-def _sampler_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--seed", type=int, default=SAMPLER_DEFAULTS["seed"],
-                   help="random seed: the same data and seed give the same numbers (default 0)")
-    p.add_argument("--draws", type=int, default=SAMPLER_DEFAULTS["draws"],
-                   help="posterior draws per chain after tuning (default 1000)")
-    p.add_argument("--tune", type=int, default=SAMPLER_DEFAULTS["tune"],
-                   help="tuning steps per chain, discarded (default 1000)")
-    p.add_argument("--chains", type=int, default=SAMPLER_DEFAULTS["chains"],
-                   help="independent chains; 4 lets R-hat catch a stuck chain (default 4)")
 
 
 def configure(command: str, p) -> None:
@@ -94,7 +64,7 @@ def configure(command: str, p) -> None:
     p.add_argument("--family", default="normal", type=_family, metavar="FAMILY",
                    help="outcome family, sets the likelihood and link: "
                         f"{', '.join(FAMILIES)} (default normal)")
-    _sampler_options(p)
+    sampler_options(p)
     p.add_argument("--out", required=True, help="result JSON path (written atomically)")
     p.set_defaults(func=_cmd_fit)
 
@@ -105,6 +75,6 @@ def _configure_summary(q) -> None:
     q.add_argument("--std-error", required=True, dest="std_error",
                    help="column holding the standard error of each estimate (positive)")
     q.add_argument("--group", required=True, help="team column (each team once)")
-    _sampler_options(q)
+    sampler_options(q)
     q.add_argument("--out", required=True, help="result JSON path (written atomically)")
     q.set_defaults(func=_cmd_fit_summary)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from lndbayes import paths
+from lndbayes.cli._common import data_root_option
 from lndbayes.data.org import load_org
 from lndbayes.data.processed import format_ledger
 
@@ -13,9 +12,7 @@ def configure(command: str, p) -> None:
     p.description = ("Read <root>/raw, validate it against the data contract (docs/data-contract.md), "
                      "write <root>/processed and <root>/interim/rejected, and print the ledger: per "
                      "table and source file, rows read = accepted + rejected. Always re-ingests.")
-    p.add_argument("--data", type=Path, default=None,
-                   help="data root holding raw/ (default: data/ if data/raw/programs.yaml exists, "
-                        "else the example organisation data/synthetic, simulated when missing)")
+    data_root_option(p)
     p.add_argument("--seed", type=int, default=None,
                    help="seed for simulating the example organisation when it is missing (default: 0)")
     p.set_defaults(func=_run)

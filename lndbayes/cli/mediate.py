@@ -14,20 +14,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lndbayes.cli.fit import _read_csv, _sampler, _sampler_options
+from lndbayes.cli._common import names, read_csv, sampler_options, sampler_settings, written
 from lndbayes.mediation import fit_mediation
 
 
-def _names(text: str | None) -> list[str]:
-    return [c.strip() for c in (text or "").split(",") if c.strip()]
-
-
 def _cmd(args) -> int:
-    df = _read_csv(args.data)
-    res = fit_mediation(df, treatment=args.treatment, mediator=_names(args.mediator),
-                        outcome=args.outcome, covariates=_names(args.covariates),
+    df = read_csv(args.data)
+    res = fit_mediation(df, treatment=args.treatment, mediator=names(args.mediator),
+                        outcome=args.outcome, covariates=names(args.covariates),
                         group=args.group, family=args.family, drop_missing=args.drop_missing,
-                        source=Path(args.data).name, **_sampler(args))
+                        source=Path(args.data).name, **sampler_settings(args))
     res.to_json(args.out)
     table = res.summary()[["estimand", "label", "mean", "lower", "upper", "p_gt_0"]]
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
@@ -47,7 +43,7 @@ def _cmd(args) -> int:
         print("proportion mediated: unstable (the total effect's interval includes 0)")
     if not res.converged:
         print("NOT converged: " + " ".join(res.diagnostics().get("messages") or []))
-    print(f"written: {args.out}")
+    written(args.out)
     return 0 if res.converged else 1
 
 
@@ -72,6 +68,6 @@ def configure(command: str, p) -> None:
     p.add_argument("--drop-missing", action="store_true", dest="drop_missing",
                    help="leave out rows with a missing value in a named column (they are counted "
                         "in the output); without it such rows are an error that counts them")
-    _sampler_options(p)
+    sampler_options(p)
     p.add_argument("--out", required=True, help="result JSON path (strict JSON, written atomically)")
     p.set_defaults(func=_cmd)
