@@ -48,6 +48,11 @@ from pathlib import Path
 ENV = "LNDBAYES_PROGRESS"
 #: the program a process works for, inherited by its children (a report kernel)
 ENV_PROGRAM = "LNDBAYES_PROGRESS_PROGRAM"
+#: the value of ENV that sends events to the Dask scheduler instead of a file: a worker on
+#: another machine cannot reach the runner's file (see :meth:`Session.attach_dask`)
+DASK = "dask:"
+#: the Dask event topic the runner subscribes to
+TOPIC = "lndbayes-progress"
 #: seconds between sampling events of one fit (the sampler's callback fires more often)
 SAMPLING_EVERY = 1.0
 #: longest free text (a retry's reason, a failure) kept in an event
@@ -75,6 +80,9 @@ def emit(stage: str, *, program: str | None = None, outcome: str | None = None, 
            "outcome": outcome or _scope.get("outcome")}
     for k, v in fields.items():
         rec[k] = v[:MAX_TEXT] if isinstance(v, str) else v
+    if path == DASK:
+        _to_dask(rec)
+        return
     try:
         line = (json.dumps(rec, default=str) + "\n").encode()
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -84,6 +92,34 @@ def emit(stage: str, *, program: str | None = None, outcome: str | None = None, 
             os.close(fd)
     except (OSError, TypeError, ValueError):
         pass
+
+
+def _to_dask(rec: dict) -> None:
+    try:
+        from distributed import get_worker
+
+        get_worker().log_event(TOPIC, json.loads(json.dumps(rec, default=str)))
+    except Exception:  # noqa: BLE001 - not in a Dask worker, or the scheduler is gone
+        pass
+
+
+@contextmanager
+def target(where: str | None):
+    """Send this process's events to ``where`` inside the block (a file, or :data:`DASK`); None
+    leaves them as they are. For a Dask task: the runner puts :meth:`Session.task_target` in
+    the task and the worker runs the build inside ``target(...)``."""
+    if not where:
+        yield
+        return
+    old = os.environ.get(ENV)
+    os.environ[ENV] = where
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(ENV, None)
+        else:
+            os.environ[ENV] = old
 
 
 @contextmanager
@@ -321,6 +357,7 @@ class Session:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._old_env: str | None = None
+        self._client = None        # a Dask client whose events are shown (attach_dask)
 
     # -- lifecycle
     def start(self) -> "Session":
@@ -331,6 +368,12 @@ class Session:
         return self
 
     def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                client.unsubscribe_topic(TOPIC)
+            except Exception:  # noqa: BLE001 - the cluster may be gone already
+                pass
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5.0)
@@ -362,6 +405,23 @@ class Session:
         with self._lock:
             self.poll(render=False)     # the workers' events first: they happened before
             self._show(self.board.handle(ev))
+
+    def attach_dask(self, client) -> str:
+        """Show the events of tasks on the Dask cluster of ``client`` (they travel through the
+        scheduler: ``Worker.log_event`` there, ``Client.subscribe_topic`` here). Returns the
+        target to put in each task (:func:`target`)."""
+        client.subscribe_topic(TOPIC, self._dask_event)
+        self._client = client
+        return DASK
+
+    def _dask_event(self, event) -> None:
+        try:
+            _, rec = event
+            if isinstance(rec, dict):
+                with self._lock:
+                    self._show(self.board.handle(rec))
+        except Exception:  # noqa: BLE001 - showing progress must never stop the run
+            pass
 
     def line(self, text: str) -> None:
         """Print ``text`` above the live lines (instead of ``print`` while the session is open)."""

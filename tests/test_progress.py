@@ -249,3 +249,34 @@ def test_listening_does_not_change_the_draws(monkeypatch):
 @pytest.mark.parametrize("value,text", [(0, "0"), (999, "999"), (1000, "1.0k"), (12345, "12.3k")])
 def test_draw_counts_read_short(value, text):
     assert progress._count(value) == text
+
+
+def test_events_of_a_dask_task_reach_the_runner_through_the_scheduler(monkeypatch):
+    """A worker on another machine cannot write the runner's file: with the DASK target its
+    events go through the scheduler (Worker.log_event -> Client.subscribe_topic)."""
+    distributed = pytest.importorskip("distributed")
+    import time
+
+    def task(where):
+        with progress.target(where), scope(program="coach", outcome="attrition"):
+            emit("fitting")
+            emit("fitted", seconds=1.5, converged=True)
+        return True
+
+    monkeypatch.delenv(progress.ENV, raising=False)
+    buf = io.StringIO()
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address=":0") as cluster, distributed.Client(cluster) as client:
+        with session(total=1, stream=buf) as p:
+            where = p.attach_dask(client)
+            assert where == progress.DASK
+            assert client.submit(task, where, pure=False).result()
+            for _ in range(100):          # the events arrive asynchronously
+                if "fitted" in buf.getvalue():
+                    break
+                time.sleep(0.1)
+            p.program("coach", "done", seconds=2.0)
+    lines = [line.split("] ", 1)[-1] for line in buf.getvalue().splitlines()]
+    assert lines == ["coach / attrition: fitting",
+                     "coach / attrition: read back in 1.5 s (posterior cached)",   # no draws came
+                     "coach: done in 2 s (1/1 programs finished)"]
