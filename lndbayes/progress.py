@@ -265,6 +265,8 @@ class Board:
             return [self._step(t, who, f"model compiled in {float(ev.get('seconds') or 0):.1f} s"
                                + (f" ({how})" if how else ""))]
         if stage == "sampling":
+            if oid and p.outcome != oid:      # its "fitting" was missed (or came from elsewhere)
+                p.outcome, p.outcome_started = oid, t
             p.stage, p.sampled = "sampling", True
             p.done, p.total = int(ev.get("done") or 0), int(ev.get("total") or 0)
             return []
@@ -316,13 +318,16 @@ class Board:
         head = f"-- {_clock(now - self.t0)} elapsed" + (
             f", {self.finished}/{self.total} programs finished" if self.total else "")
         out = [head]
+        width = max(len(str(pid)) for pid in self.programs)
         for pid, p in self.programs.items():
-            parts = [f"{pid}  {_clock(now - p.started)}"]
+            parts = [f"{str(pid).ljust(width)}  {_clock(now - p.started)}"]
             if p.outcome:
                 parts.append(f"{p.outcome} ({_clock(now - (p.outcome_started or now))})")
             elif p.section:
                 parts.append(p.section)
-            if p.stage == "sampling" and p.total:
+            if p.stage == "sampling" and p.total and p.done >= p.total:
+                parts.append(f"sampled {_count(p.total)} draws, checking the diagnostics")
+            elif p.stage == "sampling" and p.total:
                 parts.append(f"sampling {_count(p.done)}/{_count(p.total)} draws")
             else:
                 parts.append({"fitted": "analysing", "compiling": "compiling the model",

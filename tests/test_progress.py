@@ -120,8 +120,10 @@ def test_board_lines_per_step_and_live_lines():
         (11.2, "rendering", "coach", None, {}),        # said twice (analysis, worker): one line
         (12.0, "started", "sales", None, {}),
     ])
-    assert b.live(now=1012.0)[1:] == ["  coach  0:12  rendering",
+    assert b.live(now=1012.0)[1:] == ["  coach  0:12  rendering",      # names padded to one width
                                        "  sales  0:00  starting: loading the data, building panels"]
+    _run(b, [(12.5, "sampling", "sales", "deals", {"done": 900, "total": 900})])
+    assert b.live(now=1013.0)[2] == "  sales  0:01  deals (0:00)  sampled 900 draws, checking the diagnostics"
     assert steps == [
         "[  11.0 s] coach: analysis done; rendering the report",
         "[  12.0 s] sales: started",
@@ -174,7 +176,7 @@ def test_session_terminal_redraws_live_lines_under_the_steps(monkeypatch):
         p.program("coach", "done", seconds=3.0)
     out = buf.getvalue()
     # the live block: header and the program's line with its draws
-    assert shown.endswith("  coach  0:00  sampling 1.5k/8.0k draws\n")
+    assert shown.endswith("  coach  0:00  attrition (0:00)  sampling 1.5k/8.0k draws\n")
     assert "-- 0:00 elapsed, 0/1 programs finished\n" in shown
     # each redraw first moves up over the 2 live lines and erases them; at the end none is left
     assert out.count("\x1b[2F\x1b[J") >= 2
