@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 from types import SimpleNamespace
@@ -12,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 
 from lndbayes import progress
-from lndbayes.progress import Board, emit, scope, session
+from lndbayes.progress import Board, emit, scope, session, show
 
 
 def _events(path) -> list[dict]:
@@ -36,9 +37,9 @@ def test_emit_writes_one_line_per_event_with_the_scope(tmp_path, monkeypatch):
             emit("fitting")
             emit("retry", attempt=1, why="x" * 1000)
         emit("rendering")
-        assert progress.os.environ[progress.ENV_PROGRAM] == "p"   # a kernel started here inherits it
+        assert os.environ[progress.ENV_PROGRAM] == "p"   # a kernel started here inherits it
     emit("started", program="q")
-    assert progress.ENV_PROGRAM not in progress.os.environ
+    assert progress.ENV_PROGRAM not in os.environ
     ev = _events(path)
     assert [(e["stage"], e["program"], e["outcome"]) for e in ev] == [
         ("fitting", "p", "o"), ("retry", "p", "o"), ("rendering", "p", None), ("started", "q", None)]
@@ -157,7 +158,7 @@ def test_session_log_prints_steps_only_and_reads_other_processes(monkeypatch):
                            check=True)
         p.line("a message from the runner")
         p.program("coach", "done", seconds=3.0)
-    assert progress.ENV not in progress.os.environ and not p.dir.exists()
+    assert progress.ENV not in os.environ and not p.dir.exists()
     lines = [line.split("] ", 1)[-1] for line in buf.getvalue().splitlines()]
     assert lines == ["coach: started", "coach / attrition: fitting",
                      "coach / attrition: fitted in 2.0 s", "a message from the runner",
@@ -250,7 +251,7 @@ def test_listening_does_not_change_the_draws(monkeypatch):
 
 @pytest.mark.parametrize("value,text", [(0, "0"), (999, "999"), (1000, "1.0k"), (12345, "12.3k")])
 def test_draw_counts_read_short(value, text):
-    assert progress._count(value) == text
+    assert show._count(value) == text
 
 
 def test_events_of_a_dask_task_reach_the_runner_through_the_scheduler(monkeypatch):
