@@ -7,13 +7,12 @@ are the issue's done-when figures:
 * 80% intervals cover 72-88% of the held-out team x skill means (fit on months 1-18, forecast
   months 19-24);
 * P(gap) beats last-value-carried-forward and the constant rate on Brier score and log loss;
-* the material planted gaps of truth.json (drift or rising requirement, gap at the end >= 0.5
-  points) rank in the top quarter of all team x skill pairs: at least 90% of them, and none
-  below the top 40% (measured: 56 of 59, worst rank 95 of 274; the three outside are groups
-  of five managers whose own mean is further from the requirement than the population truth
-  says, see docs/skill-gaps.md);
-* pairs with no gap in truth.json are flagged as a likely gap (P >= 0.8) at most 10% of the
-  time (measured 3%).
+* each gap that truth.json plants (a decline or a requirement rise, 0.6-1.2 points short at the
+  end; 38 of 274 pairs) ranks in the top quarter of all team x skill pairs by expected
+  shortfall (measured: all 38, the lowest at rank 69 of the top 69; over seeds 1-5 every seed
+  meets it too, see docs/skill-gaps.md);
+* pairs with no gap in truth.json are flagged as a likely gap (P >= 0.8) at most 5% of the
+  time (measured 2.1%).
 """
 
 from __future__ import annotations
@@ -58,12 +57,13 @@ def test_backtest_beats_both_baselines(bt):
 
 def test_backtest_finds_planted_gaps(bt):
     p = bt.planted
-    assert p["material_planted"] >= 20
-    assert p["material_in_top_quarter"] >= 0.9 * p["material_planted"], p
-    assert p["material_worst_rank"] <= 0.4 * p["pairs"], p
+    assert 0.10 * p["pairs"] <= p["planted"] <= 0.16 * p["pairs"], p     # distinct, material gaps
+    assert p["planted_min_gap"] >= 0.6, p
+    assert p["planted_in_top_quarter"] == p["planted"], p
+    assert p["planted_worst_rank"] <= p["top_quarter"], p
     # pairs with no gap in truth.json, flagged as likely gaps (P >= 0.8)
-    assert p["no_gap_pairs"] > 50
-    assert p["no_gap_likely_rate"] <= 0.10, p
+    assert p["no_gap_pairs"] > 150
+    assert p["no_gap_likely_rate"] <= 0.05, p
 
 
 def test_scores_and_reliability_helpers():

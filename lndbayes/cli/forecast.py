@@ -94,8 +94,8 @@ def _backtest(org, args) -> int:
     print("Beats both baselines on Brier and log loss: " + ("yes" if bt.beats_baselines() else "NO"))
     if bt.planted:
         p = bt.planted
-        print(f"Planted gaps: {p['material_in_top_quarter']} of {p['material_planted']} material ones in the top "
-              f"quarter (worst rank {p['material_worst_rank']} of {p['pairs']}); no-gap pairs flagged likely "
+        print(f"Planted gaps: {p['planted_in_top_quarter']} of {p['planted']} in the top quarter (worst rank "
+              f"{p['planted_worst_rank']} of {p['pairs']}); no-gap pairs flagged likely "
               f"{p['no_gap_likely_rate']:.1%}, possible {p['no_gap_flag_rate']:.1%}")
     if args.out:
         out = Path(args.out)

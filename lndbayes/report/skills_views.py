@@ -158,13 +158,13 @@ def backtest(bt, command: str = BACKTEST_COMMAND) -> str:
     p = bt.planted
     planted = None
     if p:
-        planted = (f"{p['material_in_top_quarter']} of {p['material_planted']} material planted gaps "
-                   f"(drift or rising requirement, gap at the end >= 0.5 points) rank in the top quarter "
-                   f"(top {p['top_quarter']} of {p['pairs']} pairs by expected shortfall in {p['quarter']}; "
-                   f"the lowest ranks {p['material_worst_rank']}); of all {p['planted']} planted gaps, "
-                   f"{p['planted_in_top_quarter']}. Of {p['no_gap_pairs']} pairs with no gap, "
+        planted = (f"{p['planted_in_top_quarter']} of {p['planted']} planted gaps (a decline or a rising "
+                   f"requirement) rank in the top quarter (top {p['top_quarter']} of {p['pairs']} pairs by "
+                   f"expected shortfall in {p['quarter']}; the lowest ranks {p['planted_worst_rank']}); "
+                   f"incidental shortfalls (no gap planted): {p['incidental_in_top_quarter']} of "
+                   f"{p['incidental']}. Of {p['no_gap_pairs']} pairs with no gap, "
                    f"{fmt_pct(p['no_gap_likely_rate'])} are flagged as likely gaps (P(gap) >= 80%; stated "
-                   f"limit 10%) and {fmt_pct(p['no_gap_flag_rate'])} as possible gaps (P >= 50%).")
+                   f"limit 5%) and {fmt_pct(p['no_gap_flag_rate'])} as possible gaps (P >= 50%).")
     return render("skill_gaps.html.j2", section="backtest", cut=str(bt.cut.date()),
                   quarters=sorted(bt.held["quarter"].unique()), n=bt.coverage["n"],
                   cov80=fmt_pct(bt.coverage["80"]), cov90=fmt_pct(bt.coverage["90"]),

@@ -25,8 +25,13 @@ assessed, minus their mean person offset :math:`\bar\alpha_c` (the mix of people
   skill x quarter shock that the trend does not explain.
 * Level and drift, pooled skill -> department x skill -> team:
   :math:`a_{js} \sim \mathcal N(\mu_s + \delta^a_{ds}, \sigma_a)`,
-  :math:`b_{js} \sim \mathcal N(\beta_s + \delta^b_{ds}, \sigma_b)` (points per year; the net
-  of practice and forgetting on the job).
+  :math:`b_{js} \sim t_2(\beta_s + \delta^b_{ds}, \sigma_b)` (points per year; the net
+  of practice and forgetting on the job). The drifts are Student-t with 2 degrees of freedom:
+  most teams drift like their peers and a few decline fast (a team that stopped practising, a
+  product switch). With a normal the few pulled the rest's mean drift down and were themselves
+  pulled up: in the example's backtest declining pairs were forecast 0.12 points too high and
+  steady pairs near their requirement too low, so P(gap) between 0.3 and 0.85 ran high
+  (forecast 0.52, observed 0.43); Brier 0.067 -> 0.062 with t_2 (docs/skill-gaps.md).
 * Gains from completed programs that target the skill: completer :math:`i` of program
   :math:`p` adds :math:`\gamma_{ps}` to their own proficiency at completion, fading with the
   **half-life** :math:`h` (years) when not practised, so a team's mean gains
@@ -41,7 +46,7 @@ Priors (proficiency on the 0-5 scale, time in years)::
     mu_s ~ Normal(2.5, 1.5)             beta_s ~ Normal(0, 0.25)
     delta^a_ds = sd_dept_a * z, z ~ N(0,1), sd_dept_a ~ HalfNormal(0.5)
     delta^b_ds = sd_dept_b * z, z ~ N(0,1), sd_dept_b ~ HalfNormal(0.2)
-    sigma_a ~ HalfNormal(0.5)           sigma_b ~ HalfNormal(0.3)
+    sigma_a ~ HalfNormal(0.5)           sigma_b ~ HalfNormal(0.3)    (b: Student-t, 2 df)
     gamma_bar ~ Normal(0, 0.5)          gamma_ps ~ Normal(gamma_bar, 0.25)
     h ~ LogNormal(log 2, 0.5)           # median 2 years, 90% prior interval 0.9-4.6 years
     sigma_q ~ HalfNormal(0.1)
@@ -72,6 +77,10 @@ from lndbayes.skills.data import SkillData
 PAD = 32
 #: between program x skill sd of the gains (fixed: see the module docstring)
 GAIN_SD = 0.25
+#: degrees of freedom of the Student-t of team drifts around their department x skill mean
+#: (heavy tails: most teams drift like their peers, a few decline fast; None: a normal, for
+#: benchmarks/bench_skills.py --drift-nu normal). Part of the cache key.
+DRIFT_NU: float | None = 2.0
 HALF_LIFE_PRIOR_YEARS = 2.0
 HALF_LIFE_PRIOR_SD_LOG = 0.5
 #: sampler settings of a skill-gap fit (the forecast's defaults)
@@ -162,7 +171,9 @@ def build_model(inputs: ModelInputs):
         sd_a = pm.HalfNormal("sd_a", 0.5)
         sd_b = pm.HalfNormal("sd_b", 0.3)
         a = pm.Normal("a", mu[pair_skill] + dept_a[pair_ds], sd_a, shape=S["pairs"])
-        b = pm.Normal("b", beta[pair_skill] + dept_b[pair_ds], sd_b, shape=S["pairs"])
+        b_mean = beta[pair_skill] + dept_b[pair_ds]
+        b = (pm.Normal("b", b_mean, sd_b, shape=S["pairs"]) if DRIFT_NU is None else
+             pm.StudentT("b", nu=DRIFT_NU, mu=b_mean, sigma=sd_b, shape=S["pairs"]))
 
         gain_mean = pm.Normal("gain_mean", 0.0, 0.5)
         gain = pm.Normal("gain", gain_mean, GAIN_SD, shape=S["program_skills"])
@@ -176,7 +187,7 @@ def build_model(inputs: ModelInputs):
     return model
 
 
-_SOURCES = ("skills/model.py", "skills/data.py")
+_SOURCES = ("skills/model.py", "skills/data.py", "skills/inputs.py")
 
 
 @functools.lru_cache(maxsize=1)
@@ -198,7 +209,8 @@ def posterior_key(inputs: ModelInputs, settings: dict) -> str:
     from lndbayes.inference.cache import hash_payload
 
     return "skills-" + hash_payload({"kind": "skill_gaps", "sizes": inputs.sizes, "settings": settings,
-                                     "version": __version__, "code": code_hash()}, inputs.arrays)
+                                     "version": __version__, "code": code_hash(), "drift_nu": DRIFT_NU},
+                                    inputs.arrays)
 
 
 @contextmanager
@@ -226,6 +238,7 @@ def _sample(inputs: ModelInputs, settings: dict):
     from lndbayes.inference.sampling import sample_with_retry
 
     structure = "skills|" + "|".join(f"{k}={v}" for k, v in sorted(inputs.sizes.items()))
+    structure += f"|drift_nu={DRIFT_NU}"      # compiled models are memoised per structure
     idata, diag = sample_with_retry(structure, lambda: build_model(inputs), inputs.arrays,
                                     draws=settings["draws"], tune=settings["tune"], chains=settings["chains"],
                                     seed=settings["seed"], retry=settings["retry"])
