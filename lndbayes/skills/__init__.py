@@ -2,12 +2,16 @@
 
 One job per module:
 
-* :mod:`lndbayes.skills.data` - checks and sufficient statistics (team x skill x quarter means,
-  person offsets for the mix of people, program exposures, requirements);
+* :mod:`lndbayes.skills.inputs` - reading and checks (rejections counted with their reason),
+  who is where (HRIS), requirements, program completions;
+* :mod:`lndbayes.skills.data` - sufficient statistics (team x skill x quarter means, person
+  offsets for the mix of people, program exposures);
 * :mod:`lndbayes.skills.model` - the PyMC model and its cached fit;
 * :mod:`lndbayes.skills.forecast` - P(gap), expected shortfall, programs that would close gaps;
 * :mod:`lndbayes.skills.backtest` - time-ordered backtest against naive baselines;
-* :mod:`lndbayes.skills.early_warning` - candidate gaps from operational KPI trends.
+* :mod:`lndbayes.skills.early_warning` - candidate gaps from operational KPI trends, with
+  :mod:`lndbayes.skills.kpi_series` (team-month KPI and HRIS series) and
+  :mod:`lndbayes.skills.pooling` (the spike-and-slab pooling across teams).
 
 ``import lndbayes.skills`` stays light: the names below load their module on first use.
 """
