@@ -56,3 +56,42 @@ def simulate_chain(n: int = 300, *, a: tuple = (0.6, 0.3), d: float = 0.5, b: tu
     paths = {("L2", "L3"): a[0] * d * b[1], ("L2",): a[0] * b[0], ("L3",): a[1] * b[1]}
     ind = sum(paths.values())
     return df, {"paths": paths, "indirect": ind, "direct": c_prime, "total": ind + c_prime}
+
+
+def _expit(x):
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
+def simulate_binary_mediation(n: int = 600, *, a: float = 0.8, b: float = 0.8, c_prime: float = 0.4,
+                              intercept: float = -0.5, n_groups: int = 20, group_sd: float = 0.3,
+                              covariate: float = 0.4, seed: int = 0, nodes: int = 40
+                              ) -> tuple[pd.DataFrame, dict]:
+    """A table with a binary outcome (columns T, M, Y in 0/1, x, team) and its truth.
+
+    ``M = a T + covariate x + u_M[team] + e_M`` (e_M ~ N(0, 1)); ``Y ~ Bernoulli(expit(intercept
+    + c' T + b M + covariate x + u_Y[team]))``. The truth is what ``fit_mediation(...,
+    family="binary")`` estimates, on the probability scale and averaged over this table's rows
+    (their covariates and true team effects), the mediator's error integrated by Gauss-Hermite:
+    with ``p(t, t') = mean_i E[expit(eta_i(t, M_i(t')))]``, indirect ``p(1,1) - p(1,0)``, direct
+    ``p(1,0) - p(0,0)``, total ``p(1,1) - p(0,0)`` (Imai, Keele & Tingley 2010's delta(1), zeta(0)).
+    """
+    rng = np.random.default_rng(seed)
+    t = rng.permutation(np.arange(n) % 2).astype(float)
+    x = rng.normal(0, 1, n)
+    g = rng.integers(0, n_groups, n)
+    u_m, u_y = rng.normal(0, group_sd, (2, n_groups))
+    base_m = covariate * x + u_m[g]
+    base_y = intercept + covariate * x + u_y[g]
+    m = base_m + a * t + rng.normal(0, 1, n)
+    y = (rng.random(n) < _expit(base_y + c_prime * t + b * m)).astype(int)
+    q, w = np.polynomial.hermite_e.hermegauss(nodes)
+    w = w / w.sum()
+
+    def p(t_y: int, t_m: int) -> float:
+        mm = (base_m + a * t_m)[:, None] + q[None, :]
+        return float((_expit((base_y + c_prime * t_y)[:, None] + b * mm) @ w).mean())
+
+    p11, p10, p00 = p(1, 1), p(1, 0), p(0, 0)
+    df = pd.DataFrame({"T": t.astype(int), "M": m, "Y": y, "x": x,
+                       "team": [f"team_{i:02d}" for i in g]})
+    return df, {"indirect": p11 - p10, "direct": p10 - p00, "total": p11 - p00, "p_control": p00}
