@@ -104,7 +104,7 @@ def test_board_lines_per_step_and_live_lines():
                                      "why": "R-hat max 1.02 > 1.01", "pid": 7}),
     ])
     assert steps == [
-        "[   8.0 s] coach / attrition: fitted in 7.0 s after 1 retries; diagnostics still failing "
+        "[   8.0 s] coach / attrition: fitted in 7.0 s after 1 retry; diagnostics still failing "
         "(the report says so)",
         "[   9.0 s] coach / engagement: fitting",
         "[   9.5 s] coach / engagement: read back in 0.5 s (posterior cached)",
@@ -135,7 +135,8 @@ def test_board_lines_per_step_and_live_lines():
         (50.0, "failed", "sales", None, {"seconds": 38.0, "reason": "KeyError: 'x'"}),
     ])
     assert steps == [
-        "[  41.0 s] coach: done in 41 s (1/2 programs finished)",
+        "[  41.0 s] coach: done in 41 s (1/2 programs finished); outcome fits 8 s (2), 2 retries, "
+        "compiling 9 s (1 model)",
         "[  50.0 s] sales: FAILED in 38 s: KeyError: 'x' (2/2 programs finished, 1 failed)",
     ]
     assert b.live(now=1060.0) == [] and b.programs == {}
@@ -162,7 +163,7 @@ def test_session_log_prints_steps_only_and_reads_other_processes(monkeypatch):
     lines = [line.split("] ", 1)[-1] for line in buf.getvalue().splitlines()]
     assert lines == ["coach: started", "coach / attrition: fitting",
                      "coach / attrition: fitted in 2.0 s", "a message from the runner",
-                     "coach: done in 3 s (1/1 programs finished)"]
+                     "coach: done in 3 s (1/1 programs finished); outcome fits 2 s (1)"]
     assert "\x1b" not in buf.getvalue()
 
 
@@ -227,7 +228,7 @@ def test_a_real_fit_reports_fitting_compile_draws_retry_and_why(monkeypatch):
     assert ev[-1]["retries"] == 1 and ev[-1]["converged"] == bool(res.converged)
     text = buf.getvalue()
     assert "coach / engagement: retry 1 (" in text and "because R-hat 1.2 > 1.01" in text
-    assert "coach / engagement: fitted in " in text and "after 1 retries" in text
+    assert "coach / engagement: fitted in " in text and "after 1 retry" in text
 
 
 @pytest.mark.filterwarnings("ignore:lndbayes fit did NOT converge")
@@ -282,4 +283,4 @@ def test_events_of_a_dask_task_reach_the_runner_through_the_scheduler(monkeypatc
     lines = [line.split("] ", 1)[-1] for line in buf.getvalue().splitlines()]
     assert lines == ["coach / attrition: fitting",
                      "coach / attrition: read back in 1.5 s (posterior cached)",   # no draws came
-                     "coach: done in 2 s (1/1 programs finished)"]
+                     "coach: done in 2 s (1/1 programs finished); outcome fits 2 s (1)"]
