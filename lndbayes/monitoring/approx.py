@@ -82,6 +82,9 @@ class TeamContrasts:
     events_treated: float    # events (binary, count) on each side; NaN for other families
     events_control: float
     factor: float = 1.0      # projection to the whole window (cumulative outcomes)
+    #: variance of an error shared by every team's contrast (imputation: the period effects,
+    #: estimated once from the comparison rows and subtracted from every treated team)
+    v_common: float = 0.0
 
     def scaled(self, factor: float) -> "TeamContrasts":
         """The contrasts projected by ``factor`` (means x factor, variances x factor^2)."""
@@ -89,7 +92,12 @@ class TeamContrasts:
         return TeamContrasts(self.y * f, self.v * f * f, self.X, self.teams, self.kind,
                              self.s_tau * f, self.control_mean * f, self.n_treated,
                              self.n_control, self.events_treated, self.events_control,
-                             self.factor * f)
+                             self.factor * f, self.v_common * f * f)
+
+    def posterior(self, n_grid: int = None) -> "GridPosterior":
+        """The interim posterior of the effect from these contrasts."""
+        return grid_posterior(self.y, self.v, self.X, self.s_tau, n_grid=n_grid or TAU_GRID,
+                              v_common=self.v_common)
 
 
 def is_cumulative(meta) -> bool:
@@ -228,10 +236,27 @@ def _imputation_contrasts(d: pd.DataFrame, m) -> TeamContrasts:
     extra = uw_.groupby("team")["share2"].sum()
     rows = [(team, x.we / x.w, s2 * x.w2 / x.w ** 2 + float(extra.get(team, 0.0)), [1.0])
             for team, x in tw.iterrows()]
+    # the period effects b_t are estimated once, from the untreated rows of each period, and
+    # subtracted from every treated team alike: their error is common to all contrasts
+    # (var b_t ~ s^2 sum w^2 / W_t^2), so pooling teams does not average it away. Weighted by the
+    # treated rows' share of each period. (Leaving it out made P(works) overconfident: on
+    # placebo pre-periods 10% of relabellings passed 0.95, benchmarks/results/monitoring_placebo.md)
+    # b_t is the mean of (r - a_u) over period t's untreated rows, so its error holds their
+    # noise and the error of those units' own levels a_u (the same in every period: the
+    # comparison units' level errors add up across periods instead of averaging out)
+    share = treated.groupby(treated["period"].astype(str))["w"].sum()
+    omega = (share / share.sum()).reindex(periods).fillna(0.0).to_numpy() if share.sum() > 0 \
+        else np.zeros(len(periods))
+    coef = omega[p_idx] * w0 / wp[p_idx]                 # each untreated row's weight in the error
+    n_units = np.bincount(u_idx, minlength=len(units))
+    v_common = float(s2 * (np.sum(coef ** 2) + np.sum(np.bincount(u_idx, coef, len(units)) ** 2
+                                                      / np.maximum(n_units, 1))))
     ctrl_units = d.loc[~d["unit"].isin(set(treated["unit"])), "unit"].nunique()
-    return _finish(rows, "imputation", m, control_mean, np.sqrt(s2),
-                   treated["unit"].nunique(), ctrl_units,
-                   _events(m.family, treated["outcome"]), _events(m.family, untreated["outcome"]))
+    tc = _finish(rows, "imputation", m, control_mean, np.sqrt(s2),
+                 treated["unit"].nunique(), ctrl_units,
+                 _events(m.family, treated["outcome"]), _events(m.family, untreated["outcome"]))
+    tc.v_common = v_common
+    return tc
 
 
 def _finish(rows, kind, m, control_mean, row_sd, n_t, n_c, ev_t, ev_c) -> TeamContrasts:
@@ -282,9 +307,12 @@ class GridPosterior:
                 "tau_mean": float(np.sum(self.weight * self.tau))}
 
 
-def grid_posterior(y, v, X, s_tau: float, n_grid: int = TAU_GRID) -> GridPosterior:
+def grid_posterior(y, v, X, s_tau: float, n_grid: int = TAU_GRID, v_common=0.0) -> GridPosterior:
     """Posterior of the last coefficient of ``X`` (the effect), vectorised over leading
-    dimensions of ``y`` and ``v`` (shape ``(..., J)``; ``X`` is ``(J, p)`` with p = 1 or 2)."""
+    dimensions of ``y`` and ``v`` (shape ``(..., J)``; ``X`` is ``(J, p)`` with p = 1 or 2).
+
+    ``v_common``: variance of an error shared by all ``y`` (scalar, or shape ``(...)``): the data
+    identify theta + c with c ~ N(0, v_common), so each mixture component's variance grows by it."""
     y, v, X = np.asarray(y, float), np.asarray(v, float), np.asarray(X, float)
     tau = np.linspace(0.0, 4.0 * s_tau, n_grid)
     W = 1.0 / (v[..., None, :] + tau[:, None] ** 2)            # (..., G, J)
@@ -308,4 +336,5 @@ def grid_posterior(y, v, X, s_tau: float, n_grid: int = TAU_GRID) -> GridPosteri
     logp = logp - logp.max(-1, keepdims=True)
     wgt = np.exp(logp)
     wgt = wgt / wgt.sum(-1, keepdims=True)
+    var = var + np.asarray(v_common, float)[..., None]
     return GridPosterior(weight=wgt, mean=beta, sd=np.sqrt(var), tau=tau)

@@ -35,8 +35,7 @@ from lndbayes import roi as roi_mod
 from lndbayes.design.calendar import month_index, period_str, to_naive
 from lndbayes.design.panel import build_panel
 from lndbayes.errors import LndbayesError, ModelInputError
-from lndbayes.monitoring.approx import (SUPPORTED, TeamContrasts, grid_posterior, is_cumulative,
-                                        team_contrasts)
+from lndbayes.monitoring.approx import SUPPORTED, TeamContrasts, is_cumulative, team_contrasts
 from lndbayes.monitoring.asof import as_of, cut_date
 from lndbayes.monitoring.oc import MonitorDesign, operating_characteristics
 from lndbayes.monitoring.rule import TERMINAL, MonitoringRule, MonitoringSettingsError
@@ -294,7 +293,7 @@ def monitor_program(org, program_id: str, *, outcome: str | None = None, checkpo
         if not enough:
             rows.append({**row, "action": "too little data", "reason": f"too little data: {why}"})
             continue
-        post = grid_posterior(tc.y, tc.v, tc.X, tc.s_tau)
+        post = tc.posterior()
         draws = post.draws(N_DRAWS, seed=seed + i)
         lo, hi = np.quantile(draws, [(1 - INTERVAL) / 2, (1 + INTERVAL) / 2])
         pw = float(post.p_works(direction))
@@ -305,7 +304,7 @@ def monitor_program(org, program_id: str, *, outcome: str | None = None, checkpo
             effects = {out.id: draws}
             for j, (oid, c) in enumerate(contrasts.items()):
                 if oid != out.id and _enough(c, rule, program.outcome(oid).family, units[oid], min_group)[0]:
-                    effects[oid] = grid_posterior(c.y, c.v, c.X, c.s_tau).draws(N_DRAWS, seed=seed + 1000 * (j + 1) + i)
+                    effects[oid] = c.posterior().draws(N_DRAWS, seed=seed + 1000 * (j + 1) + i)
             try:
                 money, costs, _ = roi_mod.roi_inputs(org_k, program, {o: panels[o] for o in effects})
                 if money:
@@ -372,7 +371,7 @@ def _oc(program, out, months, per_look, rule, direction, last_money, *, n_sims, 
             if kind == "cluster" and tc.X.shape[1] == 2:
                 arm[idx[t]] = tc.X[j, 1]
     X = np.column_stack([np.ones(J), arm]) if kind == "cluster" else np.ones((J, 1))
-    post = grid_posterior(final_tc.y, final_tc.v, final_tc.X, final_tc.s_tau)
+    post = final_tc.posterior()
     tau = post.summary()["tau_mean"]
     break_even, p_roi_fixed = None, None
     if last_money is not None:
@@ -388,7 +387,9 @@ def _oc(program, out, months, per_look, rule, direction, last_money, *, n_sims, 
             if np.isfinite(be):
                 # in the good direction: how far the outcome must move for ROI = 0
                 break_even = money[out.id].sign * be
+    v_common = [float(tc.v_common) for _, (tc, _) in looks]
     design = MonitorDesign(months=[k for k, _ in looks], v=v, X=X, s_tau=final_tc.s_tau, tau=tau,
+                           v_common=v_common,
                            enough=[en for _, (_, en) in looks], break_even=break_even,
                            roi_required=roi_required, p_roi_fixed=p_roi_fixed)
     effects = {"no effect": 0.0}
@@ -419,7 +420,7 @@ def _validate(org, program_id, out, reference) -> dict:
 
     panel = build_panel(org, program_id, out.id)
     tc = team_contrasts(panel)
-    post = grid_posterior(tc.y, tc.v, tc.X, tc.s_tau)
+    post = tc.posterior()
     d = post.draws(N_DRAWS, seed=0)
     full = np.asarray(reference.draws("average_effect_abs"), float)
 

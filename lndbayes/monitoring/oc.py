@@ -54,6 +54,9 @@ class MonitorDesign:
     roi_required: bool = False
     #: P(ROI > 0) when it does not depend on the simulated outcome (no money on it); else None
     p_roi_fixed: float | None = None
+    #: (K,) variance of an error shared by all teams at each look (imputation: the period
+    #: effects); None: none
+    v_common: np.ndarray | None = None
 
     def __post_init__(self):
         self.months = np.asarray(self.months, int)
@@ -61,6 +64,8 @@ class MonitorDesign:
         self.X = np.asarray(self.X, float).reshape(self.v.shape[1], -1)
         if self.enough is None:
             self.enough = np.ones(len(self.months), bool)
+        self.v_common = (np.zeros(len(self.months)) if self.v_common is None
+                         else np.asarray(self.v_common, float).reshape(len(self.months)))
         self.enough = np.asarray(self.enough, bool)
 
     @classmethod
@@ -112,6 +117,14 @@ def simulate_paths(design: MonitorDesign, effect: float, direction: str, *, n_si
     mean = effect * arm + u                                        # (S, 1, J)
     with np.errstate(divide="ignore", invalid="ignore"):
         y = np.where(info > 0, mean + B / np.where(info > 0, info, 1.0), 0.0)
+    if (design.v_common > 0).any():
+        # the shared error (period effects) accumulates like a running mean of its own
+        ic = np.maximum.accumulate(np.where(design.v_common > 0, 1.0 / np.where(
+            design.v_common > 0, design.v_common, 1.0), 0.0))
+        dic = np.diff(np.concatenate([[0.0], ic]))
+        bc = np.cumsum(rng.standard_normal((n_sims, K)) * np.sqrt(dic), axis=1)
+        c = np.where(ic > 0, bc / np.where(ic > 0, ic, 1.0), 0.0)
+        y = y + c[:, :, None]
     v_eff = np.where(info > 0, 1.0 / np.where(info > 0, info, 1.0), _BIG)
     pw = np.full((n_sims, K), np.nan)
     pr = None if design.break_even is None else np.full((n_sims, K), np.nan)
@@ -122,7 +135,8 @@ def simulate_paths(design: MonitorDesign, effect: float, direction: str, *, n_si
     for k in range(K):
         if not design.enough[k] or not (info[k] > 0).any():
             continue
-        post = grid_posterior(y[:, k, :], v_eff[k], design.X, design.s_tau, n_grid=n_grid)
+        post = grid_posterior(y[:, k, :], v_eff[k], design.X, design.s_tau, n_grid=n_grid,
+                              v_common=design.v_common[k])
         pw[:, k] = post.p_works(direction)
         if be is not None:
             pr[:, k] = post.prob_beyond(be, direction)
