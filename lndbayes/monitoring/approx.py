@@ -25,8 +25,17 @@ weight :math:`w_i` (the exposure for counts, else 1).
   :math:`r_i - a_u - b_t`; team :math:`j`'s contrast :math:`y_j` is their weighted mean, with
   variance :math:`s^2 \sum w_i^2/(\sum w_i)^2 + \sum_u (W_u/W)^2 s^2/n_u` (residual variance of
   the untreated rows; the second term is the error of each unit's own level :math:`a_u`,
-  estimated from its :math:`n_u` untreated rows). Model :math:`y_j \sim N(\theta, v_j + \tau^2)`
-  over the treated teams.
+  estimated from its :math:`n_u` untreated rows). Model :math:`y_j \sim N(\theta + c, v_j + \tau^2)`
+  over the treated teams, where :math:`c` is the error every treated team shares: the period
+  effects :math:`b_t` are estimated once from the untreated rows and subtracted from all of
+  them. With :math:`\omega_t` the treated rows' weight share of period :math:`t` and
+  :math:`k_i = \omega_{t(i)} w_i / W_{t(i)}` each untreated row's weight in
+  :math:`\sum_t \omega_t b_t`, :math:`\mathrm{Var}(c) = s^2 [\sum_i k_i^2 + \sum_u (\sum_{i \in u} k_i)^2 / n_u]`
+  (the rows' noise, and the untreated units' own level errors, which are the same in every period
+  and so add up across periods). Given a flat prior the data identify :math:`\theta + c`, so the
+  posterior of :math:`\theta` is that of :math:`\theta + c` widened by :math:`\mathrm{Var}(c)`
+  (``TeamContrasts.v_common``). Checked with values: no-effect panels with 16 treated and 3
+  comparison units give P(works) > 0.95 in 5% of them (22% without :math:`c`).
 
 Posterior
 ---------
