@@ -201,7 +201,8 @@ def test_a_real_fit_reports_fitting_compile_draws_retry_and_why(monkeypatch):
         calls.append(1)
         # the first attempt fails, the retry passes (few draws: the real checks would fail both)
         if len(calls) == 1:
-            return {**d, "converged": False, "messages": ["R-hat 1.2 > 1.01 (made to fail)"]}
+            return {**d, "converged": False, "messages": ["R-hat 1.2 > 1.01: made to fail",
+                                                                   "3 divergent transitions: advice"]}
         return {**d, "converged": True, "messages": []}
 
     monkeypatch.setattr(sampling, "diagnose", failing_once)
@@ -220,7 +221,7 @@ def test_a_real_fit_reports_fitting_compile_draws_retry_and_why(monkeypatch):
     assert stages[0] == "fitting" and stages[-1] == "fitted"
     assert {e["program"] for e in ev} == {"coach"} and {e["outcome"] for e in ev} == {"engagement"}
     retry = [e for e in ev if e["stage"] == "retry"]
-    assert len(retry) == 1 and retry[0]["why"] == "R-hat 1.2 > 1.01 (made to fail)"
+    assert len(retry) == 1 and retry[0]["why"] == "R-hat 1.2 > 1.01; 3 divergent transitions"  # checks, not advice
     assert retry[0]["attempt"] == 1 and retry[0]["target_accept"] > 0.8
     # draws: the last sampling event of each attempt has all of them (tuning included)
     ends = [(e["done"], e["total"]) for e in ev if e["stage"] == "sampling" and e["done"] == e["total"]]

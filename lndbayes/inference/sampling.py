@@ -185,7 +185,7 @@ def sample_with_retry(structure_key, build, data, *, draws, tune, chains, seed,
             n_draws = draws * mult  # too few effective draws: draw more as well
         if i:
             progress.emit("retry", attempt=i, target_accept=ta, tune=tune * mult, draws=n_draws,
-                          why="; ".join(m.rstrip(".") for m in history[-1]["messages"]) or "diagnostics failed")
+                          why="; ".join(m.split(":")[0] for m in history[-1]["messages"]) or "diagnostics failed")
         idata = sample(structure_key, build, data, draws=n_draws, tune=tune * mult, chains=chains,
                        seed=seed + i, target_accept=ta, sampler=sampler)
         diag = diagnose(idata)
