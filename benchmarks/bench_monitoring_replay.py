@@ -42,7 +42,6 @@ from lndbayes.design.panel import build_panel  # noqa: E402
 from lndbayes.monitoring import MonitoringRule, as_of, cut_date, monitor_program, threshold_table  # noqa: E402
 from lndbayes.monitoring.approx import grid_posterior, is_cumulative, team_contrasts  # noqa: E402
 from lndbayes.monitoring.core import _enough  # noqa: E402
-from lndbayes.monitoring.rule import ACTIONS  # noqa: E402
 
 PROGRAM, OUTCOME = "manager_coaching", "attrition_12m"
 THRESHOLDS = (0.9, 0.95, 0.99)
