@@ -129,7 +129,10 @@ def _ratios(rows) -> str:
             cpu = f" (CPU {r['cpu_seconds'] / mc:.2f}x)" if mc else ""
             parts.append(f"time / MixedLM **{r['seconds'] / m:.2f}x**{cpu}")
         if p:
-            parts.append(f"ESS/s / plain PyMC **{r['ess_per_s'] / p:.0f}x**")
+            pr = rows["plain_pymc"]
+            per_cpu = (r["ess"] / r["cpu_seconds"]) / (pr["ess"] / pr["cpu_seconds"])
+            parts.append(f"ESS/s / plain PyMC **{r['ess_per_s'] / p:.0f}x** (ESS per CPU-s "
+                         f"{per_cpu:.0f}x)")
         if b:
             parts.append(f"ESS/s / Bambi **{r['ess_per_s'] / b:.0f}x**")
         out.append(f"- lndbayes {what}: " + ", ".join(parts))

@@ -44,9 +44,10 @@ def test_verdicts_follow_the_figures(tmp_path):
     assert "(0.75x; CPU 5.0 s against 8.0 s (0.62x)): **met**" in text
     assert "refit <= half of MixedLM: 4.5 s against MixedLM 8.0 s (0.56x" in text
     assert text.count("**NOT met**") == 2  # cold and refit; ESS/s below
-    # ESS/s: cold 4000/20 = 200 against plain 400/200 = 2 -> 100x (the lowest), Bambi 1 -> 200x
+    # ESS/s: cold 4000/20 = 200 against plain 400/200 = 2 -> 100x (the lowest), Bambi 1 -> 200x;
+    # per CPU-s: 4000/18 against 400/300 -> 167x
     assert "lowest 100x (lndbayes_cold at 1,000,000): **met**" in text
-    assert "ESS/s / plain PyMC **100x**, ESS/s / Bambi **200x**" in text
+    assert "ESS/s / plain PyMC **100x** (ESS per CPU-s 167x), ESS/s / Bambi **200x**" in text
     assert "| 1,000,000 | 1,000,000 | 5,000,000 | 400 |" in text
 
     text = report.write(_meta([3.0, 4.0, 3.5]), out)
