@@ -406,6 +406,8 @@ def _oc(program, out, months, per_look, rule, direction, last_money, *, n_sims, 
                 "each team's running estimate varies as the program's data did at each checkpoint "
                 f"(variances from the data); between-team sd of the effect {tau:.3g} (its posterior "
                 "mean at the last checkpoint)"
+                + ("; with the error every treated team shares (period effects estimated from the "
+                   "comparison rows)" if any(x > 0 for x in v_common) else "")
                 + ("; the other monetised outcomes held at their current mean benefit"
                    if last_money is not None and len(last_money[0]) > 1 and p_roi_fixed is None else "")
                 + (f"; P(ROI > 0) held at its last value {p_roi_fixed:.0%} (the monitored outcome "
