@@ -114,7 +114,10 @@ class OutcomeAnalysis:
                 "display_scale": self.display_scale, "unit": self.unit,
                 "display": {k: self.display[k] for k in ("effect_abs", "effect_rel", "p_works",
                                                          "p_target", "benefit")},
-                "diagnostics": jsonable(self.result.diagnostics()), "n_people": self.n_people,
+                # without "cached" (read from the posterior cache or sampled now): the same
+                # inputs give the same summary.json wherever and whenever it was built
+                "diagnostics": jsonable({k: v for k, v in self.result.diagnostics().items() if k != "cached"}),
+                "n_people": self.n_people,
                 "teams_shown": int((~teams_suppressed).sum()),
                 "teams_suppressed": sorted(map(str, self.team_table.loc[teams_suppressed, "team"]))}
 

@@ -24,6 +24,11 @@ def configure(command: str, p) -> None:
     p.add_argument("--out", metavar="DIR", default=str(REPORTS_DIR), help=_default("output folder"))
     p.add_argument("--jobs", "-j", type=int, default=DEFAULT_JOBS, metavar="N",
                    help=_default("programs built in parallel worker processes"))
+    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="run the builds on this Dask cluster (tcp://host:8786 or a scheduler file; "
+                        "docs/scaling.md)")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="run the builds on a local Dask cluster of N one-thread workers")
     p.add_argument("--force", action="store_true",
                    help="re-run the selected programs even when nothing they depend on changed")
     p.add_argument("--draws", type=int, default=Settings.draws, help=_default("posterior draws per chain"))
@@ -36,7 +41,8 @@ def configure(command: str, p) -> None:
 def _run(args) -> int:
     settings = Settings(seed=args.seed, draws=args.draws, tune=args.tune, chains=args.chains)
     summary = run_reports(data_root=args.data, out_dir=args.out, programs=args.program,
-                          jobs=args.jobs, force=args.force, settings=settings)
+                          jobs=args.jobs, force=args.force, settings=settings,
+                          scheduler=args.scheduler, workers=args.workers)
     print()
     print(summary.table())
     if summary.index:

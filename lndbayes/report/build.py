@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from lndbayes import progress
 from lndbayes.atomic import write_json, write_text
 from lndbayes.privacy import assert_no_identifiers, org_identifiers
-from lndbayes.report.notebook import execute_notebook, export_html
+from lndbayes.report.notebook import execute_in_process, export_html
 from lndbayes.report.stamps import REPORT_TEMPLATE, STAMP_FILE, STATUS_FILE, SUMMARY_FILE, read_json
 
 #: touched in the temporary folder while the notebook runs, removed after: tests (and anyone
@@ -60,16 +61,16 @@ def build_program(program_id: str, data_root: str, tmp: str, settings: dict, sta
     """Fill ``tmp`` with one program's report. Returns its status (never raises but for Ctrl-C)."""
     tmp = Path(tmp)
     t0 = time.perf_counter()
-    print(f"  {program_id}: started", flush=True)
     status: dict = {"program": program_id, "status": "failed", "stamp": stamp}
     nb_out = tmp / "report.ipynb"
     params = dict(program_id=program_id, data_root=str(data_root), out_dir=str(tmp), **settings)
     try:
         write_text(tmp / EXECUTING_MARKER, str(os.getpid()))
         try:
-            execute_notebook(REPORT_TEMPLATE, nb_out, params, cwd=tmp)
+            execute_in_process(REPORT_TEMPLATE, nb_out, params, cwd=tmp)
         finally:
             (tmp / EXECUTING_MARKER).unlink(missing_ok=True)
+        progress.emit("rendering", program=program_id)
         export_html(nb_out, tmp / "report.html", title=f"Impact report: {program_id}")
         ids = _Ids(data_root)
         assert_no_identifiers([tmp / "report.html", nb_out, tmp / SUMMARY_FILE, tmp / "analysis.json"],
@@ -83,10 +84,6 @@ def build_program(program_id: str, data_root: str, tmp: str, settings: dict, sta
     status["seconds"] = round(time.perf_counter() - t0, 1)
     write_json(tmp / STATUS_FILE, status, indent=2)
     write_text(tmp / STAMP_FILE, stamp + "\n")
-    if status["status"] == "ok":
-        print(f"  {program_id}: done in {status['seconds']:.0f} s", flush=True)
-    else:
-        print(f"  {program_id}: FAILED: {status['reason']}", flush=True)
     return status
 
 
@@ -105,12 +102,29 @@ def _keep_only_failed_notebook(tmp: Path, nb_out: Path, data_root) -> None:
             shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink()
 
 
-def worker_main(conn, program_id: str, data_root: str, tmp: str, settings: dict, stamp: str) -> None:
-    """Entry point of a worker process: build, send the status through ``conn``."""
+def build_task(task: dict) -> dict:
+    """Build one report folder from a task of plain data (``program``, ``data_root``, ``tmp``,
+    ``settings``, ``stamp``): what a pool worker or a Dask worker runs."""
+    from lndbayes.report import skill_build
+
+    with progress.scope(program=task["program"]):     # every event of this build names it
+        if task["program"] == skill_build.NAME:
+            return skill_build.build_skill_gaps(task["data_root"], task["tmp"], task["settings"], task["stamp"])
+        return build_program(task["program"], task["data_root"], task["tmp"], task["settings"], task["stamp"])
+
+
+def worker_loop(conn) -> None:
+    """Entry point of a long-lived worker process: build the tasks the runner sends through
+    ``conn`` (None: stop), send each status back. One process builds many reports, so its
+    imports and its compiled models (lndbayes.inference.sampling) serve all of them."""
     worker_init()
     try:
-        conn.send(build_program(program_id, data_root, tmp, settings, stamp))
-    except KeyboardInterrupt:
+        while True:
+            task = conn.recv()
+            if task is None:
+                break
+            conn.send(build_task(task))
+    except (KeyboardInterrupt, EOFError):
         pass                                  # stopped by the runner, which cleans up
     finally:
         conn.close()

@@ -1,12 +1,24 @@
-"""Executing a report notebook with Papermill and exporting it to self-contained HTML."""
+"""Executing a report notebook and exporting it to self-contained HTML.
+
+Two ways to execute: :func:`execute_in_process` (what the report workers use) runs the cells in
+this process's IPython shell, so a long-lived worker pays the imports and keeps its compiled
+models from one report to the next; :func:`execute_notebook` runs them in a fresh Papermill
+kernel (kept for debugging a notebook as JupyterLab would run it). Both write the same
+notebook: the parameters cell is injected by Papermill's own function, outputs are the
+notebook's display data (HTML, PNG) and streams.
+
+Why in process: profiled on the example organisation (benchmarks/results/compile.md), each
+kernel paid its start-up and the lndbayes/PyMC imports, and every compiled model died with it.
+"""
 
 from __future__ import annotations
 
 import os
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import nbformat
-import papermill as pm
 from nbconvert import HTMLExporter
 
 from lndbayes.atomic import write_text
@@ -14,8 +26,16 @@ from lndbayes.atomic import write_text
 KERNEL = "python3"
 
 
+class NotebookCellError(RuntimeError):
+    """A cell of an in-process notebook raised; ``ename``/``evalue`` as Papermill's error has."""
+
+    def __init__(self, ename: str, evalue: str, cell: int):
+        super().__init__(f"{ename}: {evalue} (cell {cell})")
+        self.ename, self.evalue, self.cell = ename, evalue, cell
+
+
 def kernel_env(threads: int = 1) -> None:
-    """One thread per kernel: programs run in parallel processes, not in parallel BLAS."""
+    """One thread per process: programs run in parallel processes, not in parallel BLAS."""
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
         os.environ.setdefault(var, str(threads))
     os.environ.setdefault("PYTHONWARNINGS", "ignore")
@@ -23,6 +43,9 @@ def kernel_env(threads: int = 1) -> None:
 
 
 def execute_notebook(template: Path, output: Path, parameters: dict, cwd: Path | None = None) -> None:
+    """Execute in a fresh Papermill kernel (a separate process)."""
+    import papermill as pm
+
     kernel_env()
     pm.execute_notebook(str(template), str(output), parameters=parameters, kernel_name=KERNEL,
                         progress_bar=False, log_output=False, request_save_on_cell_execute=False,
@@ -32,6 +55,96 @@ def execute_notebook(template: Path, output: Path, parameters: dict, cwd: Path |
                         # that follows a finished notebook (a failing cell reaches us as
                         # papermill's PapermillExecutionError, not through this log)
                         extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
+
+
+_SHELL = None
+
+
+def _shell():
+    """This process's IPython shell, with matplotlib's inline backend (figures become PNG
+    display data, as in a kernel)."""
+    global _SHELL
+    if _SHELL is None:
+        from IPython.core.interactiveshell import InteractiveShell
+
+        class _Shell(InteractiveShell):
+            def enable_gui(self, gui=None):   # no event loop: figures are captured, not shown
+                pass
+
+        _SHELL = _Shell.instance()
+        _SHELL.enable_matplotlib("inline")
+    return _SHELL
+
+
+@contextmanager
+def _cwd(path):
+    old = os.getcwd()
+    if path:
+        os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(old)
+
+
+def _outputs(cap) -> list:
+    outs = []
+    if cap.stdout:
+        outs.append(nbformat.v4.new_output("stream", name="stdout", text=cap.stdout))
+    if cap.stderr:
+        outs.append(nbformat.v4.new_output("stream", name="stderr", text=cap.stderr))
+    for o in cap.outputs:
+        outs.append(nbformat.v4.new_output("display_data", data=o.data, metadata=o.metadata or {}))
+    return outs
+
+
+def execute_in_process(template: Path, output: Path, parameters: dict, cwd: Path | None = None) -> None:
+    """Execute ``template`` with ``parameters`` in this process and write it to ``output``.
+
+    Every run starts from a fresh namespace (nothing leaks from one report to the next but
+    what the process caches on purpose: imported modules, compiled models). On a failing cell
+    the notebook up to that cell (with the error) is written and :class:`NotebookCellError`
+    raised.
+    """
+    import matplotlib.pyplot as plt
+    from IPython.utils.capture import capture_output
+    from papermill.iorw import load_notebook_node
+    from papermill.parameterize import parameterize_notebook
+
+    kernel_env()
+    nb = parameterize_notebook(load_notebook_node(str(template)), parameters,
+                               kernel_name=KERNEL, language="python")
+    shell = _shell()
+    shell.reset(new_session=False)
+    shell.execution_count = 1
+    error = None
+    try:
+        with _cwd(cwd):
+            for i, cell in enumerate(nb.cells):
+                if cell.cell_type != "code":
+                    continue
+                t0 = time.perf_counter()
+                with capture_output() as cap:
+                    res = shell.run_cell(cell.source, store_history=False, silent=False)
+                cell.outputs = _outputs(cap)
+                # where a report's time goes (benchmarks/bench_report_run.py reads it)
+                cell.metadata["lndbayes"] = {"seconds": round(time.perf_counter() - t0, 3)}
+                cell.execution_count = shell.execution_count
+                shell.execution_count += 1
+                exc = res.error_before_exec or res.error_in_exec
+                if isinstance(exc, KeyboardInterrupt):
+                    raise exc
+                if exc is not None:
+                    cell.outputs.append(nbformat.v4.new_output(
+                        "error", ename=type(exc).__name__, evalue=str(exc), traceback=[]))
+                    error = NotebookCellError(type(exc).__name__, str(exc), i)
+                    break
+    finally:
+        plt.close("all")
+        shell.reset(new_session=False)
+        nbformat.write(nb, str(output))
+    if error is not None:
+        raise error
 
 
 def export_html(nb_path: Path, html_path: Path, title: str | None = None) -> None:

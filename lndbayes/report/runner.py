@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import fcntl
 import multiprocessing as mp
+import os
 import shutil
 import signal
 import time
@@ -126,13 +127,25 @@ def sigint_held():
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
-def _progress(msg: str) -> None:
-    print(msg, flush=True)
+class _Plain:
+    """Program states as plain lines (when no progress session is given)."""
+
+    def program(self, program: str, state: str, seconds=None, reason=None) -> None:
+        tail = f" in {seconds:.0f} s" if seconds else ""
+        print(f"  {program}: {state}{tail}" + (f": {reason}" if reason else ""), flush=True)
+
+    def line(self, text: str) -> None:
+        print(text, flush=True)
 
 
 def run_reports(data_root=None, out_dir=REPORTS_DIR, programs=None, jobs=None, force: bool = False,
-                settings: Settings | None = None, index: bool = True) -> RunSummary:
+                settings: Settings | None = None, index: bool = True, scheduler: str | None = None,
+                workers: int | None = None) -> RunSummary:
     """Build the reports of ``programs`` (default: all) and ``out_dir/index.html``.
+
+    ``scheduler`` (a Dask scheduler address or scheduler file) or ``workers`` (start a local
+    Dask cluster of that many one-thread processes) run the builds as Dask tasks
+    (:mod:`lndbayes.report.cluster`); otherwise ``jobs`` local worker processes build them.
 
     A program is executed only when its stamp changed (or ``force``). ``jobs`` notebooks run in
     parallel processes (default 2). A failing program never stops the others; its folder then
@@ -191,13 +204,17 @@ def run_reports(data_root=None, out_dir=REPORTS_DIR, programs=None, jobs=None, f
             todo.insert(0, (SKILL_GAPS, stamp))   # first: program reports read its cached forecast
 
     if todo:
-        _progress(f"lndbayes report: {len(todo)} program(s) to run "
-                  f"({sum(r.status != 'invalid' for r in runs.values())} up to date), "
-                  f"{min(jobs, len(todo))} at a time, data: {root}")
-        for st in execute_all(todo, root, out, settings, jobs):
-            runs[st["program"]] = ProgramRun(st["program"], st["status"], st.get("seconds", 0.0),
-                                             st.get("reason"), st.get("converged"),
-                                             st.get("recommendation"), ran=True)
+        from lndbayes import progress
+
+        with progress.session(total=len(todo)) as show:
+            show.line(f"lndbayes report: {len(todo)} program(s) to run "
+                      f"({sum(r.status != 'invalid' for r in runs.values())} up to date), "
+                      + (f"on Dask ({scheduler or f'{workers} local workers'})" if scheduler or workers
+                         else f"{min(jobs, len(todo))} at a time") + f", data: {root}")
+            for st in _execute(todo, root, out, settings, jobs, scheduler, workers, show):
+                runs[st["program"]] = ProgramRun(st["program"], st["status"], st.get("seconds", 0.0),
+                                                 st.get("reason"), st.get("converged"),
+                                                 st.get("recommendation"), ran=True)
     order = list(cfg.programs) + [str(k) for k in cfg.errors] + [SKILL_GAPS]
     summary.runs = [runs[p] for p in order if p in runs]
 
@@ -206,6 +223,20 @@ def run_reports(data_root=None, out_dir=REPORTS_DIR, programs=None, jobs=None, f
         summary.index_rebuilt = build_index(out, cfg, src, skill_gaps=_portfolio_skill_gaps(out))
     summary.seconds = round(time.perf_counter() - t_start, 1)
     return summary
+
+
+def _execute(todo, root, out, settings, jobs, scheduler, workers, show) -> list[dict]:
+    if not (scheduler or workers):
+        return execute_all(todo, root, out, settings, jobs, show=show)
+    from lndbayes.report.cluster import connect
+
+    client, cluster = connect(scheduler, workers)
+    try:
+        return execute_all(todo, root, out, settings, jobs, client=client, show=show)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
 
 
 def _has_skill_assessments(root: Path) -> bool:
@@ -236,54 +267,120 @@ class _Job:
     program: str
     stamp: str
     tmp: Path
-    process: mp.Process | None = None
-    conn: object = None
+
+    def task(self, root: Path, params: dict) -> dict:
+        """What a worker needs, as plain data (a pool worker or a Dask worker)."""
+        return {"program": self.program, "data_root": str(root), "tmp": str(self.tmp),
+                "settings": params, "stamp": self.stamp}
 
 
-def execute_all(todo, root: Path, out: Path, settings: Settings, jobs: int) -> list[dict]:
-    """Run each (program, stamp) of ``todo`` in a worker process, ``jobs`` at a time, and move
-    each finished folder into place. Ctrl-C stops everything and leaves no temporary folder."""
-    # Papermill and nbconvert load only when there is work: the no-op run stays quick
-    from lndbayes.report import skill_build
-    from lndbayes.report.build import failure_reason, worker_main
+@dataclass
+class _Worker:
+    process: mp.Process
+    conn: object
+    job: _Job | None = None
 
+
+@contextmanager
+def _worker_env():
+    """The environment a worker starts with (one BLAS/Numba thread, the inline figure
+    backend), set only while it is spawned: the calling process keeps its own."""
+    from lndbayes.report.notebook import kernel_env
+
+    saved = dict(os.environ)
+    kernel_env()
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _finished(job: _Job, status: dict | None, out: Path, show, exitcode=None, reason=None) -> dict:
+    """Move a finished job's folder into place (or remove it when its worker died)."""
+    if status is None:
+        status = {"program": job.program, "status": "failed", "stamp": job.stamp,
+                  "reason": reason or f"the worker process ended without a result (exit code {exitcode})"}
+        shutil.rmtree(job.tmp, ignore_errors=True)
+    else:
+        with sigint_held():
+            replace_dir(job.tmp, out / job.program)
+    show.program(job.program, "done" if status["status"] == "ok" else "failed",
+                 seconds=status.get("seconds"), reason=status.get("reason"))
+    return status
+
+
+def execute_all(todo, root: Path, out: Path, settings: Settings, jobs: int, client=None,
+                show=None) -> list[dict]:
+    """Run each (program, stamp) of ``todo`` in a pool of ``jobs`` long-lived worker processes
+    and move each finished folder into place. Ctrl-C stops everything and leaves no temporary
+    folder.
+
+    Why long-lived: a worker imports lndbayes once and keeps its compiled models
+    (lndbayes.inference.sampling) from one report to the next, and executes each notebook in
+    its own process (lndbayes.report.notebook.execute_in_process) instead of starting a kernel.
+    With a Dask ``client`` the builds are Dask tasks instead (lndbayes.report.cluster).
+    """
+    from lndbayes.report.build import failure_reason, worker_loop
+
+    show = show or _Plain()
     ctx = mp.get_context("spawn")
     params = settings.as_params()
     pending = [_Job(pid, stamp, temporary_sibling(out / pid)) for pid, stamp in todo]
-    running: list[_Job] = []
+    workers: list[_Worker] = []
     results: list[dict] = []
     with ExitStack() as locks:
         try:
-            while pending or running:
-                while pending and len(running) < jobs:
-                    job = pending.pop(0)
-                    running.append(job)          # from here on, a Ctrl-C cleans its folder up
+            if client is not None:
+                from lndbayes.report.cluster import execute_dask
+
+                for job in pending:
                     locks.enter_context(lock(out / f".{job.program}.lock"))
-                    job.tmp.mkdir(parents=True)
-                    job.conn, child = ctx.Pipe(duplex=False)
-                    target = skill_build.worker_main if job.program == SKILL_GAPS else worker_main
-                    job.process = ctx.Process(target=target, name=f"lndbayes-report-{job.program}",
-                                              args=(child, job.program, str(root), str(job.tmp), params, job.stamp))
-                    job.process.start()
+                for job in pending:
+                    show.program(job.program, "started")
+                return execute_dask(pending, root, out, params, client,
+                                    lambda job, status, reason=None: _finished(job, status, out, show,
+                                                                               reason=reason))
+            while pending or any(w.job for w in workers):
+                while pending and len(workers) < jobs:
+                    conn, child = ctx.Pipe(duplex=True)
+                    with _worker_env():
+                        proc = ctx.Process(target=worker_loop, args=(child,), name="lndbayes-report-worker")
+                        proc.start()
                     child.close()
-                wait([j.process.sentinel for j in running], timeout=1.0)
-                for job in [j for j in running if not j.process.is_alive()]:
-                    running.remove(job)
-                    status = job.conn.recv() if job.conn.poll() else None
-                    job.process.join()
-                    if status is None:
-                        status = {"program": job.program, "status": "failed", "stamp": job.stamp,
-                                  "reason": f"the worker process ended without a result "
-                                            f"(exit code {job.process.exitcode})"}
-                        _progress(f"  {job.program}: FAILED: {status['reason']}")
-                        shutil.rmtree(job.tmp, ignore_errors=True)
-                    else:
-                        with sigint_held():
-                            replace_dir(job.tmp, out / job.program)
-                    results.append(status)
+                    workers.append(_Worker(proc, conn))
+                for w in workers:
+                    if w.job is None and pending:
+                        job = pending.pop(0)
+                        w.job = job                  # from here on, a Ctrl-C cleans its folder up
+                        locks.enter_context(lock(out / f".{job.program}.lock"))
+                        job.tmp.mkdir(parents=True)
+                        w.conn.send(job.task(root, params))
+                        show.program(job.program, "started")
+                busy = [w for w in workers if w.job]
+                wait([w.conn for w in busy] + [w.process.sentinel for w in busy], timeout=1.0)
+                for w in busy:
+                    status = None
+                    try:
+                        if w.conn.poll():
+                            status = w.conn.recv()
+                    except (EOFError, OSError):
+                        status = None
+                    if status is None and w.process.is_alive():
+                        continue
+                    job, w.job = w.job, None
+                    if status is None:           # the worker died: a new one takes its place
+                        w.process.join()
+                        workers.remove(w)
+                    results.append(_finished(job, status, out, show, w.process.exitcode))
+            for w in workers:                    # all done: let the workers end
+                w.conn.send(None)
+            for w in workers:
+                w.process.join(STOP_GRACE)
+            _stop([w for w in workers if w.process.is_alive()])
         except BaseException as exc:
-            _stop(running)
-            for job in running + pending:
+            _stop(workers)
+            for job in [w.job for w in workers if w.job] + pending:
                 shutil.rmtree(job.tmp, ignore_errors=True)
             if isinstance(exc, (KeyboardInterrupt, LndbayesError)):
                 raise
@@ -291,16 +388,14 @@ def execute_all(todo, root: Path, out: Path, settings: Settings, jobs: int) -> l
     return results
 
 
-def _stop(running: list[_Job]) -> None:
-    """Stop workers: SIGTERM (unwinds, the kernel is shut down), then SIGKILL after a grace."""
-    for job in running:
-        if job.process is not None and job.process.is_alive():
-            job.process.terminate()
+def _stop(workers: list[_Worker]) -> None:
+    """Stop workers: SIGTERM (unwinds like Ctrl-C), then SIGKILL after a grace."""
+    for w in workers:
+        if w.process.is_alive():
+            w.process.terminate()
     deadline = time.monotonic() + STOP_GRACE
-    for job in running:
-        if job.process is None:
-            continue
-        job.process.join(max(0.0, deadline - time.monotonic()))
-        if job.process.is_alive():
-            job.process.kill()
-            job.process.join()
+    for w in workers:
+        w.process.join(max(0.0, deadline - time.monotonic()))
+        if w.process.is_alive():
+            w.process.kill()
+            w.process.join()

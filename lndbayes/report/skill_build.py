@@ -12,12 +12,12 @@ import os
 import time
 from pathlib import Path
 
+from lndbayes import progress
 from lndbayes.atomic import write_json, write_text
 from lndbayes.paths import NOTEBOOKS_DIR
 from lndbayes.privacy import assert_no_identifiers
-from lndbayes.report.build import (EXECUTING_MARKER, _Ids, _keep_only_failed_notebook, failure_reason,
-                                   worker_init)
-from lndbayes.report.notebook import execute_notebook, export_html
+from lndbayes.report.build import EXECUTING_MARKER, _Ids, _keep_only_failed_notebook, failure_reason
+from lndbayes.report.notebook import execute_in_process, export_html
 from lndbayes.report.stamps import STAMP_FILE, STATUS_FILE, SUMMARY_FILE, read_json
 
 NAME = "skill-gaps"
@@ -30,16 +30,16 @@ def build_skill_gaps(data_root: str, tmp: str, settings: dict, stamp: str) -> di
     """Fill ``tmp`` with the skill-gap report. Returns its status (never raises but for Ctrl-C)."""
     tmp = Path(tmp)
     t0 = time.perf_counter()
-    print(f"  {NAME}: started", flush=True)
     status: dict = {"program": NAME, "status": "failed", "stamp": stamp}
     nb_out = tmp / "report.ipynb"
     params = dict(data_root=str(data_root), out_dir=str(tmp), **{k: settings[k] for k in PARAMS if k in settings})
     try:
         write_text(tmp / EXECUTING_MARKER, str(os.getpid()))
         try:
-            execute_notebook(TEMPLATE, nb_out, params, cwd=tmp)
+            execute_in_process(TEMPLATE, nb_out, params, cwd=tmp)
         finally:
             (tmp / EXECUTING_MARKER).unlink(missing_ok=True)
+        progress.emit("rendering", program=NAME)
         export_html(nb_out, tmp / "report.html", title="Skill-gap forecast")
         ids = _Ids(data_root)
         assert_no_identifiers([tmp / "report.html", nb_out, tmp / SUMMARY_FILE]
@@ -54,19 +54,4 @@ def build_skill_gaps(data_root: str, tmp: str, settings: dict, stamp: str) -> di
     status["seconds"] = round(time.perf_counter() - t0, 1)
     write_json(tmp / STATUS_FILE, status, indent=2)
     write_text(tmp / STAMP_FILE, stamp + "\n")
-    if status["status"] == "ok":
-        print(f"  {NAME}: done in {status['seconds']:.0f} s", flush=True)
-    else:
-        print(f"  {NAME}: FAILED: {status['reason']}", flush=True)
     return status
-
-
-def worker_main(conn, name: str, data_root: str, tmp: str, settings: dict, stamp: str) -> None:
-    """Entry point of the worker process (same signature as lndbayes.report.build.worker_main)."""
-    worker_init()
-    try:
-        conn.send(build_skill_gaps(data_root, tmp, settings, stamp))
-    except KeyboardInterrupt:
-        pass
-    finally:
-        conn.close()
