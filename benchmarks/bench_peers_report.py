@@ -49,10 +49,10 @@ def write(meta: dict, out: Path = OUT) -> str:
         "# lndbayes against its peers (`make bench`)",
         "",
         "Written by `benchmarks/bench_peers.py` (run by `make bench` through `benchmarks/run_all.py`)."
-        " Every figure below comes from one run of:",
+        " The figures below come from:",
         "",
         "```bash",
-        f".venv/bin/{meta['command'].replace('python ', 'python ', 1)}",
+        ".venv/bin/" + meta["command"].replace(" ; then ", "\n.venv/bin/"),
         "```",
         "",
         f"Run started {meta['started_utc']} on {meta['machine']}, Python {meta['python']}, "
