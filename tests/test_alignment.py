@@ -203,6 +203,19 @@ def test_a_roi_that_could_not_be_computed_is_not_called_intangible(cfg, tmp_path
     assert "intangible" not in block.split("Operate safely")[0]
 
 
+def test_the_program_table_and_banner_when_every_roi_failed(cfg, tmp_path):
+    """The portfolio's program table says the ROI could not be computed (not 'no costs counted;
+    gross benefit'), and the banner does not claim that no program has a money value."""
+    s = summary(["error_count", "csat"], "iterate", roi=None)
+    s["roi_error"] = "ValueError: participants lookup failed"
+    _write_reports(tmp_path, {"support_upskilling": s}, {})
+    text = _text(portfolio_html(tmp_path, cfg))
+    table = text[:text.index("Alignment")]
+    assert "ROI could not be computed: ValueError: participants lookup failed" in table
+    assert "no costs counted" not in table
+    assert "No program has a money value yet" not in text
+
+
 def test_goals_and_campaigns_match_whatever_their_case_and_spacing(cfg, reports):
     """'grow  revenue' in a program and 'Grow revenue' in organisation.goals are one goal (not
     a goal 'no program serves' plus another); 'fewer errors 2025' and 'Fewer errors 2025' are one

@@ -55,6 +55,9 @@ def portfolio_rows(out_dir: Path, cfg, reports=None) -> list[dict]:
                        benefit=head.get("benefit", ""), roi=roi.get("roi_pct", ""),
                        p_roi_positive=roi.get("p_roi_positive", ""), net_benefit=roi.get("net_benefit", ""),
                        recommendation=rec.get("action", ""), converged=conv, reason=rec.get("reason", ""))
+            if not summ.get("roi") and summ.get("roi_error"):
+                # monetised, but its ROI failed: neither intangible nor "no costs counted"
+                row["roi_error"] = " ".join(str(summ["roi_error"]).split())
             if conv is False:
                 row["status"] = "fit failed diagnostics"
             elif summ.get("failed_outcomes"):
@@ -102,7 +105,7 @@ def portfolio_html(reports_dir, cfg, *, skill_gaps: dict | None = None) -> str:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
     return render("portfolio.html.j2", organisation=cfg.organisation.name, rows=rows, counts=counts,
                   goals=alignment_goals(Path(reports_dir), cfg, reports),
-                  any_roi=any(r["roi"] for r in rows), skill_gaps=skill_gaps, version=__version__)
+                  any_roi=any(r["roi"] or r.get("roi_error") for r in rows), skill_gaps=skill_gaps, version=__version__)
 
 
 def portfolio_html_for(reports_dir, data_root, *, skill_gaps: dict | None = None) -> str:
