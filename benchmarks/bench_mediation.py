@@ -2,9 +2,13 @@
 
     .venv/bin/python benchmarks/bench_mediation.py [--reps 50]
 
-Two scenarios, each ``--reps`` datasets (fresh seeds, disjoint from the tests' 5-13):
-one mediator (n = 300 people in 20 teams; a = 0.5, b = 0.6, c' = 0.3, so indirect 0.30) and
-the sequential chain T -> L2 -> L3 -> Y (n = 300 in 30 teams, three paths; indirect 0.31).
+Three scenarios, each ``--reps`` datasets (fresh seeds, disjoint from the tests' 3-13):
+one mediator (n = 300 people in 20 teams; a = 0.5, b = 0.6, c' = 0.3, so indirect 0.30),
+the sequential chain T -> L2 -> L3 -> Y (n = 300 in 30 teams, three paths; indirect 0.31), and
+a binary outcome (n = 800 in 20 teams, team sd 0.5; a = 0.8, b = 0.8 and c' = 0.4 on the
+log-odds scale, so about 0.12 indirect on the probability scale: each table's own truth,
+simulate_binary_mediation). ``--scenarios binary`` runs one; results of the others already in
+the JSON are kept.
 For each: how often the 90% interval covers the truth (indirect, direct, total, each path),
 mean error, mean interval width, fits that converged, seconds per fit; for the single mediator
 also the largest gap between the sensitivity analysis' rho at which the indirect effect is 0
@@ -26,11 +30,11 @@ import pandas as pd
 
 from lndbayes.atomic import write_json
 from lndbayes.mediation import fit_mediation
-from lndbayes.mediation.testing import simulate_chain, simulate_mediation
+from lndbayes.mediation.testing import simulate_binary_mediation, simulate_chain, simulate_mediation
 
 OUT = Path(__file__).resolve().parent / "results" / "mediation.json"
 SAMPLER = {"draws": 1000, "tune": 1000, "chains": 4, "cache": False}
-SEED = {"single": 710_000, "chain": 730_000}
+SEED = {"single": 710_000, "chain": 730_000, "binary": 750_000}
 A, B, C = 0.5, 0.6, 0.3
 
 
@@ -63,6 +67,11 @@ def run(scenario: str, reps: int) -> dict:
                                     group="team", seed=seed, **SAMPLER)
                 truth = {"indirect": A * B, "direct": C, "total": C + A * B}
                 gaps.append(abs(res.sensitivity["rho_at_zero"] - _ols_rho_tilde(df)))
+            elif scenario == "binary":
+                df, tr = simulate_binary_mediation(800, group_sd=0.5, seed=seed)
+                res = fit_mediation(df, treatment="T", mediator="M", outcome="Y", covariates=["x"],
+                                    group="team", family="binary", seed=seed, **SAMPLER)
+                truth = {k: tr[k] for k in ("indirect", "direct", "total")}
             else:
                 df, tr = simulate_chain(300, n_groups=30, seed=seed)
                 res = fit_mediation(df, treatment="T", mediator=["L2", "L3"], outcome="Y",
@@ -72,7 +81,8 @@ def run(scenario: str, reps: int) -> dict:
         secs.append(time.time() - t0)
         conv += res.converged
         rows.append(_score(res, truth))
-        print(f"{scenario} {i + 1}/{reps} {secs[-1]:.1f} s", flush=True)
+        hits = " ".join(f"{k}:{'hit' if v['hit'] else 'MISS'}" for k, v in rows[-1].items())
+        print(f"{scenario} {i + 1}/{reps} {secs[-1]:.1f} s converged={res.converged} {hits}", flush=True)
     names = list(rows[0])
     summary = {n: {"coverage": float(np.mean([r[n]["hit"] for r in rows])),
                    "hits": int(sum(r[n]["hit"] for r in rows)),
@@ -89,10 +99,15 @@ def run(scenario: str, reps: int) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=50, help="datasets per scenario (default 50)")
+    ap.add_argument("--scenarios", default="single,chain,binary",
+                    help="comma-separated scenarios to run (default single,chain,binary)")
     args = ap.parse_args()
-    results = {s: run(s, args.reps) for s in ("single", "chain")}
-    write_json(OUT, {"command": f"benchmarks/bench_mediation.py --reps {args.reps}",
-                     "sampler": SAMPLER, "results": results}, default=float)
+    results = {s: run(s, args.reps) for s in args.scenarios.split(",") if s}
+    old = json.loads(OUT.read_text()) if OUT.exists() else {}
+    merged = {**old.get("results", {}), **{s: {**r, "command": f"benchmarks/bench_mediation.py --reps "
+                                                 f"{args.reps} --scenarios {s}"} for s, r in results.items()}}
+    write_json(OUT, {"command": "benchmarks/bench_mediation.py --reps N --scenarios S (per scenario: its command)",
+                     "sampler": SAMPLER, "results": merged}, default=float)
     for s, r in results.items():
         print(f"\n{s}: {r['converged']}/{r['reps']} converged, median {r['seconds_per_fit_median']:.1f} s per fit")
         print("| estimand | coverage (90% interval) | mean error | mean width |\n|---|---|---|---|")
