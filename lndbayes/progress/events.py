@@ -59,11 +59,20 @@ def emit(stage: str, *, program: str | None = None, outcome: str | None = None, 
         pass
 
 
+#: the Dask worker of the task inside target(DASK): get_worker() only works in the task's own
+#: thread, and nutpie calls the draws callback from another one
+_dask_worker = None
+
+
 def _to_dask(rec: dict) -> None:
     try:
-        from distributed import get_worker
+        worker = _dask_worker
+        if worker is None:
+            from distributed import get_worker
 
-        get_worker().log_event(TOPIC, json.loads(json.dumps(rec, default=str)))
+            worker = get_worker()
+        # log_event is thread-safe: from another thread it hands the message to the worker's loop
+        worker.log_event(TOPIC, json.loads(json.dumps(rec, default=str)))
     except Exception:  # noqa: BLE001 - not in a Dask worker, or the scheduler is gone
         pass
 
@@ -73,14 +82,23 @@ def target(where: str | None):
     """Send this process's events to ``where`` inside the block (a file, or :data:`DASK`); None
     leaves them as they are. For a Dask task: the runner puts :meth:`Session.task_target` in
     the task and the worker runs the build inside ``target(...)``."""
+    global _dask_worker
     if not where:
         yield
         return
-    old = os.environ.get(ENV)
+    old, old_worker = os.environ.get(ENV), _dask_worker
     os.environ[ENV] = where
+    if where == DASK:
+        try:
+            from distributed import get_worker
+
+            _dask_worker = get_worker()
+        except Exception:  # noqa: BLE001 - not in a Dask task: events are dropped
+            _dask_worker = None
     try:
         yield
     finally:
+        _dask_worker = old_worker
         if old is None:
             os.environ.pop(ENV, None)
         else:

@@ -61,9 +61,11 @@ def dask_task(task: dict) -> dict:
     """One report build on a Dask worker (the status dict of
     :func:`lndbayes.report.build.build_task`)."""
     _setup_worker()
+    from lndbayes import progress
     from lndbayes.report.build import build_task
 
-    return build_task(task)
+    with progress.target(progress.DASK):   # progress via the scheduler: the runner's file may be elsewhere
+        return build_task(task)
 
 
 def connect(scheduler: str | None = None, workers: int | None = None):

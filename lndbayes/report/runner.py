@@ -231,6 +231,8 @@ def _execute(todo, root, out, settings, jobs, scheduler, workers, show) -> list[
     from lndbayes.report.cluster import connect
 
     client, cluster = connect(scheduler, workers)
+    if hasattr(show, "attach_dask"):
+        show.attach_dask(client)        # the tasks' progress events (cluster.dask_task)
     try:
         return execute_all(todo, root, out, settings, jobs, client=client, show=show)
     finally:
