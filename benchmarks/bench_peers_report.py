@@ -25,6 +25,11 @@ def _f(x, nd=1):
     return "-" if x is None else f"{x:,.{nd}f}"
 
 
+def _rate(x):
+    """ESS/s with the digits that matter (plain PyMC at 1M runs at a fraction of one)."""
+    return "-" if x is None else _f(x, 0 if x >= 10 else 2)
+
+
 def _rows(meta):
     """{n: {contender: row}}, the refit median as its own contender."""
     by = {}
@@ -100,7 +105,7 @@ def write(meta: dict, out: Path = OUT) -> str:
                 draws += f"; {r['retries']} retr{'y' if r['retries'] == 1 else 'ies'}"
             lines.append(
                 f"| {LABEL[c]} | {_f(r['seconds'])} | {_f(r.get('cpu_seconds'))} | {est_s} | "
-                f"{_f(r.get('ess'), 0)} | {_f(r.get('ess_per_s'), 0)} | {draws} | "
+                f"{_f(r.get('ess'), 0)} | {_rate(r.get('ess_per_s'))} | {draws} | "
                 f"{_f(r.get('peak_rss_mb'), 0)} | {_f(r.get('import_seconds'))} | "
                 f"{_f(r.get('load_avg_before'))} "
                 f"({r.get('utc', '')[-5:]}) |")
