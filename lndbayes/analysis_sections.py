@@ -183,7 +183,8 @@ def _skills_compute(org, program, an, settings):
     from lndbayes.skills import run_forecast, skill_forecast_for_program
 
     # the organisation-wide forecast (one cached fit shared by every program's report)
-    keep = {k: settings[k] for k in ("seed", "draws", "tune", "chains") if k in settings}
+    # retry too: the skill-gap report passes it, so both read the same cached fit
+    keep = {k: settings[k] for k in ("seed", "draws", "tune", "chains", "retry") if k in settings}
     fc = run_forecast(org, min_group=an.min_group, **keep)
     return skill_forecast_for_program(fc, program)
 
