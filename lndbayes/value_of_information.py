@@ -126,6 +126,12 @@ class SampleOption:
         return {**asdict(self), "net": self.net}
 
 
+#: an option must be worth at least one unit of the currency, net, to be called worth gathering:
+#: a program that is clearly not worth scaling has EVSI of a fraction of a cent for free longer
+#: follow-up (net 0.0002), which the report would otherwise call "worth gathering ... (net +EUR 0)"
+MIN_NET = 1.0
+
+
 @dataclass
 class SampleInformation:
     """EVSI of a few ways to gather more data, next to their cost, and the EVPI bound."""
@@ -139,9 +145,10 @@ class SampleInformation:
 
     @property
     def best(self) -> int | None:
-        """Index of the option with the largest positive EVSI - cost, else None (none is worth it)."""
+        """Index of the option with the largest EVSI - cost of at least :data:`MIN_NET`, else None
+        (none is worth it)."""
         nets = [o.net for o in self.options]
-        if not nets or max(nets) <= 0:
+        if not nets or max(nets) < MIN_NET:
             return None
         return int(np.argmax(nets))
 

@@ -337,6 +337,18 @@ def test_sample_information_options_and_costs():
     assert back.to_dict() == si.to_dict()
 
 
+def test_an_option_worth_less_than_one_currency_unit_is_not_worth_gathering():
+    """A program clearly not worth scaling (E[NB] = -190k, sd 48k) gets a vanishing EVSI for free
+    longer follow-up; it must not be called worth gathering (the report showed 'net +EUR 0')."""
+    nb = np.random.default_rng(5).normal(-190_000, 48_000, 4000)
+    si = voi.sample_information(nb, teams=10, months_observed=10, horizon_months=12, participants=218,
+                                cost_per_participant=800)
+    assert max(o.net for o in si.options) < voi.MIN_NET
+    assert si.best is None
+    worth = voi.SampleInformation(0.0, 1.0, 10.0, [voi.SampleOption("longer", 3.0, "months", 10.0, 5.0, 1.0, "x")])
+    assert worth.best == 0
+
+
 def test_more_teams_count_the_benefit_the_program_earns_on_the_added_people():
     # E[NB] = 20,000 with 40 study participants who cost 100 each: the program earns
     # E[benefit] / P = 1,000 per participant over the horizon
