@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from lndbayes.errors import NotApplicableYet
 from lndbayes.formatting import fmt_interval, fmt_money, fmt_num, fmt_pct, fmt_rel
 from lndbayes.results import json_safe
 
@@ -52,6 +53,9 @@ def run_extra(an, name: str, extra: Extra, org, program, settings: dict) -> None
         obj = extra.compute(org, program, an, settings)
     except ImportError as err:
         an.extras[name], an.extras_status[name] = None, {"status": "not available", "message": str(err)}
+        return
+    except NotApplicableYet as err:     # nothing to work on yet: not a failure of the section
+        an.extras[name], an.extras_status[name] = None, {"status": "not applicable", "message": str(err)}
         return
     except Exception as err:  # noqa: BLE001 - any failure is reported in its section, never stops the report
         an.extras[name] = None

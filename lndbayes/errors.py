@@ -40,5 +40,10 @@ class ModelInputError(LndbayesError):
     """Data handed to a model is unfit for it (wrong type, not binary, no variation...)."""
 
 
+class NotApplicableYet(ModelInputError):
+    """An optional analysis has nothing to work on yet (a program whose first month is not over):
+    its report section says so as "does not apply", not as a failure."""
+
+
 class FitFailedError(LndbayesError):
     """A fit did not converge even after retries (raised only with strict=True)."""

@@ -498,6 +498,15 @@ def test_a_failing_optional_section_is_reported_and_never_stops_the_report(tmp_p
     assert "could not be computed" in html and "no checkpoints in the data" in html and fig is None
     A.run_extra(an, "other", A.Extra("Other", lambda *a: None, None, None, None), None, None, {})
     assert an.extras_status["other"]["status"] == "not applicable"
+    # a program not started yet: "does not apply", with why, not a failure of the section
+    from lndbayes.errors import NotApplicableYet
+
+    def not_yet(org, program, an, settings):
+        raise NotApplicableYet("the data end before its first month is over: nothing to monitor yet")
+
+    A.run_extra(an, "early", A.Extra("Interim monitoring", not_yet, None, None, None), None, None, {})
+    assert an.extras_status["early"] == {"status": "not applicable", "message":
+                                         "the data end before its first month is over: nothing to monitor yet"}
     an.save(tmp_path / "p")
     back = load_analysis(tmp_path / "p")
     assert back.summary()["sections"]["monitoring"]["status"] == "failed"

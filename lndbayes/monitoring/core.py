@@ -34,7 +34,7 @@ from lndbayes import INTERVAL, __version__
 from lndbayes import roi as roi_mod
 from lndbayes.design.calendar import month_index, period_str, to_naive
 from lndbayes.design.panel import build_panel
-from lndbayes.errors import LndbayesError, ModelInputError
+from lndbayes.errors import LndbayesError, ModelInputError, NotApplicableYet
 from lndbayes.monitoring.approx import SUPPORTED, TeamContrasts, is_cumulative, team_contrasts
 from lndbayes.monitoring.asof import as_of, cut_date
 from lndbayes.monitoring.oc import MonitorDesign, operating_characteristics
@@ -138,7 +138,7 @@ def checkpoint_months(program, outcome, org, checkpoints="monthly") -> list[int]
     # analysis takes over (and a one-row-per-unit outcome measures nothing new after it)
     last = min(data_end_month(org) - start_m + 1, outcome.window_months)
     if last < 1:
-        raise ModelInputError(
+        raise NotApplicableYet(
             f"program '{program.id}' starts {program.design.start} but the data end before its "
             "first month is over: nothing to monitor yet")
     if isinstance(checkpoints, str):
