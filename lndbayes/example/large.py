@@ -53,8 +53,7 @@ from lndbayes import atomic
 from lndbayes.example.kpis import _nb
 from lndbayes.example.learning import _clock, _finish, _Stmts, write_xapi
 from lndbayes.example.people import active_matrix, simulate_hris, team_of_at
-from lndbayes.example.simulate import _csv, employee_ids, people_frames
-from lndbayes.example.skills import simulate_skills
+from lndbayes.example.simulate import employee_ids, people_frames, sorted_skills, write_raw_files
 from lndbayes.example.truth import target_truth
 from lndbayes.example.world import (
     CUTPOINTS,
@@ -395,20 +394,12 @@ def simulate_large(out_dir: Path, *, seed: int = 0, n_employees: int = 20000, n_
     kpis = kpis.sort_values(["kpi", "entity_type", "entity_id", "period"], kind="mergesort")
     assign = pd.concat(W.assign, ignore_index=True).sort_values(["program_id", "unit_type", "unit_id"],
                                                                 kind="mergesort")
-    assess, reqs, gaps = simulate_skills(rng, H, ids)
-    assess = assess.sort_values(["employee_id", "skill", "assessed_at"], kind="mergesort")
-    reqs = reqs.sort_values(["scope_type", "scope_id", "skill", "effective_date"], kind="mergesort")
+    assess, reqs, gaps = sorted_skills(rng, H, ids)
     out_dir.mkdir(parents=True, exist_ok=True)
     amap, n_stmts = write_xapi(rng, _finish(W.stmts.frame(), H), H, ids, out_dir / "xapi" / "statements.jsonl")
 
-    _csv(emp, out_dir / "employees.csv")
-    _csv(hris, out_dir / "hris_events.csv")
-    _csv(amap, out_dir / "actor_map.csv")
-    _csv(assign, out_dir / "assignments.csv")
-    _csv(kpis, out_dir / "kpis.csv")
-    _csv(assess, out_dir / "skill_assessments.csv")
-    _csv(reqs, out_dir / "skill_requirements.csv")
-    atomic.write_text(out_dir / "programs.yaml", programs)
+    write_raw_files(out_dir, programs, employees=emp, hris_events=hris, actor_map=amap, assignments=assign,
+                    kpis=kpis, skill_assessments=assess, skill_requirements=reqs)
     truth = {"seed": int(seed), "preset": "large", "n_employees": int(n_employees),
              "n_employee_records": int(len(H["team"])), "n_teams": int(H["n_teams"]),
              "n_programs": int(n_programs), "periods": [PERIODS[0], PERIODS[-1]], "n_xapi_statements": int(n_stmts),

@@ -52,6 +52,23 @@ def _csv(df: pd.DataFrame, path: Path):
     atomic.write_text(path, df.to_csv(index=False, lineterminator="\n"))
 
 
+def sorted_skills(rng, H: dict, ids: np.ndarray):
+    """skill_assessments.csv and skill_requirements.csv in their file order, and the true gaps
+    (every preset; sorting makes the files independent of the order people were drawn in)."""
+    assess, reqs, gaps = simulate_skills(rng, H, ids)
+    assess = assess.sort_values(["employee_id", "skill", "assessed_at"], kind="mergesort")
+    reqs = reqs.sort_values(["scope_type", "scope_id", "skill", "effective_date"], kind="mergesort")
+    return assess, reqs, gaps
+
+
+def write_raw_files(out_dir: Path, programs: str, **tables: pd.DataFrame) -> None:
+    """Every raw table as ``<name>.csv`` (employees, hris_events, actor_map, assignments, kpis,
+    skill_assessments, skill_requirements) and programs.yaml, into ``out_dir``."""
+    for name, df in tables.items():
+        _csv(df, out_dir / f"{name}.csv")
+    atomic.write_text(out_dir / "programs.yaml", programs)
+
+
 def people_frames(H: dict, ids: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
     """employees.csv and hris_events.csv of the people ``simulate_hris`` drew (every preset)."""
     team_names = H["team_names"]
@@ -144,22 +161,14 @@ def simulate_org(out_dir: Path, *, seed: int = 0, n_employees: int | None = None
     assign = pd.concat([a_coach, a_sales, a_sup, a_comp, a_lean], ignore_index=True).sort_values(
         ["program_id", "unit_type", "unit_id"], kind="mergesort")
 
-    assess, reqs, gaps = simulate_skills(rng, H, ids)
-    assess = assess.sort_values(["employee_id", "skill", "assessed_at"], kind="mergesort")
-    reqs = reqs.sort_values(["scope_type", "scope_id", "skill", "effective_date"], kind="mergesort")
+    assess, reqs, gaps = sorted_skills(rng, H, ids)
 
     stmts = learning_statements(rng, H, sales_start_day, sup_treated, comp_treated)
     stmts = lean_statements(lean_rng, H, lean_treated, stmts)
     amap, n_stmts = write_xapi(rng, stmts, H, ids, out_dir / "xapi" / "statements.jsonl")
 
-    _csv(emp, out_dir / "employees.csv")
-    _csv(hris, out_dir / "hris_events.csv")
-    _csv(amap, out_dir / "actor_map.csv")
-    _csv(assign, out_dir / "assignments.csv")
-    _csv(kpis, out_dir / "kpis.csv")
-    _csv(assess, out_dir / "skill_assessments.csv")
-    _csv(reqs, out_dir / "skill_requirements.csv")
-    atomic.write_text(out_dir / "programs.yaml", programs)
+    write_raw_files(out_dir, programs, employees=emp, hris_events=hris, actor_map=amap, assignments=assign,
+                    kpis=kpis, skill_assessments=assess, skill_requirements=reqs)
 
     targets = {p["id"]: p.get("target") for p in yaml.safe_load(programs)["programs"]}
     truth = truth_record(truth_outcomes, H, seed=seed, n_employees=n_employees, n_stmts=n_stmts, gaps=gaps,
