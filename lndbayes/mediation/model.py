@@ -109,7 +109,9 @@ def build_model(data: dict, *, K: int, P: int, J: int, hier: bool, family: str):
     All K + 1 equations are one matrix expression: column e of ``eta`` is equation e
     (mediators, then the outcome), ``V @ W`` adds the earlier variables with ``W``'s strictly
     upper triangle holding d (mediator columns) and b (outcome column). One expression instead
-    of one per equation compiles several times faster.
+    of one per equation compiles several times faster. Matrix products are broadcast sums, not
+    ``@``: PyTensor's Numba ``Dot`` costs 12-21 s of compile per variant on an empty cache (see
+    :func:`lndbayes.models.families.base.linear_predictor`).
     """
     import pymc as pm
     import pytensor.tensor as pt
@@ -136,7 +138,7 @@ def build_model(data: dict, *, K: int, P: int, J: int, hier: bool, family: str):
                            + [(k, K) for k in range(K)]))
         vals = pt.concatenate([d, b]) if K > 1 else b
         W = pt.set_subtensor(pt.zeros((E, E))[list(rows), list(cols)], vals)
-        eta = mu[None, :] + T[:, None] * pt.concatenate([a, c_prime[None]])[None, :] + V @ W
+        eta = mu[None, :] + T[:, None] * pt.concatenate([a, c_prime[None]])[None, :] + (V[:, :, None] * W[None, :, :]).sum(1)
         if hier:
             tau = pm.HalfNormal("tau", 0.5, shape=E)
             is_c = centred > 0
@@ -144,10 +146,10 @@ def build_model(data: dict, *, K: int, P: int, J: int, hier: bool, family: str):
             # deviation = tau * H raw; the same ZeroSumNormal(tau) either way
             z_raw = pm.Normal("dev_raw", 0.0, pt.switch(is_c, tau, 1.0)[None, :],
                               shape=(group_slots(J) - 1, E))
-            dev = pm.Deterministic("dev", (H @ z_raw) * pt.switch(is_c, 1.0, tau)[None, :])
+            dev = pm.Deterministic("dev", (H[:, :, None] * z_raw[None, :, :]).sum(1) * pt.switch(is_c, 1.0, tau)[None, :])
             eta = eta + dev[g]
         if P:
-            eta = eta + X @ coef.T
+            eta = eta + (X[:, None, :] * coef[None, :, :]).sum(-1)
         if family == "binary":
             pm.Normal("M_obs", eta[:, :K], sigma[None, :], observed=V[:, :K])
             pm.Bernoulli("Y_obs", logit_p=eta[:, K], observed=V[:, K])

@@ -234,9 +234,10 @@ def build_model(spec: GLMSpec, data: dict, priors: dict) -> pm.Model:
                 c_id = d["centre_intercept_dept"] > 0
                 z_id = pm.Normal("intercept_dept_z", 0.0, pt.switch(c_id, sd_id, 1.0),
                                  shape=spec.n_dept - 1)
+                # H z as a broadcast sum, not pt.dot: see families.base.linear_predictor
                 a_d = pm.Deterministic(
-                    "intercept_dept", pt.dot(pt.constant(zero_sum_basis(spec.n_dept)),
-                                             pt.switch(c_id, z_id, sd_id * z_id)),
+                    "intercept_dept", (pt.constant(zero_sum_basis(spec.n_dept))
+                                       * pt.switch(c_id, z_id, sd_id * z_id)[None, :]).sum(-1),
                     dims="department")
                 sd_ed = pm.HalfNormal("effect_sd_dept", P("effect_sd_dept", "sigma"))
                 b_d = _mixed("effect_dept", pt.zeros((spec.n_dept,)), sd_ed,
