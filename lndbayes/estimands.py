@@ -23,6 +23,7 @@ import xarray as xr
 
 from lndbayes.errors import ModelInputError
 from lndbayes.models.checks import flat, predictive_checks
+from lndbayes.models.graph import used_slots
 from lndbayes.models.sufficient import group_rows
 from lndbayes.results import SUMMARY_COLUMNS, TEAM_COLUMNS, EffectResult, describe, p_beats
 
@@ -190,7 +191,7 @@ def build_result(*, fam, spec, matrix, idata, diag, seed, target, direction,
     link_label, abs_label = fam.link_label, fam.abs_label
     rows, labels = matrix.rows, matrix.labels
     has_program = meta.get("program") is not None
-    post = idata["posterior"].to_dataset()
+    post = used_slots(idata["posterior"].to_dataset(), spec)
     multi = spec.n_program > 1
     # effect units: teams, or program x team combinations (several programs)
     n_unit = spec.n_combo if multi else spec.J

@@ -95,12 +95,9 @@ def group_basis(J: int) -> np.ndarray:
     """``slots x (slots - 1)``: the zero-sum (Helmert) basis of the ``J`` used groups in its
     top-left corner, zeros elsewhere, so the used groups' deviations sum to 0 (data, swapped
     in like the rest: tables with different numbers of groups share one compiled graph)."""
-    from lndbayes.models.graph import zero_sum_basis
+    from lndbayes.models.graph import padded_zero_sum_basis
 
-    S = group_slots(J)
-    H = np.zeros((S, S - 1))
-    H[:J, : J - 1] = zero_sum_basis(J)
-    return H
+    return padded_zero_sum_basis(J, group_slots(J))
 
 
 def build_model(data: dict, *, K: int, P: int, J: int, hier: bool, family: str):

@@ -119,6 +119,8 @@ class GLMSpec:
         # which teams and departments are centred is data (centring_data), not structure
         for k in ("int_centred", "eff_centred", "dept_int_centred", "dept_eff_centred"):
             d.pop(k)
+        # the graph holds slots, not the periods and event times themselves (time_slots)
+        d["n_period"], d["n_event"] = time_slots(d["n_period"]), time_slots(d["n_event"])
         if d["n_program"] == 1:  # one program: the key (and disk cache) of the one-program model
             for k in ("n_program", "n_combo", "prog_centred"):
                 d.pop(k)
@@ -142,6 +144,44 @@ def zero_sum_basis(n: int) -> np.ndarray:
     h[rows < k] = np.broadcast_to(1.0 / np.sqrt(k * (k + 1.0)), (n, n - 1))[rows < k]
     h[k, k - 1] = -k / np.sqrt(k * (k + 1.0))
     return h
+
+
+#: periods and event times a graph holds are rounded up to a multiple of this (see time_slots)
+TIME_SLOTS = 12
+
+
+def time_slots(n: int) -> int:
+    """How many periods (or event times) the graph holds for ``n`` in the data: ``n`` rounded up
+    to a multiple of :data:`TIME_SLOTS` (0 and 1 stay: no period effects).
+
+    Why: a month of KPIs adds a period (and, in staggered designs, an event time), and a graph
+    sized by them was recompiled for every pre/post and staggered outcome after each new month
+    (benchmarks/results/compile.md). With slots, 13 to 24 months share one compiled graph. The
+    effects are :math:`\\gamma = H z` with the zero-sum basis of the used periods in the top-left
+    corner of ``H`` (data, :func:`padded_zero_sum_basis`) and zeros elsewhere, so the used
+    periods' effects are exactly ``ZeroSumNormal(sigma)``; the coordinates of ``z`` no period
+    uses only draw their prior (a fixed scale) and enter nothing else. The posterior is cut back
+    to the used periods (:func:`used_slots`).
+    """
+    n = int(n)
+    return n if n <= 1 else TIME_SLOTS * -(-n // TIME_SLOTS)
+
+
+def padded_zero_sum_basis(n: int, slots: int) -> np.ndarray:
+    """``slots x (slots - 1)``: :func:`zero_sum_basis` of ``n`` in the top-left corner, zeros
+    elsewhere (the used levels' deviations sum to zero; the unused slots stay at zero)."""
+    h = np.zeros((slots, slots - 1))
+    h[:n, : n - 1] = zero_sum_basis(n)
+    return h
+
+
+def used_slots(post, spec: "GLMSpec"):
+    """The posterior (an xarray Dataset) cut back to the periods and event times in the data,
+    without the basis coordinates ``period_z`` / ``event_time_z`` (see :func:`time_slots`)."""
+    cut = {dim: slice(0, n) for dim, n in (("period", spec.n_period), ("event_time", spec.n_event))
+           if dim in post.dims}
+    post = post.isel(cut) if cut else post
+    return post.drop_vars([v for v in ("period_z", "event_time_z") if v in post.data_vars])
 
 
 def _mixed(name, mu, sd, centred, dim="team"):
@@ -177,6 +217,16 @@ def centring_data(spec: "GLMSpec") -> dict:
     return out
 
 
+def time_bases(spec: "GLMSpec") -> dict:
+    """The padded zero-sum bases of the period effects and event-time deviations (data)."""
+    out = {}
+    if spec.n_period > 1:
+        out["period_basis"] = padded_zero_sum_basis(spec.n_period, time_slots(spec.n_period))
+    if spec.n_event > 1:
+        out["event_basis"] = padded_zero_sum_basis(spec.n_event, time_slots(spec.n_event))
+    return out
+
+
 def prior_data_names(priors: dict) -> dict:
     """Flat ``pm.Data`` names for prior parameters: ``p__<prior>__<param>``."""
     out = {}
@@ -191,7 +241,8 @@ def build_model(spec: GLMSpec, data: dict, priors: dict) -> pm.Model:
     """The PyMC graph. All arrays and prior parameters are ``pm.Data`` (swappable)."""
     J, fam = spec.J, get_family(spec.family)
     coords = {"team": np.arange(J), "department": np.arange(spec.n_dept),
-              "period": np.arange(spec.n_period), "event_time": np.arange(spec.n_event),
+              "period": np.arange(time_slots(spec.n_period)),
+              "event_time": np.arange(time_slots(spec.n_event)),
               "covariate": np.arange(spec.K)}
     multi = spec.n_program > 1
     if multi:
@@ -259,14 +310,19 @@ def build_model(spec: GLMSpec, data: dict, priors: dict) -> pm.Model:
         c_team, c_D = d["c_team"], d["c_D"]
         a = alpha[c_team]
         eff = theta[d["c_combo"]] if multi else theta[c_team]
+        # ZeroSumNormal over the used periods / event times, as H z on padded slots (time_slots)
         if spec.n_period > 1:
-            gamma = pm.ZeroSumNormal("period_effect", sigma=P("period_effect", "sigma"),
+            z_p = pm.Normal("period_z", 0.0, P("period_effect", "sigma"),
+                            shape=time_slots(spec.n_period) - 1)
+            gamma = pm.Deterministic("period_effect", (d["period_basis"] * z_p[None, :]).sum(-1),
                                      dims="period")
             a = a + gamma[d["c_period"]]
         if spec.n_event > 1:
             sd_ev = pm.HalfNormal("event_time_sd", P("event_time_sd", "sigma"))
-            z_ev = pm.ZeroSumNormal("event_time_z", sigma=1.0, dims="event_time")
-            dev = pm.Deterministic("event_time_dev", sd_ev * z_ev, dims="event_time")
+            z_ev = pm.Normal("event_time_z", 0.0, 1.0, shape=time_slots(spec.n_event) - 1)
+            dev = pm.Deterministic("event_time_dev",
+                                   sd_ev * (d["event_basis"] * z_ev[None, :]).sum(-1),
+                                   dims="event_time")
             eff = eff + dev[d["c_event"]]
         a = a + c_D * eff
         beta = None
