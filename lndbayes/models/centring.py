@@ -138,8 +138,8 @@ def choose_department_centering(family: str, rows: dict, J: int, dept_of_team,
     are told apart by their teams far better than the between-department sd (measured: with
     departments 1 apart and teams 0.1 apart within them, 16 teams, non-centred department
     intercepts gave 46 divergences and ESS 137 on 4 chains; centred, 9 and ESS 668, the rest from
-    the weakly identified department effect sd, which the retry handles). Count family:
-    non-centred, as for its teams (``Family.noncentred_only``)."""
+    the weakly identified department effect sd, which the retry handles). A family with
+    ``Family.noncentred_only`` (none at present): non-centred, as for its teams."""
     fam = get_family(family)
     if fam.noncentred_only:
         return False, False
