@@ -28,8 +28,8 @@ _ENTRIES = (
     LogNormal("lognormal", "log", "log ratio", "outcome units"),
     Binary("binary", "logit", "log odds ratio", "proportion (x100 = percentage points)"),
     # 0.9: measured on the example compliance program: 0.8 met one divergence on two of seeds
-    # 0-3, 0.9 none over seeds 0-5 (with the written-out likelihood, ~7 s a fit); lean_workshop
-    # still meets 1-22 at 0.9 on half the seeds (the non-centred effect "mouth", docs/models.md)
+    # 0-3, 0.9 one over seeds 0-5 (~5 s a fit with the written-out likelihood); lean_workshop
+    # still meets 1-3 at 0.9 on 4 of seeds 0-5 (the non-centred effect "mouth", docs/models.md)
     Count("count", "log", "log rate ratio", "events per unit of exposure",
           target_accept=0.9),
     TimeToEvent("time_to_event", "log", "log time ratio", "days"),
