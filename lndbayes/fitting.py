@@ -34,8 +34,8 @@ from lndbayes.estimands import build_result, build_summary_result
 from lndbayes.models.centring import (choose_centering, choose_department_centering,
                                       choose_program_centering)
 from lndbayes.models.families import get_family
-from lndbayes.models.graph import (GLMSpec, build_model, centring_data, prior_data_names,
-                                   time_bases)
+from lndbayes.models.graph import (GLMSpec, build_model, centring_data, padded_teams,
+                                   prior_data_names, time_bases)
 from lndbayes.models.priors import relevant_priors, resolve_priors
 from lndbayes.models.sufficient import collapse as collapse_rows
 from lndbayes.models.summary_model import (build_summary_model, summary_centring, summary_priors,
@@ -223,7 +223,7 @@ def glm_data(spec, matrix) -> dict:
     data.update(centring_data(spec))
     data.update(time_bases(spec))
     if spec.n_dept > 1:
-        data["dept_of_team"] = labels.dept_of_team.astype(np.int64)
+        data["dept_of_team"] = padded_teams(labels.dept_of_team.astype(np.int64), spec)
     if multi:
         data["combo_program"] = labels.combo_program.astype(np.int64)
         if spec.hier and spec.n_dept > 1:

@@ -1,4 +1,4 @@
-"""A month of KPIs more reuses the compiled graph: periods and event times live in slots.
+"""A month of KPIs more, or a few teams more, reuse the compiled graph: sizes live in slots.
 
 lndbayes.models.graph holds period effects and event-time deviations in slots (the count rounded
 up to a multiple of 12) with a zero-sum basis of the used ones as data, so a new month changes
@@ -9,11 +9,12 @@ the periods and event times in the data, and the used effects still sum to zero.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import lndbayes as lb
 from lndbayes.inference import sampling
-from lndbayes.models.graph import padded_zero_sum_basis, time_slots
+from lndbayes.models.graph import padded_zero_sum_basis, team_slots, time_slots
 from lndbayes.models.testing import simulate_panel
 
 
@@ -53,3 +54,34 @@ def test_a_month_more_reuses_the_structure_and_the_posterior_keeps_the_data_peri
     # the estimate is still the effect that was simulated (mean 1.0)
     em = newer.draws("effect_mean")
     assert abs(em.mean() - truth["effect_mean"]) < 4 * em.std()
+
+
+def test_team_slots_lose_at_most_an_eighth():
+    for n in range(1, 3000):
+        s = team_slots(n)
+        assert s >= n and (n <= 16 and s == n or (s - n) * 8 <= s)
+
+
+@pytest.mark.filterwarnings("ignore:lndbayes fit did NOT converge")
+def test_programs_with_a_few_teams_more_share_the_structure_and_keep_their_teams(monkeypatch):
+    keys = []
+    inner = sampling.sample
+
+    def spy(structure_key, *a, **k):
+        keys.append(structure_key)
+        return inner(structure_key, *a, **k)
+
+    monkeypatch.setattr(sampling, "sample", spy)
+    rng = np.random.default_rng(4)
+    teams = np.repeat([f"t{j:02d}" for j in range(18)], 12)
+    df = pd.DataFrame({"team": teams, "treated": np.tile([0, 1], len(teams) // 2)})
+    df["y"] = 1.0 + 0.5 * df.treated + rng.normal(0, 1, len(df))
+    kw = dict(outcome="y", treatment="treated", group="team", draws=300, tune=300, chains=2,
+              cache=False, retry=False, seed=1)
+    small = lb.fit_effects(df[df.team != "t17"], **kw)     # 17 teams
+    big = lb.fit_effects(df, **kw)                         # 18 teams: the same 18 slots
+    assert len(keys) == 2 and keys[0] == keys[1]
+    for res, n in ((small, 17), (big, 18)):
+        post = res.idata["posterior"]
+        assert post["effect_team"].sizes["team"] == n == len(res.team_effects())
+        assert list(post["team"].values) == [f"t{j:02d}" for j in range(n)]

@@ -119,8 +119,10 @@ class GLMSpec:
         # which teams and departments are centred is data (centring_data), not structure
         for k in ("int_centred", "eff_centred", "dept_int_centred", "dept_eff_centred"):
             d.pop(k)
-        # the graph holds slots, not the periods and event times themselves (time_slots)
+        # the graph holds slots, not the teams, periods and event times themselves
         d["n_period"], d["n_event"] = time_slots(d["n_period"]), time_slots(d["n_event"])
+        if self.hier:
+            d["J"] = team_slots(d["J"])
         if d["n_program"] == 1:  # one program: the key (and disk cache) of the one-program model
             for k in ("n_program", "n_combo", "prog_centred"):
                 d.pop(k)
@@ -167,6 +169,31 @@ def time_slots(n: int) -> int:
     return n if n <= 1 else TIME_SLOTS * -(-n // TIME_SLOTS)
 
 
+def team_slots(n: int) -> int:
+    """How many teams the graph holds for ``n`` teams in the data: up to 16 exactly, above that
+    ``n`` rounded up to ``m * 2**k`` with ``m`` in 8..15, so at most 1/8 of the slots go unused.
+
+    Why: programs differ in their number of teams (an employee-level trial counts the teams of
+    its randomized people), and a graph sized by it compiled again for nearly every program
+    of a large organisation (benchmarks/results/scale.md: ~15 CPU-s apiece). With slots, 61 to
+    64 teams share one graph, 577 to 640 another. Unused slots hold non-centred team
+    parameters that enter no likelihood term, so they only draw their prior and change nothing
+    else; the posterior is cut back to the data's teams (:func:`used_slots`).
+    """
+    n = int(n)
+    if n <= 16:
+        return n
+    k = n.bit_length() - 4
+    return -(-n // (1 << k)) << k
+
+
+def padded_teams(values, spec: "GLMSpec", fill=0) -> np.ndarray:
+    """A per-team data vector padded with ``fill`` to the graph's team slots."""
+    values = np.asarray(values)
+    n = team_slots(spec.J) if spec.hier else spec.J
+    return np.concatenate([values, np.full(n - len(values), fill, dtype=values.dtype)])
+
+
 def padded_zero_sum_basis(n: int, slots: int) -> np.ndarray:
     """``slots x (slots - 1)``: :func:`zero_sum_basis` of ``n`` in the top-left corner, zeros
     elsewhere (the used levels' deviations sum to zero; the unused slots stay at zero)."""
@@ -176,10 +203,13 @@ def padded_zero_sum_basis(n: int, slots: int) -> np.ndarray:
 
 
 def used_slots(post, spec: "GLMSpec"):
-    """The posterior (an xarray Dataset) cut back to the periods and event times in the data,
-    without the basis coordinates ``period_z`` / ``event_time_z`` (see :func:`time_slots`)."""
-    cut = {dim: slice(0, n) for dim, n in (("period", spec.n_period), ("event_time", spec.n_event))
-           if dim in post.dims}
+    """The posterior (an xarray Dataset) cut back to the teams, periods and event times in the
+    data, without the basis coordinates ``period_z`` / ``event_time_z`` (see :func:`team_slots`,
+    :func:`time_slots`)."""
+    sizes = [("period", spec.n_period), ("event_time", spec.n_event)]
+    if spec.hier:
+        sizes.append(("team", spec.J))
+    cut = {dim: slice(0, n) for dim, n in sizes if dim in post.dims}
     post = post.isel(cut) if cut else post
     return post.drop_vars([v for v in ("period_z", "event_time_z") if v in post.data_vars])
 
@@ -206,8 +236,10 @@ def centring_data(spec: "GLMSpec") -> dict:
     without recompiling)."""
     if not spec.hier:
         return {}
-    n_eff = spec.n_combo if spec.n_program > 1 else spec.J
-    ci, ce = np.zeros(spec.J), np.zeros(n_eff)
+    # padded team slots are non-centred (0): they only draw their prior (team_slots)
+    J = team_slots(spec.J)
+    n_eff = spec.n_combo if spec.n_program > 1 else J
+    ci, ce = np.zeros(J), np.zeros(n_eff)
     ci[list(spec.int_centred)] = 1.0
     ce[list(spec.eff_centred)] = 1.0
     out = {"centre_intercept": ci, "centre_effect": ce}
@@ -239,7 +271,7 @@ def prior_data_names(priors: dict) -> dict:
 
 def build_model(spec: GLMSpec, data: dict, priors: dict) -> pm.Model:
     """The PyMC graph. All arrays and prior parameters are ``pm.Data`` (swappable)."""
-    J, fam = spec.J, get_family(spec.family)
+    J, fam = (team_slots(spec.J) if spec.hier else spec.J), get_family(spec.family)
     coords = {"team": np.arange(J), "department": np.arange(spec.n_dept),
               "period": np.arange(time_slots(spec.n_period)),
               "event_time": np.arange(time_slots(spec.n_event)),
