@@ -153,3 +153,45 @@ def test_requirements_team_scope_wins_and_rises_on_its_date():
     assert book.level("T1", "x", "2025-01-01", ["agent"]) == 3.5
     assert book.level("T2", "x", "2025-06-30", ["nobody"]) != book.level("T2", "x", "2025-06-30", ["nobody"])  # NaN
     assert skill_key(" Product  knowledge") == skill_key("product_knowledge")
+
+
+def test_sampler_coordinates_are_a_reparametrisation(example):
+    """The model's sampling parametrisation (docs/skill-gaps.md, "Sampling"): department offsets
+    sum to zero within a skill; the free team level and drift are ``a``, ``b`` plus the weighted
+    least-squares line of the pair's gain terms over time (so the joint density is unchanged);
+    padding entries are standard normals tied to no hyper-parameter."""
+    import pymc as pm
+
+    from lndbayes.skills.model import build_model, model_inputs
+
+    inputs = model_inputs(prepare(example))
+    A = inputs.arrays
+    model = build_model(inputs)
+    names = ["a", "b", "a_raw", "b_raw", "dept_b", "gain", "half_life"]
+    a, b, a_raw, b_raw, dept_b, gain, half_life = pm.draw([model[n] for n in names], random_seed=1)
+    ds_skill = A["ds_skill"]
+    assert np.allclose(np.bincount(ds_skill, weights=dept_b), 0, atol=1e-12)
+    lone = np.bincount(ds_skill)[ds_skill] == 1
+    assert lone.any() and np.all(dept_b[lone] == 0) and np.abs(dept_b).max() > 0
+    # the shift is each pair's weighted least-squares line through its gain terms
+    g_cell = np.zeros(len(A["y"]))
+    np.add.at(g_cell, A["e_cell"], A["e_share"] * gain[A["e_ps"]] * 2.0 ** (-A["e_age"] / half_life))
+    checked = 0
+    for p in np.unique(A["pair_idx"][A["e_cell"]])[:40]:
+        c = A["pair_idx"] == p
+        if c.sum() < 3:
+            continue
+        slope, level = np.polyfit(A["t"][c], g_cell[c], 1, w=1 / A["se"][c])
+        assert a_raw[p] - a[p] == pytest.approx(level, abs=1e-9)
+        assert b_raw[p] - b[p] == pytest.approx(slope, abs=1e-9)
+        checked += 1
+    assert checked >= 10 and np.abs(b_raw - b).max() > 1e-3
+    # padding pairs: standard normal, whatever the hyper-parameters
+    n_real = int(A["pair_real"].sum())
+    assert n_real < len(A["pair_real"])
+    point = model.initial_point()
+    point["a_raw"] = np.random.default_rng(0).normal(size=point["a_raw"].shape)
+    logp = model.compile_logp(vars=[model["a_raw"]], sum=False)
+    for sd in (0.1, 2.0):
+        lp = logp({**point, "sd_a_log__": np.log(sd)})[0]
+        assert np.allclose(lp[n_real:], -0.5 * point["a_raw"][n_real:] ** 2 - 0.5 * np.log(2 * np.pi))

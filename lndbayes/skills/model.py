@@ -44,8 +44,8 @@ assessed, minus their mean person offset :math:`\bar\alpha_c` (the mix of people
 Priors (proficiency on the 0-5 scale, time in years)::
 
     mu_s ~ Normal(2.5, 1.5)             beta_s ~ Normal(0, 0.25)
-    delta^a_ds = sd_dept_a * z, z ~ N(0,1), sd_dept_a ~ HalfNormal(0.5)
-    delta^b_ds = sd_dept_b * z, z ~ N(0,1), sd_dept_b ~ HalfNormal(0.2)
+    delta^a_ds ~ ZeroSumNormal(sd_dept_a) over the departments of skill s, sd_dept_a ~ HalfNormal(0.5)
+    delta^b_ds ~ ZeroSumNormal(sd_dept_b) over the departments of skill s, sd_dept_b ~ HalfNormal(0.2)
     sigma_a ~ HalfNormal(0.5)           sigma_b ~ HalfNormal(0.3)    (b: Student-t, 2 df)
     gamma_bar ~ Normal(0, 0.5)          gamma_ps ~ Normal(gamma_bar, 0.25)
     h ~ LogNormal(log 2, 0.5)           # median 2 years, 90% prior interval 0.9-4.6 years
@@ -56,10 +56,33 @@ in the L&D playbook, /work/shared/seeds/001), that a technical skill now stays u
 about two years; the spread lets the data move it by a factor of two either way
 (docs/skill-gaps.md).
 
-Parametrisation: team levels and drifts are centred (each is informed by several precise cell
-means), department offsets non-centred (few, weakly informed). Parameter arrays are padded to
-multiples of :data:`PAD` so that the backtest fit and the full fit of one organisation (and
-organisations of similar size) share one compiled model.
+The department offsets sum to zero within each skill (each has marginal prior sd
+``sd_dept``, as in PyMC's ZeroSumNormal), so :math:`\mu_s` and :math:`\beta_s` are the skill's
+level and drift averaged over its departments; a skill assessed in one department only has no
+department offset. Why: with free offsets, a skill in one or two departments can move its drift
+between :math:`\beta_s` and the offsets with nothing in the data to tell them apart, a ridge
+that NUTS crossed slowly (effective sample size of ``beta``, ``sd_dept_b`` 400-650 of 4,000
+draws on the example's backtest fit).
+
+Parametrisation (why each choice: docs/skill-gaps.md, "Sampling"):
+
+* team levels and drifts are centred (each is informed by several precise cell means),
+  department offsets non-centred (few, weakly informed);
+* the sampler moves the team level and drift **net of the gains' linear trend**: with
+  :math:`g_c` the gain term of cell :math:`c` and :math:`(\alpha_{js}, \beta_{js})` the
+  weighted least-squares line through the pair's :math:`g_c` over its :math:`t_c - t_0`
+  (weights :math:`1/se_c^2`), the free parameters are :math:`a'_{js} = a_{js} + \alpha_{js}`
+  and :math:`b'_{js} = b_{js} + \beta_{js}`, and the likelihood reads
+  :math:`a' + b'(t - t_0) + (g_c - \alpha - \beta (t - t_0))`. The joint density is the same
+  (a shift given the gains, Jacobian 1): the model does not change, but a program's gain no
+  longer pulls every trained team's drift along with it (posterior correlation of a gain with
+  its skill's mean drift -0.5 before). ``a`` and ``b`` are reported as before;
+* parameter arrays are padded to multiples of :data:`PAD` so that the backtest fit and the full
+  fit of one organisation (and organisations of similar size) share one compiled model. Padding
+  entries (no data) are standard normals tied to nothing (for the drifts a t with 10,000
+  degrees of freedom, i.e. a normal). Drawn from the Student-t 2 prior they were the sampler's
+  worst-mixing coordinates (heavy tails: tail ESS ~350-450 and R-hat up to 1.016 on the
+  example, ESS 33 at 597 teams), and tied to the hyper-parameters they slowed those down.
 """
 
 from __future__ import annotations
@@ -120,7 +143,16 @@ def model_inputs(data: SkillData) -> ModelInputs:
     order = pairs.sort_values("pair")
     pair_skill[:n_pairs] = order["skill"].map(s_idx).to_numpy()
     pair_ds[:n_pairs] = [ds_idx[(d, s)] for d, s in zip(order["department"], order["skill"])]
-    # padding pairs borrow the first slots; they have no data and sample their prior
+    # padding pairs borrow the first slots; they have no data and are standard normals (the mask)
+    pair_real = np.zeros(sizes["pairs"])
+    pair_real[:n_pairs] = 1.0
+    ps_real = np.zeros(sizes["program_skills"])
+    ps_real[:len(data.program_skills)] = 1.0
+    # zero-sum department offsets within a skill: each offset's z minus its skill's mean z,
+    # scaled by sqrt(k / (k - 1)) so that its prior sd stays sd_dept (0 for a one-department skill)
+    ds_skill = np.array([s_idx[s] for _, s in ds], dtype=np.int64)
+    k = np.bincount(ds_skill, minlength=len(skills)).astype(float)[ds_skill]
+    ds_scale = np.where(k > 1, np.sqrt(k / np.maximum(k - 1, 1)), 0.0)
     t0 = float(np.average(cells["t"], weights=cells["n"]))
     expo = data.exposure
     if len(expo):
@@ -131,19 +163,36 @@ def model_inputs(data: SkillData) -> ModelInputs:
     else:                              # no completions at all: one inert row
         e_cell, e_ps, e_age, e_share = (np.zeros(1, np.int64), np.zeros(1, np.int64),
                                         np.zeros(1), np.zeros(1))
+    # the weighted least-squares line of each pair's gain terms over time (see the docstring):
+    # its data-only sums, and the pair and weights of each exposure row
+    t_c = cells["t"].to_numpy(float) - t0
+    w_c = 1.0 / cells["se"].to_numpy(float) ** 2
+    pair_c = cells["pair"].to_numpy(np.int64)
+    s0, s1, s2 = (np.bincount(pair_c, weights=w_c * t_c ** j, minlength=sizes["pairs"]) for j in range(3))
+    det = s0 * s2 - s1 ** 2
+    sloped = det > 1e-9 * s0 * s2                # one quarter of data (or none): no slope
+    arrays_line = {
+        "line_s0": np.where(sloped, s0 / np.where(sloped, det, 1.0), 0.0),
+        "line_s1": np.where(sloped, s1 / np.where(sloped, det, 1.0), 0.0),
+        "line_m1": s1, "line_inv_s0": np.where(s0 > 0, 1.0 / np.where(s0 > 0, s0, 1.0), 0.0),
+        "e_pair": pair_c[e_cell], "e_w": w_c[e_cell], "e_wt": (w_c * t_c)[e_cell],
+    }
     arrays = {
+        **arrays_line,
         "y": (cells["mean"] - cells["comp"]).to_numpy(float),
         "se": cells["se"].to_numpy(float),
         "t": cells["t"].to_numpy(float) - t0,
         "pair_idx": cells["pair"].to_numpy(np.int64),
         "pair_skill": pair_skill, "pair_ds": pair_ds,
         "e_cell": e_cell, "e_ps": e_ps, "e_age": e_age, "e_share": e_share,
+        "pair_real": pair_real, "ps_real": ps_real,
+        "ds_skill": ds_skill, "ds_inv_n": 1.0 / k, "ds_scale": ds_scale,
     }
     return ModelInputs(arrays, sizes, t0, skills, ds)
 
 
 def build_model(inputs: ModelInputs):
-    """The PyMC graph (see the module docstring for the math and the priors)."""
+    """The PyMC graph (see the module docstring for the math, the priors and the parametrisation)."""
     import pymc as pm
     import pytensor.tensor as pt
 
@@ -159,6 +208,16 @@ def build_model(inputs: ModelInputs):
         e_ps = pm.Data("e_ps", A["e_ps"])
         e_age = pm.Data("e_age", A["e_age"])
         e_share = pm.Data("e_share", A["e_share"])
+        real = pm.Data("pair_real", A["pair_real"]) > 0
+        ps_real = pm.Data("ps_real", A["ps_real"]) > 0
+        ds_skill = pm.Data("ds_skill", A["ds_skill"])
+        ds_inv_n = pm.Data("ds_inv_n", A["ds_inv_n"])
+        ds_scale = pm.Data("ds_scale", A["ds_scale"])
+
+        def zero_sum(z):
+            """z minus its skill's mean, rescaled: offsets that sum to 0 within each skill."""
+            z_bar = pt.inc_subtensor(pt.zeros(S["skills"])[ds_skill], z * ds_inv_n)
+            return (z - z_bar[ds_skill]) * ds_scale
 
         mu = pm.Normal("mu", 2.5, 1.5, shape=S["skills"])
         beta = pm.Normal("beta", 0.0, 0.25, shape=S["skills"])
@@ -166,23 +225,40 @@ def build_model(inputs: ModelInputs):
         sd_dept_b = pm.HalfNormal("sd_dept_b", 0.2)
         dept_a_z = pm.Normal("dept_a_z", 0.0, 1.0, shape=S["dept_skills"])
         dept_b_z = pm.Normal("dept_b_z", 0.0, 1.0, shape=S["dept_skills"])
-        dept_a = pm.Deterministic("dept_a", sd_dept_a * dept_a_z)
-        dept_b = pm.Deterministic("dept_b", sd_dept_b * dept_b_z)
+        dept_a = pm.Deterministic("dept_a", sd_dept_a * zero_sum(dept_a_z))
+        dept_b = pm.Deterministic("dept_b", sd_dept_b * zero_sum(dept_b_z))
         sd_a = pm.HalfNormal("sd_a", 0.5)
         sd_b = pm.HalfNormal("sd_b", 0.3)
-        a = pm.Normal("a", mu[pair_skill] + dept_a[pair_ds], sd_a, shape=S["pairs"])
-        b_mean = beta[pair_skill] + dept_b[pair_ds]
-        b = (pm.Normal("b", b_mean, sd_b, shape=S["pairs"]) if DRIFT_NU is None else
-             pm.StudentT("b", nu=DRIFT_NU, mu=b_mean, sigma=sd_b, shape=S["pairs"]))
 
         gain_mean = pm.Normal("gain_mean", 0.0, 0.5)
-        gain = pm.Normal("gain", gain_mean, GAIN_SD, shape=S["program_skills"])
+        gain = pm.Normal("gain", pt.switch(ps_real, gain_mean, 0.0), pt.switch(ps_real, GAIN_SD, 1.0),
+                         shape=S["program_skills"])
         half_life = pm.LogNormal("half_life", np.log(HALF_LIFE_PRIOR_YEARS), HALF_LIFE_PRIOR_SD_LOG)
         sd_q = pm.HalfNormal("sd_q", 0.1)
 
         contrib = e_share * gain[e_ps] * pt.exp2(-e_age / half_life)
         g_cell = pt.inc_subtensor(pt.zeros(y.shape[0])[e_cell], contrib)
-        theta = a[pair_idx] + b[pair_idx] * t + g_cell
+        # each pair's weighted least-squares line through its gain terms (see the docstring):
+        # sums of w g and w t g per pair, straight from the exposure rows (data-only sums precomputed)
+        line = {k: pm.Data(k, A[k]) for k in ("line_s0", "line_s1", "line_m1", "line_inv_s0",
+                                                  "e_pair", "e_w", "e_wt")}
+        g01 = pt.inc_subtensor(pt.zeros((S["pairs"], 2))[line["e_pair"]],
+                               pt.stack([line["e_w"] * contrib, line["e_wt"] * contrib], axis=1))
+        g0, g1 = g01[:, 0], g01[:, 1]
+        g_slope = line["line_s0"] * g1 - line["line_s1"] * g0
+        g_level = (g0 - g_slope * line["line_m1"]) * line["line_inv_s0"]
+
+        a_mean = pt.switch(real, mu[pair_skill] + dept_a[pair_ds] + g_level, 0.0)
+        b_mean = pt.switch(real, beta[pair_skill] + dept_b[pair_ds] + g_slope, 0.0)
+        a_raw = pm.Normal("a_raw", a_mean, pt.switch(real, sd_a, 1.0), shape=S["pairs"])
+        b_sd = pt.switch(real, sd_b, 1.0)
+        b_raw = (pm.Normal("b_raw", b_mean, b_sd, shape=S["pairs"]) if DRIFT_NU is None else
+                 pm.StudentT("b_raw", nu=pt.switch(real, DRIFT_NU, 1e4), mu=b_mean, sigma=b_sd,
+                             shape=S["pairs"]))
+        pm.Deterministic("a", a_raw - g_level)
+        pm.Deterministic("b", b_raw - g_slope)
+        theta = (a_raw[pair_idx] + b_raw[pair_idx] * t
+                 + g_cell - g_level[pair_idx] - g_slope[pair_idx] * t)
         pm.Normal("obs", theta, pt.sqrt(se ** 2 + sd_q ** 2), observed=y)
     return model
 
