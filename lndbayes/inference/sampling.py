@@ -169,32 +169,68 @@ def clear_compiled_cache() -> None:
         _COMPILED.clear()
 
 
+def _only_short_of_draws(diag: dict) -> bool:
+    """The fit failed only on the effective sample size: R-hat, divergences and E-BFMI pass."""
+    t = THRESHOLDS
+    return (diag["rhat_max"] <= t["rhat_max"] and diag["divergences"] <= t["divergences"]
+            and not diag["ebfmi_min"] < t["ebfmi_min"]
+            and not min(diag["ess_bulk_min"], diag["ess_tail_min"]) >= t["ess_min"])
+
+
+def more_draws_factor(ess_min: float) -> int:
+    """How many times the draws a fit short only of effective draws needs: the ESS grows about
+    linearly with the draws, so ``1.3 x 400 / ESS`` (30% margin), at least 2, at most 4."""
+    need = 1.3 * THRESHOLDS["ess_min"] / max(float(ess_min), 1.0)
+    return int(min(4, max(2, np.ceil(need))))
+
+
 def sample_with_retry(structure_key, build, data, *, draws, tune, chains, seed,
                       sampler="nutpie", retry=True, target_accept=None):
-    """Sample, diagnose, retry with smaller steps and longer tuning while checks fail.
+    """Sample, diagnose, retry while checks fail (at most ``len(RETRIES)`` retries).
+
+    A retry after a fit that failed *only* on the effective sample size (R-hat, divergences and
+    E-BFMI fine) keeps the step size target and tuning and draws more (:func:`more_draws_factor`).
+    Why: smaller steps and longer tuning cure divergences and poor adaptation, not a short
+    chain; the old retry (target_accept 0.95, twice the tuning, twice the draws) cost ~4x the
+    first fit where ~2x the draws suffice (measured on 10,000 rows, 200 teams: ESS 283 and 362
+    at seeds 1 and 3). Any other failure climbs the ladder ``RETRIES``: target_accept 0.95 and
+    twice the tuning, then 0.99 and three times the tuning (and as many times the draws when
+    the ESS was short too).
 
     ``target_accept``: of the first attempt (default ``DEFAULT_TARGET_ACCEPT``; families with
     harder geometry start higher, see :class:`lndbayes.models.families.Family`).
     """
     first = DEFAULT_TARGET_ACCEPT if target_accept is None else float(target_accept)
-    attempts = [(first, 1)] + ([r for r in RETRIES if r[0] > first] if retry else [])
+    ladder = [r for r in RETRIES if r[0] > first]
+    n_retries = len(RETRIES) if retry else 0
+    ta, mult, n_draws, rung = first, 1, draws, 0
     history = []
-    n_draws = draws
-    for i, (ta, mult) in enumerate(attempts):
-        if i and history[-1]["ess_short"]:
-            n_draws = draws * mult  # too few effective draws: draw more as well
+    for i in range(1 + n_retries):
         if i:
+            last = history[-1]
+            if _only_short_of_draws(last["diag"]):
+                n_draws = min(8 * draws, n_draws * more_draws_factor(
+                    min(last["diag"]["ess_bulk_min"], last["diag"]["ess_tail_min"])))
+            elif rung < len(ladder):
+                ta, mult = ladder[rung]
+                rung += 1
+                if last["ess_short"]:
+                    n_draws = max(n_draws, draws * mult)  # too few effective draws: more as well
+            else:  # nothing left to change: a retry would repeat the last attempt
+                break
             progress.emit("retry", attempt=i, target_accept=ta, tune=tune * mult, draws=n_draws,
-                          why="; ".join(m.split(":")[0] for m in history[-1]["messages"]) or "diagnostics failed")
+                          why="; ".join(m.split(":")[0] for m in last["messages"]) or "diagnostics failed")
         idata = sample(structure_key, build, data, draws=n_draws, tune=tune * mult, chains=chains,
                        seed=seed + i, target_accept=ta, sampler=sampler)
         diag = diagnose(idata)
         history.append({"target_accept": ta, "tune": tune * mult, "draws": n_draws,
                         "converged": diag["converged"], "messages": diag["messages"],
                         "ess_short": not min(diag["ess_bulk_min"], diag["ess_tail_min"])
-                        >= THRESHOLDS["ess_min"]})
+                        >= THRESHOLDS["ess_min"], "diag": diag})
         if diag["converged"]:
             break
+    for h in history:
+        h.pop("diag")
     diag["retries"] = len(history) - 1
     diag["attempts"] = history
     if not diag["converged"]:
