@@ -18,6 +18,20 @@ from lndbayes.models.graph import padded_zero_sum_basis, team_slots, time_slots
 from lndbayes.models.testing import simulate_panel
 
 
+@pytest.fixture
+def structure_keys(monkeypatch):
+    """The structure key of every sampling call (reused or compiled)."""
+    keys = []
+    inner = sampling.sample
+
+    def spy(structure_key, *a, **k):
+        keys.append(structure_key)
+        return inner(structure_key, *a, **k)
+
+    monkeypatch.setattr(sampling, "sample", spy)
+    return keys
+
+
 def test_slots_round_up_and_the_padded_basis_is_the_zero_sum_basis_of_the_used_levels():
     assert [time_slots(n) for n in (0, 1, 2, 12, 13, 24, 25)] == [0, 1, 12, 12, 24, 24, 36]
     H = padded_zero_sum_basis(5, 12)
@@ -27,15 +41,8 @@ def test_slots_round_up_and_the_padded_basis_is_the_zero_sum_basis_of_the_used_l
 
 
 @pytest.mark.filterwarnings("ignore:lndbayes fit did NOT converge")
-def test_a_month_more_reuses_the_structure_and_the_posterior_keeps_the_data_periods(monkeypatch):
-    keys = []
-    inner = sampling.sample
-
-    def spy(structure_key, *a, **k):
-        keys.append(structure_key)
-        return inner(structure_key, *a, **k)
-
-    monkeypatch.setattr(sampling, "sample", spy)
+def test_a_month_more_reuses_the_structure_and_the_posterior_keeps_the_data_periods(structure_keys):
+    keys = structure_keys
     df, truth = simulate_panel("staggered", n_teams=8, n_periods=9, n_per_cell=5, seed=3)
     kw = dict(outcome="y", treatment="treated", group="team", period="period",
               event_time="event_time", design="staggered", draws=300, tune=300, chains=2,
@@ -63,15 +70,8 @@ def test_team_slots_lose_at_most_an_eighth():
 
 
 @pytest.mark.filterwarnings("ignore:lndbayes fit did NOT converge")
-def test_programs_with_a_few_teams_more_share_the_structure_and_keep_their_teams(monkeypatch):
-    keys = []
-    inner = sampling.sample
-
-    def spy(structure_key, *a, **k):
-        keys.append(structure_key)
-        return inner(structure_key, *a, **k)
-
-    monkeypatch.setattr(sampling, "sample", spy)
+def test_programs_with_a_few_teams_more_share_the_structure_and_keep_their_teams(structure_keys):
+    keys = structure_keys
     rng = np.random.default_rng(4)
     teams = np.repeat([f"t{j:02d}" for j in range(18)], 12)
     df = pd.DataFrame({"team": teams, "treated": np.tile([0, 1], len(teams) // 2)})
