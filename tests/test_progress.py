@@ -201,8 +201,8 @@ def test_a_real_fit_reports_fitting_compile_draws_retry_and_why(monkeypatch):
         calls.append(1)
         # the first attempt fails, the retry passes (few draws: the real checks would fail both)
         if len(calls) == 1:
-            return {**d, "converged": False, "messages": ["R-hat 1.2 > 1.01: made to fail",
-                                                                   "3 divergent transitions: advice"]}
+            return {**d, "converged": False, "rhat_max": 1.2, "divergences": 3,
+                    "messages": ["R-hat 1.2 > 1.01: made to fail", "3 divergent transitions: advice"]}
         return {**d, "converged": True, "messages": []}
 
     monkeypatch.setattr(sampling, "diagnose", failing_once)

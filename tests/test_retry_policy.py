@@ -1,5 +1,6 @@
 """The retry policy of sample_with_retry: a fit short only of effective draws draws more at the
-same settings; other failures take smaller steps and longer tuning."""
+same settings, one whose R-hat is a little high with a clean sampler runs longer chains, other
+failures take smaller steps and longer tuning."""
 
 from __future__ import annotations
 
@@ -47,11 +48,23 @@ def test_short_of_draws_only_keeps_step_size_and_tuning_and_draws_more(monkeypat
 
 
 def test_divergences_climb_the_ladder_and_a_short_chain_is_lengthened_too(monkeypatch):
-    calls, diag = _run(monkeypatch, [_diag(div=3, ess=300), _diag(rhat=1.02), _diag(rhat=1.02)])
+    calls, diag = _run(monkeypatch, [_diag(div=3, ess=300), _diag(div=1), _diag(rhat=1.02)])
     assert [(c["target_accept"], c["tune"], c["draws"]) for c in calls] == [
         (0.8, 1000, 1000), (0.95, 2000, 2000), (0.99, 3000, 2000)]
     assert not diag["converged"] and diag["retries"] == 2
     assert "still failing after 2 retries" in diag["messages"][-1]
+
+
+def test_r_hat_a_little_high_with_a_clean_sampler_gets_longer_chains_not_smaller_steps(monkeypatch):
+    calls, diag = _run(monkeypatch, [_diag(rhat=1.012), _diag(rhat=1.011), _diag()])
+    assert [(c["target_accept"], c["tune"], c["draws"]) for c in calls] == [
+        (0.8, 1000, 1000), (0.8, 2000, 2000), (0.8, 2000, 4000)]
+    assert diag["converged"] and diag["retries"] == 2
+    # far above the rule, or with divergences: the ladder
+    calls, _ = _run(monkeypatch, [_diag(rhat=1.2), _diag()])
+    assert calls[1]["target_accept"] == 0.95
+    calls, _ = _run(monkeypatch, [_diag(rhat=1.02, div=1), _diag()])
+    assert calls[1]["target_accept"] == 0.95
 
 
 def test_repeated_shortfall_keeps_lengthening_up_to_eight_times(monkeypatch):
