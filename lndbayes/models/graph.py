@@ -173,10 +173,9 @@ def team_slots(n: int) -> int:
     """How many teams the graph holds for ``n`` teams in the data: up to 16 exactly, above that
     ``n`` rounded up to ``m * 2**k`` with ``m`` in 8..15, so at most 1/8 of the slots go unused.
 
-    Why: programs differ in their number of teams (an employee-level trial counts the teams of
-    its randomized people), and a graph sized by it compiled again for nearly every program
-    of a large organisation (benchmarks/results/scale.md: ~15 CPU-s apiece). With slots, 61 to
-    64 teams share one graph, 577 to 640 another. Unused slots hold non-centred team
+    Why: programs and months differ in their number of teams, and a graph sized by it compiled
+    again (~10-20 CPU-s) whenever the count changed, even by one team. With slots, 61 to 64
+    teams share one graph, 577 to 640 another. Unused slots hold non-centred team
     parameters that enter no likelihood term, so they only draw their prior and change nothing
     else; the posterior is cut back to the data's teams (:func:`used_slots`).
     """
