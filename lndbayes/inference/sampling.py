@@ -169,23 +169,26 @@ def clear_compiled_cache() -> None:
         _COMPILED.clear()
 
 
-def _only_short_of_draws(diag: dict) -> bool:
-    """The fit failed only on the effective sample size: R-hat, divergences and E-BFMI pass."""
-    t = THRESHOLDS
-    return (diag["rhat_max"] <= t["rhat_max"] and diag["divergences"] <= t["divergences"]
-            and not diag["ebfmi_min"] < t["ebfmi_min"]
-            and not min(diag["ess_bulk_min"], diag["ess_tail_min"]) >= t["ess_min"])
-
-
 #: R-hat up to this, with no divergences and E-BFMI fine, is answered with longer chains
 RHAT_LONGER_CHAINS = 1.05
 
 
-def _only_chains_too_short(diag: dict) -> bool:
-    """R-hat a little above the rule with a clean sampler (no divergences, E-BFMI fine)."""
+def _clean_sampler(diag: dict) -> bool:
+    """No divergences and E-BFMI fine: the step size and the adaptation did their job."""
     t = THRESHOLDS
-    return (t["rhat_max"] < diag["rhat_max"] <= RHAT_LONGER_CHAINS
-            and diag["divergences"] <= t["divergences"] and not diag["ebfmi_min"] < t["ebfmi_min"])
+    return diag["divergences"] <= t["divergences"] and not diag["ebfmi_min"] < t["ebfmi_min"]
+
+
+def _only_short_of_draws(diag: dict) -> bool:
+    """The fit failed only on the effective sample size: R-hat, divergences and E-BFMI pass."""
+    t = THRESHOLDS
+    return (_clean_sampler(diag) and diag["rhat_max"] <= t["rhat_max"]
+            and not min(diag["ess_bulk_min"], diag["ess_tail_min"]) >= t["ess_min"])
+
+
+def _only_chains_too_short(diag: dict) -> bool:
+    """R-hat a little above the rule with a clean sampler."""
+    return _clean_sampler(diag) and THRESHOLDS["rhat_max"] < diag["rhat_max"] <= RHAT_LONGER_CHAINS
 
 
 def more_draws_factor(ess_min: float) -> int:

@@ -186,11 +186,11 @@ def team_slots(n: int) -> int:
     return -(-n // (1 << k)) << k
 
 
-def padded_teams(values, spec: "GLMSpec", fill=0) -> np.ndarray:
-    """A per-team data vector padded with ``fill`` to the graph's team slots."""
+def padded_teams(values, spec: "GLMSpec") -> np.ndarray:
+    """A per-team data vector padded with zeros to the graph's team slots."""
     values = np.asarray(values)
     n = team_slots(spec.J) if spec.hier else spec.J
-    return np.concatenate([values, np.full(n - len(values), fill, dtype=values.dtype)])
+    return np.concatenate([values, np.zeros(n - len(values), dtype=values.dtype)])
 
 
 def padded_zero_sum_basis(n: int, slots: int) -> np.ndarray:
