@@ -195,3 +195,35 @@ def test_sampler_coordinates_are_a_reparametrisation(example):
     for sd in (0.1, 2.0):
         lp = logp({**point, "sd_a_log__": np.log(sd)})[0]
         assert np.allclose(lp[n_real:], -0.5 * point["a_raw"][n_real:] ** 2 - 0.5 * np.log(2 * np.pi))
+
+
+def test_forecast_is_found_from_its_inputs_without_preparing_them_again(example, tmp_path, monkeypatch):
+    """Every program report of a run asks for the organisation's forecast: the second asker
+    finds it from the processed tables alone (prepare is ~16 s at 20,000 employees), and any
+    change to a table, the date or the privacy threshold misses."""
+    import lndbayes.skills.forecast as forecast
+
+    monkeypatch.setenv("LNDBAYES_CACHE", str(tmp_path))
+    settings = dict(today="2026-01-31", draws=100, tune=100, chains=2, retry=False)
+    first = run_forecast(example, 1, **settings)
+
+    def no_prepare(*a, **k):
+        raise AssertionError("prepared again")
+
+    monkeypatch.setattr(forecast, "prepare", no_prepare)
+    again = run_forecast(example, 1, **settings)
+    pd.testing.assert_frame_equal(again.table, first.table)
+
+    key = forecast.inputs_key(example, None, "2026-01-31", None, horizon=1)
+    assert key == forecast.inputs_key(lb.load_org(example.root), None, "2026-01-31", None, horizon=1)
+    assert key != forecast.inputs_key(example, None, "2026-02-01", None, horizon=1)
+    assert key != forecast.inputs_key(example, None, "2026-01-31", 7, horizon=1)
+    assert key != forecast.inputs_key(example, None, "2026-01-31", None, horizon=2)
+    changed = lb.load_org(example.root)
+    a = changed.tables["skill_assessments"].copy()
+    p0 = float(a["proficiency"].iat[0])
+    a.loc[a.index[0], "proficiency"] = p0 - 0.25 if p0 >= 0.25 else p0 + 0.25
+    changed.tables["skill_assessments"] = a
+    assert forecast.inputs_key(changed, None, "2026-01-31", None, horizon=1) != key
+    with pytest.raises(AssertionError, match="prepared again"):
+        run_forecast(changed, 1, **settings)

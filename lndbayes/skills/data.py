@@ -188,6 +188,30 @@ def data_fingerprint(data: "SkillData") -> str:
     return h.hexdigest()
 
 
+def inputs_fingerprint(org) -> str:
+    """SHA-256 of everything :func:`prepare` can read from ``org``: every processed table (values,
+    column names and dtypes) and programs.yaml.
+
+    Why every table and not only the ones prepare reads today: a stale forecast is worse than a
+    slow one, and hashing them all costs ~0.2 s at 20,000 employees (prepare: ~16 s).
+    """
+    import hashlib
+    import json
+
+    h = hashlib.sha256()
+    for name in sorted(getattr(org, "tables", {}) or {}):
+        df = org.tables[name]
+        h.update(f"{name}|{list(df.columns)}|{list(df.dtypes.astype(str))}|{df.shape}".encode())
+        try:
+            hashed = pd.util.hash_pandas_object(df, index=False)
+        except TypeError:                     # unhashable cells (lists, dicts): their text
+            hashed = pd.util.hash_pandas_object(df.astype(str), index=False)
+        h.update(hashed.to_numpy().tobytes())
+    cfg = org.programs.to_dict() if hasattr(org.programs, "to_dict") else org.programs
+    h.update(json.dumps(cfg, sort_keys=True, default=str).encode())
+    return h.hexdigest()
+
+
 # ---- the whole preparation ------------------------------------------------------------------
 
 def prepare(org, as_of=None, *, today=None, min_group: int | None = None) -> SkillData:
