@@ -227,3 +227,61 @@ def test_forecast_is_found_from_its_inputs_without_preparing_them_again(example,
     assert forecast.inputs_key(changed, None, "2026-01-31", None, horizon=1) != key
     with pytest.raises(AssertionError, match="prepared again"):
         run_forecast(changed, 1, **settings)
+
+
+class _SeenTables(dict):
+    """The org's tables, remembering which ones were read."""
+
+    def __init__(self, tables, seen):
+        super().__init__(tables)
+        self.seen = seen
+
+    def __getitem__(self, name):
+        self.seen.add(name)
+        return super().__getitem__(name)
+
+    def get(self, name, default=None):
+        self.seen.add(name)
+        return super().get(name, default)
+
+    def __iter__(self):
+        self.seen.update(self.keys())
+        return super().__iter__()
+
+    def items(self):
+        self.seen.update(self.keys())
+        return super().items()
+
+    def values(self):
+        self.seen.update(self.keys())
+        return super().values()
+
+
+def test_prepare_reads_only_the_tables_its_cache_key_hashes(example):
+    """The forecast's input key hashes PREPARE_TABLES only (a new month of KPIs keeps it): if
+    prepare ever read another table, a cached forecast could go stale. This fails first."""
+    import dataclasses
+
+    from lndbayes.skills.data import PREPARE_TABLES
+    from lndbayes.skills.forecast import inputs_key
+
+    seen: set = set()
+    watched = dataclasses.replace(example, tables=_SeenTables(example.tables, seen))
+    prepare(watched, today="2026-01-31")
+    assert seen and seen <= set(PREPARE_TABLES), sorted(seen - set(PREPARE_TABLES))
+    more_kpis = dataclasses.replace(example, tables={**example.tables, "kpis": example.tables["kpis"].iloc[:-10]})
+    assert inputs_key(more_kpis, None, "2026-01-31") == inputs_key(example, None, "2026-01-31")
+
+
+def test_backtest_is_read_back_without_preparing_again(example, bt, monkeypatch):
+    import lndbayes.skills.backtest as backtest_module
+
+    def no_prepare(*a, **k):
+        raise AssertionError("prepared again")
+
+    monkeypatch.setattr(backtest_module, "prepare", no_prepare)
+    again = backtest(example)
+    pd.testing.assert_frame_equal(again.held, bt.held)
+    assert again.coverage == bt.coverage
+    with pytest.raises(AssertionError, match="prepared again"):
+        backtest(example, cut=bt.cut - pd.Timedelta(days=31))

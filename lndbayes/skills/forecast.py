@@ -411,18 +411,18 @@ def _cache_file(key: str):
     return _cache_dir() / "skill-forecasts" / f"{key}.pkl"
 
 
-def _load(key: str):
+def _load(key: str, kind: type | None = None):
     import pickle
 
     try:
         with open(_cache_file(key), "rb") as fh:
             obj = pickle.load(fh)
-        return obj if isinstance(obj, SkillGapForecast) else None
+        return obj if isinstance(obj, kind or SkillGapForecast) else None
     except Exception:  # noqa: BLE001 - a missing or unreadable entry is a miss
         return None
 
 
-def _save(key: str, fc: SkillGapForecast) -> None:
+def _save(key: str, fc) -> None:
     import pickle
 
     from lndbayes.atomic import atomic_path
