@@ -109,12 +109,22 @@ def arms(org, program: Program, emp: pd.DataFrame, pop: pd.DataFrame, warnings: 
     return member, teams, "enrollments"
 
 
+def team_departments(emp: pd.DataFrame) -> pd.Series:
+    """team (as text) -> its most common department (ties: the first by name, as
+    ``Series.mode``); teams whose department is always missing are left out.
+
+    Vectorised: a per-team ``mode()`` took 3 s of each monitoring replay at 597 teams."""
+    d = emp[["team", "department"]].dropna()
+    n = d.assign(team=d["team"].astype(str)).value_counts(["team", "department"]).rename("n").reset_index()
+    n = n.sort_values(["team", "n", "department"], ascending=[True, False, True], kind="stable")
+    return n.drop_duplicates("team").set_index("team")["department"]
+
+
 def units_of(program, outcome, emp, pop, member, teams, dropped: Counter) -> pd.DataFrame:
     """unit, team, department, treated, cohort (+ employee_key for employee units)."""
     measured_on = outcome.measured_on
     if measured_on == "team":
-        dept = emp.groupby(emp["team"].astype(str))["department"].agg(
-            lambda s: s.mode().iloc[0] if s.notna().any() else pd.NA)
+        dept = team_departments(emp)
         u = teams.rename(columns={"team": "unit"}).copy()
         u["team"] = u["unit"]
         u["department"] = u["team"].map(dept)
