@@ -285,3 +285,18 @@ def test_backtest_is_read_back_without_preparing_again(example, bt, monkeypatch)
     assert again.coverage == bt.coverage
     with pytest.raises(AssertionError, match="prepared again"):
         backtest(example, cut=bt.cut - pd.Timedelta(days=31))
+
+
+def test_heatmap_shows_at_most_the_teams_with_the_highest_gap_probability():
+    from lndbayes.report.skills_views import heatmap_teams
+
+    rng = np.random.default_rng(3)
+    rows = [{"team": f"T{i:03d}", "skill": s, "quarter": q, "p_gap": p}
+            for i in range(120) for s in ("a", "b") for q in ("2026Q1", "2026Q2")
+            for p in [rng.uniform() if i % 7 else np.nan]]
+    t = pd.DataFrame(rows)
+    shown, n = heatmap_teams(t, most=80)
+    assert n == 120 and len(shown) == 80 and shown == sorted(shown)
+    worst = t.groupby("team")["p_gap"].max().fillna(-1)
+    assert worst[shown].min() >= worst.drop(shown).max()
+    assert heatmap_teams(t[t["team"] < "T050"], most=80) == (sorted(t.loc[t["team"] < "T050", "team"].unique()), 50)

@@ -189,15 +189,33 @@ def model(fc) -> str:
 
 # ---- figures ----------------------------------------------------------------------------------
 
+#: most team rows the heatmap draws (at 597 teams it was a 100-inch-tall image that took
+#: minutes to draw and could not be read); the rest are in the ranked table and the CSV
+HEATMAP_TEAMS = 80
+
+
+def heatmap_teams(table: pd.DataFrame, most: int = HEATMAP_TEAMS) -> tuple[list, int]:
+    """The teams the heatmap shows (sorted by name): all of them, or the ``most`` with the
+    highest P(gap) in any skill and quarter; and how many teams there are in all."""
+    teams = sorted(table["team"].unique())
+    if len(teams) <= most:
+        return teams, len(teams)
+    worst = table.groupby("team")["p_gap"].max().fillna(-1.0)
+    keep = worst.sort_values(ascending=False, kind="stable").index[:most]
+    return sorted(keep), len(teams)
+
+
 def heatmap_figure(fc):
     """P(gap) by team (rows) x skill (columns), one panel per forecast quarter. Grey: the skill is
-    not required of the team or its group is too small to show; x: no data."""
+    not required of the team or its group is too small to show; x: no data. With more than
+    :data:`HEATMAP_TEAMS` teams, the teams with the highest P(gap) (the title says so)."""
     import matplotlib.pyplot as plt
     from matplotlib.colors import LinearSegmentedColormap
 
     t = fc.table
     quarters = sorted(t["quarter"].dropna().unique())
-    teams = sorted(t["team"].unique())
+    teams, n_teams = heatmap_teams(t)
+    t = t[t["team"].isin(teams)]
     skills = sorted(t["skill"].dropna().unique())
     cmap = LinearSegmentedColormap.from_list("gap", ["#f7fbff", "#fde68a", "#f97316", "#b91c1c"])
     cmap.set_bad("#e5e7eb")
@@ -220,7 +238,9 @@ def heatmap_figure(fc):
         ax.set_yticks(range(len(teams)), teams, fontsize=6)
         ax.tick_params(length=0)
     fig.colorbar(im, ax=axes[0].tolist(), fraction=0.02, pad=0.01, label="P(gap)", shrink=0.5)
-    fig.suptitle("P(team mean proficiency below requirement)", fontsize=11)
+    fig.suptitle("P(team mean proficiency below requirement)" + (
+        "" if len(teams) == n_teams else f": the {len(teams)} of {n_teams} teams with the highest P(gap)"),
+        fontsize=11)
     return fig
 
 
