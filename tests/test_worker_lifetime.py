@@ -63,3 +63,34 @@ def test_a_busy_worker_stops_when_its_runner_is_killed():
     finally:
         if runner.poll() is None:
             runner.kill()
+
+
+def pid_worker(conn) -> None:
+    """A stand-in report worker: answers each task with its process id."""
+    while True:
+        task = conn.recv()
+        if task is None:
+            break
+        conn.send({"program": task["program"], "status": "ok", "stamp": task["stamp"], "pid": os.getpid()})
+    conn.close()
+
+
+@pytest.mark.parametrize("source_changes", [False, True])
+def test_a_worker_started_before_the_source_changed_gets_no_new_task(tmp_path, monkeypatch, source_changes):
+    """Workers import lndbayes lazily: one that started on the old source must not build a
+    report with a mix of old and new code; a fresh worker takes the next task instead."""
+    from lndbayes.report import runner
+
+    calls = []
+
+    def source_hash():
+        calls.append(1)
+        return "new" if source_changes and len(calls) > 2 else "old"
+
+    monkeypatch.setattr(runner, "source_hash", source_hash)
+    todo = [("p1", "stamp-1"), ("p2", "stamp-2")]
+    done = runner.execute_all(todo, tmp_path, tmp_path / "out", runner.Settings(), jobs=1, target=pid_worker)
+    pids = {st["program"]: st["pid"] for st in done}
+    assert set(pids) == {"p1", "p2"} and all(st["status"] == "ok" for st in done)
+    assert (pids["p1"] != pids["p2"]) is source_changes
+    assert (tmp_path / "out" / "p2").is_dir()

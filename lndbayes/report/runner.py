@@ -281,6 +281,7 @@ class _Worker:
     process: mp.Process
     conn: object
     job: _Job | None = None
+    source: str = ""           # the package source when it started (it imports lazily)
 
 
 @contextmanager
@@ -313,7 +314,7 @@ def _finished(job: _Job, status: dict | None, out: Path, show, exitcode=None, re
 
 
 def execute_all(todo, root: Path, out: Path, settings: Settings, jobs: int, client=None,
-                show=None) -> list[dict]:
+                show=None, target=None) -> list[dict]:
     """Run each (program, stamp) of ``todo`` in a pool of ``jobs`` long-lived worker processes
     and move each finished folder into place. Ctrl-C stops everything and leaves no temporary
     folder.
@@ -322,8 +323,16 @@ def execute_all(todo, root: Path, out: Path, settings: Settings, jobs: int, clie
     (lndbayes.inference.sampling) from one report to the next, and executes each notebook in
     its own process (lndbayes.report.notebook.execute_in_process) instead of starting a kernel.
     With a Dask ``client`` the builds are Dask tasks instead (lndbayes.report.cluster).
+
+    A worker imports lndbayes lazily, so one started before the package's source changed would
+    mix old and new code (an ImportError mid-run, seen when code landed during a long run): a
+    worker gets a new task only while the source is what it was when the worker started;
+    otherwise it is let go and a fresh one takes the task. ``target``: the worker's entry point
+    (tests).
     """
     from lndbayes.report.build import failure_reason, worker_loop
+
+    target = target or worker_loop
 
     show = show or _Plain()
     ctx = mp.get_context("spawn")
@@ -346,11 +355,20 @@ def execute_all(todo, root: Path, out: Path, settings: Settings, jobs: int, clie
             while pending or any(w.job for w in workers):
                 while pending and len(workers) < jobs:
                     conn, child = ctx.Pipe(duplex=True)
+                    src = source_hash()
                     with _worker_env():
-                        proc = ctx.Process(target=worker_loop, args=(child,), name="lndbayes-report-worker")
+                        proc = ctx.Process(target=target, args=(child,), name="lndbayes-report-worker")
                         proc.start()
                     child.close()
-                    workers.append(_Worker(proc, conn))
+                    workers.append(_Worker(proc, conn, source=src))
+                idle = [w for w in workers if w.job is None]
+                now = source_hash() if pending and idle else None
+                stale = [w for w in idle if now and w.source != now]
+                for w in stale:
+                    _retire(w)
+                    workers.remove(w)
+                if stale:
+                    continue                         # fresh workers take the tasks
                 for w in workers:
                     if w.job is None and pending:
                         job = pending.pop(0)
@@ -388,6 +406,17 @@ def execute_all(todo, root: Path, out: Path, settings: Settings, jobs: int, clie
                 raise
             raise LndbayesError(f"report run stopped: {failure_reason(exc)}") from exc
     return results
+
+
+def _retire(w: _Worker) -> None:
+    """Let an idle worker end (it finishes nothing: it has no task)."""
+    try:
+        w.conn.send(None)
+    except (OSError, EOFError):
+        pass
+    w.process.join(STOP_GRACE)
+    if w.process.is_alive():
+        _stop([w])
 
 
 def _stop(workers: list[_Worker]) -> None:
