@@ -195,20 +195,22 @@ HEATMAP_TEAMS = 80
 
 
 def heatmap_teams(table: pd.DataFrame, most: int = HEATMAP_TEAMS) -> tuple[list, int]:
-    """The teams the heatmap shows (sorted by name): all of them, or the ``most`` with the
-    highest P(gap) in any skill and quarter; and how many teams there are in all."""
+    """The teams the heatmap shows (sorted by name): all of them, or the ``most`` with the most
+    likely gaps (rows with P(gap) >= 0.8 over skills and quarters; ties: the higher mean P(gap));
+    and how many teams there are in all."""
     teams = sorted(table["team"].unique())
     if len(teams) <= most:
         return teams, len(teams)
-    worst = table.groupby("team")["p_gap"].max().fillna(-1.0)
-    keep = worst.sort_values(ascending=False, kind="stable").index[:most]
+    g = table.assign(likely=table["p_gap"] >= 0.8).groupby("team")
+    rank = pd.DataFrame({"likely": g["likely"].sum(), "mean": g["p_gap"].mean().fillna(-1.0)})
+    keep = rank.sort_values(["likely", "mean"], ascending=False, kind="stable").index[:most]
     return sorted(keep), len(teams)
 
 
 def heatmap_figure(fc):
     """P(gap) by team (rows) x skill (columns), one panel per forecast quarter. Grey: the skill is
     not required of the team or its group is too small to show; x: no data. With more than
-    :data:`HEATMAP_TEAMS` teams, the teams with the highest P(gap) (the title says so)."""
+    :data:`HEATMAP_TEAMS` teams, the teams with the most likely gaps (the title says so)."""
     import matplotlib.pyplot as plt
     from matplotlib.colors import LinearSegmentedColormap
 
@@ -239,7 +241,7 @@ def heatmap_figure(fc):
         ax.tick_params(length=0)
     fig.colorbar(im, ax=axes[0].tolist(), fraction=0.02, pad=0.01, label="P(gap)", shrink=0.5)
     fig.suptitle("P(team mean proficiency below requirement)" + (
-        "" if len(teams) == n_teams else f": the {len(teams)} of {n_teams} teams with the highest P(gap)"),
+        "" if len(teams) == n_teams else f": the {len(teams)} of {n_teams} teams with the most likely gaps"),
         fontsize=11)
     return fig
 
