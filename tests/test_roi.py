@@ -601,6 +601,26 @@ def test_skill_forecast_section_shows_the_teams_and_reads_back(tmp_path):
     assert back.summary()["sections"]["skills"]["summary"] == "1 team x skill gap(s) likely (P >= 80%) in 2026Q4"
 
 
+def test_skill_section_shows_the_first_teams_and_counts_the_rest(tmp_path):
+    from lndbayes import analysis as A
+    from lndbayes.report import views
+
+    an = _fake_analysis(tmp_path)
+    an.program["skills"] = ["coaching"]
+    rows = [{"team": f"Team-{i:03d}", "quarter": "2026Q4", "required_level": 3.0, "mean": 2.0, "lower": 1.5,
+             "upper": 2.5, "p_gap": 1.0 - i / 100, "shortfall": 1.0, "flag": "", "p_gap_if_trained": None,
+             "cost_if_trained": None} for i in range(views.SKILL_ROWS + 5)]
+    fc = {"program_id": "p", "as_of": "2025-12-15", "quarter": "2026Q4", "link": None, "skills": [
+        {"skill": "coaching", "assessed": True, "hidden": 0, "gain": None, "teams": rows}]}
+    extra = A.EXTRAS["skills"]
+    A.run_extra(an, "skills", A.Extra(extra.title, lambda *a: fc, extra.to_json, extra.from_json, extra.display),
+                None, None, {})
+    page = views.skills(an)
+    shown = [f"Team-{i:03d}" for i in range(len(rows)) if f"Team-{i:03d}" in page]
+    assert shown == [f"Team-{i:03d}" for i in range(views.SKILL_ROWS)]      # the most likely gaps
+    assert "5 more team(s)" in page and "skill-gap report" in page
+
+
 def test_evsi_never_exceeds_the_draws_evpi_when_net_benefit_is_skewed():
     # Right-skewed NB (log-normal shape): the normal approximation alone gives EVSI 589 for 20
     # more teams against an EVPI of 542 on the draws; the reported EVSI is capped at the EVPI.

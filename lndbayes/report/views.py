@@ -181,17 +181,24 @@ def completion(an) -> str:
     return render("context.html.j2", section="completion", c=an.context["completion"])
 
 
+#: most team rows a program report shows per target skill
+SKILL_ROWS = 30
+
+
 def skills(an) -> str:
     """The skill-gap forecast of the program's target skills (or why there is none)."""
     d = (an.extras_display or {}).get("skills")
     if d is None and not (an.extras_status or {}).get("skills"):
         # an analysis saved before the forecast existed
         return render("context.html.j2", section="skills", skills=an.program.get("skills"))
-    tables = {s["skill"]: table(pd.DataFrame(s["rows"]), f"{s['skill']}: teams in {d.get('quarter')}")
+    # the rows come most likely gap first; a large organisation has hundreds of teams a skill
+    # (219 at the large preset): the report shows the first ones, the skill-gap report all
+    tables = {s["skill"]: table(pd.DataFrame(s["rows"][:SKILL_ROWS]), f"{s['skill']}: teams in {d.get('quarter')}")
               for s in (d or {}).get("skills", []) if s.get("rows")}
+    more = {s["skill"]: max(0, len(s.get("rows") or []) - SKILL_ROWS) for s in (d or {}).get("skills", [])}
     if d is None and not an.program.get("skills"):
         return "<p>This program lists no target skills in programs.yaml (<code>program.skills</code>).</p>"
-    return _extra(an, "skills", "Skill-gap forecast", tables=tables, min_group=an.min_group)
+    return _extra(an, "skills", "Skill-gap forecast", tables=tables, more=more, min_group=an.min_group)
 
 
 # ---- team level ---------------------------------------------------------------------------------
