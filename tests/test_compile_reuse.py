@@ -42,14 +42,16 @@ def simulate(n_groups: int, n: int, seed: int):
 
 
 def model_for(g, y, n_groups):
-    """A small hierarchical normal model whose data (and one prior scale) are pm.Data."""
+    """A small hierarchical normal model whose data (and one prior scale) are pm.Data; one
+    array has a static shape, as lndbayes.models.graph gives its structure-sized data."""
     with pm.Model(coords={"group": np.arange(n_groups)}) as m:
         gi = pm.Data("g", np.asarray(g, dtype=np.int64))
         yy = pm.Data("y", np.asarray(y, dtype=float))
         scale = pm.Data("prior_scale", np.asarray(1.0))
+        z_scale = pm.Data("z_scale", np.ones(n_groups), shape=(n_groups,))
         mu = pm.Normal("mu", 0.0, scale)
         tau = pm.HalfNormal("tau", 1.0)
-        z = pm.Normal("z", 0.0, 1.0, dims="group")
+        z = pm.Normal("z", 0.0, z_scale, dims="group")
         sigma = pm.HalfNormal("sigma", 2.0)
         pm.Normal("obs", mu + tau * z[gi], sigma, observed=yy)
     return m
@@ -128,6 +130,9 @@ def test_same_draws_as_nutpies_own_compile(cache):
     # a rank change is refused with the variable's name, as nutpie does
     with pytest.raises(ValueError, match="y"):
         ours.with_data(y=np.zeros((2, 2)))
+    # so is another size of an array whose shape the graph fixed (compiled for that size)
+    with pytest.raises(ValueError, match="z_scale"):
+        ours.with_data(z_scale=np.ones(7))
 
 
 def test_unreadable_cache_falls_back_to_nutpie_with_the_same_draws(cache):
