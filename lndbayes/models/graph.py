@@ -268,8 +268,22 @@ def prior_data_names(priors: dict) -> dict:
     return out
 
 
+#: data whose size the structure key fixes (team and time slots, combinations): their static
+#: shape goes into the graph (see build_model)
+STRUCTURE_SIZED = ("centre_intercept", "centre_effect", "dept_of_team", "combo_program",
+                   "combo_team", "period_basis", "event_basis")
+
+
 def build_model(spec: GLMSpec, data: dict, priors: dict) -> pm.Model:
-    """The PyMC graph. All arrays and prior parameters are ``pm.Data`` (swappable)."""
+    """The PyMC graph. All arrays and prior parameters are ``pm.Data`` (swappable).
+
+    The arrays sized by the structure (:data:`STRUCTURE_SIZED`: slots, not the data's teams or
+    periods) get their shape as a static shape; the cells' arrays stay resizable. Why: with an
+    unknown length, PyTensor checks at run time that e.g. ``centre_intercept`` has the team
+    slots' length (``SpecifyShape``), and Numba's version of that check, with its error
+    message, took 1.4-2 CPU-s to compile on an empty cache in every model with team
+    parameters (manager_coaching, 2 cores). ``CachedPyMCModel.with_data`` refuses another size.
+    """
     J, fam = (team_slots(spec.J) if spec.hier else spec.J), get_family(spec.family)
     coords = {"team": np.arange(J), "department": np.arange(spec.n_dept),
               "period": np.arange(time_slots(spec.n_period)),
@@ -279,7 +293,8 @@ def build_model(spec: GLMSpec, data: dict, priors: dict) -> pm.Model:
     if multi:
         coords.update(program=np.arange(spec.n_program), combo=np.arange(spec.n_combo))
     with pm.Model(coords=coords) as model:
-        d = {k: pm.Data(k, v) for k, v in data.items()}
+        d = {k: pm.Data(k, v, **({"shape": np.shape(v)} if k in STRUCTURE_SIZED else {}))
+             for k, v in data.items()}
         p = {k: pm.Data(k, v) for k, v in prior_data_names(priors).items()}
 
         def P(name, par):

@@ -61,17 +61,31 @@ def _is_number(v) -> bool:
         return False
 
 
+#: up to this many covariates the linear predictor is written out column by column
+UNROLL_COVARIATES = 16
+
+
 def linear_predictor(spec, d: dict, a, beta):
     """:math:`\\eta = a + X\\beta` per cell (``a`` holds every term but the covariates).
 
-    Written as a broadcast product and sum, not ``pt.dot``. Why: PyTensor's Numba ``Dot`` and
-    the variants its gradient needs are each a ~550 KB Numba function taking 12-21 s to
-    compile on an empty cache (five of them in the example's run), and every model's compiled
-    callback re-links them. Measured on manager_coaching/engagement (2 cores, load ~3): a cold
-    compile took 50 s without ``Dot`` against 124 s with it, and 10 s against 17 s when only
-    the callbacks were new. With K a handful of covariates the sum is as fast as BLAS.
+    Written as a sum of columns, :math:`\\sum_k x_{\\cdot k}\\beta_k` (above
+    :data:`UNROLL_COVARIATES` covariates as a broadcast product summed over the covariates),
+    not ``pt.dot``. Why: PyTensor's Numba ``Dot`` and the variants its gradient needs are each
+    a ~550 KB Numba function taking 12-21 s to compile on an empty cache (five of them in the
+    example's run), and every model's compiled callback re-links them. Measured on
+    manager_coaching/engagement (2 cores, load ~3): a cold compile took 50 s without ``Dot``
+    against 124 s with it, and 10 s against 17 s when only the callbacks were new. The
+    broadcast form still needed a sum over an axis of a matrix (and its gradient), a Numba
+    reduction that alone took ~3-4 CPU-s to compile cold on engagement (one covariate); column
+    by column everything fuses into the elementwise kernels and the gradient of each slope is
+    a plain sum. With K a handful of covariates either is as fast as BLAS.
     """
-    return a + ((d["c_X"] * beta[None, :]).sum(-1) if spec.K else 0.0)
+    if not spec.K:
+        return a
+    X = d["c_X"]
+    if spec.K > UNROLL_COVARIATES:
+        return a + (X * beta[None, :]).sum(-1)
+    return a + sum(X[:, k] * beta[k] for k in range(spec.K))
 
 
 @dataclass(frozen=True)

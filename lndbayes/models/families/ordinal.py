@@ -52,10 +52,18 @@ class Ordinal(Family):
                         shape=N_ORDINAL - 1, transform=pm.distributions.transforms.ordered,
                         initval=np.linspace(-2, 2, N_ORDINAL - 1))
         if spec.exact:
-            cdf = pm.math.sigmoid(cut[None, :] - eta[:, None])
-            probs = pt.concatenate([cdf[:, :1], cdf[:, 1:] - cdf[:, :-1], 1 - cdf[:, -1:]],
-                                   axis=1)
-            pm.Potential("loglik", (d["cat_counts"] * pt.log(pt.clip(probs, 1e-300, 1))).sum())
+            # one vector per category: P(y = k) = cdf_k - cdf_{k-1} per cell, weighted by the
+            # cell's count of k. Why not one (cells x categories) matrix: its concatenate, the
+            # gradient's split and slice updates and the sum over cells by category are each a
+            # Numba function of 0.5-4 CPU-s to compile on an empty cache; as vectors everything
+            # fuses into the elementwise kernels (manager_coaching/engagement compiled cold in
+            # ~16-20 CPU-s instead of ~26, 2 cores; same log density to 1e-16)
+            cdf = [pm.math.sigmoid(cut[k] - eta) for k in range(N_ORDINAL - 1)]
+            probs = [cdf[0], *(cdf[k] - cdf[k - 1] for k in range(1, N_ORDINAL - 1)),
+                     1 - cdf[-1]]
+            counts = d["cat_counts"]
+            pm.Potential("loglik", sum((counts[:, k] * pt.log(pt.clip(p, 1e-300, 1))).sum()
+                                       for k, p in enumerate(probs)))
         else:
             pm.OrderedLogistic("obs", eta, cut, observed=d["y_cat"])
 
