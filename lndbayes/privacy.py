@@ -130,6 +130,22 @@ def _id_pattern(ids: Iterable[str], min_length: int) -> re.Pattern | None:
     return re.compile(rf"(?<![0-9A-Za-z_])(?:{body})(?![0-9A-Za-z_])")
 
 
+_WORD = "[0-9A-Za-z_]"
+_WORD_RUN = re.compile(f"{_WORD}+")
+
+
+def _count_ids(text: str, ids: Iterable[str], min_length: int, runs: list[str] | None) -> int:
+    """Whole-token hits of ``ids`` in ``text``. An id made only of word characters is a hit
+    exactly where a maximal run of word characters equals it (a set lookup per run: a regex
+    alternation of 27,000 ids took 1.7 s per report page at 20,000 employees); other ids
+    (with '-', '.', ...) go through :func:`_id_pattern`."""
+    words = {str(i).strip() for i in ids if i is not None and len(str(i).strip()) >= min_length}
+    simple = {w for w in words if re.fullmatch(f"{_WORD}+", w)}
+    n = sum(1 for run in runs if run in simple) if simple and runs is not None else 0
+    pat = _id_pattern(words - simple, min_length)
+    return n + (len(pat.findall(text)) if pat is not None else 0)
+
+
 def find_identifiers(text: str, raw_ids: Iterable[str] = (), keys: Iterable[str] = (),
                      min_id_length: int = 3) -> dict[str, int]:
     """Counts of identifier hits in ``text``: ``raw_ids``, ``keys`` and any ``p_<16 hex>``.
@@ -138,15 +154,10 @@ def find_identifiers(text: str, raw_ids: Iterable[str] = (), keys: Iterable[str]
     ordinary numbers); ids are matched as whole tokens.
     """
     text = _DATA_URI_RE.sub("data:", text)
-    hits = {"raw_ids": 0, "keys": 0, "pseudonym_pattern": 0}
-    pat = _id_pattern(raw_ids, min_id_length)
-    if pat is not None:
-        hits["raw_ids"] = len(pat.findall(text))
-    pat = _id_pattern(keys, 1)
-    if pat is not None:
-        hits["keys"] = len(pat.findall(text))
-    hits["pseudonym_pattern"] = len(PSEUDONYM_RE.findall(text))
-    return hits
+    runs = _WORD_RUN.findall(text)
+    return {"raw_ids": _count_ids(text, raw_ids, min_id_length, runs),
+            "keys": _count_ids(text, keys, 1, runs),
+            "pseudonym_pattern": len(PSEUDONYM_RE.findall(text))}
 
 
 def assert_no_identifiers(sources, raw_ids: Iterable[str] = (), keys: Iterable[str] = (),

@@ -65,6 +65,33 @@ def test_find_identifiers(text, raw, keys, leaked):
     assert any(hits.values()) == leaked
 
 
+def _regex_hits(text, ids, min_length):
+    """The whole-token count of one regex alternation over every id (the earlier method)."""
+    import re
+
+    words = sorted({i.strip() for i in ids if len(i.strip()) >= min_length}, key=len, reverse=True)
+    pat = re.compile(rf"(?<![0-9A-Za-z_])(?:{'|'.join(map(re.escape, words))})(?![0-9A-Za-z_])")
+    return len(pat.findall(pv._DATA_URI_RE.sub("data:", text)))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_token_lookup_finds_what_the_regex_alternation_found(seed):
+    """Ids of word characters are counted by a set lookup of word runs, others by a regex: the
+    counts equal the single regex's on texts mixing ids, near-misses, ids with '-' and '.',
+    ids next to punctuation, digits and letters."""
+    rng = np.random.default_rng(seed)
+    ids = [f"E{n}" for n in rng.integers(1000, 99999, 40)] + ["A-17", "x.y9", "Z_1", "B-2-3"]
+    pieces = ids + ["E", "1000", "A-1", "x.y", "-", ".", " ", "\n", ",", "<td>", "</td>", "_", "9", "é", "Q"]
+    for _ in range(50):
+        text = "".join(rng.choice(pieces, int(rng.integers(1, 40))))
+        for min_length in (1, 3, 5):
+            got = pv.find_identifiers(text, ids, [], min_length)["raw_ids"]
+            want = _regex_hits(text, ids, min_length)
+            assert (got > 0) == (want > 0), text
+            if not any(c in text for c in "-."):     # overlaps only arise through '-' and '.'
+                assert got == want, text
+
+
 def test_assert_no_identifiers_scans_files_and_never_prints_the_ids(tmp_path):
     html = tmp_path / "report.html"
     html.write_text("<html><body><p>Average effect +2.0</p>"
