@@ -11,12 +11,13 @@ with its reason and never stops the analysis. :data:`EXTRAS` lists them in repor
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from lndbayes.errors import NotApplicableYet
+from lndbayes.errors import Deferred, NotApplicableYet
 from lndbayes.formatting import fmt_interval, fmt_money, fmt_num, fmt_pct, fmt_rel
 from lndbayes.results import json_safe
 
@@ -47,10 +48,36 @@ class Extra:
     display: object
 
 
+#: seconds a deferring section waits for a shared result before it defers: on the example the
+#: forecast is usually done by then (a deferred report is analysed twice), at 597 teams it
+#: takes minutes, which the worker spends on other reports instead
+DEFER_AFTER = 30.0
+
+#: set by a report worker (:func:`deferring`): sections that need a result another worker of
+#: the run is computing say so instead of waiting for it (their status: "deferred")
+_DEFER = {"on": False, "deferred": []}
+
+
+@contextmanager
+def deferring(on: bool = True):
+    """Within the block, a section whose shared input is being computed elsewhere is deferred
+    (not waited for); yields the list of the deferred sections' names."""
+    old = dict(_DEFER)
+    _DEFER.update(on=bool(on), deferred=[])
+    try:
+        yield _DEFER["deferred"]
+    finally:
+        _DEFER.update(old)
+
+
 def run_extra(an, name: str, extra: Extra, org, program, settings: dict) -> None:
     """Compute one optional section, keeping any failure as the section's status."""
     try:
         obj = extra.compute(org, program, an, settings)
+    except Deferred as err:
+        _DEFER["deferred"].append(name)
+        an.extras[name], an.extras_status[name] = None, {"status": "deferred", "message": str(err)}
+        return
     except ImportError as err:
         an.extras[name], an.extras_status[name] = None, {"status": "not available", "message": str(err)}
         return
@@ -189,7 +216,7 @@ def _skills_compute(org, program, an, settings):
     # the organisation-wide forecast (one cached fit shared by every program's report)
     # retry too: the skill-gap report passes it, so both read the same cached fit
     keep = {k: settings[k] for k in ("seed", "draws", "tune", "chains", "retry") if k in settings}
-    fc = run_forecast(org, min_group=an.min_group, **keep)
+    fc = run_forecast(org, min_group=an.min_group, wait=DEFER_AFTER if _DEFER["on"] else True, **keep)
     return skill_forecast_for_program(fc, program)
 
 

@@ -45,5 +45,11 @@ class NotApplicableYet(ModelInputError):
     its report section says so as "does not apply", not as a failure."""
 
 
+class Deferred(LndbayesError):
+    """A shared result (the organisation's skill-gap forecast) is being computed by another
+    worker of this run: a report section that may not wait says so, and the runner builds the
+    report again once the result is there (its fits are cached by then)."""
+
+
 class FitFailedError(LndbayesError):
     """A fit did not converge even after retries (raised only with strict=True)."""

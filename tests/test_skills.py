@@ -300,3 +300,17 @@ def test_heatmap_shows_at_most_the_teams_with_the_most_likely_gaps():
     likely = (t["p_gap"] >= 0.8).groupby(t["team"]).sum()
     assert likely[shown].min() >= likely.drop(shown).max()
     assert heatmap_teams(t[t["team"] < "T050"], most=80) == (sorted(t.loc[t["team"] < "T050", "team"].unique()), 50)
+
+
+def test_a_forecast_another_process_is_computing_defers_or_waits(example, tmp_path, monkeypatch):
+    """wait=<seconds>: a report worker does not sit on the lock for minutes (597 teams) but
+    defers; the one computing it is not disturbed; once it is there, nobody waits."""
+    import lndbayes.skills.forecast as forecast
+    from lndbayes.errors import Deferred
+
+    monkeypatch.setenv("LNDBAYES_CACHE", str(tmp_path))
+    ikey = forecast.inputs_key(example, None, "2026-01-31", None, horizon=1, seed=0, draws=1000, tune=1000,
+                               chains=4, retry=True)
+    with forecast._inputs_lock(ikey):                 # "another worker" computing it
+        with pytest.raises(Deferred, match="being computed by another worker"):
+            run_forecast(example, 1, today="2026-01-31", wait=0.3)

@@ -94,3 +94,30 @@ def test_a_worker_started_before_the_source_changed_gets_no_new_task(tmp_path, m
     assert set(pids) == {"p1", "p2"} and all(st["status"] == "ok" for st in done)
     assert (pids["p1"] != pids["p2"]) is source_changes
     assert (tmp_path / "out" / "p2").is_dir()
+
+
+def deferring_worker(conn) -> None:
+    """A stand-in report worker whose program p1 defers while it may (the skill-gap forecast
+    is not ready); every other task, and p1 when it may not defer, is built."""
+    while True:
+        task = conn.recv()
+        if task is None:
+            break
+        defer = bool(task.get("defer"))
+        state = "deferred" if defer and task["program"] == "p1" else "ok"
+        conn.send({"program": task["program"], "status": state, "stamp": task["stamp"], "defer": defer})
+    conn.close()
+
+
+def test_a_deferred_report_is_queued_again_and_then_waits(tmp_path):
+    from lndbayes.report import runner
+
+    todo = [(runner.SKILL_GAPS, "s0"), ("p1", "s1"), ("p2", "s2")]
+    done = runner.execute_all(todo, tmp_path, tmp_path / "out", runner.Settings(), jobs=2,
+                              target=deferring_worker)
+    by = {st["program"]: st for st in done}
+    assert sorted(by) == sorted([runner.SKILL_GAPS, "p1", "p2"]) and all(st["status"] == "ok" for st in done)
+    assert by["p1"]["defer"] is False and by["p2"]["defer"] is True and by[runner.SKILL_GAPS]["defer"] is False
+    assert [st["program"] for st in done][-1] == "p1"                       # at the end of the queue
+    assert sorted(p.name for p in (tmp_path / "out").iterdir() if not p.name.startswith(".")) == \
+        sorted([runner.SKILL_GAPS, "p1", "p2"])

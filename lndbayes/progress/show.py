@@ -94,12 +94,17 @@ class Board:
             return []      # e.g. the last sampling event, read after the runner said "done"
         self.ended.discard(pid)
         p = self.programs.get(pid)
-        if p is None and stage not in ("done", "failed", "skipped"):
+        if p is None and stage not in ("done", "failed", "skipped", "deferred"):
             p = self.programs[pid] = _Program(started=t)
         if p is not None and not oid and p.section and stage not in ("section", "analysed", "rendering"):
             who = f"{pid} / {p.section}"      # a fit of the section being computed
         if stage == "started":
             return [self._step(t, who, "started")]
+        if stage == "deferred" and not oid:
+            self.programs.pop(pid, None)
+            self.ended.add(pid)
+            return [self._step(t, who, f"put back in the queue ({ev.get('reason') or 'a shared input is not ready'}); "
+                                       "its fits are kept")]
         if stage in ("done", "failed", "skipped") and not oid:
             p = self.programs.pop(pid, None)
             self.ended.add(pid)

@@ -80,8 +80,15 @@ def die_with_parent() -> bool:
         return False
 
 
-def build_program(program_id: str, data_root: str, tmp: str, settings: dict, stamp: str) -> dict:
-    """Fill ``tmp`` with one program's report. Returns its status (never raises but for Ctrl-C)."""
+def build_program(program_id: str, data_root: str, tmp: str, settings: dict, stamp: str,
+                  defer: bool = False) -> dict:
+    """Fill ``tmp`` with one program's report. Returns its status (never raises but for Ctrl-C).
+
+    ``defer``: a section whose shared input another worker is computing (the skill-gap
+    forecast) is not waited for; the status is then ``deferred`` (nothing rendered) and the
+    runner queues the program again, when its fits are read back from the cache."""
+    from lndbayes.analysis_sections import deferring
+
     tmp = Path(tmp)
     t0 = time.perf_counter()
     status: dict = {"program": program_id, "status": "failed", "stamp": stamp}
@@ -90,9 +97,14 @@ def build_program(program_id: str, data_root: str, tmp: str, settings: dict, sta
     try:
         write_text(tmp / EXECUTING_MARKER, str(os.getpid()))
         try:
-            execute_in_process(REPORT_TEMPLATE, nb_out, params, cwd=tmp)
+            with deferring(defer) as deferred:
+                execute_in_process(REPORT_TEMPLATE, nb_out, params, cwd=tmp, stop=lambda: bool(deferred))
         finally:
             (tmp / EXECUTING_MARKER).unlink(missing_ok=True)
+        if deferred:
+            status.update(status="deferred", reason=f"waits for: {', '.join(deferred)}",
+                          seconds=round(time.perf_counter() - t0, 1))
+            return status
         progress.emit("rendering", program=program_id)
         export_html(nb_out, tmp / "report.html", title=f"Impact report: {program_id}")
         ids = _Ids(data_root)
@@ -133,7 +145,8 @@ def build_task(task: dict) -> dict:
     with progress.scope(program=task["program"]):     # every event of this build names it
         if task["program"] == skill_build.NAME:
             return skill_build.build_skill_gaps(task["data_root"], task["tmp"], task["settings"], task["stamp"])
-        return build_program(task["program"], task["data_root"], task["tmp"], task["settings"], task["stamp"])
+        return build_program(task["program"], task["data_root"], task["tmp"], task["settings"], task["stamp"],
+                             defer=bool(task.get("defer")))
 
 
 def worker_loop(conn) -> None:

@@ -98,13 +98,15 @@ def _outputs(cap) -> list:
     return outs
 
 
-def execute_in_process(template: Path, output: Path, parameters: dict, cwd: Path | None = None) -> None:
+def execute_in_process(template: Path, output: Path, parameters: dict, cwd: Path | None = None,
+                       stop=None) -> None:
     """Execute ``template`` with ``parameters`` in this process and write it to ``output``.
 
     Every run starts from a fresh namespace (nothing leaks from one report to the next but
     what the process caches on purpose: imported modules, compiled models). On a failing cell
     the notebook up to that cell (with the error) is written and :class:`NotebookCellError`
-    raised.
+    raised. ``stop``: called after each cell; when it returns True the rest is not run (a
+    report that will be built again anyway).
     """
     import matplotlib.pyplot as plt
     from IPython.utils.capture import capture_output
@@ -138,6 +140,8 @@ def execute_in_process(template: Path, output: Path, parameters: dict, cwd: Path
                     cell.outputs.append(nbformat.v4.new_output(
                         "error", ename=type(exc).__name__, evalue=str(exc), traceback=[]))
                     error = NotebookCellError(type(exc).__name__, str(exc), i)
+                    break
+                if stop is not None and stop():
                     break
     finally:
         plt.close("all")

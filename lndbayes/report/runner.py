@@ -269,11 +269,12 @@ class _Job:
     program: str
     stamp: str
     tmp: Path
+    defer: bool = False        # may defer a section whose shared input is not ready (build.py)
 
     def task(self, root: Path, params: dict) -> dict:
         """What a worker needs, as plain data (a pool worker or a Dask worker)."""
         return {"program": self.program, "data_root": str(root), "tmp": str(self.tmp),
-                "settings": params, "stamp": self.stamp}
+                "settings": params, "stamp": self.stamp, "defer": self.defer}
 
 
 @dataclass
@@ -337,7 +338,13 @@ def execute_all(todo, root: Path, out: Path, settings: Settings, jobs: int, clie
     show = show or _Plain()
     ctx = mp.get_context("spawn")
     params = settings.as_params()
-    pending = [_Job(pid, stamp, temporary_sibling(out / pid)) for pid, stamp in todo]
+    # program reports may defer their skill-gap section while the skill-gap task of this run
+    # computes the forecast (minutes at 597 teams): the worker builds other reports meanwhile,
+    # and the deferred ones come again at the end of the queue, reading their fits back
+    defer = client is None and jobs > 1 and any(pid == SKILL_GAPS for pid, _ in todo)
+    pending = [_Job(pid, stamp, temporary_sibling(out / pid), defer=defer and pid != SKILL_GAPS)
+               for pid, stamp in todo]
+    locked: set[str] = set()
     workers: list[_Worker] = []
     results: list[dict] = []
     with ExitStack() as locks:
@@ -373,7 +380,9 @@ def execute_all(todo, root: Path, out: Path, settings: Settings, jobs: int, clie
                     if w.job is None and pending:
                         job = pending.pop(0)
                         w.job = job                  # from here on, a Ctrl-C cleans its folder up
-                        locks.enter_context(lock(out / f".{job.program}.lock"))
+                        if job.program not in locked:    # a deferred job keeps its lock
+                            locks.enter_context(lock(out / f".{job.program}.lock"))
+                            locked.add(job.program)
                         job.tmp.mkdir(parents=True)
                         w.conn.send(job.task(root, params))
                         show.program(job.program, "started")
@@ -392,6 +401,11 @@ def execute_all(todo, root: Path, out: Path, settings: Settings, jobs: int, clie
                     if status is None:           # the worker died: a new one takes its place
                         w.process.join()
                         workers.remove(w)
+                    if status is not None and status.get("status") == "deferred":
+                        shutil.rmtree(job.tmp, ignore_errors=True)
+                        pending.append(_Job(job.program, job.stamp, temporary_sibling(out / job.program)))
+                        show.program(job.program, "deferred", reason=status.get("reason"))
+                        continue
                     results.append(_finished(job, status, out, show, w.process.exitcode))
             for w in workers:                    # all done: let the workers end
                 w.conn.send(None)

@@ -30,6 +30,7 @@ not per team).
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -294,8 +295,13 @@ def history_table(data: SkillData, min_group: int) -> pd.DataFrame:
 
 def run_forecast(org, horizon: int = 4, *, as_of=None, min_group: int | None = None, seed: int = 0,
                  draws: int = 1000, tune: int = 1000, chains: int = 4, cache: bool = True,
-                 retry: bool = True, today=None, data: SkillData | None = None) -> SkillGapForecast:
-    """Prepare, fit (or read the cached posterior) and forecast ``horizon`` quarters ahead."""
+                 retry: bool = True, today=None, data: SkillData | None = None,
+                 wait: bool | float = True) -> SkillGapForecast:
+    """Prepare, fit (or read the cached posterior) and forecast ``horizon`` quarters ahead.
+
+    ``wait``: when another process is computing this same forecast right now, wait for it
+    (True), or raise :class:`lndbayes.errors.Deferred` if it is not done within ``wait``
+    seconds (a report worker then builds other reports meanwhile)."""
     import time
 
     t0 = time.perf_counter()
@@ -306,11 +312,23 @@ def run_forecast(org, horizon: int = 4, *, as_of=None, min_group: int | None = N
     # every program report of a run asks for the same forecast: find it from the raw inputs
     # without preparing them again (prepare is ~16 s at 20,000 employees, the lookup ~0.3 s)
     ikey = inputs_key(org, as_of, today, min_group, **settings) if cache and data is None else None
-    if ikey is not None:
-        hit = _load_pointer(ikey)
-        if hit is not None:
-            hit.seconds = round(time.perf_counter() - t0, 1)
-            return hit
+    if ikey is None:
+        return _forecast(org, horizon, as_of, today, min_group, data, cache, settings, None, t0)
+    hit = _load_pointer(ikey)
+    if hit is None:
+        # one process computes it; the others wait (or, with wait=False, defer) and read it
+        with _inputs_lock(ikey, wait):
+            hit = _load_pointer(ikey)
+            if hit is None:
+                return _forecast(org, horizon, as_of, today, min_group, data, cache, settings, ikey, t0)
+    hit.seconds = round(time.perf_counter() - t0, 1)
+    return hit
+
+
+def _forecast(org, horizon, as_of, today, min_group, data, cache, settings, ikey, t0) -> SkillGapForecast:
+    import time
+
+    seed, draws, tune, chains, retry = (settings[k] for k in ("seed", "draws", "tune", "chains", "retry"))
     data = data if data is not None else prepare(org, as_of, today=today, min_group=min_group)
     key = forecast_key(data, **settings)
     if cache:
@@ -372,6 +390,45 @@ def inputs_key(org, as_of=None, today=None, min_group: int | None = None, **sett
         "today": str(pd.Timestamp(today if today is not None else pd.Timestamp.today()).normalize().date()),
         "min_group": min_group_of(org.programs) if min_group is None else int(min_group),
         "settings": settings, "source": src.hexdigest()}, {})
+
+
+@contextmanager
+def _inputs_lock(ikey: str, wait: bool | float = True):
+    """An exclusive lock on one forecast's inputs while it is computed (a read-only cache: none).
+    ``wait``: True waits as long as it takes; a number of seconds (or False: none) raises
+    :class:`lndbayes.errors.Deferred` when the lock is still held after it."""
+    import fcntl
+
+    from lndbayes.inference.cache import _cache_dir
+
+    path = _cache_dir() / "locks" / f"{ikey}.lock"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(path, "a")
+    except OSError:
+        yield
+        return
+    with fh:
+        if wait is True:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        else:
+            import time
+
+            deadline = time.monotonic() + float(wait or 0)
+            while True:
+                try:
+                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        from lndbayes.errors import Deferred
+                        raise Deferred("the organisation's skill-gap forecast is being computed by another "
+                                       "worker of this run") from None
+                    time.sleep(0.25)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _pointer_file(ikey: str):
