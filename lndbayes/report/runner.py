@@ -49,6 +49,8 @@ from lndbayes.report.stamps import (SUMMARY_FILE, Settings, data_stamp, is_curre
 
 #: the skill-gap report's folder under reports/ (not a valid program id: ids are [a-z0-9_]+)
 SKILL_GAPS = "skill-gaps"
+#: the skill-gap backtest's fit, a task of its own beside the skill-gap report (skill_build.py)
+SKILL_BACKTEST = "skill-gaps-backtest"
 SKILL_TEMPLATE = NOTEBOOKS_DIR / "skill_gaps.ipynb"
 
 DEFAULT_JOBS = 2
@@ -202,12 +204,14 @@ def run_reports(data_root=None, out_dir=REPORTS_DIR, programs=None, jobs=None, f
             runs[SKILL_GAPS] = ProgramRun(SKILL_GAPS, "failed", reason=cur.get("reason"))
         else:
             todo.insert(0, (SKILL_GAPS, stamp))   # first: program reports read its cached forecast
+            if jobs > 1 or scheduler or workers:  # its backtest fits beside it, not after it
+                todo.insert(1, (SKILL_BACKTEST, stamp))
 
     if todo:
         from lndbayes import progress
 
         with progress.session(total=len(todo)) as show:
-            show.line(f"lndbayes report: {len(todo)} program(s) to run "
+            show.line(f"lndbayes report: {sum(p != SKILL_BACKTEST for p, _ in todo)} program(s) to run "
                       f"({sum(r.status != 'invalid' for r in runs.values())} up to date), "
                       + (f"on Dask ({scheduler or f'{workers} local workers'})" if scheduler or workers
                          else f"{min(jobs, len(todo))} at a time") + f", data: {root}")
@@ -306,6 +310,8 @@ def _finished(job: _Job, status: dict | None, out: Path, show, exitcode=None, re
         status = {"program": job.program, "status": "failed", "stamp": job.stamp,
                   "reason": reason or f"the worker process ended without a result (exit code {exitcode})"}
         shutil.rmtree(job.tmp, ignore_errors=True)
+    elif job.program == SKILL_BACKTEST:      # a fit into the cache: no folder to keep
+        shutil.rmtree(job.tmp, ignore_errors=True)
     else:
         with sigint_held():
             replace_dir(job.tmp, out / job.program)
@@ -342,8 +348,8 @@ def execute_all(todo, root: Path, out: Path, settings: Settings, jobs: int, clie
     # computes the forecast (minutes at 597 teams): the worker builds other reports meanwhile,
     # and the deferred ones come again at the end of the queue, reading their fits back
     defer = client is None and jobs > 1 and any(pid == SKILL_GAPS for pid, _ in todo)
-    pending = [_Job(pid, stamp, temporary_sibling(out / pid), defer=defer and pid != SKILL_GAPS)
-               for pid, stamp in todo]
+    pending = [_Job(pid, stamp, temporary_sibling(out / pid),
+                    defer=defer and pid not in (SKILL_GAPS, SKILL_BACKTEST)) for pid, stamp in todo]
     locked: set[str] = set()
     workers: list[_Worker] = []
     results: list[dict] = []
