@@ -302,8 +302,15 @@ def test_interrupt_leaves_no_half_written_report(built):
            "report", "--data", built["root"], "--out", str(out),
            "--program", GOOD, "--force", "--draws", str(SETTINGS.draws), "--tune", str(SETTINGS.tune),
            "--chains", str(SETTINGS.chains), "--seed", str(SETTINGS.seed)]
+    def ctrl_c_reaches_it():
+        # a terminal's Ctrl-C reaches a runner with SIGINT's default disposition and unblocked;
+        # a child inherits both from this pytest process, which earlier tests may have changed
+        # (one CI run saw the runner finish as if no Ctrl-C had come)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=ctrl_c_reaches_it)
     try:
         # wait (no guessing by time) until the worker is inside the notebook: it keeps the
         # marker in its temporary folder while the notebook runs
