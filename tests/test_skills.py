@@ -202,6 +202,7 @@ def test_forecast_is_found_from_its_inputs_without_preparing_them_again(example,
     finds it from the processed tables alone (prepare is ~16 s at 20,000 employees), and any
     change to a table, the date or the privacy threshold misses."""
     import lndbayes.skills.forecast as forecast
+    import lndbayes.skills.forecast_cache as forecast_cache
 
     monkeypatch.setenv("LNDBAYES_CACHE", str(tmp_path))
     settings = dict(today="2026-01-31", draws=100, tune=100, chains=2, retry=False)
@@ -214,17 +215,17 @@ def test_forecast_is_found_from_its_inputs_without_preparing_them_again(example,
     again = run_forecast(example, 1, **settings)
     pd.testing.assert_frame_equal(again.table, first.table)
 
-    key = forecast.inputs_key(example, None, "2026-01-31", None, horizon=1)
-    assert key == forecast.inputs_key(lb.load_org(example.root), None, "2026-01-31", None, horizon=1)
-    assert key != forecast.inputs_key(example, None, "2026-02-01", None, horizon=1)
-    assert key != forecast.inputs_key(example, None, "2026-01-31", 7, horizon=1)
-    assert key != forecast.inputs_key(example, None, "2026-01-31", None, horizon=2)
+    key = forecast_cache.inputs_key(example, None, "2026-01-31", None, horizon=1)
+    assert key == forecast_cache.inputs_key(lb.load_org(example.root), None, "2026-01-31", None, horizon=1)
+    assert key != forecast_cache.inputs_key(example, None, "2026-02-01", None, horizon=1)
+    assert key != forecast_cache.inputs_key(example, None, "2026-01-31", 7, horizon=1)
+    assert key != forecast_cache.inputs_key(example, None, "2026-01-31", None, horizon=2)
     changed = lb.load_org(example.root)
     a = changed.tables["skill_assessments"].copy()
     p0 = float(a["proficiency"].iat[0])
     a.loc[a.index[0], "proficiency"] = p0 - 0.25 if p0 >= 0.25 else p0 + 0.25
     changed.tables["skill_assessments"] = a
-    assert forecast.inputs_key(changed, None, "2026-01-31", None, horizon=1) != key
+    assert forecast_cache.inputs_key(changed, None, "2026-01-31", None, horizon=1) != key
     with pytest.raises(AssertionError, match="prepared again"):
         run_forecast(changed, 1, **settings)
 
@@ -263,7 +264,7 @@ def test_prepare_reads_only_the_tables_its_cache_key_hashes(example):
     import dataclasses
 
     from lndbayes.skills.data import PREPARE_TABLES
-    from lndbayes.skills.forecast import inputs_key
+    from lndbayes.skills.forecast_cache import inputs_key
 
     seen: set = set()
     watched = dataclasses.replace(example, tables=_SeenTables(example.tables, seen))
@@ -306,11 +307,12 @@ def test_a_forecast_another_process_is_computing_defers_or_waits(example, tmp_pa
     """wait=<seconds>: a report worker does not sit on the lock for minutes (597 teams) but
     defers; the one computing it is not disturbed; once it is there, nobody waits."""
     import lndbayes.skills.forecast as forecast
+    import lndbayes.skills.forecast_cache as forecast_cache
     from lndbayes.errors import Deferred
 
     monkeypatch.setenv("LNDBAYES_CACHE", str(tmp_path))
-    ikey = forecast.inputs_key(example, None, "2026-01-31", None, horizon=1, seed=0, draws=1000, tune=1000,
+    ikey = forecast_cache.inputs_key(example, None, "2026-01-31", None, horizon=1, seed=0, draws=1000, tune=1000,
                                chains=4, retry=True)
-    with forecast._inputs_lock(ikey):                 # "another worker" computing it
+    with forecast_cache.inputs_lock(ikey):                 # "another worker" computing it
         with pytest.raises(Deferred, match="being computed by another worker"):
             run_forecast(example, 1, today="2026-01-31", wait=0.3)

@@ -43,7 +43,8 @@ import pandas as pd
 from scipy.stats import norm
 
 from lndbayes.skills.data import SkillData, prepare
-from lndbayes.skills.forecast import LIKELY, POSSIBLE, _load, _save, inputs_key, proficiency_draws
+from lndbayes.skills.forecast import LIKELY, POSSIBLE, proficiency_draws
+from lndbayes.skills.forecast_cache import inputs_key, load, save
 from lndbayes.skills.model import fit_skill_model
 
 HOLDOUT_MONTHS = 6
@@ -133,7 +134,7 @@ def backtest(org, cut=None, *, seed: int = 0, draws: int = 1000, tune: int = 100
     # a new month of KPIs reruns the skill-gap report, not its backtest (3.4 s on the example)
     key = _cache_key(org, cut, today, seed=seed, draws=draws, tune=tune, chains=chains,
                      retry=bool(retry)) if cache else None
-    hit = _load(key, Backtest) if key else None
+    hit = load(key, Backtest) if key else None
     if hit is not None:
         return hit
     data = prepare(org, cut, today=today, min_group=0)
@@ -187,7 +188,7 @@ def backtest(org, cut=None, *, seed: int = 0, draws: int = 1000, tune: int = 100
                   settings={"seed": seed, "draws": draws, "tune": tune, "chains": chains,
                             "constant_rate": base_rate})
     if key:
-        _save(key, bt)
+        save(key, bt)
     return bt
 
 

@@ -30,7 +30,6 @@ not per team).
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -39,6 +38,8 @@ import pandas as pd
 from lndbayes import INTERVAL
 from lndbayes.privacy import suppressed_label
 from lndbayes.skills.data import DAYS_PER_YEAR, SkillData, prepare, quarter_label, years_between
+from lndbayes.skills.forecast_cache import (forecast_key, inputs_key, inputs_lock, load, load_pointer, save,
+                                            save_pointer)
 from lndbayes.skills.model import SkillPosterior, fit_skill_model
 
 #: P(gap) at or above which a team x skill x quarter is listed as a likely gap
@@ -314,11 +315,11 @@ def run_forecast(org, horizon: int = 4, *, as_of=None, min_group: int | None = N
     ikey = inputs_key(org, as_of, today, min_group, **settings) if cache and data is None else None
     if ikey is None:
         return _forecast(org, horizon, as_of, today, min_group, data, cache, settings, None, t0)
-    hit = _load_pointer(ikey)
+    hit = load_pointer(ikey, SkillGapForecast)
     if hit is None:
         # one process computes it; the others wait (or, with wait=False, defer) and read it
-        with _inputs_lock(ikey, wait):
-            hit = _load_pointer(ikey)
+        with inputs_lock(ikey, wait):
+            hit = load_pointer(ikey, SkillGapForecast)
             if hit is None:
                 return _forecast(org, horizon, as_of, today, min_group, data, cache, settings, ikey, t0)
     hit.seconds = round(time.perf_counter() - t0, 1)
@@ -332,9 +333,9 @@ def _forecast(org, horizon, as_of, today, min_group, data, cache, settings, ikey
     data = data if data is not None else prepare(org, as_of, today=today, min_group=min_group)
     key = forecast_key(data, **settings)
     if cache:
-        hit = _load(key)
+        hit = load(key, SkillGapForecast)
         if hit is not None:
-            _save_pointer(ikey, key)
+            save_pointer(ikey, key)
             hit.seconds = round(time.perf_counter() - t0, 1)
             return hit
     post = fit_skill_model(data, seed=seed, draws=draws, tune=tune, chains=chains, cache=cache, retry=retry)
@@ -350,147 +351,9 @@ def _forecast(org, horizon, as_of, today, min_group, data, cache, settings, ikey
         settings={"seed": seed, "draws": draws, "tune": tune, "chains": chains, "cache_key": post.cache_key},
         seconds=round(time.perf_counter() - t0, 1), n_cells=len(data.cells))
     if cache:
-        _save(key, fc)
-        _save_pointer(ikey, key)
+        save(key, fc)
+        save_pointer(ikey, key)
     return fc
-
-
-def forecast_key(data: SkillData, **settings) -> str:
-    """Cache key of a forecast: the model's posterior key and everything else the forecast reads."""
-    from lndbayes.inference.cache import hash_payload
-    from lndbayes.skills.data import data_fingerprint
-    from lndbayes.skills.model import model_inputs, posterior_key
-
-    post_settings = {"seed": int(settings["seed"]), "draws": int(settings["draws"]),
-                     "tune": int(settings["tune"]), "chains": int(settings["chains"]),
-                     "retry": bool(settings.get("retry", True))}
-    return "skillfc-" + hash_payload({"posterior": posterior_key(model_inputs(data), post_settings),
-                                      "data": data_fingerprint(data), "settings": settings,
-                                      "source": _forecast_source_hash()}, {})
-
-
-def inputs_key(org, as_of=None, today=None, min_group: int | None = None, **settings) -> str:
-    """Cache key of a forecast from what :func:`prepare` reads (the processed tables, programs.yaml,
-    ``as_of``, ``today``'s date, the privacy threshold) and the skills package's source: equal keys
-    mean equal prepared data, so the forecast found under it is the one :func:`forecast_key` names."""
-    from pathlib import Path
-
-    from lndbayes.inference.cache import hash_payload
-    from lndbayes.privacy import min_group_of
-    from lndbayes.skills.data import inputs_fingerprint
-
-    import hashlib
-
-    src = hashlib.sha256()
-    for f in sorted(Path(__file__).parent.glob("*.py")) + [Path(__file__).parents[1] / "privacy.py"]:
-        src.update(f.read_bytes())
-    return "skillin-" + hash_payload({
-        "inputs": inputs_fingerprint(org),
-        "as_of": None if as_of is None else str(pd.Timestamp(as_of).normalize().date()),
-        "today": str(pd.Timestamp(today if today is not None else pd.Timestamp.today()).normalize().date()),
-        "min_group": min_group_of(org.programs) if min_group is None else int(min_group),
-        "settings": settings, "source": src.hexdigest()}, {})
-
-
-@contextmanager
-def _inputs_lock(ikey: str, wait: bool | float = True):
-    """An exclusive lock on one forecast's inputs while it is computed (a read-only cache: none).
-    ``wait``: True waits as long as it takes; a number of seconds (or False: none) raises
-    :class:`lndbayes.errors.Deferred` when the lock is still held after it."""
-    import fcntl
-
-    from lndbayes.inference.cache import _cache_dir
-
-    path = _cache_dir() / "locks" / f"{ikey}.lock"
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fh = open(path, "a")
-    except OSError:
-        yield
-        return
-    with fh:
-        if wait is True:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-        else:
-            import time
-
-            deadline = time.monotonic() + float(wait or 0)
-            while True:
-                try:
-                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        from lndbayes.errors import Deferred
-                        raise Deferred("the organisation's skill-gap forecast is being computed by another "
-                                       "worker of this run") from None
-                    time.sleep(0.25)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def _pointer_file(ikey: str):
-    return _cache_file(ikey).with_suffix(".key")
-
-
-def _load_pointer(ikey: str):
-    try:
-        key = _pointer_file(ikey).read_text().strip()
-    except OSError:
-        return None
-    return _load(key)
-
-
-def _save_pointer(ikey: str | None, key: str) -> None:
-    if ikey is None:
-        return
-    from lndbayes.atomic import write_text
-
-    try:
-        _pointer_file(ikey).parent.mkdir(parents=True, exist_ok=True)
-        write_text(_pointer_file(ikey), key)
-    except OSError:
-        pass
-
-
-def _forecast_source_hash() -> str:
-    import hashlib
-    from pathlib import Path
-
-    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
-
-
-def _cache_file(key: str):
-    from lndbayes.inference.cache import _cache_dir
-
-    return _cache_dir() / "skill-forecasts" / f"{key}.pkl"
-
-
-def _load(key: str, kind: type | None = None):
-    import pickle
-
-    try:
-        with open(_cache_file(key), "rb") as fh:
-            obj = pickle.load(fh)
-        return obj if isinstance(obj, kind or SkillGapForecast) else None
-    except Exception:  # noqa: BLE001 - a missing or unreadable entry is a miss
-        return None
-
-
-def _save(key: str, fc) -> None:
-    import pickle
-
-    from lndbayes.atomic import atomic_path
-
-    path = _cache_file(key)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path) as tmp:
-            tmp.write_bytes(pickle.dumps(fc))
-    except OSError:
-        pass
 
 
 def forecast_skill_gaps(org, horizon: int = 4, **kwargs) -> pd.DataFrame:
