@@ -3,7 +3,8 @@
 Every file lndbayes writes goes through here: it is written under a temporary name in the
 same folder (so the final ``os.replace`` is a rename on one file system, atomic on POSIX) and
 moved into place only when complete. An interrupted write leaves the previous file, or
-nothing, and no temporary file behind.
+nothing, and no temporary file behind. :func:`file_lock` lets one process at a time do a piece
+of work that others then read (a fit, a forecast, a report folder).
 """
 
 from __future__ import annotations
@@ -81,3 +82,41 @@ def replace_dir(tmp: Path, final: Path) -> None:
         os.replace(final, old)
     os.replace(tmp, final)
     shutil.rmtree(old, ignore_errors=True)
+
+
+@contextmanager
+def file_lock(path: Path, wait: bool | float = True, *, optional: bool = False,
+              busy: str = "another process holds the lock") -> Iterator[None]:
+    """An exclusive advisory lock on ``path`` (created if needed) for the block.
+
+    ``wait``: True waits as long as it takes; a number of seconds (False: none) raises
+    :class:`lndbayes.errors.Deferred` with ``busy`` when the lock is still held after it.
+    ``optional``: a lock file that cannot be created (a read-only cache) means no lock.
+    """
+    import fcntl
+    import time
+
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(path, "a")
+    except OSError:
+        if not optional:
+            raise
+        yield
+        return
+    with fh:
+        deadline = None if wait is True else time.monotonic() + float(wait or 0)
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX if deadline is None else fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    from lndbayes.errors import Deferred
+                    raise Deferred(busy) from None
+                time.sleep(0.25)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)

@@ -110,7 +110,10 @@ def deferring_worker(conn) -> None:
 
 
 def test_a_deferred_report_is_queued_again_and_then_waits(tmp_path):
-    from lndbayes.report import runner
+    from lndbayes.report import runner, skill_build
+
+    # the runner names the skill tasks without importing the worker's module (no-op path)
+    assert (runner.SKILL_GAPS, runner.SKILL_BACKTEST) == (skill_build.NAME, skill_build.BACKTEST)
 
     todo = [(runner.SKILL_GAPS, "s0"), (runner.SKILL_BACKTEST, "s0"), ("p1", "s1"), ("p2", "s2")]
     done = runner.execute_all(todo, tmp_path, tmp_path / "out", runner.Settings(), jobs=2,

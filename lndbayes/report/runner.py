@@ -28,7 +28,6 @@ half-written is left.
 
 from __future__ import annotations
 
-import fcntl
 import multiprocessing as mp
 import os
 import shutil
@@ -107,16 +106,11 @@ class RunSummary:
         return self.table()
 
 
-@contextmanager
 def lock(path: Path):
     """An exclusive advisory lock (two `make -j` runs never build the same report at once)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    from lndbayes.atomic import file_lock
+
+    return file_lock(path)
 
 
 @contextmanager

@@ -10,8 +10,6 @@ a program report need not prepare the skill data (~16 s at 20,000 employees) to 
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import pandas as pd
 
 from lndbayes.skills.data import SkillData
@@ -35,13 +33,12 @@ def inputs_key(org, as_of=None, today=None, min_group: int | None = None, **sett
     """Cache key of a forecast from what :func:`prepare` reads (the processed tables, programs.yaml,
     ``as_of``, ``today``'s date, the privacy threshold) and the skills package's source: equal keys
     mean equal prepared data, so the forecast found under it is the one :func:`forecast_key` names."""
+    import hashlib
     from pathlib import Path
 
     from lndbayes.inference.cache import hash_payload
     from lndbayes.privacy import min_group_of
     from lndbayes.skills.data import inputs_fingerprint
-
-    import hashlib
 
     src = hashlib.sha256()
     for f in sorted(Path(__file__).parent.glob("*.py")) + [Path(__file__).parents[1] / "privacy.py"]:
@@ -54,43 +51,15 @@ def inputs_key(org, as_of=None, today=None, min_group: int | None = None, **sett
         "settings": settings, "source": src.hexdigest()}, {})
 
 
-@contextmanager
 def inputs_lock(ikey: str, wait: bool | float = True):
     """An exclusive lock on one forecast's inputs while it is computed (a read-only cache: none).
     ``wait``: True waits as long as it takes; a number of seconds (or False: none) raises
     :class:`lndbayes.errors.Deferred` when the lock is still held after it."""
-    import fcntl
-
+    from lndbayes.atomic import file_lock
     from lndbayes.inference.cache import _cache_dir
 
-    path = _cache_dir() / "locks" / f"{ikey}.lock"
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fh = open(path, "a")
-    except OSError:
-        yield
-        return
-    with fh:
-        if wait is True:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-        else:
-            import time
-
-            deadline = time.monotonic() + float(wait or 0)
-            while True:
-                try:
-                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        from lndbayes.errors import Deferred
-                        raise Deferred("the organisation's skill-gap forecast is being computed by another "
-                                       "worker of this run") from None
-                    time.sleep(0.25)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    return file_lock(_cache_dir() / "locks" / f"{ikey}.lock", wait, optional=True,
+                     busy="the organisation's skill-gap forecast is being computed by another worker of this run")
 
 
 def _pointer_file(ikey: str):

@@ -89,7 +89,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -289,25 +288,11 @@ def posterior_key(inputs: ModelInputs, settings: dict) -> str:
                                     inputs.arrays)
 
 
-@contextmanager
 def _fit_lock(key: str):
-    import fcntl
-
+    from lndbayes.atomic import file_lock
     from lndbayes.inference.cache import _cache_dir
 
-    path = _cache_dir() / "locks" / f"{key}.lock"
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fh = open(path, "a")
-    except OSError:                      # a read-only cache: no lock, just fit
-        yield
-        return
-    with fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    return file_lock(_cache_dir() / "locks" / f"{key}.lock", optional=True)   # read-only cache: just fit
 
 
 def _sample(inputs: ModelInputs, settings: dict):
