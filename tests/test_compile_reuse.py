@@ -29,8 +29,9 @@ import numpy as np
 sys.path.insert(0, {tests!r})
 from test_compile_reuse import model_for, draws_of
 from lndbayes.inference import compiled
-c = compiled.compile_pymc_model(model_for(*{data!r}), salt={salt!r})
-print("RESULT " + json.dumps({{"hits": c.cache_hits, "draws": draws_of(c).tolist()}}))
+c = compiled.compile_pymc_model(model_for(*{data!r}), salt={salt!r}, structure_key={key!r})
+print("RESULT " + json.dumps({{"hits": c.cache_hits, "by_structure": c.loaded_by_structure,
+                               "draws": draws_of(c).tolist()}}))
 """
 
 
@@ -68,10 +69,10 @@ def cache(tmp_path, monkeypatch):
     return tmp_path / "compiled"
 
 
-def _subprocess(data, salt, env_dir):
+def _subprocess(data, salt, env_dir, key=None):
     import os
     tests = str(__import__("pathlib").Path(__file__).resolve().parent)
-    code = SCRIPT.format(tests=tests, data=data, salt=salt)
+    code = SCRIPT.format(tests=tests, data=data, salt=salt, key=key)
     env = {**os.environ, "LNDBAYES_COMPILE_CACHE": str(env_dir)}
     return subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
@@ -120,6 +121,46 @@ def test_compiled_now_loaded_and_other_processes_give_identical_draws(cache, mon
     np.testing.assert_array_equal(b, draws_of(direct))
 
 
+def test_loaded_by_structure_key_gives_identical_draws(cache):
+    """A structure compiled before loads by its key without PyTensor's functions being built,
+    and samples exactly as the full compile does, in another process and on other data of the
+    same structure; whatever does not match (other shared arrays, a Numba entry gone) compiles
+    in full instead of giving a broken model."""
+    data = simulate(6, 80, seed=1)
+    salt = uuid.uuid4().hex
+    full = compiled.compile_pymc_model(model_for(*data), salt=salt, structure_key="normal-6")
+    assert not full.loaded_by_structure and full.cache_hits == 0
+    a = draws_of(full)
+
+    other_process = _result(_subprocess(data, salt, cache, key="normal-6"))
+    assert other_process["by_structure"] and other_process["hits"] == 2
+    np.testing.assert_array_equal(np.asarray(other_process["draws"]), a)
+
+    data2 = simulate(6, 130, seed=2)
+    fast2 = compiled.compile_pymc_model(model_for(*data2), salt=salt, structure_key="normal-6")
+    assert fast2.loaded_by_structure
+    full2 = compiled.compile_pymc_model(model_for(*data2), salt=salt)   # no key: built in full
+    assert not full2.loaded_by_structure and full2.cache_hits == 2
+    b = draws_of(fast2)
+    assert not np.array_equal(b, a)
+    np.testing.assert_array_equal(b, draws_of(full2))
+
+    # shared arrays of another static shape under the same key (7 groups): not loaded by key
+    data3 = simulate(7, 80, seed=1)
+    seven = compiled.compile_pymc_model(model_for(*data3), salt=salt, structure_key="normal-6")
+    assert not seven.loaded_by_structure
+
+    # Numba's entries gone: the key's layout is no longer enough, the model compiles in full
+    fresh_salt = uuid.uuid4().hex
+    compiled.compile_pymc_model(model_for(*data), salt=fresh_salt, structure_key="normal-6")
+    for f in cache.iterdir():
+        if f.suffix in (".nbi", ".nbc"):
+            f.unlink()
+    again = compiled.compile_pymc_model(model_for(*data), salt=fresh_salt, structure_key="normal-6")
+    assert not again.loaded_by_structure and again.cache_hits == 0
+    np.testing.assert_array_equal(draws_of(again), a)
+
+
 def test_same_draws_as_nutpies_own_compile(cache):
     """The cached callbacks change nothing in the results: nutpie's compile, same seed."""
     data = simulate(6, 80, seed=1)
@@ -148,7 +189,7 @@ def test_unreadable_cache_falls_back_to_nutpie_with_the_same_draws(cache):
     with pytest.raises(Exception):
         compiled.compile_pymc_model(model_for(*data), salt=salt)
     real, compiled.compile_pymc_model = compiled.compile_pymc_model, (
-        lambda model: real(model, salt=salt))
+        lambda model, **kw: real(model, salt=salt, **kw))
     try:
         with pytest.warns(UserWarning, match="could not be used"), \
                 pytensor.config.change_flags(numba__fastmath=False):

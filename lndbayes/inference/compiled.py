@@ -26,8 +26,10 @@ compile the same structure at once both write the same (equivalent) entry, the l
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import os
+import pickle
 import weakref
 from pathlib import Path
 
@@ -37,7 +39,9 @@ import pytensor
 from numba.core.caching import CacheImpl, _CacheLocator
 from numba.core.registry import CPUDispatcher
 from nutpie.compile_pymc import (CompiledPyMCModel, _make_functions, _prepare_dims_and_coords,
-                                 _wrap_with_lock, address_as_void_pointer)
+                                 _rv_dict_to_flat_array_wrapper, _wrap_with_lock,
+                                 address_as_void_pointer)
+from pytensor.compile.sharedvalue import SharedVariable
 from pymc.initial_point import make_initial_point_fn
 from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS
 
@@ -166,7 +170,7 @@ def _callback_source(kind: str, arrays, used) -> str:
 
 def _callback(kind: str, pt_fn, arrays, index, salt: str):
     """A ``numba.cfunc`` calling the PyTensor function ``pt_fn``, loaded from or saved to the
-    disk cache.
+    disk cache, and what the fast load path needs to find it again (its source and key).
 
     The callback calls the function PyTensor's entry point forwards to (``def
     numba_funcified_fgraph(*args): return jitable_func(*args)``), not the entry point. Why:
@@ -184,12 +188,21 @@ def _callback(kind: str, pt_fn, arrays, index, salt: str):
     key = hashlib.sha256("|".join([
         src, inner_key, kind, salt, str(FORMAT), numba.__version__, pytensor.__version__,
         "fastmath0"]).encode()).hexdigest()
-    # __name__: Numba refuses to cache functions whose globals have no module name
+    # (_cfunc's env gets __name__: Numba refuses to cache functions whose globals have no
+    # module name)
+    cfunc = _cfunc(kind, src, f"{kind}-{key[:32]}", target)
+    return cfunc, {"src": src, "key": f"{kind}-{key[:32]}"}
+
+
+def _cfunc(kind: str, src: str, key: str, inner):
+    """The ``numba.cfunc`` of callback source ``src`` under the disk-cache key ``key``.
+    ``inner=None`` (the fast load path): the entry must be on disk; compiling it then fails
+    (``_inner`` is untyped) and the caller falls back to the full compile."""
     env = {"__name__": __name__, "numba": numba, "np": np, "_ptr": address_as_void_pointer,
-           "_inner": target}
+           "_inner": inner}
     exec(compile(src, "lndbayes_callback.py", "exec"), env)  # noqa: S102 - our own source
     fn = env["callback"]
-    _KEYS[fn] = f"{kind}-{key[:32]}"
+    _KEYS[fn] = key
     return numba.cfunc(_LOGP_SIG if kind == "logp" else _EXPAND_SIG, cache=True)(fn)
 
 
@@ -220,15 +233,27 @@ class CachedPyMCModel(CompiledPyMCModel):
                                    user_data=pointer_table(list(shared.values())))
 
     @property
+    def loaded_by_structure(self) -> bool:
+        """Loaded by :func:`_load_by_structure` (no PyTensor log-density function built)."""
+        return self.logp_func is None
+
+    @property
     def cache_hits(self) -> int:
         """How many of the two callbacks were loaded from the disk cache (0, 1 or 2)."""
         return int(self.compiled_logp_func.cache_hits + self.compiled_expand_func.cache_hits)
 
 
-def compile_pymc_model(model, *, salt: str = "") -> CachedPyMCModel:
+def compile_pymc_model(model, *, salt: str = "", structure_key: str | None = None) -> CachedPyMCModel:
     """``nutpie.compile_pymc_model(model)`` (Numba backend, default initialisation) with
     callbacks cached on disk. ``salt`` goes into the cache key (tests use it to force a fresh
     compile). Raises :class:`UncacheableModel` when PyTensor cannot cache the graph.
+
+    ``structure_key``: the caller's key of everything that shapes the graph (for lndbayes'
+    models :meth:`lndbayes.models.graph.GLMSpec.key`, the same key the in-process reuse in
+    :mod:`lndbayes.inference.sampling` swaps data under). With it, a structure compiled before
+    on this machine is loaded without building PyTensor's log-density functions at all
+    (:func:`_load_by_structure`): their graph rewrites cost ~1.4 of the ~2.4 s a load took
+    (py-spy on sales_onboarding's two models, 2 cores), in every report worker and every run.
 
     Always without Numba's fastmath: with it, a function compiled afresh and the same function
     loaded from the cache rounded differently and gave different draws (see
@@ -236,25 +261,48 @@ def compile_pymc_model(model, *, salt: str = "") -> CachedPyMCModel:
     process and in another disagreed on the draws of a small normal model with fastmath on.
     """
     with pytensor.config.change_flags(numba__fastmath=False):
-        return _compile(model, salt)
+        if structure_key is not None:
+            fast = _load_by_structure(model, salt, structure_key)
+            if fast is not None:
+                return fast
+        compiled, layout = _compile(model, salt)
+        if structure_key is not None:
+            _save_layout(_structure_file(salt, structure_key), layout)
+        return compiled
 
 
-def _compile(model, salt: str) -> CachedPyMCModel:
-    initial = _wrap_with_lock(make_initial_point_fn(
-        model=model, default_strategy="support_point", jitter_rvs=set(model.free_RVs),
-        return_transformed=True))
+def _compile(model, salt: str):
+    initial = _initial_point_fn(model)
     n_dim, n_expanded, logp_pt, expand_pt, initial_point_fn, shape_info, reparam = _make_functions(
         model, mode="NUMBA", compute_grad=True, join_expanded=True, pymc_initial_point_fn=initial)
     shared_vars = list(dict.fromkeys([*logp_pt.get_shared(), *expand_pt.get_shared()]))
+    arrays = [np.asarray(v.get_value(borrow=True)) for v in shared_vars]  # ranks and dtypes
+    index = {v: i for i, v in enumerate(shared_vars)}
+    logp_c, logp_src = _callback("logp", logp_pt, arrays, index, salt)
+    expand_c, expand_src = _callback("expand", expand_pt, arrays, index, salt)
+    layout = {"n_dim": n_dim, "n_expanded": n_expanded, "shape_info": shape_info,
+              "reparam": reparam, "n_free": len(model.free_RVs),
+              "shared": [_shared_signature(v) for v in shared_vars],
+              "logp": logp_src, "expand": expand_src}
+    compiled = _assemble(model, initial_point_fn, shape_info, reparam, n_dim, n_expanded,
+                         shared_vars, logp_c, expand_c, logp_pt, expand_pt)
+    return compiled, layout
+
+
+def _initial_point_fn(model):
+    return _wrap_with_lock(make_initial_point_fn(
+        model=model, default_strategy="support_point", jitter_rvs=set(model.free_RVs),
+        return_transformed=True))
+
+
+def _assemble(model, initial_point_fn, shape_info, reparam, n_dim, n_expanded, shared_vars,
+              logp_c, expand_c, logp_pt=None, expand_pt=None) -> CachedPyMCModel:
     # stable keys (nutpie uses random ones, which would change the callbacks' source)
     keys = {v: f"s{i}" for i, v in enumerate(shared_vars)}
     shared = {keys[v]: np.array(v.get_value(), order="C", copy=True) for v in shared_vars}
     for a in shared.values():
         a.flags.writeable = False
     arrays = list(shared.values())
-    index = {v: i for i, v in enumerate(shared_vars)}
-    logp_c = _callback("logp", logp_pt, arrays, index, salt)
-    expand_c = _callback("expand", expand_pt, arrays, index, salt)
     dims, coords = _prepare_dims_and_coords(model, shape_info, reparam)
     return CachedPyMCModel(
         _n_dim=n_dim, dims=dims, _coords=coords,
@@ -263,3 +311,88 @@ def _compile(model, salt: str) -> CachedPyMCModel:
         initial_point_func=initial_point_fn, shared_data=shared, shared_var_keys=keys,
         user_data=pointer_table(arrays), n_expanded=n_expanded, shape_info=shape_info,
         logp_func=logp_pt, expand_func=expand_pt, reparameterized_names=reparam)
+
+
+def _shared_signature(var) -> tuple:
+    """What a shared array must be for compiled callbacks to read it: name, dtype, static shape."""
+    return (var.name, str(var.type.dtype), tuple(var.type.shape))
+
+
+@functools.lru_cache(maxsize=1)
+def _package_source_hash() -> str:
+    """Hash of lndbayes' Python source: any change to a model builder changes every
+    structure-keyed entry (the structure key names sizes and choices, not the code)."""
+    package = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for f in sorted(package.rglob("*.py")):
+        if "__pycache__" not in f.parts:
+            h.update(str(f.relative_to(package)).encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def _structure_file(salt: str, structure_key: str) -> Path:
+    import nutpie
+    import pymc
+
+    key = hashlib.sha256("|".join([
+        structure_key, salt, str(FORMAT), _package_source_hash(), numba.__version__,
+        pytensor.__version__, pymc.__version__, nutpie.__version__, pytensor.config.floatX,
+        "fastmath0"]).encode()).hexdigest()
+    return cache_dir() / f"structure-{key[:40]}.pkl"
+
+
+def _save_layout(path: Path, layout: dict) -> None:
+    """Keep what the fast load path needs (written to a temporary name, then renamed: a
+    reader never sees half a file). A cache that cannot be written costs only speed."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(pickle.dumps(layout, protocol=pickle.HIGHEST_PROTOCOL))
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+
+
+def _load_by_structure(model, salt: str, structure_key: str) -> CachedPyMCModel | None:
+    """The compiled model of a structure compiled before, without PyTensor's log-density
+    functions: the layout saved by the full compile (sizes, names, shared arrays, the callbacks'
+    source and Numba cache keys) and the callbacks from Numba's disk cache. ``None`` when
+    anything does not match (no entry, another model's shared arrays, a callback missing from
+    Numba's cache): the caller then compiles in full.
+
+    Why it is safe: the in-process reuse already swaps new data into a model compiled for the
+    same structure key; here the key also holds the package source and library versions, and
+    the model's shared arrays must have the names, dtypes and static shapes the compiled
+    callbacks read. The draws are the full compile's bit for bit
+    (tests/test_compile_reuse.py)."""
+    try:
+        layout = pickle.loads(_structure_file(salt, structure_key).read_bytes())
+    except Exception:  # noqa: BLE001 - missing or unreadable: compile in full (and rewrite it)
+        return None
+    try:
+        if len(model.free_RVs) != layout["n_free"]:
+            return None
+        named = {}
+        for v in model.named_vars.values():
+            if isinstance(v, SharedVariable):
+                named.setdefault(v.name, []).append(v)
+        shared_vars = []
+        for name, dtype, shape in layout["shared"]:
+            found = named.get(name, [])
+            if len(found) != 1 or _shared_signature(found[0]) != (name, dtype, shape):
+                return None
+            shared_vars.append(found[0])
+        try:
+            logp_c = _cfunc("logp", layout["logp"]["src"], layout["logp"]["key"], None)
+            expand_c = _cfunc("expand", layout["expand"]["src"], layout["expand"]["key"], None)
+        except numba.core.errors.NumbaError:      # not in Numba's cache (deleted, other machine)
+            return None
+        names, _, shapes = layout["shape_info"]
+        free = layout["n_free"]
+        initial = _rv_dict_to_flat_array_wrapper(_initial_point_fn(model), names=names[:free],
+                                                 shapes=shapes[:free])
+        return _assemble(model, initial, layout["shape_info"], layout["reparam"],
+                         layout["n_dim"], layout["n_expanded"], shared_vars, logp_c, expand_c)
+    except (KeyError, TypeError, ValueError):  # a layout of an older shape: compile in full
+        return None

@@ -55,7 +55,7 @@ def _compile(structure_key: str, model):
     compiled = None
     if DISK_CACHE:
         try:
-            compiled = disk_compiled.compile_pymc_model(model)
+            compiled = disk_compiled.compile_pymc_model(model, structure_key=structure_key)
             loaded, how = compiled.cache_hits, "disk-cached"
         except disk_compiled.UncacheableModel:
             compiled = None  # some op without a cache key: nutpie's compile still works
@@ -68,7 +68,8 @@ def _compile(structure_key: str, model):
     if compiled is None:
         compiled = nutpie.compile_pymc_model(model)
     _COMPILE_LOG.append({"structure": structure_key, "seconds": time.perf_counter() - t0,
-                         "how": how, "loaded": loaded == 2})
+                         "how": how, "loaded": loaded == 2,
+                         "by_structure": bool(getattr(compiled, "loaded_by_structure", False))})
     progress.emit("compiled", seconds=round(time.perf_counter() - t0, 2),
                   how="loaded from the disk cache" if loaded == 2 else how)
     return compiled
@@ -76,7 +77,8 @@ def _compile(structure_key: str, model):
 
 def compile_log() -> list[dict]:
     """This process's compiles: ``structure`` (key), ``seconds``, ``how`` ("disk-cached" or
-    "nutpie"), ``loaded`` (both callbacks came from the disk cache)."""
+    "nutpie"), ``loaded`` (both callbacks came from the disk cache), ``by_structure`` (loaded
+    by structure key, without building PyTensor's functions)."""
     return list(_COMPILE_LOG)
 
 
