@@ -126,3 +126,21 @@ def test_a_deferred_report_is_queued_again_and_then_waits(tmp_path):
     # the backtest's task fits into the cache: it leaves no folder among the reports
     assert sorted(p.name for p in (tmp_path / "out").iterdir() if not p.name.startswith(".")) == \
         sorted([runner.SKILL_GAPS, "p1", "p2"])
+
+
+def test_programs_whose_last_build_took_longest_go_first(tmp_path):
+    """Longest first (last run's status.json seconds); never built or unknown time: first, in
+    their order; a missing or unreadable status is not an error."""
+    from lndbayes.atomic import write_json
+    from lndbayes.report.runner import longest_first
+
+    seconds = {"short": 5.0, "long": 40.0, "middle": 12.5, "odd": "n/a"}
+    for pid, sec in seconds.items():
+        write_json(tmp_path / pid / "status.json", {"program": pid, "seconds": sec})
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "status.json").write_text("{not json")
+    todo = [(p, f"stamp-{p}") for p in ("short", "new_a", "long", "broken", "middle", "odd", "new_b")]
+    assert longest_first(todo, tmp_path) == [
+        ("new_a", "stamp-new_a"), ("broken", "stamp-broken"), ("odd", "stamp-odd"),
+        ("new_b", "stamp-new_b"), ("long", "stamp-long"), ("middle", "stamp-middle"),
+        ("short", "stamp-short")]
