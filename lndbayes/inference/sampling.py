@@ -200,6 +200,16 @@ def more_draws_factor(ess_min: float) -> int:
     return int(min(4, max(2, np.ceil(need))))
 
 
+def join_chains(first, more):
+    """The chains of ``first`` and then those of ``more`` (renumbered after them) as one fit."""
+    groups = {}
+    for group in ("posterior", "sample_stats"):
+        a, b = first[group].to_dataset(), more[group].to_dataset()
+        b = b.assign_coords(chain=np.arange(a.sizes["chain"], a.sizes["chain"] + b.sizes["chain"]))
+        groups[group] = xr.concat([a, b], dim="chain")
+    return xr.DataTree.from_dict(groups)
+
+
 def sample_with_retry(structure_key, build, data, *, draws, tune, chains, seed,
                       sampler="nutpie", retry=True, target_accept=None):
     """Sample, diagnose, retry while checks fail (at most ``len(RETRIES)`` retries).
@@ -210,11 +220,15 @@ def sample_with_retry(structure_key, build, data, *, draws, tune, chains, seed,
     chain; the old retry (target_accept 0.95, twice the tuning, twice the draws) cost ~4x the
     first fit where ~2x the draws suffice (measured on 10,000 rows, 200 teams: ESS 283 and 362
     at seeds 1 and 3). R-hat a little above 1.01 (up to :data:`RHAT_LONGER_CHAINS`) with no
-    divergences and E-BFMI fine gets longer chains at the same step-size target: twice the
-    tuning and twice the draws. Why: the maximum R-hat over thousands of well-mixing parameters
-    exceeds 1.01 by chance at 4 x 1000 draws, and its noise falls with the chain length, not
-    with smaller steps (the skill-gap forecast at 597 teams, ~5,500 team parameters: R-hat max
-    1.012 at target_accept 0.9, then 1.011 at 0.95 with twice the tuning, 274 s later). Any
+    divergences and E-BFMI fine gets as many chains again (same settings, the next seed), kept
+    together with the first ones (:func:`join_chains`): 8 chains of 1000 draws. Why: the maximum
+    R-hat over thousands of well-mixing parameters exceeds 1.01 by chance at 4 x 1000 draws
+    (the skill-gap forecast at 597 teams, ~11,000 parameters: R-hat max 1.010-1.013 on every
+    run, 1.011 again at target_accept 0.95 with twice the tuning, 274 s later); its noise falls
+    with more draws, not with smaller steps, and more chains give them without throwing the
+    first chains away. The former retry (4 new chains of twice the tuning and draws) cost twice
+    the first fit on top of it (large preset: 125 s, then 250-275 s); this one costs one first
+    fit more. Any
     other failure climbs the ladder ``RETRIES``: target_accept 0.95 and
     twice the tuning, then 0.99 and three times the tuning (and as many times the draws when
     the ESS was short too).
@@ -227,15 +241,16 @@ def sample_with_retry(structure_key, build, data, *, draws, tune, chains, seed,
     n_retries = len(RETRIES) if retry else 0
     ta, mult, n_draws, rung = first, 1, draws, 0
     history = []
+    idata = None
     for i in range(1 + n_retries):
+        more_chains = False
         if i:
             last = history[-1]
             if _only_short_of_draws(last["diag"]):
                 n_draws = min(8 * draws, n_draws * more_draws_factor(
                     min(last["diag"]["ess_bulk_min"], last["diag"]["ess_tail_min"])))
             elif _only_chains_too_short(last["diag"]):
-                mult = max(mult, 2)
-                n_draws = min(8 * draws, n_draws * 2)
+                more_chains = True            # the draws so far are kept: see the docstring
             elif rung < len(ladder):
                 ta, mult = ladder[rung]
                 rung += 1
@@ -244,11 +259,14 @@ def sample_with_retry(structure_key, build, data, *, draws, tune, chains, seed,
             else:  # nothing left to change: a retry would repeat the last attempt
                 break
             progress.emit("retry", attempt=i, target_accept=ta, tune=tune * mult, draws=n_draws,
+                          more_chains=chains if more_chains else 0,
                           why="; ".join(m.split(":")[0] for m in last["messages"]) or "diagnostics failed")
-        idata = sample(structure_key, build, data, draws=n_draws, tune=tune * mult, chains=chains,
-                       seed=seed + i, target_accept=ta, sampler=sampler)
+        new = sample(structure_key, build, data, draws=n_draws, tune=tune * mult, chains=chains,
+                     seed=seed + i, target_accept=ta, sampler=sampler)
+        idata = join_chains(idata, new) if more_chains else new
         diag = diagnose(idata)
         history.append({"target_accept": ta, "tune": tune * mult, "draws": n_draws,
+                        "chains": int(idata["posterior"].sizes["chain"]),
                         "converged": diag["converged"], "messages": diag["messages"],
                         "ess_short": not min(diag["ess_bulk_min"], diag["ess_tail_min"])
                         >= THRESHOLDS["ess_min"], "diag": diag})

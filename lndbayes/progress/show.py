@@ -141,7 +141,8 @@ class Board:
             p.retries += 1
             p.retry = f"retry {ev.get('attempt')}: {ev.get('why') or ''}".strip()
             p.stage = "fitting"
-            return [self._step(t, who, f"retry {ev.get('attempt')} (target_accept "
+            more = f"{ev.get('more_chains')} more chains: " if ev.get("more_chains") else ""
+            return [self._step(t, who, f"retry {ev.get('attempt')} ({more}target_accept "
                                f"{ev.get('target_accept')}, tuning {ev.get('tune')}, "
                                f"{ev.get('draws')} draws) because {ev.get('why') or 'diagnostics failed'}")]
         if stage == "fitted":
