@@ -101,26 +101,35 @@ def group_basis(J: int) -> np.ndarray:
 
 
 def build_model(data: dict, *, K: int, P: int, J: int, hier: bool, family: str):
-    """The graph (see the module docstring); ``data`` as :func:`graph_data` gives it.
+    r"""The graph (see the module docstring); ``data`` as :func:`graph_data` gives it.
 
-    All K + 1 equations are one matrix expression: column e of ``eta`` is equation e
-    (mediators, then the outcome), ``V @ W`` adds the earlier variables with ``W``'s strictly
-    upper triangle holding d (mediator columns) and b (outcome column). One expression instead
-    of one per equation compiles several times faster. Matrix products are broadcast sums, not
+    Each of the K + 1 equations (mediators, then the outcome) is its own vector expression over
+    the rows, with the coefficients as scalars: :math:`\eta_e = \mu_e + (a_e \text{ or } c')
+    T + \sum_{l<e} (d_{el} \text{ or } b_l) V_l + \sum_p \theta_{ep} X_p + \text{dev}_{e, g}`,
+    and one likelihood term per equation. Why: on a machine that never compiled the model, the
+    former single matrix expression (coefficient matrix ``W`` assembled with ``set_subtensor``
+    and ``concatenate``, ``V @ W`` and ``X @ coef`` as broadcast products summed over an axis
+    of a 3-D array) made PyTensor emit Join/Split, 2-D slice updates and 3-D reductions in the
+    gradient, each a Numba function of its own: manager_coaching's chain compiled cold in
+    37.5 CPU-s, this form in 25.7 (benchmarks/results/compile.md, "Session 11"). The data with
+    a column per equation or covariate (``V``, ``X``), the basis ``H`` and ``centred`` have
+    their static number of columns (no run-time shape checks). Matrix products are never
     ``@``: PyTensor's Numba ``Dot`` costs 12-21 s of compile per variant on an empty cache (see
-    :func:`lndbayes.models.families.base.linear_predictor`).
+    :func:`lndbayes.models.families.base.linear_predictor`). ``dev`` (slots x equations) is
+    recorded as before.
     """
     import pymc as pm
     import pytensor.tensor as pt
 
     E = K + 1
+    di = d_index(K)
     with pm.Model() as model:
         T = pm.Data("T", data["T"])
-        V = pm.Data("V", data["V"])
-        X = pm.Data("X", data["X"]) if P else None
+        V = pm.Data("V", data["V"], shape=(None, E))
+        X = pm.Data("X", data["X"], shape=(None, P)) if P else None
         g = pm.Data("g", data["g"]) if hier else None
-        H = pm.Data("H", data["H"]) if hier else None
-        centred = pm.Data("centred", data["centred"]) if hier else None
+        H = pm.Data("H", data["H"], shape=np.shape(data["H"])) if hier else None
+        centred = pm.Data("centred", data["centred"], shape=(E,)) if hier else None
 
         mu = pm.Normal("mu", 0.0, 1.0, shape=E)            # intercepts: mediators, then outcome
         a = pm.Normal("a", 0.0, 1.0, shape=K)
@@ -129,29 +138,31 @@ def build_model(data: dict, *, K: int, P: int, J: int, hier: bool, family: str):
         d = pm.Normal("d", 0.0, 1.0, shape=K * (K - 1) // 2) if K > 1 else None
         coef = pm.Normal("coef", 0.0, 1.0, shape=(E, P)) if P else None
         sigma = pm.HalfNormal("sigma", 1.0, shape=E if family != "binary" else K)
-
-        # W[l, e]: coefficient of variable l in equation e (l < e)
-        rows, cols = zip(*([(l_, k) for k in range(K) for l_ in range(k)]
-                           + [(k, K) for k in range(K)]))
-        vals = pt.concatenate([d, b]) if K > 1 else b
-        W = pt.set_subtensor(pt.zeros((E, E))[list(rows), list(cols)], vals)
-        eta = mu[None, :] + T[:, None] * pt.concatenate([a, c_prime[None]])[None, :] + (V[:, :, None] * W[None, :, :]).sum(1)
+        coef_flat = coef.reshape((E * P,)) if P else None
         if hier:
             tau = pm.HalfNormal("tau", 0.5, shape=E)
             is_c = centred > 0
-            # centred: raw ~ N(0, tau), deviation = H raw; non-centred: raw ~ N(0, 1),
-            # deviation = tau * H raw; the same ZeroSumNormal(tau) either way
             z_raw = pm.Normal("dev_raw", 0.0, pt.switch(is_c, tau, 1.0)[None, :],
                               shape=(group_slots(J) - 1, E))
-            dev = pm.Deterministic("dev", (H[:, :, None] * z_raw[None, :, :]).sum(1) * pt.switch(is_c, 1.0, tau)[None, :])
-            eta = eta + dev[g]
-        if P:
-            eta = eta + (X[:, None, :] * coef[None, :, :]).sum(-1)
+            scale = pt.switch(is_c, 1.0, tau)
+            pm.Deterministic("dev", (H[:, :, None] * z_raw[None, :, :]).sum(1) * scale[None, :])
+
+        etas = []
+        for e in range(E):
+            eta = mu[e] + T * (a[e] if e < K else c_prime)
+            for l_ in range(e):
+                eta = eta + V[:, l_] * (d[di[(e, l_)]] if e < K else b[l_])
+            for p in range(P):
+                eta = eta + X[:, p] * coef_flat[e * P + p]
+            if hier:
+                eta = eta + ((H * z_raw[:, e][None, :]).sum(1) * scale[e])[g]
+            etas.append(eta)
         if family == "binary":
-            pm.Normal("M_obs", eta[:, :K], sigma[None, :], observed=V[:, :K])
-            pm.Bernoulli("Y_obs", logit_p=eta[:, K], observed=V[:, K])
+            pm.Normal("M_obs", etas[0], sigma[0], observed=V[:, 0])
+            pm.Bernoulli("Y_obs", logit_p=etas[1], observed=V[:, 1])
         else:
-            pm.Normal("V_obs", eta, sigma[None, :], observed=V)
+            for e in range(E):
+                pm.Normal(f"V{e}_obs", etas[e], sigma[e], observed=V[:, e])
     return model
 
 
