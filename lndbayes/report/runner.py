@@ -347,7 +347,7 @@ def execute_all(todo, root: Path, out: Path, settings: Settings, jobs: int, clie
     otherwise it is let go and a fresh one takes the task. ``target``: the worker's entry point
     (tests).
     """
-    from lndbayes.report.build import failure_reason, worker_loop
+    from lndbayes.report.worker_entry import worker_loop
 
     target = target or worker_loop
 
@@ -434,6 +434,8 @@ def execute_all(todo, root: Path, out: Path, settings: Settings, jobs: int, clie
                 shutil.rmtree(job.tmp, ignore_errors=True)
             if isinstance(exc, (KeyboardInterrupt, LndbayesError)):
                 raise
+            from lndbayes.report.build import failure_reason
+
             raise LndbayesError(f"report run stopped: {failure_reason(exc)}") from exc
     return results
 
