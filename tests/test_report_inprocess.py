@@ -100,3 +100,19 @@ def test_freeze_long_lived_keeps_collecting_new_garbage():
         assert ref() is None                          # made after the freeze: still freed
     finally:
         gc.unfreeze()
+
+
+def test_the_shared_html_exporter_carries_nothing_from_one_report_to_the_next(tmp_path):
+    from lndbayes.report.notebook import export_html
+
+    a = _notebook(tmp_path / "a.ipynb", "print('only in a')")
+    b = _notebook(tmp_path / "b.ipynb", "print('only in b')")
+    execute_in_process(a, tmp_path / "ra.ipynb", {})
+    execute_in_process(b, tmp_path / "rb.ipynb", {})
+    export_html(tmp_path / "ra.ipynb", tmp_path / "a1.html", title="Report A")
+    export_html(tmp_path / "rb.ipynb", tmp_path / "b.html", title="Report B")
+    export_html(tmp_path / "ra.ipynb", tmp_path / "a2.html", title="Report A")
+    a1, a2, hb = ((tmp_path / n).read_text() for n in ("a1.html", "a2.html", "b.html"))
+    assert a1 == a2
+    assert "only in a" in a1 and "Report A" in a1
+    assert "only in a" not in hb and "Report A" not in hb and "only in b" in hb and "Report B" in hb

@@ -13,6 +13,7 @@ kernel paid its start-up and the lndbayes/PyMC imports, and every compiled model
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from contextlib import contextmanager
@@ -173,12 +174,18 @@ def execute_in_process(template: Path, output: Path, parameters: dict, cwd: Path
         raise error
 
 
+@functools.lru_cache(maxsize=1)
+def _html_exporter() -> HTMLExporter:
+    """One exporter per process: a new one compiled nbconvert's Jinja templates again for every
+    report (~0.1 s); an exporter keeps nothing of one notebook for the next."""
+    return HTMLExporter(exclude_input=True, exclude_input_prompt=True,
+                        exclude_output_prompt=True, embed_images=True)
+
+
 def export_html(nb_path: Path, html_path: Path, title: str | None = None) -> None:
     """Self-contained HTML with the code hidden (figures are embedded as base64 PNG)."""
     nb = nbformat.read(nb_path, as_version=4)
     if title:
         nb.metadata["title"] = title
-    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True,
-                            exclude_output_prompt=True, embed_images=True)
-    body, _ = exporter.from_notebook_node(nb)
+    body, _ = _html_exporter().from_notebook_node(nb)
     write_text(html_path, body)
