@@ -115,6 +115,13 @@ def centring_for(centering: str, family: str, matrix, *, hier: bool, n_dept: int
 
 
 # ============================================================================ the GLM
+def _final_attempt(attempts) -> dict:
+    """What the kept posterior was sampled with, after retries (``*_final``): a retry may take
+    smaller steps, tune longer, draw more or add chains (inference.sample_with_retry)."""
+    last = attempts[-1] if attempts else {}
+    return {f"{k}_final": last.get(k) for k in ("target_accept", "tune", "draws", "chains")}
+
+
 def fit_effects(df, outcome, treatment, group=None, baseline=None, covariates=(), family="normal",
                 design="randomized", period=None, post=None, event_time=None, exposure=None,
                 censored=None, department=None, program=None, priors=None, seed=0, draws=1000,
@@ -175,8 +182,7 @@ def fit_effects(df, outcome, treatment, group=None, baseline=None, covariates=()
             "teams": list(map(str, matrix.labels.teams)) if spec.hier else [],
             "departments": list(map(str, matrix.labels.departments)) if spec.n_dept > 1 else [],
             "covariates": matrix.labels.covariates, "priors": pri, "seed": int(seed),
-            "sampler": {**settings, "target_accept_final": attempts[-1].get("target_accept")
-                        if attempts else None},
+            "sampler": {**settings, **_final_attempt(attempts)},
             "cache_key": key, "link": fam.link, "business_scale": fam.abs_label,
             "target": target, "direction": direction, "interval": lndbayes.INTERVAL,
             "centred_teams": {"intercept": len(spec.int_centred),

@@ -511,6 +511,9 @@ def test_count_family_starts_at_higher_target_accept_and_cache_follows_model_cod
     a = lb.fit_effects(df, cache=True, **kw)
     assert a.meta["sampler"]["target_accept"] == 0.9
     assert a.diagnostics()["attempts"][0]["target_accept"] == 0.9
+    # what the kept posterior was sampled with (no retry here: the settings themselves)
+    assert {k: a.meta["sampler"][f"{k}_final"] for k in ("target_accept", "tune", "draws", "chains")} \
+        == {"target_accept": 0.9, "tune": 300, "draws": 300, "chains": 2}
     assert lb.fit_effects(df, cache=True, **kw).diagnostics()["cached"]
     # a changed model source must not be served the old posterior
     monkeypatch.setattr(inference, "model_code_hash", lambda: "another model")

@@ -376,8 +376,11 @@ def model(an, oid) -> str:
     meta = o.result.meta or {}
     sm = meta.get("sampler") or {}
     teams = meta.get("teams")
-    sampler = (f"{sm.get('sampler', 'NUTS')}, {sm.get('chains', '?')} chains x {sm.get('draws', '?')} draws "
-               f"after {sm.get('tune', '?')} tuning steps") if isinstance(sm, dict) else str(sm)
+    def used(k):   # after retries, what the kept posterior was sampled with (fitting._final_attempt)
+        return sm.get(f"{k}_final") or sm.get(k, "?")
+
+    sampler = (f"{sm.get('sampler', 'NUTS')}, {used('chains')} chains x {used('draws')} draws "
+               f"after {used('tune')} tuning steps") if isinstance(sm, dict) else str(sm)
     return render("appendix.html.j2", section="model", o=o, meta=meta, sampler=sampler,
                   n_teams=len(teams) if isinstance(teams, (list, tuple)) else teams,
                   math=math_blocks(o.model_math),
