@@ -111,6 +111,13 @@ PARAMS = ("a", "b", "mu", "beta", "gain", "gain_mean", "half_life", "sd_q",
           "sd_a", "sd_b", "sd_dept_a", "sd_dept_b", "dept_a", "dept_b")
 
 
+#: arrays whose length the structure (the padded sizes) fixes: their shape is static in the graph.
+#: Why: with an unknown length PyTensor adds run-time shape checks (``SpecifyShape``), each a Numba
+#: function to compile on a machine that never compiled the model (as lndbayes.models.graph)
+STRUCTURE_SIZED = ("pair_skill", "pair_ds", "pair_real", "ps_real", "ds_skill", "ds_inv_n", "ds_scale",
+                   "line_s0", "line_s1", "line_m1", "line_inv_s0")
+
+
 def _pad(n: int) -> int:
     return max(PAD, int(np.ceil(max(n, 1) / PAD) * PAD))
 
@@ -197,21 +204,13 @@ def build_model(inputs: ModelInputs):
 
     A, S = inputs.arrays, inputs.sizes
     with pm.Model() as model:
-        y = pm.Data("y", A["y"])
-        se = pm.Data("se", A["se"])
-        t = pm.Data("t", A["t"])
-        pair_idx = pm.Data("pair_idx", A["pair_idx"])
-        pair_skill = pm.Data("pair_skill", A["pair_skill"])
-        pair_ds = pm.Data("pair_ds", A["pair_ds"])
-        e_cell = pm.Data("e_cell", A["e_cell"])
-        e_ps = pm.Data("e_ps", A["e_ps"])
-        e_age = pm.Data("e_age", A["e_age"])
-        e_share = pm.Data("e_share", A["e_share"])
-        real = pm.Data("pair_real", A["pair_real"]) > 0
-        ps_real = pm.Data("ps_real", A["ps_real"]) > 0
-        ds_skill = pm.Data("ds_skill", A["ds_skill"])
-        ds_inv_n = pm.Data("ds_inv_n", A["ds_inv_n"])
-        ds_scale = pm.Data("ds_scale", A["ds_scale"])
+        D = {k: pm.Data(k, v, **({"shape": np.shape(v)} if k in STRUCTURE_SIZED else {}))
+             for k, v in A.items()}
+        y, se, t, pair_idx = D["y"], D["se"], D["t"], D["pair_idx"]
+        pair_skill, pair_ds = D["pair_skill"], D["pair_ds"]
+        e_cell, e_ps, e_age, e_share = D["e_cell"], D["e_ps"], D["e_age"], D["e_share"]
+        real, ps_real = D["pair_real"] > 0, D["ps_real"] > 0
+        ds_skill, ds_inv_n, ds_scale = D["ds_skill"], D["ds_inv_n"], D["ds_scale"]
 
         def zero_sum(z):
             """z minus its skill's mean, rescaled: offsets that sum to 0 within each skill."""
@@ -239,11 +238,11 @@ def build_model(inputs: ModelInputs):
         g_cell = pt.inc_subtensor(pt.zeros(y.shape[0])[e_cell], contrib)
         # each pair's weighted least-squares line through its gain terms (see the docstring):
         # sums of w g and w t g per pair, straight from the exposure rows (data-only sums precomputed)
-        line = {k: pm.Data(k, A[k]) for k in ("line_s0", "line_s1", "line_m1", "line_inv_s0",
-                                                  "e_pair", "e_w", "e_wt")}
-        g01 = pt.inc_subtensor(pt.zeros((S["pairs"], 2))[line["e_pair"]],
-                               pt.stack([line["e_w"] * contrib, line["e_wt"] * contrib], axis=1))
-        g0, g1 = g01[:, 0], g01[:, 1]
+        # (two vector sums, not one (pairs x 2) matrix: its stack, 2-D update and column slices
+        # were Join/Split/2-D slice ops in the gradient, ~5 of 37 CPU-s of a cold compile)
+        line = D
+        g0 = pt.inc_subtensor(pt.zeros(S["pairs"])[line["e_pair"]], line["e_w"] * contrib)
+        g1 = pt.inc_subtensor(pt.zeros(S["pairs"])[line["e_pair"]], line["e_wt"] * contrib)
         g_slope = line["line_s0"] * g1 - line["line_s1"] * g0
         g_level = (g0 - g_slope * line["line_m1"]) * line["line_inv_s0"]
 
