@@ -10,6 +10,13 @@ machine vary 2x with the load (benchmarks/results/compile.md, "Session 10: cold 
     .venv/bin/python benchmarks/bench_cold_compile.py                       # manager_coaching
     .venv/bin/python benchmarks/bench_cold_compile.py --outcomes all
     .venv/bin/python benchmarks/bench_cold_compile.py --outcomes compliance_training/violations
+    .venv/bin/python benchmarks/bench_cold_compile.py --outcomes skills,chain/manager_coaching --data /tmp/x
+
+Besides program/outcome, ``skills`` is the skill-gap model of the forecast (``run_forecast``'s
+fit) and ``chain/<program>`` the program's Kirkpatrick-chain mediation model
+(``kirkpatrick_chain``). Pass a private copy of the example with ``--data``
+(``lndbayes simulate --out X/raw`` then ``lndbayes ingest --data X``): the skill forecast
+prepares its inputs from the organisation's files.
 """
 
 from __future__ import annotations
@@ -61,22 +68,34 @@ def worker(args) -> None:
         captured["model"] = build()
         raise Built
 
-    fitting.inference.sample_with_retry = capture
+    from lndbayes.inference import sampling
+
+    fitting.inference.sample_with_retry = capture     # fit_panel and fit_mediation
+    sampling.sample_with_retry = capture              # the skill-gap model (imports it at call time)
     org = lb.load_org(args.data) if args.data else lb.load_org()
     wanted = [tuple(x.split("/")) for x in args.outcomes.split(",")] if args.outcomes != "all" else [
         (p.id, o.id) for p in org.programs.programs.values() for o in p.outcomes]
     total = 0.0
-    for prog, out in wanted:
+    for item in wanted:
         try:
-            lb.fit_panel(build_panel(org, prog, out), cache=False)
+            if item == ("skills",):
+                from lndbayes.skills.forecast import run_forecast
+
+                run_forecast(org, 4, cache=False)
+            elif item[0] == "chain":
+                lb.kirkpatrick_chain(org, item[1], cache=False)
+            else:
+                lb.fit_panel(build_panel(org, *item), cache=False)
         except Built:
             pass
+        label = "/".join(item)
         t0 = time.process_time()
         c = compiled.compile_pymc_model(captured["model"])
         dt = time.process_time() - t0
         total += dt
-        print(f"{prog}/{out}: {dt:.1f} CPU-s, loaded {c.cache_hits}/2 callbacks", flush=True)
-    print(f"total compile: {total:.1f} CPU-s; Numba functions by exclusive CPU:")
+        print(f"{label}: {dt:.1f} CPU-s, loaded {c.cache_hits}/2 callbacks", flush=True)
+    print(f"total compile: {total:.1f} CPU-s (lndbayes from {Path(lb.__file__).parent}); "
+          "Numba functions by exclusive CPU:")
     for name, s in excl.most_common(args.top):
         print(f"  {s:6.2f} s  x{count[name]:3d}  {name}")
 
