@@ -116,3 +116,16 @@ def test_the_shared_html_exporter_carries_nothing_from_one_report_to_the_next(tm
     assert a1 == a2
     assert "only in a" in a1 and "Report A" in a1
     assert "only in a" not in hb and "Report A" not in hb and "only in b" in hb and "Report B" in hb
+
+
+def test_building_in_process_leaves_this_process_able_to_spawn(tmp_path):
+    """IPython swaps its namespace module (no __spec__) into sys.modules["__main__"]; a report
+    run started later in the same process must still spawn its workers (it failed with
+    "module '__main__' has no attribute '__spec__'" after an in-process build)."""
+    import multiprocessing.spawn
+    import sys
+
+    main = sys.modules["__main__"]
+    execute_in_process(_notebook(tmp_path / "t.ipynb", "x = value"), tmp_path / "a.ipynb", {"value": 1})
+    assert sys.modules["__main__"] is main
+    assert multiprocessing.spawn.get_preparation_data("lndbayes-report-worker")["authkey"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -77,7 +78,14 @@ def _shell():
             def enable_gui(self, gui=None):   # no event loop: figures are captured, not shown
                 pass
 
+        # IPython puts its namespace module in sys.modules["__main__"]; that module has no
+        # __spec__, and multiprocessing's spawn then fails in this process ("module '__main__'
+        # has no attribute '__spec__'"), e.g. a report run started after an in-process build.
+        # The reports pickle nothing defined in a cell, so the process keeps its own __main__.
+        main = sys.modules.get("__main__")
         _SHELL = _Shell.instance()
+        if main is not None:
+            sys.modules["__main__"] = main
         _SHELL.enable_matplotlib("inline")
     return _SHELL
 
