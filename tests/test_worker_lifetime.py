@@ -128,6 +128,50 @@ def test_a_deferred_report_is_queued_again_and_then_waits(tmp_path):
         sorted([runner.SKILL_GAPS, "p1", "p2"])
 
 
+def test_the_forecast_task_of_a_program_subset_lets_the_reports_defer(tmp_path):
+    """A run of some programs (``--program``) fits the skill-gap forecast as a task of its own,
+    and the program reports may defer their skills section meanwhile; the task leaves no folder."""
+    from lndbayes.report import runner, skill_build
+
+    assert runner.SKILL_FORECAST == skill_build.FORECAST
+    todo = [(runner.SKILL_FORECAST, "s0"), ("p1", "s1"), ("p2", "s2")]
+    done = runner.execute_all(todo, tmp_path, tmp_path / "out", runner.Settings(), jobs=2,
+                              target=deferring_worker)
+    by = {st["program"]: st for st in done}
+    assert sorted(by) == sorted([runner.SKILL_FORECAST, "p1", "p2"])
+    assert all(st["status"] == "ok" for st in done)
+    assert by[runner.SKILL_FORECAST]["defer"] is False and by["p1"]["defer"] is False  # after deferring
+    assert by["p2"]["defer"] is True
+    assert sorted(p.name for p in (tmp_path / "out").iterdir() if not p.name.startswith(".")) == ["p1", "p2"]
+
+
+def test_a_program_subset_adds_the_forecast_task_only_when_a_chosen_program_needs_it(tmp_path, monkeypatch):
+    import lndbayes as lb
+    from lndbayes.example import simulate_org
+    from lndbayes.report import runner
+
+    import yaml
+
+    simulate_org(tmp_path / "raw", seed=3, n_employees=400)
+    spec = yaml.safe_load((tmp_path / "raw" / "programs.yaml").read_text())
+    spec["programs"][-1]["program"].pop("skills")              # one program targets no skill
+    (tmp_path / "raw" / "programs.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    cfg = lb.load_org(tmp_path).programs                       # ingests
+    with_skills = [pid for pid, p in cfg.programs.items() if p.program.skills]
+    without = [pid for pid, p in cfg.programs.items() if not p.program.skills]
+    assert with_skills and without
+    seen = []
+    monkeypatch.setattr(runner, "_execute", lambda todo, *a, **k: seen.append([p for p, _ in todo]) or [])
+    for programs, jobs in [([with_skills[0], without[0]], 2), ([with_skills[0]], 1), ([without[0]], 2)]:
+        runner.run_reports(tmp_path, tmp_path / "out", programs=programs, jobs=jobs, index=False)
+    assert seen[0][0] == runner.SKILL_FORECAST and sorted(seen[0][1:]) == sorted([with_skills[0], without[0]])
+    assert seen[1] == [with_skills[0]]          # one worker: the report computes it itself
+    assert seen[2] == [without[0]]              # nobody shows the forecast
+    # the whole run builds the skill-gap report (and its backtest) instead
+    runner.run_reports(tmp_path, tmp_path / "out", jobs=2, index=False)
+    assert seen[3][:2] == [runner.SKILL_GAPS, runner.SKILL_BACKTEST] and runner.SKILL_FORECAST not in seen[3]
+
+
 def test_programs_whose_last_build_took_longest_go_first(tmp_path):
     """Longest first (last run's status.json seconds); never built or unknown time: first, in
     their order; a missing or unreadable status is not an error."""

@@ -148,6 +148,8 @@ def build_task(task: dict) -> dict:
             return skill_build.build_skill_gaps(task["data_root"], task["tmp"], task["settings"], task["stamp"])
         if task["program"] == skill_build.BACKTEST:
             return skill_build.fit_backtest(task["data_root"], task["settings"])
+        if task["program"] == skill_build.FORECAST:
+            return skill_build.fit_forecast(task["data_root"], task["settings"])
         return build_program(task["program"], task["data_root"], task["tmp"], task["settings"], task["stamp"],
                              defer=bool(task.get("defer")))
 

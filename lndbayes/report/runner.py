@@ -50,6 +50,11 @@ from lndbayes.report.stamps import (STATUS_FILE, SUMMARY_FILE, Settings, data_st
 SKILL_GAPS = "skill-gaps"
 #: the skill-gap backtest's fit, a task of its own beside the skill-gap report (skill_build.py)
 SKILL_BACKTEST = "skill-gaps-backtest"
+#: the skill-gap forecast's fit, a task of its own when a run builds some programs' reports but
+#: not the skill-gap report (``--program``): their skills sections then read it back
+SKILL_FORECAST = "skill-gaps-forecast"
+#: tasks that fit into the cache and leave no folder
+CACHE_FITS = (SKILL_BACKTEST, SKILL_FORECAST)
 SKILL_TEMPLATE = NOTEBOOKS_DIR / "skill_gaps.ipynb"
 
 DEFAULT_JOBS = 2
@@ -201,12 +206,19 @@ def run_reports(data_root=None, out_dir=REPORTS_DIR, programs=None, jobs=None, f
             todo.insert(0, (SKILL_GAPS, stamp))   # first: program reports read its cached forecast
             if jobs > 1 or scheduler or workers:  # its backtest fits beside it, not after it
                 todo.insert(1, (SKILL_BACKTEST, stamp))
+    elif wanted and todo and jobs > 1 and not (scheduler or workers) and _has_skill_assessments(root) \
+            and any(cfg.programs[pid].program.skills for pid, _ in todo):
+        # some of the chosen programs show the organisation's skill-gap forecast: one worker
+        # fits it while the others build reports (deferring their skills section) instead of
+        # one computing it inside a report and the others waiting on its lock (at 597 teams:
+        # minutes of an idle worker). When it is cached already this task just reads it.
+        todo.insert(0, (SKILL_FORECAST, skill_gaps_stamp(cfg.organisation, dstamp, src, settings)))
 
     if todo:
         from lndbayes import progress
 
         with progress.session(total=len(todo)) as show:
-            show.line(f"lndbayes report: {sum(p != SKILL_BACKTEST for p, _ in todo)} program(s) to run "
+            show.line(f"lndbayes report: {sum(p not in CACHE_FITS for p, _ in todo)} program(s) to run "
                       f"({sum(r.status != 'invalid' for r in runs.values())} up to date), "
                       + (f"on Dask ({scheduler or f'{workers} local workers'})" if scheduler or workers
                          else f"{min(jobs, len(todo))} at a time") + f", data: {root}")
@@ -320,7 +332,7 @@ def _finished(job: _Job, status: dict | None, out: Path, show, exitcode=None, re
         status = {"program": job.program, "status": "failed", "stamp": job.stamp,
                   "reason": reason or f"the worker process ended without a result (exit code {exitcode})"}
         shutil.rmtree(job.tmp, ignore_errors=True)
-    elif job.program == SKILL_BACKTEST:      # a fit into the cache: no folder to keep
+    elif job.program in CACHE_FITS:          # a fit into the cache: no folder to keep
         shutil.rmtree(job.tmp, ignore_errors=True)
     else:
         with sigint_held():
@@ -357,9 +369,9 @@ def execute_all(todo, root: Path, out: Path, settings: Settings, jobs: int, clie
     # program reports may defer their skill-gap section while the skill-gap task of this run
     # computes the forecast (minutes at 597 teams): the worker builds other reports meanwhile,
     # and the deferred ones come again at the end of the queue, reading their fits back
-    defer = client is None and jobs > 1 and any(pid == SKILL_GAPS for pid, _ in todo)
+    defer = client is None and jobs > 1 and any(pid in (SKILL_GAPS, SKILL_FORECAST) for pid, _ in todo)
     pending = [_Job(pid, stamp, temporary_sibling(out / pid),
-                    defer=defer and pid not in (SKILL_GAPS, SKILL_BACKTEST)) for pid, stamp in todo]
+                    defer=defer and pid not in (SKILL_GAPS, *CACHE_FITS)) for pid, stamp in todo]
     locked: set[str] = set()
     workers: list[_Worker] = []
     results: list[dict] = []

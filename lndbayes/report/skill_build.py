@@ -24,6 +24,9 @@ NAME = "skill-gaps"
 #: a task of its own that fits the skill-gap backtest into the cache while the skill-gap report
 #: fits the forecast: the two largest fits of a run side by side, not one after the other
 BACKTEST = "skill-gaps-backtest"
+#: a task of its own that fits the organisation-wide forecast into the cache when the run builds
+#: program reports but not the skill-gap report (their skills sections read it back)
+FORECAST = "skill-gaps-forecast"
 TEMPLATE = NOTEBOOKS_DIR / "skill_gaps.ipynb"
 #: notebook parameters taken from the report settings
 PARAMS = ("seed", "draws", "tune", "chains", "retry", "min_group")
@@ -77,6 +80,26 @@ def fit_backtest(data_root: str, settings: dict) -> dict:
         keep = {k: settings[k] for k in ("seed", "draws", "tune", "chains") if k in settings}
         backtest(org, retry=bool(settings.get("retry", True)), **keep)
     except Exception as exc:  # noqa: BLE001 - the report's notebook reports the failure
+        status.update(status="failed", reason=failure_reason(exc))
+    status["seconds"] = round(time.perf_counter() - t0, 1)
+    return status
+
+
+def fit_forecast(data_root: str, settings: dict) -> dict:
+    """Fit the organisation-wide skill-gap forecast into the cache with the settings a program
+    report's skills section uses (lndbayes.analysis_sections), so those sections read it back.
+    Returns a status; never raises: when it fails, each report's section tries again and shows
+    why."""
+    t0 = time.perf_counter()
+    status: dict = {"program": FORECAST, "status": "ok", "reason": None}
+    try:
+        import lndbayes as lb
+        from lndbayes.skills import run_forecast
+
+        org = lb.load_org(data_root)
+        keep = {k: settings[k] for k in ("seed", "draws", "tune", "chains", "retry") if k in settings}
+        run_forecast(org, min_group=settings.get("min_group"), **keep)
+    except Exception as exc:  # noqa: BLE001 - the reports' skills sections report the failure
         status.update(status="failed", reason=failure_reason(exc))
     status["seconds"] = round(time.perf_counter() - t0, 1)
     return status
