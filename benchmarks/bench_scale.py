@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import resource
 import subprocess
 import sys
@@ -82,11 +83,16 @@ def main() -> int:
     print(f"ingest: {s:.1f} s; {res['ingest_total']}", flush=True)
     ids = re.findall(r"^- id: (\S+)", (work / "raw" / "programs.yaml").read_text(), re.M)
     for n in args.programs:
+        # a rerun in the same work folder starts from empty caches too (it read the last run's
+        # posteriors back before, and measured nothing)
+        shutil.rmtree(work / f"cache-{n}", ignore_errors=True)
+        if not args.warm:
+            shutil.rmtree(work / f"compile-{n}", ignore_errors=True)
         env = dict(os.environ, LNDBAYES_CACHE=str(work / f"cache-{n}"),
                    LNDBAYES_COMPILE_CACHE=str(work / ("compile" if args.warm else f"compile-{n}")))
         cmd = [LNDB, "report", "--data", str(work), "--out", str(work / f"reports-{n}"), "--jobs", str(args.jobs),
                "--force"]
-        if n < len(ids):  # a subset: the runner then skips the skill-gap report (its skills sections compute it)
+        if n < len(ids):  # a subset: no skill-gap report; the forecast fits as a task (skill-gaps-forecast)
             for pid in ids[:n]:
                 cmd += ["--program", pid]
         load0 = os.getloadavg()
