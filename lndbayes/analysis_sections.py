@@ -48,10 +48,12 @@ class Extra:
     display: object
 
 
-#: seconds a deferring section waits for a shared result before it defers: on the example the
-#: forecast is usually done by then (a deferred report is analysed twice), at 597 teams it
-#: takes minutes, which the worker spends on other reports instead
-DEFER_AFTER = 30.0
+#: seconds a deferring section waits for a shared result another worker is computing before it
+#: defers. Short: the lock is held for the whole fit, so any wait shorter than the fit is lost.
+#: At the large preset (a forecast of ~6 minutes) a 30 s wait cost every report that met it 30 s
+#: of a worker: in 380 s the other worker got through only 7 reports' first passes. On the
+#: example the forecast is usually done before any program report reaches its skills section.
+DEFER_AFTER = 1.0
 
 #: set by a report worker (:func:`deferring`): sections that need a result another worker of
 #: the run is computing say so instead of waiting for it (their status: "deferred")
