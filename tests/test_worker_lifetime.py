@@ -188,3 +188,13 @@ def test_programs_whose_last_build_took_longest_go_first(tmp_path):
         ("new_a", "stamp-new_a"), ("broken", "stamp-broken"), ("odd", "stamp-odd"),
         ("new_b", "stamp-new_b"), ("long", "stamp-long"), ("middle", "stamp-middle"),
         ("short", "stamp-short")]
+
+
+def test_a_failing_cache_fit_task_reports_why_and_does_not_raise(tmp_path):
+    from lndbayes.report import skill_build
+
+    for fit, name in [(skill_build.fit_forecast, skill_build.FORECAST),
+                      (skill_build.fit_backtest, skill_build.BACKTEST)]:
+        st = fit(str(tmp_path / "nowhere"), {"seed": 0})
+        assert st["program"] == name and st["status"] == "failed"
+        assert "raw" in st["reason"] and st["seconds"] >= 0

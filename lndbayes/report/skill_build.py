@@ -63,43 +63,44 @@ def build_skill_gaps(data_root: str, tmp: str, settings: dict, stamp: str) -> di
     return status
 
 
-def fit_backtest(data_root: str, settings: dict) -> dict:
-    """Fit the skill-gap report's backtest into the cache (same settings as the notebook, so its
-    ``backtest`` call reads it back, or waits on the fit's lock while it runs). Returns a status;
-    never raises: when it fails, the notebook tries again and shows why.
-
-    Why a task: at 597 teams the forecast and the backtest each take minutes, and the skill-gap
-    report ran them one after the other on one worker (964 s of a 969 s run of 10 programs)."""
+def _fit_into_cache(name: str, fit) -> dict:
+    """Run ``fit()`` (a fit that stores its result in the posterior cache) as the task ``name``.
+    Returns its status; never raises: when it fails, whoever reads the fit tries again and shows
+    why."""
     t0 = time.perf_counter()
-    status: dict = {"program": BACKTEST, "status": "ok", "reason": None}
+    status: dict = {"program": name, "status": "ok", "reason": None}
     try:
-        import lndbayes as lb
-        from lndbayes.skills.backtest import backtest
-
-        org = lb.load_org(data_root)
-        keep = {k: settings[k] for k in ("seed", "draws", "tune", "chains") if k in settings}
-        backtest(org, retry=bool(settings.get("retry", True)), **keep)
-    except Exception as exc:  # noqa: BLE001 - the report's notebook reports the failure
+        fit()
+    except Exception as exc:  # noqa: BLE001 - the reader of the fit reports the failure
         status.update(status="failed", reason=failure_reason(exc))
     status["seconds"] = round(time.perf_counter() - t0, 1)
     return status
+
+
+def fit_backtest(data_root: str, settings: dict) -> dict:
+    """Fit the skill-gap report's backtest into the cache (same settings as the notebook, so its
+    ``backtest`` call reads it back, or waits on the fit's lock while it runs).
+
+    Why a task: at 597 teams the forecast and the backtest each take minutes, and the skill-gap
+    report ran them one after the other on one worker (964 s of a 969 s run of 10 programs)."""
+    def fit():
+        import lndbayes as lb
+        from lndbayes.skills.backtest import backtest
+
+        keep = {k: settings[k] for k in ("seed", "draws", "tune", "chains") if k in settings}
+        backtest(lb.load_org(data_root), retry=bool(settings.get("retry", True)), **keep)
+
+    return _fit_into_cache(BACKTEST, fit)
 
 
 def fit_forecast(data_root: str, settings: dict) -> dict:
     """Fit the organisation-wide skill-gap forecast into the cache with the settings a program
-    report's skills section uses (lndbayes.analysis_sections), so those sections read it back.
-    Returns a status; never raises: when it fails, each report's section tries again and shows
-    why."""
-    t0 = time.perf_counter()
-    status: dict = {"program": FORECAST, "status": "ok", "reason": None}
-    try:
+    report's skills section uses (lndbayes.analysis_sections), so those sections read it back."""
+    def fit():
         import lndbayes as lb
         from lndbayes.skills import run_forecast
 
-        org = lb.load_org(data_root)
         keep = {k: settings[k] for k in ("seed", "draws", "tune", "chains", "retry") if k in settings}
-        run_forecast(org, min_group=settings.get("min_group"), **keep)
-    except Exception as exc:  # noqa: BLE001 - the reports' skills sections report the failure
-        status.update(status="failed", reason=failure_reason(exc))
-    status["seconds"] = round(time.perf_counter() - t0, 1)
-    return status
+        run_forecast(lb.load_org(data_root), min_group=settings.get("min_group"), **keep)
+
+    return _fit_into_cache(FORECAST, fit)
