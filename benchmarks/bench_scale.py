@@ -23,8 +23,8 @@ import argparse
 import json
 import os
 import re
-import shutil
 import resource
+import shutil
 import subprocess
 import sys
 import time

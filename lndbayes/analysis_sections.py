@@ -210,15 +210,22 @@ def _kirkpatrick_display(res, an) -> dict:
             "summary": summary}
 
 
+def shared_forecast(org, settings: dict, min_group=None, wait: bool | float = True):
+    """The organisation-wide skill-gap forecast every program report's skills section shows:
+    one cached fit, keyed by these settings (retry too: the skill-gap report passes it), so the
+    reports, the skill-gap report and the runner's forecast task all read the same fit."""
+    from lndbayes.skills import run_forecast
+
+    keep = {k: settings[k] for k in ("seed", "draws", "tune", "chains", "retry") if k in settings}
+    return run_forecast(org, min_group=min_group, wait=wait, **keep)
+
+
 def _skills_compute(org, program, an, settings):
     if not list(program.program.skills or []):
         return None          # the program targets no skill: the section does not apply
-    from lndbayes.skills import run_forecast, skill_forecast_for_program
+    from lndbayes.skills import skill_forecast_for_program
 
-    # the organisation-wide forecast (one cached fit shared by every program's report)
-    # retry too: the skill-gap report passes it, so both read the same cached fit
-    keep = {k: settings[k] for k in ("seed", "draws", "tune", "chains", "retry") if k in settings}
-    fc = run_forecast(org, min_group=an.min_group, wait=DEFER_AFTER if _DEFER["on"] else True, **keep)
+    fc = shared_forecast(org, settings, an.min_group, wait=DEFER_AFTER if _DEFER["on"] else True)
     return skill_forecast_for_program(fc, program)
 
 

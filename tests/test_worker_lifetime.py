@@ -146,11 +146,11 @@ def test_the_forecast_task_of_a_program_subset_lets_the_reports_defer(tmp_path):
 
 
 def test_a_program_subset_adds_the_forecast_task_only_when_a_chosen_program_needs_it(tmp_path, monkeypatch):
+    import yaml
+
     import lndbayes as lb
     from lndbayes.example import simulate_org
     from lndbayes.report import runner
-
-    import yaml
 
     simulate_org(tmp_path / "raw", seed=3, n_employees=400)
     spec = yaml.safe_load((tmp_path / "raw" / "programs.yaml").read_text())

@@ -95,12 +95,11 @@ def fit_backtest(data_root: str, settings: dict) -> dict:
 
 def fit_forecast(data_root: str, settings: dict) -> dict:
     """Fit the organisation-wide skill-gap forecast into the cache with the settings a program
-    report's skills section uses (lndbayes.analysis_sections), so those sections read it back."""
+    report's skills section uses (``shared_forecast``), so those sections read it back."""
     def fit():
         import lndbayes as lb
-        from lndbayes.skills import run_forecast
+        from lndbayes.analysis_sections import shared_forecast
 
-        keep = {k: settings[k] for k in ("seed", "draws", "tune", "chains", "retry") if k in settings}
-        run_forecast(lb.load_org(data_root), min_group=settings.get("min_group"), **keep)
+        shared_forecast(lb.load_org(data_root), settings, settings.get("min_group"))
 
     return _fit_into_cache(FORECAST, fit)
