@@ -198,3 +198,61 @@ def test_a_failing_cache_fit_task_reports_why_and_does_not_raise(tmp_path):
         st = fit(str(tmp_path / "nowhere"), {"seed": 0})
         assert st["program"] == name and st["status"] == "failed"
         assert "raw" in st["reason"] and st["seconds"] >= 0
+
+
+def echo_worker(conn) -> None:
+    """A stand-in report worker: answers each task with its process id and events file."""
+    while True:
+        task = conn.recv()
+        if task is None:
+            break
+        conn.send({"program": task["program"], "status": "ok", "stamp": task["stamp"], "pid": os.getpid(),
+                   "progress": task.get("progress")})
+    conn.close()
+
+
+def test_workers_started_early_take_the_tasks_and_learn_the_events_file(tmp_path, monkeypatch):
+    """Workers started before the run's progress session (while the data are ingested) did not
+    inherit its events file: the task names it, and no other worker is started."""
+    from lndbayes.progress.events import ENV
+    from lndbayes.report import runner
+
+    early = runner.start_workers(2, target=echo_worker)
+    events = tmp_path / "events.jsonl"
+    monkeypatch.setenv(ENV, str(events))
+    todo = [("p1", "s1"), ("p2", "s2"), ("p3", "s3")]
+    done = runner.execute_all(todo, tmp_path, tmp_path / "out", runner.Settings(), jobs=2,
+                              target=pid_worker, started=early)
+    assert sorted(st["program"] for st in done) == ["p1", "p2", "p3"]
+    assert {st["pid"] for st in done} <= {w.process.pid for w in early}     # pid_worker never ran
+    assert all(st["progress"] == str(events) for st in done)
+    assert all(not w.process.is_alive() for w in early)
+
+
+@pytest.mark.parametrize("outcome", ["nothing to run", "bad data"])
+def test_early_workers_are_stopped_when_unused(tmp_path, monkeypatch, outcome):
+    """A run that ingests starts its workers first; when it then has nothing to run, or the data
+    are refused, they do not outlive it."""
+    from lndbayes.report import runner
+
+    started, original = [], runner.start_workers
+
+    def start(jobs, target=None):
+        started.extend(original(jobs, target=echo_worker))
+        return list(started)
+
+    monkeypatch.setattr(runner, "start_workers", start)
+    monkeypatch.setattr(runner, "ingest_due", lambda root: True)
+    if outcome == "bad data":
+        def refuse(root):
+            raise runner.LndbayesError("raw/kpis.csv row 3: bad period")
+        monkeypatch.setattr(runner, "load_org", refuse)
+        with pytest.raises(runner.LndbayesError, match="row 3"):
+            runner.run_reports(tmp_path, tmp_path / "out", jobs=2, index=False)
+    else:
+        monkeypatch.setattr(runner, "_execute", lambda *a, **k: [])
+        from lndbayes.example import simulate_org
+        simulate_org(tmp_path / "raw", seed=3, n_employees=400)
+        runner.run_reports(tmp_path, tmp_path / "out", jobs=2, index=False)
+    assert len(started) == 2
+    assert all(not w.process.is_alive() for w in started)

@@ -175,7 +175,8 @@ def worker_loop(conn) -> None:
             task = conn.recv()
             if task is None:
                 break
-            conn.send(build_task(task))
+            with progress.target(task.get("progress")):    # the run's events file (runner)
+                conn.send(build_task(task))
             if not frozen:
                 freeze_long_lived()
                 frozen = True
