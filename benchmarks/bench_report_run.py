@@ -87,8 +87,12 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     work = Path(a.out).resolve()
     work.mkdir(parents=True, exist_ok=True)
+    # One pseudonym key for both data folders: each folder would otherwise generate its own
+    # (<root>/.pseudonym_key), every processed table would differ, and the "new month" run would
+    # refit what a real new month (the same folder, one more month) reads back.
     env = dict(os.environ, PYTENSOR_FLAGS=f"base_compiledir={work / 'pytensor'}",
-               LNDBAYES_CACHE=str(work / "posteriors"), TERM="dumb")
+               LNDBAYES_CACHE=str(work / "posteriors"), TERM="dumb",
+               LNDBAYES_PSEUDONYM_KEY=os.environ.get("LNDBAYES_PSEUDONYM_KEY", "bench-report-run"))
     env.pop("LNDBAYES_COMPILE_CACHE", None)
     reports = work / "reports"
     runs = []
