@@ -292,22 +292,3 @@ def test_ingest_cli_prints_ledger(tmp_path, monkeypatch, capsys):
     (root / "raw" / "employees.csv").write_text("employee_id,team\nE1,a\n")
     assert main(["ingest", "--data", str(root)]) == 2
     assert "required column 'department' is missing" in capsys.readouterr().err
-
-
-def test_ingest_due_tells_whether_load_org_would_ingest(tmp_path):
-    """The runner starts its workers early only when load_org will ingest (a raw file changed);
-    with nothing changed no process starts (the no-op path)."""
-    from lndbayes.example import simulate_org
-
-    ingest_due = org_mod.ingest_due
-    assert ingest_due(tmp_path) is False                      # no raw/: load_org says why
-    simulate_org(tmp_path / "raw", seed=3, n_employees=400)
-    assert ingest_due(tmp_path) is True                       # never ingested
-    assert org_mod.load_org(tmp_path).meta["ingested"] is True
-    assert ingest_due(tmp_path) is False
-    kpis = tmp_path / "raw" / "kpis.csv"
-    lines = kpis.read_text().splitlines(keepends=True)
-    kpis.write_text("".join(lines[:-1]))                      # a raw file changed
-    assert ingest_due(tmp_path) is True
-    assert org_mod.load_org(tmp_path).meta["ingested"] is True
-    assert ingest_due(tmp_path) is False

@@ -63,7 +63,7 @@ def test_worker_freezes_once_after_its_first_build_and_unfreezes_when_stopped(mo
     monkeypatch.setattr(build, "build_task", lambda task: calls.append(task) or {"n": task})
     monkeypatch.setattr(build, "freeze_long_lived", lambda: freezes.append(len(calls)))
     class Conn:                                       # the runner's end of the pipe
-        inbox, sent, closed = [{"id": 1}, {"id": 2}, {"id": 3}], [], False
+        inbox, sent, closed = [1, 2, 3], [], False
 
         def recv(self):
             if not self.inbox:
@@ -78,8 +78,8 @@ def test_worker_freezes_once_after_its_first_build_and_unfreezes_when_stopped(mo
 
     conn = Conn()
     build.worker_loop(conn)
-    assert conn.sent == [{"n": {"id": i}} for i in (1, 2, 3)] and conn.closed
-    assert calls == [{"id": i} for i in (1, 2, 3)]
+    assert conn.sent == [{"n": 1}, {"n": 2}, {"n": 3}] and conn.closed
+    assert calls == [1, 2, 3]
     assert freezes == [1]                             # once, after the first build
 
 

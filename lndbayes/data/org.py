@@ -100,26 +100,6 @@ def _same_inputs(a: dict | None, b: dict) -> bool:
             and a.get("key_fingerprint") == b["key_fingerprint"])
 
 
-def ingest_due(path=None) -> bool:
-    """Whether :func:`load_org` on ``path`` would ingest (a raw file, the pseudonym key or the
-    contract changed, or nothing was ingested yet), from the file sizes, times and hashes alone.
-    False where it cannot tell (no raw/ folder, an unreadable stamp): load_org then says why."""
-    try:
-        root = Path(path).resolve() if path is not None else paths.default_data_root()
-        raw = paths.raw_dir(root)
-        if paths.is_example_root(root) and not (raw / "employees.csv").exists():
-            return True
-        stamp_path = paths.processed_dir(root) / "_stamp.json"
-        if not raw.is_dir():
-            return False
-        if not stamp_path.exists():
-            return True
-        old = json.loads(stamp_path.read_text())
-        return not _same_inputs(old, {"files": raw_fingerprint(raw, old), **stamp_payload(get_key(root))})
-    except Exception:  # noqa: BLE001 - only a hint: load_org reports any real problem
-        return False
-
-
 def load_org(path=None, *, refresh: bool = False, seed: int | None = None, progress: bool = False) -> Org:
     """Return the validated organisation at ``path`` (a data root holding ``raw/``).
 

@@ -175,8 +175,7 @@ def worker_loop(conn) -> None:
             task = conn.recv()
             if task is None:
                 break
-            with progress.target(task.get("progress")):    # the run's events file (runner)
-                conn.send(build_task(task))
+            conn.send(build_task(task))
             if not frozen:
                 freeze_long_lived()
                 frozen = True

@@ -39,7 +39,7 @@ from multiprocessing.connection import wait
 from pathlib import Path
 
 from lndbayes.atomic import replace_dir, temporary_sibling
-from lndbayes.data.org import ingest_due, load_org
+from lndbayes.data.org import load_org
 from lndbayes.errors import LndbayesError
 from lndbayes.paths import NOTEBOOKS_DIR, REPORTS_DIR, default_data_root
 from lndbayes.report.portfolio import build_index
@@ -159,17 +159,6 @@ def run_reports(data_root=None, out_dir=REPORTS_DIR, programs=None, jobs=None, f
     out.mkdir(parents=True, exist_ok=True)
     jobs = DEFAULT_JOBS if not jobs else max(1, int(jobs))
 
-    # When the raw files changed (a new month), ingestion takes seconds (~1.6 s on the example):
-    # the workers start now so that their imports (~2-3 s each) overlap it; with nothing to
-    # ingest no process starts (the no-op path stays light) and they start with the work below.
-    pool = start_workers(jobs) if not (scheduler or workers) and ingest_due(root) else []
-    try:
-        return _run(root, out, programs, jobs, force, settings, index, scheduler, workers, pool, t_start)
-    finally:
-        _stop([w for w in pool if w.process.is_alive()])     # not used (nothing to run, or an error)
-
-
-def _run(root, out, programs, jobs, force, settings, index, scheduler, workers, pool, t_start) -> RunSummary:
     org = load_org(root)
     cfg, root = org.programs, Path(getattr(org, "root", root))
     wanted = list(programs) if programs else None
@@ -233,7 +222,7 @@ def _run(root, out, programs, jobs, force, settings, index, scheduler, workers, 
                       f"({sum(r.status != 'invalid' for r in runs.values())} up to date), "
                       + (f"on Dask ({scheduler or f'{workers} local workers'})" if scheduler or workers
                          else f"{min(jobs, len(todo))} at a time") + f", data: {root}")
-            for st in _execute(todo, root, out, settings, jobs, scheduler, workers, show, pool=pool):
+            for st in _execute(todo, root, out, settings, jobs, scheduler, workers, show):
                 runs[st["program"]] = ProgramRun(st["program"], st["status"], st.get("seconds", 0.0),
                                                  st.get("reason"), st.get("converged"),
                                                  st.get("recommendation"), ran=True)
@@ -262,9 +251,9 @@ def longest_first(todo: list[tuple[str, str]], out: Path) -> list[tuple[str, str
     return sorted(todo, key=lambda item: -last_seconds(item[0]))  # stable: ties keep the order
 
 
-def _execute(todo, root, out, settings, jobs, scheduler, workers, show, pool=()) -> list[dict]:
+def _execute(todo, root, out, settings, jobs, scheduler, workers, show) -> list[dict]:
     if not (scheduler or workers):
-        return execute_all(todo, root, out, settings, jobs, show=show, started=pool)
+        return execute_all(todo, root, out, settings, jobs, show=show)
     from lndbayes.report.cluster import connect
 
     client, cluster = connect(scheduler, workers)
@@ -353,26 +342,8 @@ def _finished(job: _Job, status: dict | None, out: Path, show, exitcode=None, re
     return status
 
 
-def start_workers(jobs: int, target=None) -> list[_Worker]:
-    """``jobs`` report worker processes, started now (they import lndbayes while the caller
-    goes on); :func:`execute_all` gives them tasks (``started``)."""
-    from lndbayes.report.worker_entry import worker_loop
-
-    ctx = mp.get_context("spawn")
-    started = []
-    for _ in range(max(1, int(jobs))):
-        conn, child = ctx.Pipe(duplex=True)
-        src = source_hash()
-        with _worker_env():
-            proc = ctx.Process(target=target or worker_loop, args=(child,), name="lndbayes-report-worker")
-            proc.start()
-        child.close()
-        started.append(_Worker(proc, conn, source=src))
-    return started
-
-
 def execute_all(todo, root: Path, out: Path, settings: Settings, jobs: int, client=None,
-                show=None, target=None, started=()) -> list[dict]:
+                show=None, target=None) -> list[dict]:
     """Run each (program, stamp) of ``todo`` in a pool of ``jobs`` long-lived worker processes
     and move each finished folder into place. Ctrl-C stops everything and leaves no temporary
     folder.
@@ -386,12 +357,14 @@ def execute_all(todo, root: Path, out: Path, settings: Settings, jobs: int, clie
     mix old and new code (an ImportError mid-run, seen when code landed during a long run): a
     worker gets a new task only while the source is what it was when the worker started;
     otherwise it is let go and a fresh one takes the task. ``target``: the worker's entry point
-    (tests). ``started``: workers :func:`start_workers` started before (used first; with a
-    Dask ``client`` they are not used).
+    (tests).
     """
-    from lndbayes.progress.events import ENV as progress_env
+    from lndbayes.report.worker_entry import worker_loop
+
+    target = target or worker_loop
 
     show = show or _Plain()
+    ctx = mp.get_context("spawn")
     params = settings.as_params()
     # program reports may defer their skill-gap section while the skill-gap task of this run
     # computes the forecast (minutes at 597 teams): the worker builds other reports meanwhile,
@@ -400,7 +373,7 @@ def execute_all(todo, root: Path, out: Path, settings: Settings, jobs: int, clie
     pending = [_Job(pid, stamp, temporary_sibling(out / pid),
                     defer=defer and pid not in (SKILL_GAPS, *CACHE_FITS)) for pid, stamp in todo]
     locked: set[str] = set()
-    workers: list[_Worker] = [] if client is not None else list(started)
+    workers: list[_Worker] = []
     results: list[dict] = []
     with ExitStack() as locks:
         try:
@@ -415,8 +388,14 @@ def execute_all(todo, root: Path, out: Path, settings: Settings, jobs: int, clie
                                     lambda job, status, reason=None: _finished(job, status, out, show,
                                                                                reason=reason))
             while pending or any(w.job for w in workers):
-                if pending and len(workers) < jobs:
-                    workers += start_workers(jobs - len(workers), target)
+                while pending and len(workers) < jobs:
+                    conn, child = ctx.Pipe(duplex=True)
+                    src = source_hash()
+                    with _worker_env():
+                        proc = ctx.Process(target=target, args=(child,), name="lndbayes-report-worker")
+                        proc.start()
+                    child.close()
+                    workers.append(_Worker(proc, conn, source=src))
                 idle = [w for w in workers if w.job is None]
                 now = source_hash() if pending and idle else None
                 stale = [w for w in idle if now and w.source != now]
@@ -433,9 +412,7 @@ def execute_all(todo, root: Path, out: Path, settings: Settings, jobs: int, clie
                             locks.enter_context(lock(out / f".{job.program}.lock"))
                             locked.add(job.program)
                         job.tmp.mkdir(parents=True)
-                        # the events file of this run: a worker started before the progress
-                        # session (start_workers) did not inherit it
-                        w.conn.send({**job.task(root, params), "progress": os.environ.get(progress_env)})
+                        w.conn.send(job.task(root, params))
                         show.program(job.program, "started")
                 busy = [w for w in workers if w.job]
                 wait([w.conn for w in busy] + [w.process.sentinel for w in busy], timeout=1.0)
