@@ -161,6 +161,18 @@ def test_loaded_by_structure_key_gives_identical_draws(cache):
     np.testing.assert_array_equal(draws_of(again), a)
 
 
+def test_one_process_compiles_a_structure_the_others_wait_and_load_it(cache):
+    """Two processes that need the same structure at once (the skill-gap forecast and its
+    backtest on a machine that never compiled it): one compiles, the other waits for it and
+    loads it by its key; same draws. Whatever the timing, never two full compiles."""
+    data = simulate(6, 80, seed=4)
+    salt = uuid.uuid4().hex
+    procs = [_subprocess(data, salt, cache, key="normal-6-lock") for _ in range(2)]
+    results = [_result(p) for p in procs]
+    assert sorted(r["by_structure"] for r in results) == [False, True]
+    np.testing.assert_array_equal(np.asarray(results[0]["draws"]), np.asarray(results[1]["draws"]))
+
+
 def test_same_draws_as_nutpies_own_compile(cache):
     """The cached callbacks change nothing in the results: nutpie's compile, same seed."""
     data = simulate(6, 80, seed=1)

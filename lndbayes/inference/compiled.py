@@ -45,6 +45,8 @@ from pytensor.compile.sharedvalue import SharedVariable
 from pymc.initial_point import make_initial_point_fn
 from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS
 
+from lndbayes.atomic import file_lock
+
 #: bump when the generated source or the pointer table changes meaning
 FORMAT = 3
 
@@ -261,13 +263,22 @@ def compile_pymc_model(model, *, salt: str = "", structure_key: str | None = Non
     process and in another disagreed on the draws of a small normal model with fastmath on.
     """
     with pytensor.config.change_flags(numba__fastmath=False):
-        if structure_key is not None:
+        if structure_key is None:
+            return _compile(model, salt)[0]
+        fast = _load_by_structure(model, salt, structure_key)
+        if fast is not None:
+            return fast
+        # One process of this machine compiles a structure at a time; another that needs it
+        # waits and then loads it (~0.5 s) instead of compiling the same ~40 Numba functions at
+        # the same moment (the skill-gap forecast and its backtest share a structure: on a
+        # machine that never compiled it, both took 18-19 CPU-s side by side).
+        path = _structure_file(salt, structure_key)
+        with file_lock(path.with_name(path.name + ".lock"), optional=True):
             fast = _load_by_structure(model, salt, structure_key)
             if fast is not None:
                 return fast
-        compiled, layout = _compile(model, salt)
-        if structure_key is not None:
-            _save_layout(_structure_file(salt, structure_key), layout)
+            compiled, layout = _compile(model, salt)
+            _save_layout(path, layout)
         return compiled
 
 

@@ -204,8 +204,12 @@ def run_reports(data_root=None, out_dir=REPORTS_DIR, programs=None, jobs=None, f
             runs[SKILL_GAPS] = ProgramRun(SKILL_GAPS, "failed", reason=cur.get("reason"))
         else:
             todo.insert(0, (SKILL_GAPS, stamp))   # first: program reports read its cached forecast
-            if jobs > 1 or scheduler or workers:  # its backtest fits beside it, not after it
-                todo.insert(1, (SKILL_BACKTEST, stamp))
+            if jobs > 1 or scheduler or workers:
+                # its backtest fits beside it, not after it, but behind the first program: the
+                # two share a compiled model, so on a machine that never compiled it the forecast
+                # compiles it (~18 CPU-s on the example) while the other worker builds a report,
+                # and the backtest then loads it instead of compiling it again at the same moment
+                todo.insert(min(2, len(todo)), (SKILL_BACKTEST, stamp))
     elif wanted and todo and jobs > 1 and not (scheduler or workers) and _has_skill_assessments(root) \
             and any(cfg.programs[pid].program.skills for pid, _ in todo):
         # some of the chosen programs show the organisation's skill-gap forecast: one worker
