@@ -189,7 +189,7 @@ def _ingestion(by) -> list[str]:
     x = HERE / "results" / "ingest_xapi.json"
     if x.exists():
         d = json.loads(x.read_text())
-        when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(x.stat().st_mtime))
+        when = _written(x)
         lines += ["", f"Raw xAPI statements through `lndbayes.data.ingest.ingest()` (validation, "
                   f"parsing, pseudonymisation, parquet; `benchmarks/bench_ingest_xapi.py`, "
                   f"results/ingest_xapi.json written {when}): {d['statements']:,} statements in "
@@ -197,3 +197,21 @@ def _ingestion(by) -> list[str]:
                   f"{d['cpu_s']:.1f} CPU-s, peak RSS {d['peak_rss_mb']:,.0f} MB, load "
                   f"{d['loadavg_1m_before']:.1f} before."]
     return lines
+
+
+def _written(path) -> str:
+    """When ``path``'s figures were written: its last commit's date when the file is committed and
+    unchanged (a clone or checkout gives every file a new modification time), else that time."""
+    import subprocess
+
+    try:
+        d = path.parent
+        clean = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", path.name], cwd=d).returncode == 0
+        iso = subprocess.run(["git", "log", "-1", "--format=%ct", "--", path.name], cwd=d,
+                             capture_output=True, text=True).stdout.strip()
+        if clean and iso:
+            return time.strftime("%Y-%m-%d %H:%M UTC (committed)", time.gmtime(int(iso)))
+    except OSError:
+        pass
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(path.stat().st_mtime))
+
