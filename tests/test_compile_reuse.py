@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 import uuid
 
 import numpy as np
@@ -171,6 +172,34 @@ def test_one_process_compiles_a_structure_the_others_wait_and_load_it(cache):
     results = [_result(p) for p in procs]
     assert sorted(r["by_structure"] for r in results) == [False, True]
     np.testing.assert_array_equal(np.asarray(results[0]["draws"]), np.asarray(results[1]["draws"]))
+
+
+def test_a_process_waiting_for_a_structure_being_compiled_says_so(cache, tmp_path, monkeypatch):
+    """While another process holds a structure's compile lock, compile_pymc_model emits a
+    ``compile-wait`` progress event (the run shows the worker is waiting, not hung), then
+    compiles once the lock is free."""
+    import threading
+
+    from lndbayes.atomic import file_lock
+    from lndbayes.progress.events import ENV
+
+    events = tmp_path / "events.jsonl"
+    monkeypatch.setenv(ENV, str(events))
+    data = simulate(6, 80, seed=5)
+    salt = uuid.uuid4().hex
+    path = compiled._structure_file(salt, "normal-6-wait")
+    done = []
+    with file_lock(path.with_name(path.name + ".lock")):      # "another process" compiling it
+        t = threading.Thread(target=lambda: done.append(
+            compiled.compile_pymc_model(model_for(*data), salt=salt, structure_key="normal-6-wait")))
+        t.start()
+        deadline = time.monotonic() + 120                      # a liveness bound, not a speed claim
+        while "compile-wait" not in (events.read_text() if events.exists() else "") \
+                and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "compile-wait" in events.read_text() and not done   # still waiting for the lock
+    t.join(300)
+    assert done and not done[0].loaded_by_structure                # then it compiled itself
 
 
 def test_same_draws_as_nutpies_own_compile(cache):

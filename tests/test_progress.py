@@ -142,6 +142,19 @@ def test_board_lines_per_step_and_live_lines():
     assert b.live(now=1060.0) == [] and b.programs == {}
 
 
+def test_a_worker_waiting_for_another_workers_compile_says_so():
+    b = Board(total=1, t0=1000.0)
+    steps = _run(b, [
+        (0.0, "started", "coach", None, {}),
+        (1.0, "fitting", "coach", "attrition", {}),
+        (1.5, "compile-wait", "coach", "attrition", {}),
+        (19.0, "compiled", "coach", "attrition", {"seconds": 17.9, "how": "loaded from the disk cache"}),
+    ])
+    assert steps[2:] == [
+        "[   1.5 s] coach / attrition: waiting for another worker compiling the same model",
+        "[  19.0 s] coach / attrition: model compiled in 17.9 s (loaded from the disk cache)"]
+
+
 def test_session_log_prints_steps_only_and_reads_other_processes(monkeypatch):
     """Not a terminal: one line per step, no draw counts, no escape codes; events of a child
     process (a worker, a kernel) reach the runner through the inherited environment."""

@@ -31,6 +31,7 @@ import hashlib
 import os
 import pickle
 import weakref
+from contextlib import ExitStack
 from pathlib import Path
 
 import numba
@@ -45,7 +46,9 @@ from pytensor.compile.sharedvalue import SharedVariable
 from pymc.initial_point import make_initial_point_fn
 from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS
 
+from lndbayes import progress
 from lndbayes.atomic import file_lock
+from lndbayes.errors import Deferred
 
 #: bump when the generated source or the pointer table changes meaning
 FORMAT = 3
@@ -273,7 +276,13 @@ def compile_pymc_model(model, *, salt: str = "", structure_key: str | None = Non
         # the same moment (the skill-gap forecast and its backtest share a structure: on a
         # machine that never compiled it, both took 18-19 CPU-s side by side).
         path = _structure_file(salt, structure_key)
-        with file_lock(path.with_name(path.name + ".lock"), optional=True):
+        lock = path.with_name(path.name + ".lock")
+        with ExitStack() as held:
+            try:
+                held.enter_context(file_lock(lock, wait=False, optional=True))
+            except Deferred:             # another process is compiling it: say so, then wait
+                progress.emit("compile-wait")
+                held.enter_context(file_lock(lock, optional=True))
             fast = _load_by_structure(model, salt, structure_key)
             if fast is not None:
                 return fast

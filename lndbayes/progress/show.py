@@ -124,6 +124,9 @@ class Board:
         if stage == "compiling":
             p.stage = "compiling"
             return []
+        if stage == "compile-wait":     # lndbayes.inference.compiled: one compile per structure
+            p.stage = "compiling"
+            return [self._step(t, who, "waiting for another worker compiling the same model")]
         if stage == "compiled":
             p.stage = "fitting"
             p.compiles += 1
