@@ -14,6 +14,12 @@ NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 CACHE_DIR = Path(os.environ.get("LNDBAYES_CACHE", PROJECT_ROOT / ".cache" / "lndbayes"))
 
 
+def cache_dir() -> Path:
+    """The posterior cache folder, read at every call (a worker or a test may point
+    ``LNDBAYES_CACHE`` elsewhere after import)."""
+    return Path(os.environ.get("LNDBAYES_CACHE", CACHE_DIR))
+
+
 def raw_dir(root: Path) -> Path:
     return Path(root) / "raw"
 
