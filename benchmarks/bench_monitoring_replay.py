@@ -48,7 +48,7 @@ THRESHOLDS = (0.9, 0.95, 0.99)
 
 
 def replay(org, n: int, seed: int):
-    mon = monitor_program(org, PROGRAM, n_sims=2000, seed=seed)
+    mon = monitor_program(org, PROGRAM, n_sims=2000, seed=seed, cache=False)
     design = mon.oc_design
     program = org.programs.get_program(PROGRAM)
     out = program.outcome(OUTCOME)

@@ -26,7 +26,6 @@ compile the same structure at once both write the same (equivalent) entry, the l
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import os
 import pickle
@@ -48,6 +47,7 @@ from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS
 
 from lndbayes import progress
 from lndbayes.atomic import file_lock
+from lndbayes.code_version import package_source_hash
 from lndbayes.errors import Deferred
 
 #: bump when the generated source or the pointer table changes meaning
@@ -338,25 +338,12 @@ def _shared_signature(var) -> tuple:
     return (var.name, str(var.type.dtype), tuple(var.type.shape))
 
 
-@functools.lru_cache(maxsize=1)
-def _package_source_hash() -> str:
-    """Hash of lndbayes' Python source: any change to a model builder changes every
-    structure-keyed entry (the structure key names sizes and choices, not the code)."""
-    package = Path(__file__).resolve().parents[1]
-    h = hashlib.sha256()
-    for f in sorted(package.rglob("*.py")):
-        if "__pycache__" not in f.parts:
-            h.update(str(f.relative_to(package)).encode())
-            h.update(f.read_bytes())
-    return h.hexdigest()
-
-
 def _structure_file(salt: str, structure_key: str) -> Path:
     import nutpie
     import pymc
 
     key = hashlib.sha256("|".join([
-        structure_key, salt, str(FORMAT), _package_source_hash(), numba.__version__,
+        structure_key, salt, str(FORMAT), package_source_hash(), numba.__version__,
         pytensor.__version__, pymc.__version__, nutpie.__version__, pytensor.config.floatX,
         "fastmath0"]).encode()).hexdigest()
     return cache_dir() / f"structure-{key[:40]}.pkl"

@@ -37,6 +37,7 @@ from lndbayes.design.panel import build_panel
 from lndbayes.errors import LndbayesError, ModelInputError, NotApplicableYet
 from lndbayes.monitoring.approx import SUPPORTED, TeamContrasts, is_cumulative, team_contrasts
 from lndbayes.monitoring.asof import as_of, cut_date
+from lndbayes.monitoring.look_cache import LookCache
 from lndbayes.monitoring.oc import MonitorDesign, operating_characteristics
 from lndbayes.monitoring.rule import TERMINAL, MonitoringRule, MonitoringSettingsError
 from lndbayes.privacy import DEFAULT_MIN_GROUP, min_group_of
@@ -225,7 +226,7 @@ def _target_abs(program, outcome, control_mean: float) -> float | None:
 
 def monitor_program(org, program_id: str, *, outcome: str | None = None, checkpoints="monthly",
                     rule: MonitoringRule | dict | None = None, seed: int = 0, n_sims: int = 1000,
-                    reference=None) -> Monitoring:
+                    reference=None, cache: bool = True) -> Monitoring:
     """Interim monitoring of ``program_id``: at each checkpoint P(works), P(ROI > 0) and the
     rule's action from the data known then, plus the rule's operating characteristics.
 
@@ -237,7 +238,8 @@ def monitor_program(org, program_id: str, *, outcome: str | None = None, checkpo
     ``reference``: the full fit (:class:`~lndbayes.results.EffectResult`) of the monitored
     outcome on all the data, or a mapping {outcome id: EffectResult} (the monitored outcome's is
     used); when given, the approximation on the same panel is compared with it and the
-    comparison kept in ``validation``.
+    comparison kept in ``validation``. ``cache``: read back checkpoints whose data have not
+    changed since they were computed (:mod:`lndbayes.monitoring.look_cache`); same results.
     """
     rule = rule if isinstance(rule, MonitoringRule) else MonitoringRule.from_dict(rule)
     program = org.programs.get_program(program_id)
@@ -257,69 +259,19 @@ def monitor_program(org, program_id: str, *, outcome: str | None = None, checkpo
 
     min_group = min_group_of(org.programs)
     rows, per_look, last_money = [], [], None
+    looks = LookCache(org, program_id, out.id, rule, seed, enabled=cache)
     for i, k in enumerate(months):
         cut = cut_date(start, k)
-        org_k = as_of(org, cut)
-        base = {"checkpoint": int(k), "as_of": cut.date().isoformat(),
-                "last_month": period_str(month_index(cut) - 1)}
-        contrasts, panels, units = {}, {}, {}
-        no_panel = ""
-        for o in [out] + [m for m in monetised if m.id != out.id]:
-            try:
-                panel = build_panel(org_k, program_id, o.id)
-                tc = team_contrasts(panel)
-            except LndbayesError as err:
-                if o.id == out.id:        # say why (no comparison arm, no survey yet, ...)
-                    no_panel = " ".join(str(err).split())
-                continue
-            if is_cumulative(panel.meta):
-                tc = tc.scaled(o.window_months / min(k, o.window_months))
-            contrasts[o.id], panels[o.id], units[o.id] = tc, panel, panel.meta.unit_type
-        tc = contrasts.get(out.id)
-        if tc is None:
-            rows.append({**base, "n_treated": 0, "n_control": 0, "teams": 0, "enough": False,
-                         "action": "too little data",
-                         "reason": "too little data: no panel can be built from the data known yet"
-                                   + (f" ({no_panel})" if no_panel else "")})
-            per_look.append(None)
-            continue
-        enough, why = _enough(tc, rule, out.family, units[out.id], min_group)
-        hide_t, hide_c = _hidden_events(tc, units[out.id], min_group)
-        row = {**base, "n_treated": tc.n_treated, "n_control": tc.n_control, "teams": len(tc.y),
-               "events_treated": np.nan if hide_t else tc.events_treated,
-               "events_control": np.nan if hide_c else tc.events_control,
-               "enough": enough}
-        per_look.append((tc, enough))
-        if not enough:
-            rows.append({**row, "action": "too little data", "reason": f"too little data: {why}"})
-            continue
-        post = tc.posterior()
-        draws = post.draws(N_DRAWS, seed=seed + i)
-        lo, hi = np.quantile(draws, [(1 - INTERVAL) / 2, (1 + INTERVAL) / 2])
-        pw = float(post.p_works(direction))
-        target = _target_abs(program, out, tc.control_mean)
-        pt = None if target is None else float(post.prob_beyond(target, direction))
-        p_roi, roi_why = None, ""
-        if monetised:
-            effects = {out.id: draws}
-            for j, (oid, c) in enumerate(contrasts.items()):
-                if oid != out.id and _enough(c, rule, program.outcome(oid).family, units[oid], min_group)[0]:
-                    effects[oid] = c.posterior().draws(N_DRAWS, seed=seed + 1000 * (j + 1) + i)
-            try:
-                money, costs, _ = roi_mod.roi_inputs(org_k, program, {o: panels[o] for o in effects})
-                if money:
-                    p_roi = roi_mod.p_roi_positive(effects, money, costs)
-                    last_money = (money, costs, effects, p_roi)
-                else:
-                    roi_why = "no monetised outcome has enough data yet"
-            except (LndbayesError, ValueError) as err:
-                p_roi, roi_why = None, " ".join(str(err).split())
-        # a monetised program without P(ROI > 0) is not scaled on P(works) alone
-        action, reason = rule.action(pw, p_roi, month=k, enough=True, roi_required=bool(monetised),
-                                     roi_why=roi_why)
-        rows.append({**row, "effect_mean": float(draws.mean()), "effect_lower": float(lo),
-                     "effect_upper": float(hi), "p_works": pw, "p_target": pt,
-                     "p_roi_positive": p_roi, "action": action, "reason": reason})
+        look = looks.get(i, k, cut)
+        if look is None:
+            look = _look(org, program, program_id, out, monetised, rule, min_group, direction,
+                         i, k, cut, seed)
+            looks.put(i, k, cut, look)
+        row, entry, money = look
+        rows.append(row)
+        per_look.append(entry)
+        if money is not None:
+            last_money = money
 
     table = pd.DataFrame(rows).reindex(columns=TABLE_COLUMNS)
     table["enough"] = table["enough"].fillna(False).astype(bool)
@@ -350,6 +302,68 @@ def monitor_program(org, program_id: str, *, outcome: str | None = None, checkpo
         operating_characteristics=oc, first_decision=first, validation=validation,
         method=method, notes=notes, seed=int(seed), oc_design=design, oc_effects=oc_effects)
 
+
+def _look(org, program, program_id, out, monetised, rule, min_group, direction, i, k, cut, seed):
+    """Checkpoint ``i`` (month ``k``) from the data known at ``cut``: its table row, what the
+    operating characteristics need of it (``(contrasts, enough)``, or None without a panel) and
+    the money behind its P(ROI > 0) (or None)."""
+    org_k = as_of(org, cut)
+    base = {"checkpoint": int(k), "as_of": cut.date().isoformat(),
+            "last_month": period_str(month_index(cut) - 1)}
+    contrasts, panels, units = {}, {}, {}
+    no_panel = ""
+    for o in [out] + [m for m in monetised if m.id != out.id]:
+        try:
+            panel = build_panel(org_k, program_id, o.id)
+            tc = team_contrasts(panel)
+        except LndbayesError as err:
+            if o.id == out.id:        # say why (no comparison arm, no survey yet, ...)
+                no_panel = " ".join(str(err).split())
+            continue
+        if is_cumulative(panel.meta):
+            tc = tc.scaled(o.window_months / min(k, o.window_months))
+        contrasts[o.id], panels[o.id], units[o.id] = tc, panel, panel.meta.unit_type
+    tc = contrasts.get(out.id)
+    if tc is None:
+        return ({**base, "n_treated": 0, "n_control": 0, "teams": 0, "enough": False,
+                 "action": "too little data",
+                 "reason": "too little data: no panel can be built from the data known yet"
+                           + (f" ({no_panel})" if no_panel else "")}, None, None)
+    enough, why = _enough(tc, rule, out.family, units[out.id], min_group)
+    hide_t, hide_c = _hidden_events(tc, units[out.id], min_group)
+    row = {**base, "n_treated": tc.n_treated, "n_control": tc.n_control, "teams": len(tc.y),
+           "events_treated": np.nan if hide_t else tc.events_treated,
+           "events_control": np.nan if hide_c else tc.events_control,
+           "enough": enough}
+    if not enough:
+        return {**row, "action": "too little data", "reason": f"too little data: {why}"}, (tc, enough), None
+    post = tc.posterior()
+    draws = post.draws(N_DRAWS, seed=seed + i)
+    lo, hi = np.quantile(draws, [(1 - INTERVAL) / 2, (1 + INTERVAL) / 2])
+    pw = float(post.p_works(direction))
+    target = _target_abs(program, out, tc.control_mean)
+    pt = None if target is None else float(post.prob_beyond(target, direction))
+    p_roi, roi_why, money_used = None, "", None
+    if monetised:
+        effects = {out.id: draws}
+        for j, (oid, c) in enumerate(contrasts.items()):
+            if oid != out.id and _enough(c, rule, program.outcome(oid).family, units[oid], min_group)[0]:
+                effects[oid] = c.posterior().draws(N_DRAWS, seed=seed + 1000 * (j + 1) + i)
+        try:
+            money, costs, _ = roi_mod.roi_inputs(org_k, program, {o: panels[o] for o in effects})
+            if money:
+                p_roi = roi_mod.p_roi_positive(effects, money, costs)
+                money_used = (money, costs, effects, p_roi)
+            else:
+                roi_why = "no monetised outcome has enough data yet"
+        except (LndbayesError, ValueError) as err:
+            p_roi, roi_why = None, " ".join(str(err).split())
+    # a monetised program without P(ROI > 0) is not scaled on P(works) alone
+    action, reason = rule.action(pw, p_roi, month=k, enough=True, roi_required=bool(monetised),
+                                 roi_why=roi_why)
+    return ({**row, "effect_mean": float(draws.mean()), "effect_lower": float(lo),
+             "effect_upper": float(hi), "p_works": pw, "p_target": pt,
+             "p_roi_positive": p_roi, "action": action, "reason": reason}, (tc, enough), money_used)
 
 def _oc(program, out, months, per_look, rule, direction, last_money, *, n_sims, seed,
         roi_required=False) -> dict:
