@@ -87,6 +87,9 @@ def _shell():
         if main is not None:
             sys.modules["__main__"] = main
         _SHELL.enable_matplotlib("inline")
+        from lndbayes.report import figure_cache
+
+        figure_cache.install()     # a figure drawn before (same content) is read back
     return _SHELL
 
 
