@@ -95,8 +95,12 @@ def _training_events(data: SkillData) -> pd.DataFrame:
     """Training cells with their requirement (roles of the people assessed) and gap event."""
     c = data.cells.merge(data.members.groupby("cell")["employee_key"].agg(list).rename("people"),
                          left_on="cell", right_index=True)
-    reqs = [data.requirements.level(t, s, d, pd.Series(p).map(data.role_of))
-            for t, s, d, p in zip(c["team"], c["skill"], c["date"], c["people"])]
+    # every member's role in one map, not a Series and a map per cell (~2 s on the example);
+    # a cell's roles in the order of its people, which the requirement's mean is summed in
+    roles = data.members["employee_key"].map(data.role_of).to_numpy(dtype=object)
+    rows_of = data.members.groupby("cell").indices
+    reqs = [data.requirements.level(t, s, d, roles[rows_of[cell]])
+            for t, s, d, cell in zip(c["team"], c["skill"], c["date"], c["cell"])]
     c["required_level"] = reqs
     c["gap"] = (c["mean"] < c["required_level"]).astype(float).where(c["required_level"].notna())
     return c
@@ -165,14 +169,15 @@ def backtest(org, cut=None, *, seed: int = 0, draws: int = 1000, tune: int = 100
     # baselines
     train = _training_events(data)
     last = data.cells.sort_values("date").groupby(["team", "skill"]).last()
+    last = dict(zip(last.index, zip(last["date"], last["mean"])))     # a .loc per row: ~0.1 ms
     sd_k = _change_sd(data.cells)
     qn = lambda d: pd.Timestamp(d).year * 4 + (pd.Timestamp(d).month - 1) // 3  # noqa: E731
     lv = []
     for r in res.itertuples(index=False):
-        lr = last.loc[(r.team, r.skill)]
-        k = max(qn(r.date) - qn(lr["date"]), 1)
+        last_date, last_mean = last[(r.team, r.skill)]
+        k = max(qn(r.date) - qn(last_date), 1)
         sd = sd_k.get(k, max(sd_k.values()) if sd_k else 0.2)
-        lv.append(float(norm.cdf((r.required_level - lr["mean"]) / sd)))
+        lv.append(float(norm.cdf((r.required_level - last_mean) / sd)))
     res["p_last_value"] = lv
     base_rate = float(train["gap"].mean())
     res["p_constant"] = base_rate
