@@ -136,7 +136,9 @@ def draws_callback(every: float = SAMPLING_EVERY):
     if not enabled():
         return None
     ids = dict(_scope)   # the sampler's thread does not see later changes of the scope
-    last = [0.0]
+    # None, not 0.0: monotonic() counts from boot, so on a machine up for less than `every`
+    # seconds a zero start would hide the first report.
+    last: list[float | None] = [None]
     lock = threading.Lock()
 
     def callback(chains) -> None:
@@ -148,7 +150,7 @@ def draws_callback(every: float = SAMPLING_EVERY):
             return
         now = time.monotonic()
         with lock:
-            if done < total and now - last[0] < every:
+            if done < total and last[0] is not None and now - last[0] < every:
                 return
             last[0] = now
         emit("sampling", done=done, total=total, chains=len(chains), tuning=tuning, **ids)
