@@ -67,3 +67,33 @@ def test_a_figure_that_cannot_be_pickled_is_drawn(cache_folder):
     assert pylabtools.print_figure(fig, **KW) == figure_cache._ORIGINAL(fig, **KW)
     assert not list((cache_folder / "figures").rglob("*.bin"))
     plt.close(fig)
+
+
+_SHELL_SCRIPT = """
+import sys
+from lndbayes.report import notebook
+from tests.test_figure_cache import _forest
+shell = notebook._shell()
+shell.run_cell('%config InlineBackend.figure_formats = ["png"]\\n'
+               '%config InlineBackend.rc = {"figure.dpi": 100}')
+png = shell.display_formatter.formatters["image/png"]
+print(png(_forest(1)) == png(_forest(1)))
+"""
+
+
+def test_the_report_shell_formats_figures_through_the_cache(tmp_path):
+    """What a report cell's figure goes through, in a fresh process as in a report worker: the
+    PNG formatter of the workers' shell, bound by the inline backend, after the notebooks'
+    `%config` lines (which set the default format and so do not bind it again)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", _SHELL_SCRIPT], cwd=root, capture_output=True,
+                         text=True, env={**os.environ, "LNDBAYES_CACHE": str(tmp_path)},
+                         timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-1] == "True"
+    assert len(list((tmp_path / "figures").rglob("*.bin"))) == 1    # drawn once, then read back

@@ -86,10 +86,13 @@ def _shell():
         _SHELL = _Shell.instance()
         if main is not None:
             sys.modules["__main__"] = main
-        _SHELL.enable_matplotlib("inline")
         from lndbayes.report import figure_cache
 
+        # Before the inline backend: it binds print_figure into the PNG formatter when it is
+        # enabled, and a report's `%config InlineBackend.figure_formats = ["png"]` (the
+        # default) does not bind it again, so a later install would never be used.
         figure_cache.install()     # a figure drawn before (same content) is read back
+        _SHELL.enable_matplotlib("inline")
     return _SHELL
 
 
