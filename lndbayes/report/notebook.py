@@ -24,6 +24,7 @@ import nbformat
 from nbconvert import HTMLExporter
 
 from lndbayes.atomic import write_text
+from lndbayes.report.process_env import kernel_env  # noqa: F401 - also used by callers
 
 KERNEL = "python3"
 
@@ -34,14 +35,6 @@ class NotebookCellError(RuntimeError):
     def __init__(self, ename: str, evalue: str, cell: int):
         super().__init__(f"{ename}: {evalue} (cell {cell})")
         self.ename, self.evalue, self.cell = ename, evalue, cell
-
-
-def kernel_env(threads: int = 1) -> None:
-    """One thread per process: programs run in parallel processes, not in parallel BLAS."""
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-        os.environ.setdefault(var, str(threads))
-    os.environ.setdefault("PYTHONWARNINGS", "ignore")
-    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
 
 
 def execute_notebook(template: Path, output: Path, parameters: dict, cwd: Path | None = None) -> None:

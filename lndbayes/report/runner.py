@@ -319,7 +319,7 @@ class _Worker:
 def _worker_env():
     """The environment a worker starts with (one BLAS/Numba thread, the inline figure
     backend), set only while it is spawned: the calling process keeps its own."""
-    from lndbayes.report.notebook import kernel_env
+    from lndbayes.report.process_env import kernel_env
 
     saved = dict(os.environ)
     kernel_env()

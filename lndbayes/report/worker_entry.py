@@ -11,6 +11,9 @@ from __future__ import annotations
 
 def worker_loop(conn) -> None:
     """Run :func:`lndbayes.report.build.worker_loop` (imported here, in the worker)."""
+    from lndbayes.report.process_env import skip_iri_grammar
+
+    skip_iri_grammar()
     from lndbayes.report.build import worker_loop as loop
 
     loop(conn)

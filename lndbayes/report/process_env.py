@@ -1,0 +1,33 @@
+"""The environment of a process that runs reports, light enough for the runner to import.
+
+Why a module of its own: the runner sets it for the workers it spawns, and the notebook
+machinery (:mod:`lndbayes.report.notebook`: nbformat, nbconvert) took ~1 s to import there
+before any worker could start (py-spy on the example's new-month run).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def kernel_env(threads: int = 1) -> None:
+    """One thread per process: programs run in parallel processes, not in parallel BLAS."""
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        os.environ.setdefault(var, str(threads))
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")
+    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+
+
+def skip_iri_grammar() -> None:
+    """Keep jsonschema from importing ``rfc3987_syntax`` in this process.
+
+    Why: nbformat imports jsonschema, whose format checkers import ``rfc3987_syntax`` when it is
+    installed (jupyter-events pulls it in), and that module builds a Lark grammar at import:
+    ~2 CPU-s in every report worker (py-spy on the example's new-month run), for the "iri"
+    string formats that the notebook schema never uses. jsonschema treats the module as not
+    installed and drops only those two format checks. Call before nbformat is imported; only in
+    processes lndbayes owns (the report workers), never in a user's kernel.
+    """
+    if "jsonschema" not in sys.modules:
+        sys.modules.setdefault("rfc3987_syntax", None)
