@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -105,7 +106,11 @@ def deferring_worker(conn) -> None:
             break
         defer = bool(task.get("defer"))
         state = "deferred" if defer and task["program"] == "p1" else "ok"
-        conn.send({"program": task["program"], "status": state, "stamp": task["stamp"], "defer": defer})
+        status = {"program": task["program"], "status": state, "stamp": task["stamp"], "defer": defer,
+                  "seconds": 7.5 if state == "deferred" else 2.0}
+        if state == "ok":                       # as build_program leaves it
+            (Path(task["tmp"]) / "status.json").write_text(json.dumps(status))
+        conn.send(status)
     conn.close()
 
 
@@ -123,6 +128,10 @@ def test_a_deferred_report_is_queued_again_and_then_waits(tmp_path):
     assert all(st["status"] == "ok" for st in done)
     assert by["p1"]["defer"] is False and by["p2"]["defer"] is True
     assert by[runner.SKILL_GAPS]["defer"] is False and by[runner.SKILL_BACKTEST]["defer"] is False
+    # p1's time is both its passes (the deferred one fitted it), in the run's table and in the
+    # status.json the next run orders the programs by
+    assert by["p1"]["seconds"] == 9.5 and by["p2"]["seconds"] == 2.0
+    assert json.loads((tmp_path / "out" / "p1" / "status.json").read_text())["seconds"] == 9.5
     # the backtest's task fits into the cache: it leaves no folder among the reports
     assert sorted(p.name for p in (tmp_path / "out").iterdir() if not p.name.startswith(".")) == \
         sorted([runner.SKILL_GAPS, "p1", "p2"])
