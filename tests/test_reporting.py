@@ -8,7 +8,9 @@ what it wrote. The whole file takes about a minute on 2 cores.
 
 from __future__ import annotations
 
+import contextlib
 import html
+import io
 import json
 import re
 import time
@@ -60,9 +62,11 @@ def build_example_reports(base: Path) -> dict:
     _programs_yaml(root / "raw", min_group)
     out = base / "reports"
     t0 = time.perf_counter()
-    summary = run_reports(data_root=root, out_dir=out, jobs=2, settings=SETTINGS)
+    shown = io.StringIO()
+    with contextlib.redirect_stdout(shown):       # the run's progress lines, as `make reports` shows them
+        summary = run_reports(data_root=root, out_dir=out, jobs=2, settings=SETTINGS)
     info = {"root": str(root), "out": str(out), "min_group": min_group,
-            "seconds": time.perf_counter() - t0,
+            "seconds": time.perf_counter() - t0, "progress": shown.getvalue(),
             "runs": {r.program: {"status": r.status, "reason": r.reason} for r in summary.runs},
             "exit_code": summary.exit_code}
     done.write_text(json.dumps(info))
@@ -88,6 +92,16 @@ def test_good_program_succeeds_broken_and_invalid_fail_without_stopping_it(built
     assert (folder / "posterior" / "violations" / "posterior.nc").is_file()
     # no temporary folder is left behind
     assert not [p for p in Path(built["out"]).iterdir() if ".tmp-" in p.name or ".old-" in p.name]
+
+
+def test_the_run_shows_each_outcome_of_a_program_while_it_fits(built):
+    """Progress reaches the run's output from the workers, which start before the run's
+    progress session (while the new data are ingested): the channel travels with each task."""
+    lines = built["progress"].splitlines()
+    assert any(f"{GOOD}: started" in ln for ln in lines), built["progress"][-2000:]
+    assert any(f"{GOOD} / violations: fitting" in ln for ln in lines), built["progress"][-2000:]
+    assert any(f"{GOOD} / violations: fitted in" in ln or f"{GOOD} / violations: read back" in ln
+               for ln in lines)
 
 
 NUM = r"[\u2212+-]?\d[\d,]*(?:\.\d+)?"
