@@ -141,6 +141,47 @@ def test_grid_posterior_cluster_matches_difference_of_means():
     assert s["sd"] == pytest.approx(np.sqrt(0.3 / 3 * 2), rel=1e-6)
 
 
+def _grid_posterior_direct(y, v, X, s_tau, n_grid, v_common=0.0):
+    """The grid posterior as first written: residuals formed over (..., G, J)."""
+    tau = np.linspace(0.0, 4.0 * s_tau, n_grid)
+    W = 1.0 / (v[..., None, :] + tau[:, None] ** 2)
+    yy = y[..., None, :]
+    if X.shape[1] == 1:
+        A = W.sum(-1)
+        beta = (W * yy).sum(-1) / A
+        resid = yy - beta[..., None]
+        logdet, var = np.log(A), 1.0 / A
+    else:
+        x = X[:, 1]
+        a11, a12, a22 = W.sum(-1), (W * x).sum(-1), (W * x * x).sum(-1)
+        b1, b2 = (W * yy).sum(-1), (W * yy * x).sum(-1)
+        det = a11 * a22 - a12 ** 2
+        alpha, beta = (a22 * b1 - a12 * b2) / det, (a11 * b2 - a12 * b1) / det
+        resid = yy - alpha[..., None] - beta[..., None] * x
+        logdet, var = np.log(det), a11 / det
+    logp = (0.5 * np.log(W).sum(-1) - 0.5 * logdet - 0.5 * (W * resid ** 2).sum(-1)
+            - 0.5 * (tau / s_tau) ** 2)
+    wgt = np.exp(logp - logp.max(-1, keepdims=True))
+    return wgt / wgt.sum(-1, keepdims=True), beta, np.sqrt(var + np.asarray(v_common, float)[..., None])
+
+
+@pytest.mark.parametrize("level", [0.0, 500.0])           # 500: contrasts far from zero
+@pytest.mark.parametrize("p", [1, 2])
+@pytest.mark.parametrize("per_set_v", [False, True])       # one v for all data sets, or one each
+def test_grid_posterior_by_matrix_products_equals_the_direct_sums(level, p, per_set_v):
+    rng = np.random.default_rng(11)
+    S, J = 400, 15
+    v = rng.uniform(0.02, 2.0, (S, J) if per_set_v else J)
+    y = level + rng.normal(0.3, 1.0, (S, J))
+    X = np.ones((J, 1)) if p == 1 else np.column_stack([np.ones(J), rng.integers(0, 2, J)])
+    v_common = rng.uniform(0.0, 0.1, S)
+    post = grid_posterior(y, v, X, s_tau=0.4, n_grid=60, v_common=v_common)
+    weight, mean, sd = _grid_posterior_direct(y, v, X, 0.4, 60, v_common)
+    assert np.allclose(post.weight, weight, rtol=1e-8, atol=1e-12)
+    assert np.allclose(post.mean, mean, rtol=1e-10, atol=1e-10)
+    assert np.allclose(post.sd, sd, rtol=1e-12)
+
+
 def test_team_contrasts_within_team_recover_a_known_difference(org):
     """Employee-randomised panel with a known effect added to the treated: the contrast's
     posterior moves by exactly that effect."""
