@@ -95,8 +95,7 @@ def test_good_program_succeeds_broken_and_invalid_fail_without_stopping_it(built
 
 
 def test_the_run_shows_each_outcome_of_a_program_while_it_fits(built):
-    """Progress reaches the run's output from the workers, which start before the run's
-    progress session (while the new data are ingested): the channel travels with each task."""
+    """Progress reaches the run's output from the report workers, outcome by outcome."""
     lines = built["progress"].splitlines()
     assert any(f"{GOOD}: started" in ln for ln in lines), built["progress"][-2000:]
     assert any(f"{GOOD} / violations: fitting" in ln for ln in lines), built["progress"][-2000:]

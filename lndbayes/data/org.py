@@ -100,16 +100,14 @@ def _same_inputs(a: dict | None, b: dict) -> bool:
             and a.get("key_fingerprint") == b["key_fingerprint"])
 
 
-def load_org(path=None, *, refresh: bool = False, seed: int | None = None, progress: bool = False,
-             before_ingest=None) -> Org:
+def load_org(path=None, *, refresh: bool = False, seed: int | None = None, progress: bool = False) -> Org:
     """Return the validated organisation at ``path`` (a data root holding ``raw/``).
 
     With no path, the default data root (lndbayes.paths.default_data_root): the user's data/
     or the built-in example organisation, simulated on first use (``seed``, default 0).
     Ingestion reruns only when a raw file changed (content hashes in processed/_stamp.json),
     the pseudonym key or the contract changed, or ``refresh=True``; otherwise the processed
-    parquet files are read. ``before_ingest``: called (no arguments) right before an ingestion
-    starts, e.g. to start work that will need the new data meanwhile.
+    parquet files are read.
     """
     root = Path(path).resolve() if path is not None else paths.default_data_root()
     raw = paths.raw_dir(root)
@@ -126,8 +124,6 @@ def load_org(path=None, *, refresh: bool = False, seed: int | None = None, progr
     new = {"files": raw_fingerprint(raw, old), **stamp_payload(key)}
     warnings: list[str] = []
     if refresh or not _same_inputs(old, new):
-        if before_ingest is not None:
-            before_ingest()
         result = ingest(raw, root, pseudonym_key=key, progress=progress)
         tables, ledger, warnings = result.tables, result.ledger, result.warnings
         new["warnings"] = warnings

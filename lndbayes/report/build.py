@@ -61,21 +61,6 @@ def worker_init() -> None:
     die_with_parent()
 
 
-def preload() -> None:
-    """Import what every report runs (the notebook shell, the analysis with PyMC and ArviZ,
-    the views; ~3.5 s on the 2-core VM) before the first task arrives: the runner starts its
-    workers before it ingests the data and reads the stamps, so these imports overlap that
-    work instead of following it. A failing import is left for the report to meet and report."""
-    try:
-        import lndbayes.analysis  # noqa: F401
-        import lndbayes.report.views  # noqa: F401
-        from lndbayes.report.notebook import _shell
-
-        _shell()
-    except Exception:  # noqa: BLE001 - the task that needs it says what failed
-        pass
-
-
 PR_SET_PDEATHSIG = 1
 
 
@@ -186,16 +171,10 @@ def worker_loop(conn) -> None:
     worker_init()
     frozen = False
     try:
-        preload()
         while True:
             task = conn.recv()
             if task is None:
                 break
-            if isinstance(task, dict) and "progress" in task:   # the run's progress channel
-                if task["progress"]:
-                    os.environ[progress.ENV] = task["progress"]
-                else:
-                    os.environ.pop(progress.ENV, None)
             conn.send(build_task(task))
             if not frozen:
                 freeze_long_lived()

@@ -42,7 +42,6 @@ from lndbayes.atomic import replace_dir, temporary_sibling, write_json
 from lndbayes.data.org import load_org
 from lndbayes.errors import LndbayesError
 from lndbayes.paths import NOTEBOOKS_DIR, REPORTS_DIR, default_data_root
-from lndbayes.progress.events import ENV as PROGRESS_ENV
 from lndbayes.report.portfolio import build_index
 from lndbayes.report.stamps import (STATUS_FILE, SUMMARY_FILE, Settings, data_stamp, is_current,
                                     program_stamp, read_json, sha, source_hash)
@@ -159,26 +158,8 @@ def run_reports(data_root=None, out_dir=REPORTS_DIR, programs=None, jobs=None, f
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     jobs = DEFAULT_JOBS if not jobs else max(1, int(jobs))
-    # When the data changed (ingestion reruns), the local workers start before the ingestion:
-    # each spends ~4 s importing (IPython, PyMC, ArviZ) before its first report, which then
-    # overlaps the ingestion (~1.6 s on the example's new month) instead of following it. Data
-    # that did not change starts none here: a run with nothing to do stays quick.
-    early: list[_Worker] = []
 
-    def start_early():
-        if not (scheduler or workers):
-            early.extend(spawn_worker() for _ in range(jobs))
-
-    try:
-        return _run(early, start_early, root, out, jobs, programs, force, settings, index, scheduler,
-                    workers, t_start)
-    finally:
-        _stop([w for w in early if w.process.is_alive()])    # only those execute_all did not end
-
-
-def _run(early, start_early, root, out, jobs, programs, force, settings, index, scheduler, workers,
-         t_start) -> RunSummary:
-    org = load_org(root, before_ingest=start_early)
+    org = load_org(root)
     cfg, root = org.programs, Path(getattr(org, "root", root))
     wanted = list(programs) if programs else None
     known = set(cfg.programs) | set(cfg.errors)
@@ -245,8 +226,7 @@ def _run(early, start_early, root, out, jobs, programs, force, settings, index, 
                       f"({sum(r.status != 'invalid' for r in runs.values())} up to date), "
                       + (f"on Dask ({scheduler or f'{workers} local workers'})" if scheduler or workers
                          else f"{min(jobs, len(todo))} at a time") + f", data: {root}")
-            started, early[:] = list(early), []          # execute_all ends them
-            for st in _execute(todo, root, out, settings, jobs, scheduler, workers, show, started):
+            for st in _execute(todo, root, out, settings, jobs, scheduler, workers, show):
                 runs[st["program"]] = ProgramRun(st["program"], st["status"], st.get("seconds", 0.0),
                                                  st.get("reason"), st.get("converged"),
                                                  st.get("recommendation"), ran=True)
@@ -275,9 +255,9 @@ def longest_first(todo: list[tuple[str, str]], out: Path) -> list[tuple[str, str
     return sorted(todo, key=lambda item: -last_seconds(item[0]))  # stable: ties keep the order
 
 
-def _execute(todo, root, out, settings, jobs, scheduler, workers, show, started=None) -> list[dict]:
+def _execute(todo, root, out, settings, jobs, scheduler, workers, show) -> list[dict]:
     if not (scheduler or workers):
-        return execute_all(todo, root, out, settings, jobs, show=show, started=started)
+        return execute_all(todo, root, out, settings, jobs, show=show)
     from lndbayes.report.cluster import connect
 
     client, cluster = connect(scheduler, workers)
@@ -336,20 +316,6 @@ class _Worker:
     source: str = ""           # the package source when it started (it imports lazily)
 
 
-def spawn_worker(target=None) -> _Worker:
-    """Start one report worker process (``target``: its entry point, default the real one)."""
-    from lndbayes.report.worker_entry import worker_loop
-
-    ctx = mp.get_context("spawn")
-    conn, child = ctx.Pipe(duplex=True)
-    src = source_hash()
-    with _worker_env():
-        proc = ctx.Process(target=target or worker_loop, args=(child,), name="lndbayes-report-worker")
-        proc.start()
-    child.close()
-    return _Worker(proc, conn, source=src)
-
-
 @contextmanager
 def _worker_env():
     """The environment a worker starts with (one BLAS/Numba thread, the inline figure
@@ -388,7 +354,7 @@ def _finished(job: _Job, status: dict | None, out: Path, show, exitcode=None, re
 
 
 def execute_all(todo, root: Path, out: Path, settings: Settings, jobs: int, client=None,
-                show=None, target=None, started: list[_Worker] | None = None) -> list[dict]:
+                show=None, target=None) -> list[dict]:
     """Run each (program, stamp) of ``todo`` in a pool of ``jobs`` long-lived worker processes
     and move each finished folder into place. Ctrl-C stops everything and leaves no temporary
     folder.
@@ -402,11 +368,14 @@ def execute_all(todo, root: Path, out: Path, settings: Settings, jobs: int, clie
     mix old and new code (an ImportError mid-run, seen when code landed during a long run): a
     worker gets a new task only while the source is what it was when the worker started;
     otherwise it is let go and a fresh one takes the task. ``target``: the worker's entry point
-    (tests). ``started``: workers spawned earlier (:func:`spawn_worker`), used first; this
-    function ends them all.
+    (tests).
     """
+    from lndbayes.report.worker_entry import worker_loop
+
+    target = target or worker_loop
 
     show = show or _Plain()
+    ctx = mp.get_context("spawn")
     params = settings.as_params()
     # program reports may defer their skill-gap section while the skill-gap task of this run
     # computes the forecast (minutes at 597 teams): the worker builds other reports meanwhile,
@@ -415,7 +384,7 @@ def execute_all(todo, root: Path, out: Path, settings: Settings, jobs: int, clie
     pending = [_Job(pid, stamp, temporary_sibling(out / pid),
                     defer=defer and pid not in (SKILL_GAPS, *CACHE_FITS)) for pid, stamp in todo]
     locked: set[str] = set()
-    workers: list[_Worker] = list(started or [])
+    workers: list[_Worker] = []
     results: list[dict] = []
     with ExitStack() as locks:
         try:
@@ -431,7 +400,13 @@ def execute_all(todo, root: Path, out: Path, settings: Settings, jobs: int, clie
                                                                                reason=reason))
             while pending or any(w.job for w in workers):
                 while pending and len(workers) < jobs:
-                    workers.append(spawn_worker(target))
+                    conn, child = ctx.Pipe(duplex=True)
+                    src = source_hash()
+                    with _worker_env():
+                        proc = ctx.Process(target=target, args=(child,), name="lndbayes-report-worker")
+                        proc.start()
+                    child.close()
+                    workers.append(_Worker(proc, conn, source=src))
                 idle = [w for w in workers if w.job is None]
                 now = source_hash() if pending and idle else None
                 stale = [w for w in idle if now and w.source != now]
@@ -448,9 +423,7 @@ def execute_all(todo, root: Path, out: Path, settings: Settings, jobs: int, clie
                             locks.enter_context(lock(out / f".{job.program}.lock"))
                             locked.add(job.program)
                         job.tmp.mkdir(parents=True)
-                        # the progress channel travels with the task: a worker started
-                        # before the run's progress session began has none in its environment
-                        w.conn.send({**job.task(root, params), "progress": os.environ.get(PROGRESS_ENV)})
+                        w.conn.send(job.task(root, params))
                         show.program(job.program, "started")
                 busy = [w for w in workers if w.job]
                 wait([w.conn for w in busy] + [w.process.sentinel for w in busy], timeout=1.0)
