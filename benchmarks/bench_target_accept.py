@@ -1,0 +1,107 @@
+"""Where the first sampling attempt should start: the whole retry ladder (lndbayes.inference.
+sample_with_retry) begun at each of several target_accept values, on the example organisation's
+outcome panels simulated with several seeds (other data, the same programs).
+
+For each seed, outcome and starting value: sampling seconds (compilation excluded: it is the
+same for every starting value), retries, and whether the fit passed its diagnostics in the end.
+Which value goes first alternates with the seed (a compiled model or a warm cache must not favour
+one). Appends one line per fit to benchmarks/results/target_accept.jsonl (``--out``) and
+prints the totals of this run::
+
+    .venv/bin/python benchmarks/bench_target_accept.py --seeds 1,2,3,4,5,6 --start 0.8,0.9
+    .venv/bin/python benchmarks/bench_target_accept.py --seeds 7,8 --outcomes support_upskilling/csat
+
+~4 s a fit on the 2-core VM (engagement ~10 s); results in benchmarks/results/target_accept.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+os.environ.setdefault("LNDBAYES_CACHE", tempfile.mkdtemp(prefix="lndbayes-bench-cache-"))
+
+import lndbayes as lb  # noqa: E402
+import lndbayes.inference as inference  # noqa: E402
+from lndbayes.design.panel import build_panel  # noqa: E402
+from lndbayes.example import simulate_org  # noqa: E402
+from lndbayes.fitting import fit_panel  # noqa: E402
+from lndbayes.inference.sampling import compile_log  # noqa: E402
+
+OUTCOMES = ("support_upskilling/csat", "support_upskilling/error_count", "lean_workshop/error_count",
+            "compliance_training/violations", "sales_onboarding/quota_attainment",
+            "sales_onboarding/time_to_first_deal", "manager_coaching/attrition_12m",
+            "manager_coaching/engagement")
+
+
+def fit_from(panel, start: float, seed: int) -> dict:
+    """One fit of ``panel`` with the ladder begun at ``start`` (the family's own start ignored)."""
+    original = inference.sample_with_retry
+
+    def starting_at(*args, target_accept=None, **kwargs):
+        return original(*args, target_accept=start, **kwargs)
+
+    inference.sample_with_retry = starting_at
+    n_log, t0 = len(compile_log()), time.perf_counter()
+    try:
+        res = fit_panel(panel, draws=1000, tune=1000, chains=4, seed=seed, cache=False, strict=False)
+    finally:
+        inference.sample_with_retry = original
+    compiled = sum(e["seconds"] for e in compile_log()[n_log:])
+    d = res.diagnostics()
+    first = (d.get("attempts") or [{}])[0].get("messages") or []
+    return {"seconds": round(time.perf_counter() - t0 - compiled, 2), "compile": round(compiled, 2),
+            "retries": d.get("retries"), "converged": bool(d.get("converged")),
+            "first_failure": first[0].split(":")[0] if first else None}
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seeds", default="1,2,3,4,5,6")
+    ap.add_argument("--start", default="0.8,0.9", help="target_accept values to begin the ladder at")
+    ap.add_argument("--outcomes", default=",".join(OUTCOMES), help="program/outcome, comma-separated")
+    ap.add_argument("--out", default=str(HERE / "results" / "target_accept.jsonl"))
+    args = ap.parse_args(argv)
+    warnings.filterwarnings("ignore")
+    seeds = [int(s) for s in args.seeds.split(",")]
+    starts = [float(s) for s in args.start.split(",")]
+    wanted = [tuple(o.split("/")) for o in args.outcomes.split(",")]
+    work = Path(tempfile.mkdtemp(prefix="lndbayes-bench-ta-"))
+    rows = []
+    with open(args.out, "a") as out:
+        for seed in seeds:
+            root = work / f"org{seed}"
+            simulate_org(root / "raw", seed=seed)
+            org = lb.load_org(root)
+            for program, outcome in wanted:
+                panel = build_panel(org, program, outcome)
+                for start in starts if seed % 2 else starts[::-1]:
+                    row = {"seed": seed, "program": program, "outcome": outcome, "start": start,
+                           **fit_from(panel, start, seed)}
+                    rows.append(row)
+                    out.write(json.dumps(row) + "\n")
+                    out.flush()
+                    print(json.dumps(row), flush=True)
+    total = collections.defaultdict(lambda: [0.0, 0, 0, 0])
+    for r in rows:
+        t = total[(f"{r['program']}/{r['outcome']}", r["start"])]
+        t[0] += r["seconds"]
+        t[1] += r["retries"] > 0
+        t[2] += not r["converged"]
+        t[3] += 1
+    print("\noutcome | start | sampling s | fits retried | fits failing in the end")
+    for (o, s), (sec, ret, bad, n) in sorted(total.items()):
+        print(f"{o} | {s} | {sec:.1f} | {ret}/{n} | {bad}/{n}")
+
+
+if __name__ == "__main__":
+    main()
