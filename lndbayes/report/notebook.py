@@ -24,7 +24,7 @@ import nbformat
 from nbconvert import HTMLExporter
 
 from lndbayes.atomic import write_text
-from lndbayes.report.process_env import kernel_env  # noqa: F401 - also used by callers
+from lndbayes.report.process_env import kernel_env
 
 KERNEL = "python3"
 
