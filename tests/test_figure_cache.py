@@ -70,7 +70,6 @@ def test_a_figure_that_cannot_be_pickled_is_drawn(cache_folder):
 
 
 _SHELL_SCRIPT = """
-import sys
 from lndbayes.report import notebook
 from tests.test_figure_cache import _forest
 shell = notebook._shell()
