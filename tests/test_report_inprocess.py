@@ -60,10 +60,10 @@ def test_a_failing_report_leaves_a_clean_namespace(tmp_path):
 def test_worker_freezes_once_after_its_first_build_and_unfreezes_when_stopped(monkeypatch):
     calls, freezes = [], []
     monkeypatch.setattr(build, "worker_init", lambda: None)      # no signal handlers in pytest
-    monkeypatch.setattr(build, "build_task", lambda task: calls.append(task) or {"n": task})
+    monkeypatch.setattr(build, "build_task", lambda task: calls.append(task["n"]) or {"n": task["n"]})
     monkeypatch.setattr(build, "freeze_long_lived", lambda: freezes.append(len(calls)))
     class Conn:                                       # the runner's end of the pipe
-        inbox, sent, closed = [1, 2, 3], [], False
+        inbox, sent, closed = [{"n": 1}, {"n": 2, "env": None}, {"n": 3}], [], False
 
         def recv(self):
             if not self.inbox:

@@ -209,3 +209,111 @@ def test_a_failing_cache_fit_task_reports_why_and_does_not_raise(tmp_path):
         st = fit(str(tmp_path / "nowhere"), {"seed": 0})
         assert st["program"] == name and st["status"] == "failed"
         assert "raw" in st["reason"] and st["seconds"] >= 0
+
+
+FORKSERVER_RUNNER = r"""
+import json, os, sys
+from pathlib import Path
+sys.path.insert(0, {tests!r})
+from lndbayes.report import runner
+from test_worker_lifetime import probe_worker
+if __name__ == "__main__":
+    tmp = Path({tmp!r})
+    runner._start_worker_server()           # as run_reports does before it ingests
+    os.environ["LNDBAYES_PROGRESS"] = str(tmp / "events")    # set after the server started
+    seen = {{}}
+    seen["same"] = runner.execute_all([("p1", "s1")], tmp, tmp / "out", runner.Settings(), jobs=1,
+                                      target=probe_worker)[0]
+    os.environ["LNDBAYES_CACHE"] = str(tmp / "elsewhere")    # read when modules are imported
+    seen["changed"] = runner.execute_all([("p2", "s2")], tmp, tmp / "out", runner.Settings(), jobs=1,
+                                         target=probe_worker)[0]
+    seen["runner"] = os.getpid()
+    print(json.dumps(seen), flush=True)
+"""
+
+
+def probe_worker(conn) -> None:
+    """A stand-in report worker that tells how it was started: forked from the fork server
+    (whose preload module only the server imports) or spawned by the runner itself."""
+    from lndbayes.report.worker_server import apply_task_env
+
+    while True:
+        task = conn.recv()
+        if task is None:
+            break
+        apply_task_env(task.pop("env", None))             # as build.worker_loop does
+        conn.send({"program": task["program"], "status": "ok", "stamp": task["stamp"],
+                   "parent": os.getppid(), "preloaded": "lndbayes.report.worker_preload" in sys.modules,
+                   "progress": os.environ.get("LNDBAYES_PROGRESS"),
+                   "cache": os.environ.get("LNDBAYES_CACHE")})
+    conn.close()
+
+
+def test_workers_fork_from_the_preloaded_server_only_while_it_matches_the_runner(tmp_path):
+    """The fork server saves each worker its imports; a worker forked from it has the server's
+    environment, so once an import-time variable changed, the runner spawns workers again. The
+    progress file, set after the server started, reaches a forked worker with its task."""
+    script = FORKSERVER_RUNNER.format(tests=str(Path(__file__).parent), tmp=str(tmp_path))
+    env = {k: v for k, v in os.environ.items() if k not in ("LNDBAYES_FORKSERVER", "LNDBAYES_PROGRESS")}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                         env=env, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    same, changed = seen["same"], seen["changed"]
+    assert same["preloaded"] is True and same["parent"] != seen["runner"]
+    assert same["progress"] == str(tmp_path / "events")
+    assert changed["preloaded"] is False and changed["parent"] == seen["runner"]
+    assert changed["cache"] == str(tmp_path / "elsewhere")
+    assert changed["progress"] == str(tmp_path / "events")
+
+
+def test_spawning_every_worker_can_be_chosen(tmp_path):
+    script = FORKSERVER_RUNNER.format(tests=str(Path(__file__).parent), tmp=str(tmp_path))
+    env = {**os.environ, "LNDBAYES_FORKSERVER": "0"}
+    env.pop("LNDBAYES_PROGRESS", None)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                         env=env, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    for run in ("same", "changed"):
+        assert seen[run]["preloaded"] is False and seen[run]["parent"] == seen["runner"]
+
+
+SERVER_RUNNER = r"""
+import multiprocessing as mp, os, sys, time
+sys.path.insert(0, {tests!r})
+from lndbayes.report import runner, worker_server
+from test_worker_lifetime import busy_worker
+if __name__ == "__main__":
+    runner._start_worker_server()
+    with runner._worker_env():
+        ctx = worker_server.context()
+        ready = ctx.Event()
+        p = ctx.Process(target=busy_worker, args=(ready,))
+        p.start()
+    ready.wait(120)
+    server = worker_server._server_pid()
+    assert ctx.get_start_method() == "forkserver" and server is not None
+    print(p.pid, server, flush=True)
+    p.join()
+"""
+
+
+def test_a_worker_forked_from_the_server_stops_when_its_runner_is_killed():
+    """Runner killed -> its fork server gets SIGTERM (it asked when it started) -> the worker
+    gets SIGTERM (it asked in worker_init): nothing keeps sampling for nobody."""
+    env = {k: v for k, v in os.environ.items() if k != "LNDBAYES_FORKSERVER"}
+    runner = subprocess.Popen([sys.executable, "-c", SERVER_RUNNER.format(tests=str(Path(__file__).parent))],
+                              stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        worker, server = map(int, runner.stdout.readline().split())
+        assert not _gone(worker) and not _gone(server)
+        runner.kill()
+        runner.wait(30)
+        deadline = time.monotonic() + 60   # a liveness bound, not a speed claim
+        while not (_gone(worker) and _gone(server)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _gone(server) and _gone(worker)
+    finally:
+        if runner.poll() is None:
+            runner.kill()

@@ -100,18 +100,24 @@ def _same_inputs(a: dict | None, b: dict) -> bool:
             and a.get("key_fingerprint") == b["key_fingerprint"])
 
 
-def load_org(path=None, *, refresh: bool = False, seed: int | None = None, progress: bool = False) -> Org:
+def load_org(path=None, *, refresh: bool = False, seed: int | None = None, progress: bool = False,
+             before_ingest=None) -> Org:
     """Return the validated organisation at ``path`` (a data root holding ``raw/``).
 
     With no path, the default data root (lndbayes.paths.default_data_root): the user's data/
     or the built-in example organisation, simulated on first use (``seed``, default 0).
     Ingestion reruns only when a raw file changed (content hashes in processed/_stamp.json),
     the pseudonym key or the contract changed, or ``refresh=True``; otherwise the processed
-    parquet files are read.
+    parquet files are read. ``before_ingest`` (no arguments) is called once before the example
+    is simulated or the raw files are ingested: the report runner starts its workers' fork
+    server there, so that their imports overlap the ingestion.
     """
     root = Path(path).resolve() if path is not None else paths.default_data_root()
     raw = paths.raw_dir(root)
     if paths.is_example_root(root) and not (raw / "employees.csv").exists():
+        if before_ingest:
+            before_ingest()
+            before_ingest = None
         simulate_org(raw, seed=0 if seed is None else seed)
         refresh = True
     if not raw.is_dir():
@@ -124,6 +130,8 @@ def load_org(path=None, *, refresh: bool = False, seed: int | None = None, progr
     new = {"files": raw_fingerprint(raw, old), **stamp_payload(key)}
     warnings: list[str] = []
     if refresh or not _same_inputs(old, new):
+        if before_ingest:
+            before_ingest()
         result = ingest(raw, root, pseudonym_key=key, progress=progress)
         tables, ledger, warnings = result.tables, result.ledger, result.warnings
         new["warnings"] = warnings

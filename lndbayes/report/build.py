@@ -21,6 +21,8 @@ from lndbayes import progress
 from lndbayes.atomic import write_json, write_text
 from lndbayes.privacy import assert_no_identifiers, org_identifiers
 from lndbayes.report.notebook import execute_in_process, export_html
+from lndbayes.report.process_env import die_with_parent
+from lndbayes.report.worker_server import apply_task_env
 from lndbayes.report.stamps import REPORT_TEMPLATE, STAMP_FILE, STATUS_FILE, SUMMARY_FILE, read_json
 
 #: touched in the temporary folder while the notebook runs, removed after: tests (and anyone
@@ -59,26 +61,6 @@ def worker_init() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _interrupt)
     die_with_parent()
-
-
-PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent() -> bool:
-    """Ask Linux to send this process SIGTERM when its parent dies; False where unsupported.
-
-    Why: a runner killed with SIGTERM or SIGKILL (not Ctrl-C) left its workers running: two kept
-    sampling a 597-team forecast for 30 minutes for nobody, slowing everything else. A worker
-    waiting for a task notices a dead runner (its pipe closes); a busy one did not.
-    """
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        import ctypes
-
-        return ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM) == 0
-    except (OSError, AttributeError):
-        return False
 
 
 def build_program(program_id: str, data_root: str, tmp: str, settings: dict, stamp: str,
@@ -175,6 +157,7 @@ def worker_loop(conn) -> None:
             task = conn.recv()
             if task is None:
                 break
+            apply_task_env(task.pop("env", None))      # the runner's progress file, now
             conn.send(build_task(task))
             if not frozen:
                 freeze_long_lived()

@@ -42,6 +42,7 @@ from lndbayes.atomic import replace_dir, temporary_sibling, write_json
 from lndbayes.data.org import load_org
 from lndbayes.errors import LndbayesError
 from lndbayes.paths import NOTEBOOKS_DIR, REPORTS_DIR, default_data_root
+from lndbayes.report import worker_server
 from lndbayes.report.portfolio import build_index
 from lndbayes.report.stamps import (STATUS_FILE, SUMMARY_FILE, Settings, data_stamp, is_current,
                                     program_stamp, read_json, sha, source_hash)
@@ -159,7 +160,8 @@ def run_reports(data_root=None, out_dir=REPORTS_DIR, programs=None, jobs=None, f
     out.mkdir(parents=True, exist_ok=True)
     jobs = DEFAULT_JOBS if not jobs else max(1, int(jobs))
 
-    org = load_org(root)
+    # data to ingest means reports to build: the workers' fork server imports meanwhile
+    org = load_org(root, before_ingest=None if (scheduler or workers) else _start_worker_server)
     cfg, root = org.programs, Path(getattr(org, "root", root))
     wanted = list(programs) if programs else None
     known = set(cfg.programs) | set(cfg.errors)
@@ -316,6 +318,11 @@ class _Worker:
     source: str = ""           # the package source when it started (it imports lazily)
 
 
+def _start_worker_server() -> None:
+    with _worker_env():
+        worker_server.launch()
+
+
 @contextmanager
 def _worker_env():
     """The environment a worker starts with (one BLAS/Numba thread, the inline figure
@@ -375,7 +382,6 @@ def execute_all(todo, root: Path, out: Path, settings: Settings, jobs: int, clie
     target = target or worker_loop
 
     show = show or _Plain()
-    ctx = mp.get_context("spawn")
     params = settings.as_params()
     # program reports may defer their skill-gap section while the skill-gap task of this run
     # computes the forecast (minutes at 597 teams): the worker builds other reports meanwhile,
@@ -400,9 +406,10 @@ def execute_all(todo, root: Path, out: Path, settings: Settings, jobs: int, clie
                                                                                reason=reason))
             while pending or any(w.job for w in workers):
                 while pending and len(workers) < jobs:
-                    conn, child = ctx.Pipe(duplex=True)
                     src = source_hash()
                     with _worker_env():
+                        ctx = worker_server.context()
+                        conn, child = ctx.Pipe(duplex=True)
                         proc = ctx.Process(target=target, args=(child,), name="lndbayes-report-worker")
                         proc.start()
                     child.close()
@@ -423,7 +430,7 @@ def execute_all(todo, root: Path, out: Path, settings: Settings, jobs: int, clie
                             locks.enter_context(lock(out / f".{job.program}.lock"))
                             locked.add(job.program)
                         job.tmp.mkdir(parents=True)
-                        w.conn.send(job.task(root, params))
+                        w.conn.send({**job.task(root, params), "env": worker_server.task_env()})
                         show.program(job.program, "started")
                 busy = [w for w in workers if w.job]
                 wait([w.conn for w in busy] + [w.process.sentinel for w in busy], timeout=1.0)
