@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from lndbayes.data.pseudonym import ensure_example_key
 from lndbayes.example import simulate_org
 from lndbayes.example.simulate import PRESETS
 from lndbayes.paths import EXAMPLE_ROOT
@@ -36,6 +37,8 @@ def _run(args) -> int:
         return 2
     t0 = time.perf_counter()
     simulate_org(out, seed=args.seed, n_employees=args.employees, preset=args.preset, n_programs=args.programs)
+    if Path(out).name == "raw":          # a data root: simulated people get the seed's key
+        ensure_example_key(Path(out).parent, args.seed)
     n = PRESETS[args.preset] if args.employees is None else args.employees
     extra = "" if args.preset == "default" else f", preset {args.preset}"
     print(f"wrote the example organisation to {out} (seed {args.seed}, "

@@ -13,7 +13,7 @@ from lndbayes import atomic, paths
 from lndbayes.config import ProgramsConfig, load_programs
 from lndbayes.data.ingest import ingest
 from lndbayes.data.processed import read_ledger, read_processed, stamp_payload
-from lndbayes.data.pseudonym import get_key
+from lndbayes.data.pseudonym import ensure_example_key, get_key
 from lndbayes.errors import ContractError
 from lndbayes.example import simulate_org
 
@@ -119,6 +119,7 @@ def load_org(path=None, *, refresh: bool = False, seed: int | None = None, progr
             before_ingest()
             before_ingest = None
         simulate_org(raw, seed=0 if seed is None else seed)
+        ensure_example_key(root, 0 if seed is None else seed)    # every fresh clone: the same draws
         refresh = True
     if not raw.is_dir():
         raise ContractError("the data root has no raw/ folder", file=raw,
