@@ -7,8 +7,8 @@ example's new month). Two workers starting together paid it twice, on both cores
 it once, and a run whose data changed starts it before ingesting them (``load_org``'s
 ``before_ingest``), so those imports overlap the ingestion instead of following it. Measured on
 the example's new month (benchmarks/results.md, "End to end", session 16), alternating
-runs: 22.7 -> 21.3 s (five pairs, every pair faster by 0.9-1.6 s); the first fit starts at
-2.3 s instead of 3.4 s.
+runs: 22.7 -> 21.3 s (five pairs, every pair faster by 0.9-1.6 s), and 21.4 -> 20.4 s with the
+example's fixed key (``benchmarks/new_month_ab.sh``); the first fit starts ~1 s sooner.
 
 A forked worker has the server's environment, standard streams, working modules and package
 source, not the runner's at the moment it forks. So :func:`context` gives the server only while
