@@ -408,7 +408,7 @@ def execute_all(todo, root: Path, out: Path, settings: Settings, jobs: int, clie
                 while pending and len(workers) < jobs:
                     src = source_hash()
                     with _worker_env():
-                        ctx = worker_server.context()
+                        ctx = worker_server.context(src)
                         conn, child = ctx.Pipe(duplex=True)
                         proc = ctx.Process(target=target, args=(child,), name="lndbayes-report-worker")
                         proc.start()

@@ -55,8 +55,9 @@ def _server_pid() -> int | None:
     return getattr(getattr(forkserver, "_forkserver", None), "_forkserver_pid", None)
 
 
-def _state() -> dict:
-    """What a forked worker inherits from the server that must equal this process's now."""
+def _state(source: str) -> dict:
+    """What a forked worker inherits from the server that must equal this process's now
+    (``source``: the package's :func:`~lndbayes.report.stamps.source_hash`)."""
     streams = []
     for fd in (1, 2):
         try:
@@ -65,13 +66,14 @@ def _state() -> dict:
         except OSError:
             streams.append(None)
     return {"env": {k: v for k, v in os.environ.items() if k not in TASK_ENV},
-            "source": source_hash(), "streams": streams, "path": list(sys.path)}
+            "source": source, "streams": streams, "path": list(sys.path)}
 
 
-def launch() -> None:
+def launch(source: str | None = None) -> None:
     """Start the server with this process's environment if it is not running; returns at once
     (the server imports in the background; the first worker's start waits for it). Call it
-    with the workers' environment set (``runner._worker_env``)."""
+    with the workers' environment set (``runner._worker_env``). ``source``: the source hash
+    when the caller has it (reading the package again costs ~0.1 s)."""
     global _launched
     if not available():
         return
@@ -80,17 +82,17 @@ def launch() -> None:
     forkserver.ensure_running()
     pid = _server_pid()
     if pid is not None and pid != before:          # started now (a server we did not start is not used)
-        _launched = {"pid": pid, **_state()}
+        _launched = {"pid": pid, **_state(source or source_hash())}
 
 
-def context():
+def context(source: str | None = None):
     """The multiprocessing context to start a report worker with: the fork server when it matches
     this process (see the module docstring), else spawn. Call it with the workers' environment
-    set, as :func:`launch`."""
+    set, as :func:`launch`; ``source`` as there."""
     if available():
-        launch()
-        if _launched is not None and _launched["pid"] == _server_pid() \
-                and {"pid": _launched["pid"], **_state()} == _launched:
+        source = source or source_hash()
+        launch(source)
+        if _launched is not None and _launched == {"pid": _server_pid(), **_state(source)}:
             return mp.get_context("forkserver")
     return mp.get_context("spawn")
 
