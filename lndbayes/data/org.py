@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -91,6 +92,60 @@ def raw_fingerprint(raw_dir: Path, previous: dict | None = None) -> dict:
     return out
 
 
+#: whether this process keeps the last organisation it loaded (:func:`remember_loaded`)
+_REMEMBER = False
+#: (what decided it, the organisation) of this process's last load_org, when remembered
+_LAST: tuple | None = None
+
+
+def remember_loaded(on: bool = True) -> None:
+    """Let :func:`load_org` hand this process a copy of the organisation it loaded last when
+    nothing that decides it changed (the raw files' content hashes, the pseudonym key, the
+    contract version, ``truth.json``).
+
+    Why: a report worker builds many programs of one organisation, and each report's notebook
+    loads it again: reading the processed tables and parsing programs.yaml took ~0.45 s of a
+    core per report on the example (py-spy of its new month), more with larger tables. Only
+    report workers turn this on (:func:`lndbayes.report.build.build_task`): the copy's tables
+    are new DataFrames over the same columns (pandas' copy-on-write keeps a report's changes to
+    its own copy), its programs and truth deep copies, so no report sees another's changes."""
+    global _REMEMBER, _LAST
+    _REMEMBER = bool(on)
+    if not on:
+        _LAST = None
+
+
+def _copy_org(org: "Org", shared: dict) -> "Org":
+    out = replace(org, tables={k: (None if v is None else v.copy(deep=False)) for k, v in org.tables.items()},
+                  ledger=org.ledger.copy(deep=False), programs=copy.deepcopy(org.programs),
+                  truth=copy.deepcopy(org.truth), meta=copy.deepcopy(org.meta))
+    out._derived = shared
+    return out
+
+
+def derived(org: "Org", name: str, compute):
+    """``compute()``, a value that depends only on ``org``'s tables, computed once for all the
+    copies :func:`load_org` handed out of one remembered load (:func:`remember_loaded`), and
+    every time for any other organisation (one built or changed in memory, or cut with
+    ``dataclasses.replace``, which drops the shared values). E.g. the interim-monitoring
+    cache's digest of the tables (:class:`lndbayes.monitoring.asof.KnownDigest`, ~0.3 s a
+    report on the example)."""
+    shared = getattr(org, "_derived", None)
+    if shared is None:
+        return compute()
+    if name not in shared:
+        shared[name] = compute()
+    return shared[name]
+
+
+def _truth_state(root: Path):
+    try:
+        st = (root / "truth.json").stat()
+        return (st.st_size, st.st_mtime_ns)
+    except OSError:
+        return None
+
+
 def _same_inputs(a: dict | None, b: dict) -> bool:
     if not a:
         return False
@@ -112,6 +167,7 @@ def load_org(path=None, *, refresh: bool = False, seed: int | None = None, progr
     is simulated or the raw files are ingested: the report runner starts its workers' fork
     server there, so that their imports overlap the ingestion.
     """
+    global _LAST
     root = Path(path).resolve() if path is not None else paths.default_data_root()
     raw = paths.raw_dir(root)
     if paths.is_example_root(root) and not (raw / "employees.csv").exists():
@@ -129,6 +185,10 @@ def load_org(path=None, *, refresh: bool = False, seed: int | None = None, progr
     stamp_path = paths.processed_dir(root) / "_stamp.json"
     old = json.loads(stamp_path.read_text()) if stamp_path.exists() else None
     new = {"files": raw_fingerprint(raw, old), **stamp_payload(key)}
+    decided_by = (str(root), json.dumps(new, sort_keys=True, default=str), _truth_state(root))
+    if (_REMEMBER and not refresh and _LAST is not None and _LAST[0] == decided_by
+            and _same_inputs(old, new)):
+        return _copy_org(_LAST[1], _LAST[2])
     warnings: list[str] = []
     if refresh or not _same_inputs(old, new):
         if before_ingest:
@@ -149,5 +209,10 @@ def load_org(path=None, *, refresh: bool = False, seed: int | None = None, progr
     programs = load_programs(programs_path)
     truth_path = root / "truth.json"
     truth = json.loads(truth_path.read_text()) if truth_path.exists() else None
-    return Org(root=root, tables=tables, ledger=ledger, programs=programs, truth=truth,
-               meta={"ingested": ingested, "warnings": warnings, "stamp": new})
+    org = Org(root=root, tables=tables, ledger=ledger, programs=programs, truth=truth,
+              meta={"ingested": ingested, "warnings": warnings, "stamp": new})
+    if _REMEMBER:
+        shared: dict = {}
+        _LAST = (decided_by, _copy_org(org, shared), shared)
+        org._derived = shared
+    return org

@@ -19,6 +19,7 @@ import pickle
 from lndbayes import __version__
 from lndbayes.atomic import atomic_path
 from lndbayes.code_version import package_source_hash
+from lndbayes.data.org import derived
 from lndbayes.monitoring.asof import KnownDigest
 from lndbayes.paths import cache_dir
 
@@ -27,7 +28,8 @@ class LookCache:
     """``get``/``put`` of one program's checkpoints (a no-op when ``enabled`` is False)."""
 
     def __init__(self, org, program_id: str, outcome_id: str, rule, seed: int, *, enabled: bool = True):
-        self._known = KnownDigest(org) if enabled else None
+        # one digest per loaded organisation: a worker's reports share it (data.org.derived)
+        self._known = derived(org, "known_digest", lambda: KnownDigest(org)) if enabled else None
         if not enabled:
             return
         programs = org.programs.model_dump(mode="json") if hasattr(org.programs, "model_dump") else str(org.programs)

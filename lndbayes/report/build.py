@@ -123,8 +123,10 @@ def _keep_only_failed_notebook(tmp: Path, nb_out: Path, data_root) -> None:
 def build_task(task: dict) -> dict:
     """Build one report folder from a task of plain data (``program``, ``data_root``, ``tmp``,
     ``settings``, ``stamp``): what a pool worker or a Dask worker runs."""
+    from lndbayes.data.org import remember_loaded
     from lndbayes.report import skill_build
 
+    remember_loaded()      # a worker's reports share one load of the organisation (data.org)
     with progress.scope(program=task["program"]):     # every event of this build names it
         if task["program"] == skill_build.NAME:
             return skill_build.build_skill_gaps(task["data_root"], task["tmp"], task["settings"], task["stamp"])

@@ -11,6 +11,7 @@ and the build reports that error as it would in a worker that was spawned.
 
 from __future__ import annotations
 
+import gc
 import importlib
 
 from lndbayes.report.process_env import die_with_parent, skip_iri_grammar
@@ -42,3 +43,10 @@ for _name in MODULES:
         importlib.import_module(_name)
     except Exception:  # noqa: BLE001 - see the module docstring: the worker meets it again
         pass
+
+# What the server imported lives as long as every worker forked from it: out of the garbage
+# collector's sight from the start (as build.freeze_long_lived does after a worker's first
+# build), so the first report's full collections, automatic or at its shell reset, walk only
+# what it made. Forked workers inherit the frozen generation.
+gc.collect()
+gc.freeze()
