@@ -31,6 +31,8 @@ def _diag(rhat=1.0, ess=1000.0, div=0, ebfmi=1.0):
         msgs.append("effective sample size min")
     if div:
         msgs.append("divergent transitions")
+    if ebfmi < 0.3:
+        msgs.append("E-BFMI min")
     return {"rhat_max": rhat, "ess_bulk_min": ess, "ess_tail_min": ess, "divergences": div,
             "ebfmi_min": ebfmi, "converged": not msgs, "messages": msgs}
 
@@ -63,11 +65,20 @@ def test_short_of_draws_only_keeps_step_size_and_tuning_and_draws_more(monkeypat
 
 
 def test_divergences_climb_the_ladder_and_a_short_chain_is_lengthened_too(monkeypatch):
+    # divergences alone: smaller steps, the tuning one length shorter than the ladder's
     calls, diag, _ = _run(monkeypatch, [_diag(div=3, ess=300), _diag(div=1), _diag(rhat=1.02)])
     assert [(c["target_accept"], c["tune"], c["draws"]) for c in calls] == [
-        (0.8, 1000, 1000), (0.95, 2000, 2000), (0.99, 3000, 2000)]
+        (0.8, 1000, 1000), (0.95, 1000, 2000), (0.99, 2000, 2000)]
     assert not diag["converged"] and diag["retries"] == 2
     assert "still failing after 2 retries" in diag["messages"][-1]
+
+
+@pytest.mark.parametrize("poor", [dict(ebfmi=0.2), dict(rhat=1.2), dict(div=2, ebfmi=0.1)])
+def test_a_poor_adaptation_gets_longer_tuning_with_the_smaller_steps(monkeypatch, poor):
+    calls, diag, _ = _run(monkeypatch, [_diag(**poor), _diag(**poor), _diag()])
+    assert [(c["target_accept"], c["tune"], c["draws"]) for c in calls] == [
+        (0.8, 1000, 1000), (0.95, 2000, 1000), (0.99, 3000, 1000)]
+    assert diag["converged"] and [a["tune"] for a in diag["attempts"]] == [1000, 2000, 3000]
 
 
 def test_r_hat_a_little_high_with_a_clean_sampler_gets_more_chains_not_smaller_steps(monkeypatch):

@@ -15,7 +15,9 @@ import numpy as np
 from lndbayes.inference.convergence import summarize
 
 THRESHOLDS = {"rhat_max": 1.01, "ess_min": 400.0, "divergences": 0, "ebfmi_min": 0.3}
-RETRIES = ((0.95, 2), (0.99, 3))  # (target_accept, tuning multiple)
+#: (target_accept, tuning multiple when the adaptation looks poor; one less after divergences
+#: alone: lndbayes.inference.sampling.sample_with_retry)
+RETRIES = ((0.95, 2), (0.99, 3))
 
 
 def diagnose(idata, var_names=None) -> dict:
