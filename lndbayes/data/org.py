@@ -94,7 +94,8 @@ def raw_fingerprint(raw_dir: Path, previous: dict | None = None) -> dict:
 
 #: whether this process keeps the last organisation it loaded (:func:`remember_loaded`)
 _REMEMBER = False
-#: (what decided it, the organisation) of this process's last load_org, when remembered
+#: (what decided it, a copy of the organisation, the values derived from its tables) of this
+#: process's last load_org, when remembered
 _LAST: tuple | None = None
 
 
