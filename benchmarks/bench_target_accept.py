@@ -10,6 +10,11 @@ prints the totals of this run::
 
     .venv/bin/python benchmarks/bench_target_accept.py --seeds 1,2,3,4,5,6 --start 0.8,0.9
     .venv/bin/python benchmarks/bench_target_accept.py --seeds 7,8 --outcomes support_upskilling/csat
+    .venv/bin/python benchmarks/bench_target_accept.py --preset large --programs 12 --seeds 0 --start family,0.9
+
+``--preset large --programs K``: the large preset's organisation (20,000 employees; its
+generated programs, three outcomes each) and all outcomes of its first K programs (unless
+``--outcomes`` names some). A start of ``family`` is each family's own start (what lndbayes uses).
 
 ~4 s a fit on the 2-core VM (engagement ~10 s); results in benchmarks/results/target_accept.md.
 """
@@ -43,12 +48,13 @@ OUTCOMES = ("support_upskilling/csat", "support_upskilling/error_count", "lean_w
             "manager_coaching/engagement")
 
 
-def fit_from(panel, start: float, seed: int) -> dict:
-    """One fit of ``panel`` with the ladder begun at ``start`` (the family's own start ignored)."""
+def fit_from(panel, start, seed: int) -> dict:
+    """One fit of ``panel`` with the ladder begun at ``start`` (the family's own start ignored;
+    ``"family"``: the family's own start)."""
     original = inference.sample_with_retry
 
     def starting_at(*args, target_accept=None, **kwargs):
-        return original(*args, target_accept=start, **kwargs)
+        return original(*args, target_accept=target_accept if start == "family" else start, **kwargs)
 
     inference.sample_with_retry = starting_at
     n_log, t0 = len(compile_log()), time.perf_counter()
@@ -59,7 +65,8 @@ def fit_from(panel, start: float, seed: int) -> dict:
     compiled = sum(e["seconds"] for e in compile_log()[n_log:])
     d = res.diagnostics()
     first = (d.get("attempts") or [{}])[0].get("messages") or []
-    return {"seconds": round(time.perf_counter() - t0 - compiled, 2), "compile": round(compiled, 2),
+    return {"family": panel.meta.family, "design": panel.meta.design, "teams": panel.meta.n_teams,
+            "seconds": round(time.perf_counter() - t0 - compiled, 2), "compile": round(compiled, 2),
             "retries": d.get("retries"), "converged": bool(d.get("converged")),
             "first_failure": first[0].split(":")[0] if first else None}
 
@@ -68,24 +75,36 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seeds", default="1,2,3,4,5,6")
     ap.add_argument("--start", default="0.8,0.9", help="target_accept values to begin the ladder at")
-    ap.add_argument("--outcomes", default=",".join(OUTCOMES), help="program/outcome, comma-separated")
+    ap.add_argument("--outcomes", default=None,
+                    help="program/outcome, comma-separated (default: the example's eight, or with "
+                         "--preset large every outcome of the first --programs programs)")
+    ap.add_argument("--preset", default="default", choices=("default", "large"))
+    ap.add_argument("--programs", type=int, default=12, help="with --preset large: how many programs")
     ap.add_argument("--out", default=str(HERE / "results" / "target_accept.jsonl"))
     args = ap.parse_args(argv)
     warnings.filterwarnings("ignore")
     seeds = [int(s) for s in args.seeds.split(",")]
-    starts = [float(s) for s in args.start.split(",")]
-    wanted = [tuple(o.split("/")) for o in args.outcomes.split(",")]
+    starts = [s if s == "family" else float(s) for s in args.start.split(",")]
     work = Path(tempfile.mkdtemp(prefix="lndbayes-bench-ta-"))
     rows = []
     with open(args.out, "a") as out:
         for seed in seeds:
             root = work / f"org{seed}"
-            simulate_org(root / "raw", seed=seed)
+            if args.preset == "large":
+                simulate_org(root / "raw", seed=seed, preset="large", n_programs=args.programs)
+            else:
+                simulate_org(root / "raw", seed=seed)
             org = lb.load_org(root)
+            if args.outcomes:
+                wanted = [tuple(o.split("/")) for o in args.outcomes.split(",")]
+            elif args.preset == "large":
+                wanted = [(p.id, o.id) for p in org.programs for o in p.outcomes]
+            else:
+                wanted = [tuple(o.split("/")) for o in OUTCOMES]
             for program, outcome in wanted:
                 panel = build_panel(org, program, outcome)
                 for start in starts if seed % 2 else starts[::-1]:
-                    row = {"seed": seed, "program": program, "outcome": outcome, "start": start,
+                    row = {"seed": seed, "preset": args.preset, "program": program, "outcome": outcome, "start": start,
                            **fit_from(panel, start, seed)}
                     rows.append(row)
                     out.write(json.dumps(row) + "\n")
@@ -93,7 +112,9 @@ def main(argv=None) -> None:
                     print(json.dumps(row), flush=True)
     total = collections.defaultdict(lambda: [0.0, 0, 0, 0])
     for r in rows:
-        t = total[(f"{r['program']}/{r['outcome']}", r["start"])]
+        what = (f"{r['family']} ({r['design']})" if args.preset == "large"
+                else f"{r['program']}/{r['outcome']}")
+        t = total[(what, str(r["start"]))]
         t[0] += r["seconds"]
         t[1] += r["retries"] > 0
         t[2] += not r["converged"]
