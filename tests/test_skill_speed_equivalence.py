@@ -19,8 +19,10 @@ import pytest
 
 from lndbayes.skills import forecast
 from lndbayes.skills.backtest import _training_events
-from lndbayes.skills.data import DAYS_PER_YEAR, SkillData, quarter_label, years_between
-from lndbayes.skills.inputs import Requirements
+from lndbayes.skills.data import (DAYS_PER_MONTH, DAYS_PER_YEAR, MAX_AGE_MONTHS, SkillData,
+                                  completed_members, exposure_rows, quarter_label, quarter_labels,
+                                  years_between)
+from lndbayes.skills.inputs import Requirements, _spelled_canonically, canonical_skills, skill_key
 from lndbayes.skills.model import GAIN_SD
 
 # ---- the code as it was (per-row pandas look-ups) -------------------------------------------
@@ -206,6 +208,92 @@ def _org(seed: int = 0, text_dates: bool = False) -> tuple[SkillData, SimpleName
                "gain": rng.normal(0.3, 0.2, (n, 5)), "gain_mean": rng.normal(0.2, 0.1, n)},
         inputs=SimpleNamespace(t0=-1.25), n_draws=n)
     return data, post
+
+
+# ---- the preparation as it was (per-row maps, programs joined before completions) ----------
+
+
+def ref_canonical_skills(assess, reqs, program_skills) -> dict:
+    counts: dict = {}
+    for names, weight in [(assess["skill"] if len(assess) else [], 1),
+                          (reqs["skill"] if len(reqs) else [], 1), (program_skills, 0)]:
+        for name in names:
+            spelled = counts.setdefault(skill_key(name), {})
+            spelled[str(name)] = spelled.get(str(name), 0) + weight
+    return {k: sorted(v.items(), key=lambda kv: (-kv[1], kv[0]))[0][0] for k, v in counts.items()}
+
+
+def ref_exposure_rows(members, comp, programs, ps_index) -> pd.DataFrame:
+    cols = ["cell", "ps", "age", "share"]
+    m = members.merge(programs[["program_id", "skill"]], on="skill").merge(comp, on=["employee_key", "program_id"])
+    if not len(m):
+        return pd.DataFrame(columns=cols)
+    age = (pd.to_datetime(m["date"]) - pd.to_datetime(m["completed"])) / pd.Timedelta(days=1) / DAYS_PER_MONTH
+    m = m[age.to_numpy() >= 0].assign(age=np.minimum(np.floor(age[age >= 0]).astype(int), MAX_AGE_MONTHS))
+    m["ps"] = [ps_index.get((p, s), -1) for p, s in zip(m["program_id"], m["skill"])]
+    m = m[m["ps"] >= 0]
+    out = m.groupby(["cell", "ps", "age"]).agg(k=("employee_key", "size"), n=("n", "first")).reset_index()
+    out["share"] = out["k"] / out["n"]
+    return out[cols]
+
+
+def _preparation_frames(seed: int):
+    """Assessed person-quarters, completions and programs with the awkward cases: people with
+    no completion, completions after the assessment, a program of two skills, a skill no program
+    targets, a program never completed, duplicate completions."""
+    rng = np.random.default_rng(seed)
+    people = [f"e{i}" for i in range(40)]
+    skills = ["x", "y", "z"]
+    n = 300
+    members = pd.DataFrame({"employee_key": rng.choice(people, n), "skill": rng.choice(skills, n),
+                            "cell": rng.choice([f"c{i}" for i in range(12)], n),
+                            "date": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 700, n), "D")})
+    members["n"] = members["cell"].map({f"c{i}": int(5 + i) for i in range(12)})
+    members = members.astype({"employee_key": "str", "skill": "str", "cell": "str"})
+    programs = pd.DataFrame({"program_id": ["pa", "pa", "pb", "pc", "pd"], "skill": ["x", "y", "x", "y", "x"]},
+                            dtype="str")
+    k = 80
+    comp = pd.DataFrame({"employee_key": rng.choice(people[:30], k), "program_id": rng.choice(["pa", "pb", "pc"], k),
+                         "completed": pd.Timestamp("2023-06-01") + pd.to_timedelta(rng.integers(0, 900, k), "D")})
+    return members, comp.astype({"employee_key": "str", "program_id": "str"}), programs
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_exposure_rows_equal_the_skill_first_join(seed):
+    members, comp, programs = _preparation_frames(seed)
+    joined = completed_members(members, comp, programs)
+    seen = joined[joined["completed"] <= joined["date"]]
+    ps_list = sorted(set(zip(seen["program_id"], seen["skill"])))
+    for ps_index in ({k: i for i, k in enumerate(ps_list)}, {ps_list[0]: 0}, {}):
+        fast, ref = exposure_rows(joined, ps_index), ref_exposure_rows(members, comp, programs, ps_index)
+        assert len(ref) or not ps_index
+        pd.testing.assert_frame_equal(fast.reset_index(drop=True), ref.reset_index(drop=True),
+                                      check_exact=True, check_dtype=bool(len(ref)))
+    # the same rows as the skill-first join, in any order
+    cols = ["employee_key", "skill", "cell", "date", "n", "program_id", "completed"]
+    ref_joined = members.merge(programs, on="skill").merge(comp, on=["employee_key", "program_id"])
+    key = lambda df: df[cols].sort_values(cols).reset_index(drop=True)  # noqa: E731
+    pd.testing.assert_frame_equal(key(joined), key(ref_joined), check_exact=True)
+
+
+def test_canonical_spellings_equal_the_per_row_reference():
+    rng = np.random.default_rng(5)
+    spellings = ["product_knowledge", "Product Knowledge", "product-knowledge", "SQL", "sql", "b", "a"]
+    for trial in range(20):
+        assess = pd.DataFrame({"skill": pd.Series(rng.choice(spellings + [None], 60), dtype="str")})
+        reqs = pd.DataFrame({"skill": pd.Series(rng.choice(spellings, int(rng.integers(0, 6))), dtype="str")})
+        prog = list(rng.choice(spellings, 2))
+        canon = canonical_skills(assess, reqs, prog)
+        assert canon == ref_canonical_skills(assess, reqs, prog)
+        for df in (assess, reqs):
+            ref = df["skill"].map(lambda s: canon[skill_key(s)] == s).astype(bool)
+            pd.testing.assert_series_equal(_spelled_canonically(df["skill"], canon), ref, check_names=False)
+
+
+def test_quarter_labels_equal_the_per_row_map():
+    dates = pd.Series(pd.to_datetime(["2024-01-01 00:00", "2024-03-31 23:00", "2024-04-01 00:00", "2025-12-31 00:00",
+                                      "2024-01-01 00:00"]), index=[5, 3, 9, 1, 0])
+    pd.testing.assert_series_equal(quarter_labels(dates), dates.map(quarter_label))
 
 
 # ---- the checks -----------------------------------------------------------------------------
