@@ -103,6 +103,35 @@ def test_checkpoint_uses_no_future_data(org, months, seed):
         assert pa.meta == pb.meta
 
 
+def test_as_of_cuts_a_table_when_it_is_read_and_leaves_the_source_alone(org):
+    """as_of cuts lazily (a panel reads 3 of the 8 tables); what it gives is what cutting every
+    table at once gave, and reading a cut table twice gives the same object."""
+    from lndbayes.monitoring.asof import CutTables, cut_table
+
+    cut = pd.Timestamp("2025-03-01")
+    before = {k: (None if v is None else v.copy()) for k, v in org.tables.items()}
+    known = as_of(org, cut)
+    assert isinstance(known.tables, CutTables) and known.tables._done == {}
+    assert "employees" in known.tables and "nonsense" not in known.tables and known.tables._done == {}
+    build_panel(known, "manager_coaching", "attrition_12m")
+    read = set(known.tables._done)
+    assert "employees" in read and "learning_events" not in read     # only what the panel read
+    assert sorted(known.tables) == sorted(org.tables) and len(known.tables) == len(org.tables)
+    for name, df in org.tables.items():
+        got = known.tables[name]
+        assert known.tables[name] is got
+        if df is not None:
+            pd.testing.assert_frame_equal(got, cut_table(name, df, cut), obj=name)
+            pd.testing.assert_frame_equal(df, before[name], obj=name)   # the source is untouched
+    assert len(known.learning_events) < len(org.learning_events)
+    # a cut of a cut is the earlier cut
+    twice = as_of(as_of(org, cut), "2024-09-01")
+    once = as_of(org, "2024-09-01")
+    for name in org.tables:
+        if org.tables[name] is not None:
+            pd.testing.assert_frame_equal(twice.tables[name], once.tables[name], obj=name)
+
+
 def test_cumulative_outcome_counts_only_events_so_far(org):
     """Attrition at month k counts leavers before the cut: the panel's events grow with k and
     never exceed the full window's."""

@@ -30,13 +30,14 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
 from lndbayes.design.calendar import month_index, period_str
 
-__all__ = ["KnownDigest", "as_of", "cut_date"]
+__all__ = ["CutTables", "KnownDigest", "as_of", "cut_date", "cut_table"]
 
 
 def cut_date(start, months: int) -> pd.Timestamp:
@@ -60,37 +61,67 @@ def _before(df: pd.DataFrame, col: str, cut: pd.Timestamp) -> pd.DataFrame:
 
 
 def as_of(org, cut):
-    """A copy of ``org`` with only what was known before ``cut`` (see the module docstring)."""
+    """A copy of ``org`` with only what was known before ``cut`` (see the module docstring).
+
+    Each table is cut when it is first read (:class:`CutTables`): a panel reads three of the
+    eight tables, and cutting all of them at every checkpoint was ~1 s of a core per program's
+    monitoring at 20,000 employees (copying the kept rows of the learning events)."""
     cut = pd.Timestamp(cut)
     if cut.tzinfo is not None:
         cut = cut.tz_convert("UTC").tz_localize(None)
-    t = dict(org.tables)
-    emp = t.get("employees")
-    if emp is not None and not emp.empty:
-        emp = _before(emp, "hire_date", cut)
+    return dataclasses.replace(org, tables=CutTables(org.tables, cut),
+                               meta={**org.meta, "as_of": cut.date().isoformat()})
+
+
+class CutTables(Mapping):
+    """``tables`` as known before ``cut`` (:func:`cut_table`), each computed on first read and kept."""
+
+    def __init__(self, tables, cut: pd.Timestamp):
+        self._source, self._cut, self._done = tables, cut, {}
+
+    def __getitem__(self, name):
+        if name not in self._done:
+            self._done[name] = cut_table(name, self._source[name], self._cut)
+        return self._done[name]
+
+    def __contains__(self, name) -> bool:
+        return name in self._source
+
+    def __iter__(self):
+        return iter(self._source)
+
+    def __len__(self) -> int:
+        return len(self._source)
+
+
+def cut_table(name: str, df, cut: pd.Timestamp):
+    """Table ``name`` as known before ``cut`` (naive UTC): see the module docstring."""
+    if df is None:
+        return df
+    if name == "employees":
+        if df.empty:
+            return df
+        emp = _before(df, "hire_date", cut)
+        emp = emp.copy() if emp is df else emp          # blanked below: never the source's rows
         later = (_naive(emp["termination_date"]) >= cut).fillna(False).to_numpy()
         emp.loc[later, "termination_date"] = pd.NaT
         if "termination_reason" in emp:
             emp.loc[later, "termination_reason"] = pd.NA
-        t["employees"] = emp
-    for name, col in (("hris_events", "event_date"), ("learning_events", "timestamp"),
-                      ("skill_assessments", "assessed_at"), ("skill_requirements", "effective_date"),
-                      ("enrollments", "enrolled_at")):
-        if name in t:
-            t[name] = _before(t[name], col, cut)
-    enr = t.get("enrollments")
-    if enr is not None and not enr.empty and "completed_at" in enr:
-        later = (_naive(enr["completed_at"]) >= cut).fillna(False).to_numpy()
-        enr.loc[later, "completed_at"] = pd.NaT
+        return emp
+    if name in dict(_DATED) or name == "enrollments":
+        df = _before(df, dict(_DATED, enrollments="enrolled_at")[name], cut)
+    if name == "enrollments" and df is not None and not df.empty and "completed_at" in df:
+        df = df.copy() if "enrolled_at" not in df else df    # uncut (no enrolled_at): blank a copy
+        later = (_naive(df["completed_at"]) >= cut).fillna(False).to_numpy()
+        df.loc[later, "completed_at"] = pd.NaT
         for col in ("score_scaled", "success", "reaction"):
-            if col in enr:
-                enr[col] = enr[col].mask(later)
-    k = t.get("kpis")
-    if k is not None and not k.empty:
+            if col in df:
+                df[col] = df[col].mask(later)
+    if name == "kpis" and not df.empty:
         # month m is known once it is over: the last whole month before the cut
         last = period_str(month_index(cut) - 1)
-        t["kpis"] = k[(k["period"].astype(str).str[:7] <= last).to_numpy()].copy()
-    return dataclasses.replace(org, tables=t, meta={**org.meta, "as_of": cut.date().isoformat()})
+        df = df[(df["period"].astype(str).str[:7] <= last).to_numpy()].copy()
+    return df
 
 
 #: the two keys of the row hashes (two independent 64-bit hashes per row: a 128-bit fingerprint)
