@@ -132,6 +132,31 @@ def test_as_of_cuts_a_table_when_it_is_read_and_leaves_the_source_alone(org):
             pd.testing.assert_frame_equal(twice.tables[name], once.tables[name], obj=name)
 
 
+def test_kpi_rows_picked_then_cut_equal_the_cut_table_filtered(org):
+    """With an index of the whole KPI table, a checkpoint cuts only the KPI's rows: the same
+    rows, order and index labels as filtering the cut table; without one, and on an uncut
+    organisation, kpi_rows is the plain filter. An unknown KPI gives no rows; an empty table
+    gives the table."""
+    import dataclasses
+
+    from lndbayes.data.org import KpiIndex
+
+    index = KpiIndex(org.kpis)
+    names = sorted(org.kpis["kpi"].unique()) + ["no_such_kpi"]
+    for cut in ("2024-02-01", "2025-01-01", "2025-07-15"):
+        fast, plain = as_of(org, cut, index), as_of(org, cut)
+        for name in names:
+            want = plain.kpis[plain.kpis["kpi"] == name]
+            pd.testing.assert_frame_equal(fast.kpi_rows(name), want, check_exact=True)
+            pd.testing.assert_frame_equal(plain.kpi_rows(name), want, check_exact=True)
+        assert "kpis" not in fast.tables._done           # the whole table was never cut
+        assert len(fast.kpi_rows("no_such_kpi")) == 0
+    for name in names:
+        pd.testing.assert_frame_equal(org.kpi_rows(name), org.kpis[org.kpis["kpi"] == name])
+    empty = dataclasses.replace(org, tables={**org.tables, "kpis": org.kpis.iloc[:0]})
+    assert as_of(empty, "2025-01-01", KpiIndex(empty.kpis)).kpi_rows("x").empty
+
+
 def test_cumulative_outcome_counts_only_events_so_far(org):
     """Attrition at month k counts leavers before the cut: the panel's events grow with k and
     never exceed the full window's."""

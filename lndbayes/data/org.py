@@ -47,6 +47,15 @@ class Org:
     def kpis(self) -> pd.DataFrame:
         return self.table("kpis")
 
+    def kpi_rows(self, name: str) -> pd.DataFrame:
+        """The rows of ``kpis`` whose ``kpi`` is ``name``, in their order and with their index:
+        ``kpis[kpis["kpi"] == name]``. Tables that know a faster way (interim monitoring's cut
+        tables, :class:`lndbayes.monitoring.asof.CutTables`) answer it themselves."""
+        rows_of = getattr(self.tables, "kpi_rows", None)
+        if rows_of is not None:
+            return rows_of(name)
+        return KpiIndex.filter(self.kpis, name)
+
     @property
     def learning_events(self) -> pd.DataFrame:
         return self.table("learning_events")
@@ -90,6 +99,32 @@ def raw_fingerprint(raw_dir: Path, previous: dict | None = None) -> dict:
             digest = _file_hash(p)
         out[rel] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": digest}
     return out
+
+
+class KpiIndex:
+    """Row positions of each KPI in a ``kpis`` table, found with one pass over it.
+
+    Why: interim monitoring builds two or three panels at every checkpoint, each picking one or
+    two KPIs out of a table of all of them (380,000 rows at 20,000 employees, ~15 ms a pick).
+    For a table that is not changed in place (as :func:`derived` values assume)."""
+
+    def __init__(self, kpis: pd.DataFrame):
+        self._kpis = kpis
+        self._rows = ({} if kpis is None or kpis.empty or "kpi" not in kpis
+                      else kpis.groupby("kpi", sort=False, observed=True).indices)
+
+    def rows(self, name: str) -> pd.DataFrame:
+        """``kpis[kpis["kpi"] == name]`` (the table itself when it is empty, as before)."""
+        k = self._kpis
+        if k is None or k.empty:
+            return k
+        pos = self._rows.get(name)
+        return k.iloc[pos] if pos is not None else k.iloc[:0]
+
+    @staticmethod
+    def filter(kpis: pd.DataFrame, name: str) -> pd.DataFrame:
+        """The same rows without an index (one comparison over the table)."""
+        return kpis[kpis["kpi"] == name] if kpis is not None and not kpis.empty else kpis
 
 
 #: whether this process keeps the last organisation it loaded (:func:`remember_loaded`)

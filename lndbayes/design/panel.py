@@ -117,9 +117,8 @@ def _resolve(org, program_id: str, outcome_id: str):
 
 def _check_kpi(org, program: Program, outcome, name: str, field_name: str, entity: str):
     """The kpis.csv rows of KPI ``name`` for ``entity``; ConfigError when there are none."""
-    k = org.kpis
     idx = program.outcome_ids.index(outcome.id)
-    rows = k[k["kpi"] == name] if not k.empty else k
+    rows = org.kpi_rows(name)
     if not rows.empty:
         at = rows[rows["entity_type"] == entity]
         if not at.empty:
@@ -136,6 +135,7 @@ def _check_kpi(org, program: Program, outcome, name: str, field_name: str, entit
             file=program.source_file, row=program.line_of("outcomes", idx, field_name),
             column=program.field_path("outcomes", idx, field_name),
             fix="set measured_on to match the entity_type of the KPI, or add the missing rows")
+    k = org.kpis
     existing = sorted(k["kpi"].astype(str).unique()) if not k.empty else []
     raise ConfigError(
         f"KPI '{name}' has no observations in kpis.csv",

@@ -32,6 +32,7 @@ import pandas as pd
 
 from lndbayes import INTERVAL, __version__
 from lndbayes import roi as roi_mod
+from lndbayes.data.org import KpiIndex, derived
 from lndbayes.design.calendar import month_index, period_str, to_naive
 from lndbayes.design.panel import build_panel
 from lndbayes.errors import LndbayesError, ModelInputError, NotApplicableYet
@@ -260,12 +261,14 @@ def monitor_program(org, program_id: str, *, outcome: str | None = None, checkpo
     min_group = min_group_of(org.programs)
     rows, per_look, last_money = [], [], None
     looks = LookCache(org, program_id, out.id, rule, seed, enabled=cache)
+    # one index of the KPIs for all checkpoints (and a worker's reports: data.org.derived)
+    kpi_index = derived(org, "kpi_index", lambda: KpiIndex(org.kpis))
     for i, k in enumerate(months):
         cut = cut_date(start, k)
         look = looks.get(i, k, cut)
         if look is None:
             look = _look(org, program, program_id, out, monetised, rule, min_group, direction,
-                         i, k, cut, seed)
+                         i, k, cut, seed, kpi_index)
             looks.put(i, k, cut, look)
         row, entry, money = look
         rows.append(row)
@@ -303,11 +306,12 @@ def monitor_program(org, program_id: str, *, outcome: str | None = None, checkpo
         method=method, notes=notes, seed=int(seed), oc_design=design, oc_effects=oc_effects)
 
 
-def _look(org, program, program_id, out, monetised, rule, min_group, direction, i, k, cut, seed):
+def _look(org, program, program_id, out, monetised, rule, min_group, direction, i, k, cut, seed,
+          kpi_index=None):
     """Checkpoint ``i`` (month ``k``) from the data known at ``cut``: its table row, what the
     operating characteristics need of it (``(contrasts, enough)``, or None without a panel) and
     the money behind its P(ROI > 0) (or None)."""
-    org_k = as_of(org, cut)
+    org_k = as_of(org, cut, kpi_index)
     base = {"checkpoint": int(k), "as_of": cut.date().isoformat(),
             "last_month": period_str(month_index(cut) - 1)}
     contrasts, panels, units = {}, {}, {}
