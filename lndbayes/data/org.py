@@ -106,7 +106,7 @@ class KpiIndex:
 
     Why: interim monitoring builds two or three panels at every checkpoint, each picking one or
     two KPIs out of a table of all of them (380,000 rows at 20,000 employees, ~15 ms a pick).
-    For a table that is not changed in place (as :func:`derived` values assume)."""
+    Build it where the table cannot change while it is used (``monitor_program``: one per call)."""
 
     def __init__(self, kpis: pd.DataFrame):
         self._kpis = kpis
