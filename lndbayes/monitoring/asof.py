@@ -35,6 +35,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from lndbayes.data.org import KpiIndex
 from lndbayes.design.calendar import month_index, period_str
 
 __all__ = ["CutTables", "KnownDigest", "as_of", "cut_date", "cut_table"]
@@ -87,7 +88,6 @@ class CutTables(Mapping):
         KPI's rows are cut (a row is kept or not by its own period: the same rows, order and
         index labels); without, picked from the cut table."""
         if self._kpi_index is None or "kpis" in self._done:
-            from lndbayes.data.org import KpiIndex
             return KpiIndex.filter(self["kpis"], name)
         return cut_table("kpis", self._kpi_index.rows(name), self._cut)
 

@@ -355,7 +355,7 @@ def prepare(org, as_of=None, *, today=None, min_group: int | None = None) -> Ski
     joined = completed_members(members, comp, progs)
     ps_tab = joined[pd.to_datetime(joined["completed"]) <= pd.to_datetime(joined["date"])]
     ps_seen = ps_tab[["program_id", "skill"]].drop_duplicates()
-    ps_list = sorted(set(zip(ps_seen["program_id"], ps_seen["skill"])))
+    ps_list = sorted(zip(ps_seen["program_id"], ps_seen["skill"]))
     program_skills = pd.DataFrame(ps_list, columns=["program_id", "skill"])
     program_skills["ps"] = np.arange(len(program_skills))
     ps_index = {k: i for i, k in enumerate(ps_list)}

@@ -234,13 +234,9 @@ def _gains_of(post: SkillPosterior, data: SkillData, program_ids: list, skill: s
 
 def _gain_draws(post: SkillPosterior, data: SkillData, program_id: str, skill: str,
                 rng: np.random.Generator) -> np.ndarray:
-    i = _lookups(data).ps(program_id, skill)
-    if i is not None:
-        return post.draws["gain"][:, i]
-    # a program never observed on this skill: a new member of the pooled distribution
-    from lndbayes.skills.model import GAIN_SD
-
-    return post.draws["gain_mean"] + GAIN_SD * rng.standard_normal(post.n_draws)
+    """The gain draws of ``program_id`` on ``skill`` (a new member of the pooled distribution
+    for a program never observed on the skill: :func:`_gains_of`)."""
+    return _gains_of(post, data, [program_id], skill, rng)[0]
 
 
 def proficiency_draws(post: SkillPosterior, data: SkillData, pair_row, dates, rng,
