@@ -2,7 +2,7 @@
 
 The forecast and the backtest looked the people, programs, completions and requirements up
 with a pandas filter per pair and held-out cell (~10 s of the example's skill-gap report); they
-now read indexes built once (:class:`lndbayes.skills.forecast._Lookups`,
+now read indexes built once (:class:`lndbayes.skills.draws.Lookups`,
 :meth:`Requirements.levels`). The reference functions below are the code as it was: on a small
 organisation built to reach every branch (team and role requirements, missing roles, ties in
 the role counts, several programs per skill, a program never completed on its skill, text
@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lndbayes.skills import forecast
+from lndbayes.skills import draws, forecast
 from lndbayes.skills.backtest import _training_events
 from lndbayes.skills.data import (DAYS_PER_MONTH, DAYS_PER_YEAR, MAX_AGE_MONTHS, SkillData,
                                   completed_members, exposure_rows, quarter_label, quarter_labels,
@@ -63,7 +63,7 @@ def ref_proficiency_draws(post, data, pair_row, dates, rng):
     if len(progs) and len(data.completions):
         done = data.completions_of(people["employee_key"], progs["program_id"])
         for pid, g in done.groupby("program_id"):
-            age = forecast._years(np.asarray(pd.DatetimeIndex(dates), "datetime64[ns]")[None, :]
+            age = draws._years(np.asarray(pd.DatetimeIndex(dates), "datetime64[ns]")[None, :]
                                   - np.asarray(pd.to_datetime(g["completed"]), "datetime64[ns]")[:, None])
             gain = ref_gain_draws(post, data, pid, pair_row.skill, rng)
             decay = np.exp2(-np.maximum(age, 0)[None, :, :] / hl[:, None, None]).sum(axis=1) / n
@@ -339,18 +339,18 @@ def test_proficiency_draws_and_options_equal_the_per_pair_reference(text_dates):
     for pr in data.pairs.itertuples(index=False):
         for dates in (quarters, one_day, [pd.Timestamp("2025-09-13 06:00")], [pd.Timestamp("2025-09-12")],
                       quarters):                                          # memoised dates too
-            x = forecast.proficiency_draws(post, data, pr, dates, fast_rng)
+            x = draws.proficiency_draws(post, data, pr, dates, fast_rng)
             y = ref_proficiency_draws(post, ref_data, pr, dates, ref_rng)
             np.testing.assert_array_equal(x, y)
             assert fast_rng.bit_generator.state == ref_rng.bit_generator.state
             req = np.array([ref_level(ref_data.requirements, pr.team, pr.skill, d,
                                       ref_data.people(pr.team, pr.skill)["role"]) for d in dates])
-            fast = forecast._program_options(post, data, pr, dates, req, x, fast_rng)
+            fast = draws.program_options(post, data, pr, dates, req, x, fast_rng)
             ref = ref_program_options(post, ref_data, pr, dates, req, y, ref_rng)
             assert fast == ref
             assert fast_rng.bit_generator.state == ref_rng.bit_generator.state
     # the never-completed program ("pd" on x) and several programs per pair were reached
-    look = forecast._lookups(data)
+    look = draws.lookups(data)
     assert any(look.ps(pid, "x") is None for t in TEAMS for pid, _ in look.done(t, "x"))
     assert max(len(look.done(t, s)) for t in TEAMS for s in SKILLS) >= 3
 
@@ -359,7 +359,7 @@ def test_lookups_follow_a_replaced_table():
     data, post = _org(4)
     pr = next(data.pairs.itertuples(index=False))
     dates = forecast.forecast_dates(AS_OF, 2)
-    forecast.proficiency_draws(post, data, pr, dates, np.random.default_rng(0))
+    draws.proficiency_draws(post, data, pr, dates, np.random.default_rng(0))
     data.completions = data.completions.iloc[::2].reset_index(drop=True)
-    x = forecast.proficiency_draws(post, data, pr, dates, np.random.default_rng(0))
+    x = draws.proficiency_draws(post, data, pr, dates, np.random.default_rng(0))
     np.testing.assert_array_equal(x, ref_proficiency_draws(post, data, pr, dates, np.random.default_rng(0)))

@@ -43,7 +43,8 @@ import pandas as pd
 from scipy.stats import norm
 
 from lndbayes.skills.data import SkillData, prepare
-from lndbayes.skills.forecast import LIKELY, POSSIBLE, proficiency_draws
+from lndbayes.skills.draws import proficiency_draws
+from lndbayes.skills.forecast import LIKELY, POSSIBLE
 from lndbayes.skills.forecast_cache import inputs_key, load, save
 from lndbayes.skills.model import fit_skill_model
 
