@@ -165,7 +165,8 @@ def fit_effects(df, outcome, treatment, group=None, baseline=None, covariates=()
     data = glm_data(spec, matrix)
     all_data = {**data, **prior_data_names(pri)}
     settings = {"draws": int(draws), "tune": int(tune), "chains": int(chains), "seed": int(seed),
-                "sampler": sampler, "retry": bool(retry), "target_accept": fam.target_accept}
+                "sampler": sampler, "retry": bool(retry),
+                "target_accept": fam.first_target_accept(matrix.design.name)}
     key = inference.hash_payload(
         {"spec": spec.key(), "priors": pri, "settings": settings,
          "labels": matrix.labels.cache_key(), "model_code": inference.model_code_hash(),

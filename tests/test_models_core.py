@@ -520,6 +520,22 @@ def test_count_family_starts_at_higher_target_accept_and_cache_follows_model_cod
     assert not lb.fit_effects(df, cache=True, **kw).diagnostics()["cached"]
 
 
+def test_normal_family_starts_at_0_9_except_in_the_staggered_design():
+    from lndbayes.models.families import get_family
+
+    normal = get_family("normal")
+    assert [normal.first_target_accept(d) for d in ("randomized", "pre_post", "staggered")] == [0.9, 0.9, 0.8]
+    # families without a design entry start where they always did
+    assert get_family("ordinal").first_target_accept("pre_post") == 0.8
+    assert get_family("count").first_target_accept("staggered") == 0.9
+    # and the fit begins its ladder there (and keys its cached posterior on it)
+    df, _ = simulate("normal", seed=4, n_teams=6, n_per_team=40)
+    res = lb.fit_effects(df, outcome="y", treatment="treated", group="team", draws=200, tune=200,
+                         chains=2, cache=False, retry=False)
+    assert res.meta["sampler"]["target_accept"] == 0.9
+    assert res.diagnostics()["attempts"][0]["target_accept"] == 0.9
+
+
 def test_department_flags_swap_on_a_reused_compiled_model():
     df, truth = simulate("normal", seed=8, n_teams=12, n_per_team=40, n_departments=4,
                          effect_mean=0.3, effect_sd_team=0.1)

@@ -98,6 +98,9 @@ class Family:
     abs_label: str = ""
     #: NUTS target acceptance of the first attempt (retries go higher, see lndbayes.inference)
     target_accept: float = 0.8
+    #: (design, target_accept) pairs where a design's first attempt starts elsewhere
+    #: (:meth:`first_target_accept`; measured per family, lndbayes.models.families)
+    target_accept_by_design: tuple = ()
 
     #: the model has an overall intercept (the ordinal family's cutpoints take its place)
     has_intercept: ClassVar[bool] = True
@@ -132,6 +135,10 @@ class Family:
     no_check_reason: ClassVar[str | None] = None
     #: what the predictive check compares
     check_statistic: ClassVar[str] = "mean outcome"
+
+    def first_target_accept(self, design: str) -> float:
+        """target_accept of the first sampling attempt of this family in ``design``."""
+        return float(dict(self.target_accept_by_design).get(design, self.target_accept))
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
