@@ -176,7 +176,8 @@ def test_sampler_coordinates_are_a_reparametrisation(example):
     assert lone.any() and np.all(dept_b[lone] == 0) and np.abs(dept_b).max() > 0
     # the shift is each pair's weighted least-squares line through its gain terms
     g_cell = np.zeros(len(A["y"]))
-    np.add.at(g_cell, A["e_cell"], A["e_share"] * gain[A["e_ps"]] * 2.0 ** (-A["e_age"] / half_life))
+    e_age = A["age_level"][A["e_age_idx"]]
+    np.add.at(g_cell, A["e_cell"], A["e_share"] * gain[A["e_ps"]] * 2.0 ** (-e_age / half_life))
     checked = 0
     for p in np.unique(A["pair_idx"][A["e_cell"]])[:40]:
         c = A["pair_idx"] == p
@@ -196,6 +197,39 @@ def test_sampler_coordinates_are_a_reparametrisation(example):
     for sd in (0.1, 2.0):
         lp = logp({**point, "sd_a_log__": np.log(sd)})[0]
         assert np.allclose(lp[n_real:], -0.5 * point["a_raw"][n_real:] ** 2 - 0.5 * np.log(2 * np.pi))
+
+
+def test_likelihood_and_drift_prior_are_the_documented_densities(example):
+    """The cell means' likelihood is Normal(theta, sqrt(se^2 + sd_q^2)) and each drift's prior a
+    Student-t (2 df; 10,000 for padding pairs), as the module docstring says, although the graph
+    writes the one with the variance and gives the other's constant as data (speed)."""
+    import pytensor
+    from scipy import stats
+
+    from lndbayes.skills.model import _student_t_logp, build_model, model_inputs
+
+    inputs = model_inputs(prepare(example))
+    A = inputs.arrays
+    model = build_model(inputs)
+    rng = np.random.default_rng(3)
+    point = {k: v + 0.2 * rng.standard_normal(np.shape(v)) for k, v in model.initial_point().items()}
+    names = ("loglik", "a", "b", "gain", "half_life", "sd_q")
+    got, a, b, gain, half_life, sd_q = pytensor.function(
+        model.value_vars, [model[n] for n in names], on_unused_input="ignore")(**point)
+    g_cell = np.zeros(len(A["y"]))
+    e_age = A["age_level"][A["e_age_idx"]]
+    np.add.at(g_cell, A["e_cell"], A["e_share"] * gain[A["e_ps"]] * 2.0 ** (-e_age / half_life))
+    theta = a[A["pair_idx"]] + b[A["pair_idx"]] * A["t"] + g_cell
+    want = stats.norm.logpdf(A["y"], theta, np.sqrt(A["se"] ** 2 + sd_q ** 2)).sum()
+    assert got == pytest.approx(want, rel=1e-12)
+    # the drift prior: scipy's Student-t log-density, for the real pairs' 2 df and the padding's 10,000
+    n_real = int(A["pair_real"].sum())
+    assert set(A["b_nu"][:n_real]) == {2.0} and set(A["b_nu"][n_real:]) == {1e4}
+    x, mu, sd = rng.normal(size=50), rng.normal(size=50), rng.uniform(0.05, 2.0, 50)
+    for nu in (2.0, 1e4):
+        i = int(np.flatnonzero(A["b_nu"] == nu)[0])
+        lp = _student_t_logp(x, mu, sd, nu, A["b_t_const"][i]).eval()
+        np.testing.assert_allclose(lp, stats.t.logpdf(x, nu, mu, sd), rtol=1e-10, atol=1e-10)
 
 
 def test_forecast_is_found_from_its_inputs_without_preparing_them_again(example, tmp_path, monkeypatch):
