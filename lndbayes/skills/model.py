@@ -200,7 +200,7 @@ def model_inputs(data: SkillData) -> ModelInputs:
         "pair_skill": pair_skill, "pair_ds": pair_ds,
         "e_cell": e_cell, "e_ps": e_ps, "e_share": e_share,
         "age_level": age_level, "e_age_idx": age_of.astype(np.int64).ravel(),
-        **_drift_prior_arrays(pair_real),
+        **(_drift_prior_arrays(pair_real) if DRIFT_NU is not None else {}),
         "pair_real": pair_real, "ps_real": ps_real,
         "ds_skill": ds_skill, "ds_inv_n": 1.0 / k, "ds_scale": ds_scale,
     }
@@ -214,7 +214,7 @@ def _drift_prior_arrays(pair_real) -> dict:
     data, computed here once instead of at every gradient evaluation (:func:`_student_t_logp`)."""
     from scipy.special import gammaln
 
-    nu = np.where(pair_real > 0, DRIFT_NU if DRIFT_NU is not None else 1e4, 1e4)
+    nu = np.where(pair_real > 0, DRIFT_NU, 1e4)
     return {"b_nu": nu, "b_t_const": gammaln((nu + 1.0) / 2.0) - gammaln(nu / 2.0) - 0.5 * np.log(nu * np.pi)}
 
 
