@@ -29,7 +29,7 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", default=None, help="organisation folder (default: the example)")
     ap.add_argument("--seeds", default="1,2")
-    ap.add_argument("--adaptation", default="diag,low_rank")
+    ap.add_argument("--adaptation", default="diag,low_rank,draw_diag")
     ap.add_argument("--draws", type=int, default=1000)
     ap.add_argument("--tune", type=int, default=1000)
     args = ap.parse_args(argv)
@@ -41,7 +41,7 @@ def main(argv=None) -> None:
 
     import lndbayes as lb
     from lndbayes.inference.diagnostics import diagnose
-    from lndbayes.inference.sampling import _compile, _trim
+    from lndbayes.inference.sampling import DEFAULT_TARGET_ACCEPT, _compile, _trim
     from lndbayes.skills import model as skill_model
     from lndbayes.skills.data import prepare
 
@@ -56,7 +56,7 @@ def main(argv=None) -> None:
             t = time.perf_counter()
             idata = _trim(nutpie.sample(compiled, draws=args.draws, tune=args.tune, chains=4, cores=cores,
                                         seed=seed, progress_bar=False, save_warmup=False,
-                                        target_accept=0.8, adaptation=how))
+                                        target_accept=DEFAULT_TARGET_ACCEPT, adaptation=how))
             secs = time.perf_counter() - t
             d = diagnose(idata)
             print(json.dumps({"adaptation": how, "seed": seed, "seconds": round(secs, 1),
