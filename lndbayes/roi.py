@@ -213,15 +213,20 @@ def participants_observed(org, program) -> int:
     (assignments, else enrolments) still employed at the program start or hired later."""
     import pandas as pd
 
-    from lndbayes.config import check_population
-    from lndbayes.design.arms import arms, employees
+    from lndbayes.design.arms import arms
+    from lndbayes.design.panel import population
 
-    emp = employees(org)
-    pop = emp[check_population(program, emp)]
+    emp, pop, member, _teams, source, _warnings = population(org, program)
     start = pd.Timestamp(program.design.start)
     term = pd.to_datetime(pop["termination_date"])
-    pop = pop[term.isna() | (term >= start)]
-    member, _teams, _src = arms(org, program, emp, pop, [])
+    still = (term.isna() | (term >= start)).to_numpy()
+    if source == "assignments":
+        # an assigned member's arm is their own or their team's assignment, whoever else is in
+        # the population: the panels' arms, row for row
+        return int((member["treated"].to_numpy()[still] == 1).sum())
+    # from enrolments, a team's start is its members' first enrolment: those who left before
+    # the start must not count, so the arms are drawn again without them
+    member, _teams, _src = arms(org, program, emp, pop[still], [])
     return int((member["treated"] == 1).sum())
 
 

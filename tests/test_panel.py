@@ -285,6 +285,58 @@ def test_enrollment_fallback_warns(org):
     assert any("selection bias" in w for w in p.meta.warnings)
 
 
+STAG_ENROLLED = """\
+  - id: stag_enrolled
+    name: Staggered by enrolment
+    population: {role: rep}
+    program: {type: elearning, lms_activity_prefix: "lms/stag/"}
+    design: {type: staggered, unit: team, start: 2025-03-01}
+    outcomes:
+      - {id: quota, kpi: quota, family: normal, direction: increase}
+"""
+
+
+def test_participants_observed_counts_the_treated_employed_at_the_start_or_hired_later(org):
+    from lndbayes.roi import participants_observed
+
+    org.programs = programs_from_text(PROGRAMS + STAG_ENROLLED, file="programs.yaml")
+    # e11 (T2) enrolled, then left before the start; e2 (T1) enrolled after the start
+    extra = pd.DataFrame({"employee_key": ["e11", "e2"], "activity_id": ["lms/stag/1", "lms/stag/1"],
+                          "enrolled_at": pd.to_datetime(["2024-12-01", "2025-04-01"], utc=True),
+                          "completed_at": pd.NaT, "score_scaled": np.nan, "success": None,
+                          "reaction": np.nan})
+    org.tables["enrollments"] = pd.concat([org.enrollments, extra], ignore_index=True)
+    count = {pid: participants_observed(org, org.programs.get_program(pid))
+             for pid in ("coaching", "onboarding", "micro", "stag_enrolled")}
+    # coaching: m1, m3 assigned; onboarding: T1 (e1, e2, e3, e10) and T2 (e4, e5, e6; e11 left
+    # before the start); micro: enrolled e2, e6, e7; stag_enrolled: only T1 started (e2), since
+    # T2's one enrolment is e11's, who had left: T1's four reps
+    assert count == {"coaching": 2, "onboarding": 7, "micro": 3, "stag_enrolled": 4}
+
+
+def test_a_checkpoints_panels_share_one_population_and_equal_a_plain_cut(org):
+    from lndbayes.monitoring.asof import as_of, cut_table
+    from lndbayes.roi import participants_observed
+
+    cut = pd.Timestamp("2025-05-01")
+    org_k = as_of(org, cut)
+    plain = Org(root=org.root, ledger=org.ledger, programs=org.programs,
+                tables={k: cut_table(k, v, cut) for k, v in org.tables.items()})
+    pairs = [("coaching", "attrition_12m"), ("coaching", "csat"), ("onboarding", "quota"),
+             ("micro", "csat"), ("deals_course", "deals")]
+    for pid, oid in pairs + pairs:        # the second time from the checkpoint's memo
+        a, b = build_panel(org_k, pid, oid), build_panel(plain, pid, oid)
+        pd.testing.assert_frame_equal(a.data, b.data)
+        pd.testing.assert_frame_equal(a.units, b.units)
+        assert a.meta == b.meta
+    for pid in ("coaching", "onboarding", "micro"):
+        prog = org.programs.get_program(pid)
+        assert participants_observed(org_k, prog) == participants_observed(plain, prog)
+    assert sorted(k[1] for k in org_k.tables.memo) == [
+        "coaching", "deals_course", "micro", "onboarding"]
+    assert not hasattr(plain.tables, "memo")     # a loaded organisation recomputes every time
+
+
 def test_errors(org):
     with pytest.raises(ModelInputError, match="valid programs are: coaching, deals_course"):
         build_panel(org, "coachin", "csat")

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from lndbayes.config import HRIS_KPIS, Program, check_population, employed_at
+from lndbayes.data.org import cut_memo
 from lndbayes.design.arms import arms, employees, units_of
 from lndbayes.design.calendar import month_index
 from lndbayes.design.designs import Design, get_design
@@ -31,7 +32,7 @@ from lndbayes.design.outcomes import panel_rows, person_rows, randomized_rows, t
 from lndbayes.errors import ConfigError, ModelInputError
 from lndbayes.models.families import get_family
 
-__all__ = ["Panel", "PanelMeta", "build_panel", "COLUMNS"]
+__all__ = ["Panel", "PanelMeta", "build_panel", "population", "COLUMNS"]
 
 #: The columns of ``Panel.data``, in this order.
 COLUMNS = ["unit", "team", "department", "treated", "post", "period", "event_time", "cohort",
@@ -162,10 +163,25 @@ def _frame(rows: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
+def population(org, program: Program):
+    """(employees, the program's population, its members' and teams' arms, where the arms come
+    from, the warnings that decided them): what every outcome's panel of ``program`` shares.
+    Kept for the checkpoint when ``org`` is interim monitoring's cut
+    (:func:`lndbayes.data.org.cut_memo`); read only."""
+    def compute():
+        emp = employees(org)
+        pop = emp[check_population(program, emp)].copy()
+        warnings: list[str] = []
+        member, teams, arm_source = arms(org, program, emp, pop, warnings)
+        return emp, pop, member, teams, arm_source, tuple(warnings)
+
+    # the program object too: another configuration of the same id is another population
+    return cut_memo(org, ("population", program.id, id(program)), compute)
+
+
 def build_panel(org, program_id: str, outcome_id: str) -> Panel:
     """The analysis table of ``outcome_id`` of ``program_id`` (docs/architecture.md rules)."""
     cfg, program, outcome = _resolve(org, program_id, outcome_id)
-    emp = employees(org)
     design = program.design
     des = get_design(design.type)
     start = pd.Timestamp(design.start)
@@ -178,9 +194,8 @@ def build_panel(org, program_id: str, outcome_id: str) -> Panel:
     warnings: list[str] = []
     dropped: Counter = Counter()
 
-    pop_mask = check_population(program, emp)
-    pop = emp[pop_mask].copy()
-    member, teams, arm_source = arms(org, program, emp, pop, warnings)
+    emp, pop, member, teams, arm_source, arm_warnings = population(org, program)
+    warnings.extend(arm_warnings)
     units = units_of(program, outcome, emp, pop, member, teams, dropped)
     if units.empty:
         raise ModelInputError(

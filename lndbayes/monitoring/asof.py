@@ -82,6 +82,9 @@ class CutTables(Mapping):
 
     def __init__(self, tables, cut: pd.Timestamp, kpi_index=None):
         self._source, self._cut, self._done, self._kpi_index = tables, cut, {}, kpi_index
+        #: values derived from these tables, shared by the checkpoint's panels
+        #: (:func:`lndbayes.data.org.cut_memo`)
+        self.memo = {}
 
     def kpi_rows(self, name: str) -> pd.DataFrame:
         """``kpis[kpis["kpi"] == name]`` of the cut table: with an index of the uncut table, the
