@@ -57,11 +57,25 @@ def test_more_draws_factor_aims_past_400_with_a_margin():
 
 
 def test_short_of_draws_only_keeps_step_size_and_tuning_and_draws_more(monkeypatch):
-    calls, diag, _ = _run(monkeypatch, [_diag(ess=283), _diag()])
-    assert [(c["target_accept"], c["tune"], c["draws"]) for c in calls] == [
-        (0.8, 1000, 1000), (0.8, 1000, 2000)]
+    # twice the draws suffice: as many chains again, kept with the first ones
+    calls, diag, idata = _run(monkeypatch, [_diag(ess=283), _diag()])
+    assert [(c["target_accept"], c["tune"], c["draws"], c["chains"]) for c in calls] == [
+        (0.8, 1000, 1000, 4), (0.8, 1000, 1000, 4)]
     assert [c["seed"] for c in calls] == [7, 8]
     assert diag["converged"] and diag["retries"] == 1
+    assert [a["chains"] for a in diag["attempts"]] == [4, 8]
+    assert idata["posterior"].sizes["chain"] == 8
+    np.testing.assert_array_equal(idata["posterior"]["mu"].values[:4],
+                                  _idata(4, 5, 7)["posterior"]["mu"].values)
+    # a larger shortfall: longer chains (three times the draws cost less that way)
+    calls, diag, idata = _run(monkeypatch, [_diag(ess=200), _diag()])
+    assert [(c["draws"], c["chains"]) for c in calls] == [(1000, 4), (3000, 4)]
+    assert idata["posterior"].sizes["chain"] == 4
+    # short again after the chains were added: a new fit with chains long enough for twice
+    # the 8 x 1000 draws that fell short, not 12 chains
+    calls, diag, idata = _run(monkeypatch, [_diag(ess=300), _diag(ess=390), _diag()])
+    assert [(c["draws"], c["chains"]) for c in calls] == [(1000, 4), (1000, 4), (4000, 4)]
+    assert [a["chains"] for a in diag["attempts"]] == [4, 8, 4]
 
 
 def test_divergences_climb_the_ladder_and_a_short_chain_is_lengthened_too(monkeypatch):
