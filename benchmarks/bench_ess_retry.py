@@ -36,8 +36,8 @@ os.environ.setdefault("LNDBAYES_CACHE", tempfile.mkdtemp(prefix="lndbayes-bench-
 import lndbayes as lb  # noqa: E402
 import lndbayes.inference as inference  # noqa: E402
 from lndbayes.inference.diagnostics import diagnose  # noqa: E402
-from lndbayes.inference.sampling import (_only_short_of_draws, join_chains,  # noqa: E402
-                                         more_draws_factor, sample)
+from lndbayes.inference.sampling import (DEFAULT_TARGET_ACCEPT, _only_short_of_draws,  # noqa: E402
+                                         join_chains, more_draws_factor, sample)
 
 
 def _summary(idata) -> dict:
@@ -97,20 +97,18 @@ def outcome_fits(outcomes: list[str], org_seeds: list[int]) -> None:
                           seed=0, cache=False, strict=False)
             finally:
                 inference.sample_with_retry = original
-            from lndbayes.inference.sampling import DEFAULT_TARGET_ACCEPT
             ta = seen["kw"].get("target_accept") or DEFAULT_TARGET_ACCEPT
             compare({"org_seed": org_seed, "fit": what, "target_accept": ta}, seen["key"],
                     seen["build"], seen["data"], seed=org_seed, target_accept=ta)
 
 
 def skill_fits(data_dir: str | None, seeds: list[int]) -> None:
-    from lndbayes.inference.sampling import DEFAULT_TARGET_ACCEPT
     from lndbayes.skills import model as skill_model
     from lndbayes.skills.data import prepare
 
     data = prepare(lb.load_org(data_dir) if data_dir else lb.load_org())
     inputs = skill_model.model_inputs(data)
-    key = "bench-ess-retry|" + "|".join(f"{k}={v}" for k, v in sorted(inputs.sizes.items()))
+    key = skill_model.structure_key(inputs)
     build = lambda: skill_model.build_model(inputs)  # noqa: E731
     sample(key, build, inputs.arrays, draws=10, tune=10, chains=4, seed=0)   # compile once
     for seed in seeds:

@@ -47,7 +47,7 @@ def main(argv=None) -> None:
 
     data = prepare(lb.load_org(args.data) if args.data else lb.load_org())
     inputs = skill_model.model_inputs(data)
-    key = "bench-adapt|" + "|".join(f"{k}={v}" for k, v in sorted(inputs.sizes.items()))
+    key = skill_model.structure_key(inputs)
     with pytensor.config.change_flags(numba__fastmath=False):
         compiled = _compile(key, skill_model.build_model(inputs))
     cores = min(4, os.cpu_count() or 1)

@@ -32,7 +32,7 @@ def main(argv: list[str]) -> None:
     from lndbayes.skills.data import prepare
 
     inputs = skill_model.model_inputs(prepare(lb.load_org(argv[0])))
-    key = "rhat-by-parameter|" + "|".join(f"{k}={v}" for k, v in sorted(inputs.sizes.items()))
+    key = skill_model.structure_key(inputs)
 
     def build():
         return skill_model.build_model(inputs)

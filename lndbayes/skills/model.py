@@ -335,12 +335,16 @@ def _fit_lock(key: str):
     return file_lock(_cache_dir() / "locks" / f"{key}.lock", optional=True)   # read-only cache: just fit
 
 
+def structure_key(inputs: ModelInputs) -> str:
+    """The key compiled skill models are memoised under: every model of these sizes is one."""
+    return ("skills|" + "|".join(f"{k}={v}" for k, v in sorted(inputs.sizes.items()))
+            + f"|drift_nu={DRIFT_NU}")
+
+
 def _sample(inputs: ModelInputs, settings: dict):
     from lndbayes.inference.sampling import sample_with_retry
 
-    structure = "skills|" + "|".join(f"{k}={v}" for k, v in sorted(inputs.sizes.items()))
-    structure += f"|drift_nu={DRIFT_NU}"      # compiled models are memoised per structure
-    idata, diag = sample_with_retry(structure, lambda: build_model(inputs), inputs.arrays,
+    idata, diag = sample_with_retry(structure_key(inputs), lambda: build_model(inputs), inputs.arrays,
                                     draws=settings["draws"], tune=settings["tune"], chains=settings["chains"],
                                     seed=settings["seed"], retry=settings["retry"])
     return idata, {k: v for k, v in diag.items() if k != "attempts"}
