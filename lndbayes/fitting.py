@@ -32,10 +32,10 @@ from lndbayes.design.panel import Panel, build_panel
 from lndbayes.errors import FitFailedError, ModelInputError
 from lndbayes.estimands import build_result, build_summary_result
 from lndbayes.models.centring import (choose_centering, choose_department_centering,
-                                      choose_program_centering)
+                                      choose_program_centering, choose_treated_mean)
 from lndbayes.models.families import get_family
 from lndbayes.models.graph import (GLMSpec, build_model, centring_data, padded_teams,
-                                   prior_data_names, time_bases)
+                                   prior_data_names, time_bases, treated_weights)
 from lndbayes.models.priors import relevant_priors, resolve_priors
 from lndbayes.models.sufficient import collapse as collapse_rows
 from lndbayes.models.summary_model import (build_summary_model, summary_centring, summary_priors,
@@ -188,6 +188,8 @@ def fit_effects(df, outcome, treatment, group=None, baseline=None, covariates=()
             "target": target, "direction": direction, "interval": lndbayes.INTERVAL,
             "centred_teams": {"intercept": len(spec.int_centred),
                               "effect": len(spec.eff_centred)},
+            # teams whose mean effect was sampled directly (graph._treated_team_effects)
+            "treated_mean_teams": len(spec.mean_teams),
             "centred_departments": {"intercept": bool(spec.dept_int_centred and spec.n_dept > 1),
                                     "effect": bool(spec.dept_eff_centred and spec.n_dept > 1)},
             "n_cells": int(len(data["c_team"])), "collapsed": bool(collapse),
@@ -213,12 +215,17 @@ def glm_spec(matrix, fam, *, priors, centering, collapse: bool, hier: bool):
     pri = resolve_priors(names, scale, center, priors)
     c_int, c_eff, c_dept, prog_centred = centring_for(centering, fam.name, matrix, hier=hier,
                                                       n_dept=n_dept)
+    mean_teams = ()
+    if hier and not multi and CENTERINGS.get(centering) == "auto":
+        mean_teams = choose_treated_mean(fam.name, rows, len(labels.teams),
+                                         float(pri["effect_sd_team"]["sigma"]), c_eff)
     spec = GLMSpec(family=fam.name, design=matrix.design.name, hier=hier, J=len(labels.teams),
                    n_dept=n_dept, n_period=n_period, n_event=n_event, K=K, int_centred=c_int,
                    eff_centred=c_eff, exact=collapse, prior_names=tuple(names),
                    n_program=matrix.n_programs if multi else 1,
                    n_combo=len(labels.combo_team) if multi else 0, prog_centred=prog_centred,
-                   dept_int_centred=c_dept[0], dept_eff_centred=c_dept[1])
+                   dept_int_centred=c_dept[0], dept_eff_centred=c_dept[1],
+                   mean_teams=mean_teams)
     return spec, pri
 
 
@@ -228,6 +235,8 @@ def glm_data(spec, matrix) -> dict:
     labels, multi = matrix.labels, matrix.multi_program
     data = collapse_rows(spec.family, matrix.rows, exact=spec.exact, by_combo=multi)
     data.update(centring_data(spec))
+    if spec.hier and not multi:
+        data["treated_weight"] = treated_weights(spec)
     data.update(time_bases(spec))
     if spec.n_dept > 1:
         data["dept_of_team"] = padded_teams(labels.dept_of_team.astype(np.int64), spec)

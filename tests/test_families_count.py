@@ -73,9 +73,12 @@ def test_exact_values_of_one_cell():
     lp = model.compile_logp(sum=False)
     point = model.initial_point()
     point["overdispersion_log__"] = np.asarray(np.log(0.4))
-    assert [p.name for p in model.potentials] == ["loglik"]  # the last term lp returns
-    # the linear predictor at the initial point: every level at its prior's centre
-    eta = float(point["intercept_mean"]) + float(point["effect_mean"]) * df["treated"].to_numpy()
+    assert model.potentials[-1].name == "loglik"  # the last term lp returns
+    # the linear predictor at the initial point: every level at its prior's centre (no team's
+    # mean effect is sampled here, so effect_mean is effect_mean_treated)
+    assert not data["treated_weight"].any()
+    eta = (float(point["intercept_mean"])
+           + float(point["effect_mean_treated"]) * df["treated"].to_numpy())
     mu = df["exposure"].to_numpy() * np.exp(eta)
     alpha = 1 / 0.4
     want = stats.nbinom.logpmf(df["y"], alpha, alpha / (alpha + mu)).sum()

@@ -109,6 +109,48 @@ def choose_centering(family: str, rows: dict, J: int, threshold: float = 8.0, *,
             tuple(int(j) for j in np.flatnonzero(k_eff > 2.5 * threshold)))
 
 
+def choose_treated_mean(family: str, rows: dict, J: int, prior_sd: float, centred=(),
+                        threshold: float = 4.0) -> tuple:
+    r"""Teams whose mean effect the one-program model samples directly (``treated_weight``,
+    :func:`lndbayes.models.graph._treated_team_effects`): all non-centred teams with effect
+    observations, when their crude effect standard errors are small against the prior's team
+    sd, the median of :math:`s_\theta^2/\mathrm{se}_j^2` above ``threshold``
+    (:math:`s_\theta` = ``effect_sd_team``'s HalfNormal scale); else none.
+
+    All or none: with only the well-measured teams of a mixed set (one of 8 on a large-preset
+    trial), every other team's effect hung on that team's coordinate through the team sd, and
+    the fit diverged at large sd (11 divergences where the plain model had none).
+
+    Why the prior's scale and not the data's between-team sd (as :func:`choose_centering`): the
+    ridge this removes lies where the posterior lets the team sd be large against each team's
+    standard error, and with a few treated teams that sd reaches into the prior's tail whatever
+    the teams' spread. Measured on the example's outcomes, seeds 1-6 (benchmarks/results/
+    target_accept.md, session 22): where the ratio was ~20 (the two error counts) retries fell
+    from 4 of 12 fits to 1; where it was below 2 (compliance, attrition, engagement, time to
+    first deal: many small teams) sampling every treated team's mean sampled worse in a first
+    trial (time to first deal retried on 3 of 6 seeds against none), so those keep
+    :math:`\mu_\theta` as the coordinate (no team chosen: the plain model).
+    """
+    fam = get_family(family)
+    y, team, D = rows["y"], rows["team"], rows["D"].astype(bool)
+    if not D.any():
+        return ()
+    expo, cens = rows["exposure"], rows["censored"]
+    ctrl = ~D if (~D).any() else np.ones_like(D)
+    _, s0 = _team_link_stats(fam, y, expo, cens, team, ctrl, J)
+    _, s1 = _team_link_stats(fam, y, expo, cens, team, D, J)
+    se2 = s0**2 + s1**2
+    with np.errstate(divide="ignore"):
+        ratio = np.where(np.isfinite(se2) & (se2 > 0), prior_sd**2 / se2, 0.0)
+    candidates = np.zeros(J, bool)
+    candidates[np.unique(team[D])] = True
+    candidates[list(centred)] = False
+    candidates &= ratio > 0  # a team too small for a crude se says nothing either way
+    if not candidates.any() or not np.median(ratio[candidates]) > threshold:
+        return ()
+    return tuple(int(j) for j in np.flatnonzero(candidates))
+
+
 def _departments_dominate(est, dept, n_dept: int, threshold: float) -> bool:
     r"""Whether department-level parameters should be centred.
 

@@ -70,7 +70,9 @@ combinations (dimension ``combo``; the result relabels it ``(program, team)``). 
 column with a single value gives exactly the one-program model (same graph and cache keys).
 
 Parameterisation: centred or non-centred per team, chosen from the data in
-:mod:`lndbayes.models.centring`; which teams are centred is data (see :func:`_mixed`).
+:mod:`lndbayes.models.centring`; which teams are centred is data (see :func:`_mixed`). With one
+program and teams, the sampler moves the treated teams' mean effect and ``effect_mean`` is
+derived from it (:func:`_treated_team_effects`: the same model, other coordinates).
 """
 
 from __future__ import annotations
@@ -113,11 +115,15 @@ class GLMSpec:
     #: department intercepts / effects centred (else non-centred); data, like the team choice
     dept_int_centred: bool = False
     dept_eff_centred: bool = False
+    #: one program: the teams whose mean effect is sampled (data, like the centring; see
+    #: _treated_team_effects and centring.choose_treated_mean)
+    mean_teams: tuple = ()
 
     def key(self) -> str:
         d = asdict(self)
         # which teams and departments are centred is data (centring_data), not structure
-        for k in ("int_centred", "eff_centred", "dept_int_centred", "dept_eff_centred"):
+        for k in ("int_centred", "eff_centred", "dept_int_centred", "dept_eff_centred",
+                  "mean_teams"):
             d.pop(k)
         # the graph holds slots, not the teams, periods and event times themselves
         d["n_period"], d["n_event"] = time_slots(d["n_period"]), time_slots(d["n_event"])
@@ -230,6 +236,55 @@ def _mixed(name, mu, sd, centred, dim="team"):
     return pm.Deterministic(name, pt.switch(is_c, raw, mu + sd * raw), dims=dim)
 
 
+def _treated_team_effects(m, offset, sd, centred, weight, P):
+    r"""The one-program model's team effects, sampled through the treated teams' mean effect.
+
+    .. math::
+
+        \mu_\theta = m - \sigma_\theta \sum_j w_j r_j, \qquad
+        \theta_j = \begin{cases} r_j & c_j = 1 \\
+                   \mu_\theta + b_{d[j]} + \sigma_\theta r_j & c_j = 0 \end{cases}
+
+    with :math:`r_j \sim \mathrm{Normal}(\mu_\theta + b_{d[j]}, \sigma_\theta)` where centred
+    (:math:`c_j = 1`), :math:`r_j \sim \mathrm{Normal}(0, 1)` where not, and
+    :math:`\mu_\theta \sim \mathrm{Normal}(\mu_0, s_0)` (``effect_mean``'s prior), exactly as
+    in :func:`_mixed`. :math:`w_j = 1/|T|` on the non-centred teams :math:`T` that have
+    effect observations that the data pin well, 0 elsewhere (data: ``treated_weight``,
+    :func:`treated_weights`, chosen by :func:`lndbayes.models.centring.choose_treated_mean`), so
+    :math:`m = \mu_\theta + \sigma_\theta \bar r_T` (``effect_mean_treated``) is those teams'
+    mean effect less their departments' deviations. What is sampled is :math:`(m, r, \sigma_\theta)`
+    instead of :math:`(\mu_\theta, r, \sigma_\theta)`: a shift of :math:`\mu_\theta` by a
+    function of the other coordinates, Jacobian 1, so :math:`m` gets a flat prior and the priors
+    of :math:`\mu_\theta` and :math:`r` enter as potentials: the same posterior.
+
+    Why: the data pin each treated team's effect :math:`\mu_\theta + \sigma_\theta r_j`, and
+    with :math:`\sigma_\theta` large the non-centred coordinates left :math:`\mu_\theta` and
+    the :math:`r_j` on a thin ridge (lean_workshop/error_count, 5 treated teams: 1-22 divergences
+    on half of seeds 0-7). Their mean is what the data identify, so it is sampled directly
+    (benchmarks/results/target_accept.md, session 22). Where no team is chosen the weights are 0,
+    :math:`m = \mu_\theta`, and this is the plain model.
+    """
+    is_c = centred > 0
+    raw = pm.Flat("effect_team_raw", dims="team")
+    effect_mean = pm.Deterministic("effect_mean", m - sd * (weight * raw).sum())
+    pm.Potential("effect_mean_prior", pm.logp(
+        pm.Normal.dist(P("effect_mean", "mu"), P("effect_mean", "sigma")), effect_mean))
+    mu = effect_mean + offset
+    pm.Potential("effect_team_prior", pt.switch(
+        is_c, pm.logp(pm.Normal.dist(mu, sd), raw), pm.logp(pm.Normal.dist(0.0, 1.0), raw)).sum())
+    return pm.Deterministic("effect_team", pt.switch(is_c, raw, mu + sd * raw), dims="team")
+
+
+def treated_weights(spec: "GLMSpec") -> np.ndarray:
+    """``treated_weight`` of :func:`_treated_team_effects`: 1/|T| on the teams ``spec.mean_teams``
+    (:func:`lndbayes.models.centring.choose_treated_mean`), 0 elsewhere and on the padded slots;
+    all 0 (the plain model) when there are none."""
+    w = np.zeros(team_slots(spec.J))
+    if spec.mean_teams:
+        w[list(spec.mean_teams)] = 1.0 / len(spec.mean_teams)
+    return w
+
+
 def centring_data(spec: "GLMSpec") -> dict:
     """The 0/1 centring vectors :func:`build_model` reads (``pm.Data``, so they can change
     without recompiling)."""
@@ -270,8 +325,8 @@ def prior_data_names(priors: dict) -> dict:
 
 #: data whose size the structure key fixes (team and time slots, combinations): their static
 #: shape goes into the graph (see build_model)
-STRUCTURE_SIZED = ("centre_intercept", "centre_effect", "dept_of_team", "combo_program",
-                   "combo_team", "period_basis", "event_basis")
+STRUCTURE_SIZED = ("centre_intercept", "centre_effect", "treated_weight", "dept_of_team",
+                   "combo_program", "combo_team", "period_basis", "event_basis")
 
 
 def build_model(spec: GLMSpec, data: dict, priors: dict) -> pm.Model:
@@ -306,7 +361,14 @@ def build_model(spec: GLMSpec, data: dict, priors: dict) -> pm.Model:
                                        P("intercept_mean", "sigma"))
         else:
             intercept_mean = pt.constant(0.0)
-        effect_mean = pm.Normal("effect_mean", P("effect_mean", "mu"), P("effect_mean", "sigma"))
+        # one program with teams: effect_mean is derived from the treated teams' mean effect,
+        # which is what is sampled (_treated_team_effects)
+        treated_mean = spec.hier and not multi
+        if treated_mean:
+            m_treated = pm.Flat("effect_mean_treated")
+        else:
+            effect_mean = pm.Normal("effect_mean", P("effect_mean", "mu"),
+                                    P("effect_mean", "sigma"))
         if multi:
             # program means, partially pooled toward the portfolio mean
             sd_prog = pm.HalfNormal("effect_sd_program", P("effect_sd_program", "sigma"))
@@ -318,10 +380,7 @@ def build_model(spec: GLMSpec, data: dict, priors: dict) -> pm.Model:
                                            dims="program")
         if spec.hier:
             mu_int = intercept_mean + pt.zeros((J,))
-            if multi:
-                mu_eff = mu_prog[d["combo_program"]]
-            else:
-                mu_eff = effect_mean + pt.zeros((J,))
+            mu_eff = mu_prog[d["combo_program"]] if multi else pt.zeros((J,))
             if spec.n_dept > 1:
                 dept = d["dept_of_team"]
                 sd_id = pm.HalfNormal("intercept_sd_dept", P("intercept_sd_dept", "sigma"))
@@ -344,8 +403,11 @@ def build_model(spec: GLMSpec, data: dict, priors: dict) -> pm.Model:
             sd_int = pm.HalfNormal("intercept_sd_team", P("intercept_sd_team", "sigma"))
             sd_eff = pm.HalfNormal("effect_sd_team", P("effect_sd_team", "sigma"))
             alpha = _mixed("intercept_team", mu_int, sd_int, d["centre_intercept"])
-            theta = _mixed("effect_team", mu_eff, sd_eff, d["centre_effect"],
-                           dim="combo" if multi else "team")
+            if multi:
+                theta = _mixed("effect_team", mu_eff, sd_eff, d["centre_effect"], dim="combo")
+            else:
+                theta = _treated_team_effects(m_treated, mu_eff, sd_eff, d["centre_effect"],
+                                              d["treated_weight"], P)
         else:
             alpha = pm.Deterministic("intercept_team", intercept_mean + pt.zeros((1,)), dims="team")
             if multi:
