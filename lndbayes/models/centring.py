@@ -21,12 +21,27 @@ from lndbayes.models.sufficient import indices_by
 
 
 def _team_link_stats(fam, y, exposure, censored, team, mask, J):
+    r"""Each team's crude link-scale estimate and standard error over the rows in ``mask``.
+
+    Families with a residual sd (normal, lognormal) get :math:`\mathrm{se}_j = s/\sqrt{n_j}`
+    with :math:`s` the pooled within-team sd, as the model has one ``sigma``. Why: a team's own
+    sample sd from ~13 people is noisy, and one that came out low by chance (se 1.2 where its
+    peers had ~2.6) centred that team's intercept alone; where the posterior let the team sd fall
+    below that se the fit diverged (large-preset trials; with it non-centred, 0 divergences:
+    benchmarks/results/target_accept.md, session 22).
+    """
     est = np.full(J, np.nan)
     se = np.full(J, np.inf)
+    n = np.zeros(J)
     for j, idx in enumerate(indices_by(team, J)):
         sel = idx[mask[idx]]
         if len(sel) >= 2:
             est[j], se[j] = fam.link_estimate(y[sel], exposure[sel], censored[sel])
+            n[j] = len(sel)
+    ok = np.isfinite(se) & (n >= 2)
+    if fam.has_sigma and ok.any():
+        pooled = np.sum((n[ok] - 1) * n[ok] * se[ok] ** 2) / np.sum(n[ok] - 1)
+        se[ok] = np.sqrt(pooled / n[ok])
     return est, se
 
 
