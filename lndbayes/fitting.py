@@ -32,7 +32,8 @@ from lndbayes.design.panel import Panel, build_panel
 from lndbayes.errors import FitFailedError, ModelInputError
 from lndbayes.estimands import build_result, build_summary_result
 from lndbayes.models.centring import (choose_centering, choose_department_centering,
-                                      choose_program_centering, choose_treated_mean)
+                                      choose_program_centering, choose_treated_mean,
+                                      team_arm_stats)
 from lndbayes.models.families import get_family
 from lndbayes.models.graph import (GLMSpec, build_model, centring_data, padded_teams,
                                    prior_data_names, time_bases, treated_weights)
@@ -81,12 +82,16 @@ def flag_convergence(res, *, strict: bool, what: str, stacklevel: int = 3):
     return res
 
 
-def centring_for(centering: str, family: str, matrix, *, hier: bool, n_dept: int):
+def centring_for(centering: str, family: str, matrix, *, hier: bool, n_dept: int,
+                 effect_prior_sd: float | None = None):
     """The centring policy: which team intercepts and effects (indices), which department
-    levels (intercept, effect) and whether program means are centred.
+    levels (intercept, effect), whether program means are centred, and (one program, given
+    ``effect_prior_sd``, ``effect_sd_team``'s prior scale) the teams whose mean effect is
+    sampled (:func:`lndbayes.models.centring.choose_treated_mean`).
 
     ``"auto"`` asks lndbayes.models.centring's rules (centred where the data dominate the
-    prior); ``"centred"`` / ``"noncentred"`` force one parameterisation everywhere.
+    prior); ``"centred"`` / ``"noncentred"`` force one parameterisation everywhere (and sample
+    no team's mean effect).
     """
     policy = CENTERINGS.get(centering)
     if policy is None:
@@ -95,23 +100,30 @@ def centring_for(centering: str, family: str, matrix, *, hier: bool, n_dept: int
     rows, labels = matrix.rows, matrix.labels
     J, multi = len(labels.teams), matrix.multi_program
     n_combo = len(labels.combo_team) if multi else 0
+    mean_teams = ()
     if not hier:
         c_int, c_eff, c_dept = (), (), (False, False)
     elif policy == "auto":
         dept = labels.dept_of_team if n_dept > 1 else None
+        stats = team_arm_stats(family, rows, J)  # once for the three choices below
         c_int, c_eff = (choose_centering(family, rows, J, effect_unit=rows["combo"],
                                          n_effect=n_combo, effect_group=labels.combo_program,
-                                         effect_team=labels.combo_team, dept_of_team=dept)
-                        if multi else choose_centering(family, rows, J, dept_of_team=dept))
-        c_dept = (choose_department_centering(family, rows, J, dept) if dept is not None
-                  else (False, False))
+                                         effect_team=labels.combo_team, dept_of_team=dept,
+                                         arm_stats=stats)
+                        if multi else choose_centering(family, rows, J, dept_of_team=dept,
+                                                       arm_stats=stats))
+        c_dept = (choose_department_centering(family, rows, J, dept, arm_stats=stats)
+                  if dept is not None else (False, False))
+        if not multi and effect_prior_sd is not None:
+            mean_teams = choose_treated_mean(family, rows, J, effect_prior_sd, c_eff,
+                                             arm_stats=stats)
     elif policy == "centred":
         c_int, c_eff, c_dept = tuple(range(J)), tuple(range(n_combo if multi else J)), (True, True)
     else:
         c_int, c_eff, c_dept = (), (), (False, False)
     prog = multi and (policy == "centred" or (
         policy == "auto" and choose_program_centering(family, rows, matrix.n_programs)))
-    return c_int, c_eff, c_dept, prog
+    return c_int, c_eff, c_dept, prog, mean_teams
 
 
 # ============================================================================ the GLM
@@ -213,12 +225,9 @@ def glm_spec(matrix, fam, *, priors, centering, collapse: bool, hier: bool):
     scale = fam.link_scale(rows["y"], rows["exposure"], rows["censored"])
     center = fam.link_center(rows["y"], rows["exposure"], rows["censored"])
     pri = resolve_priors(names, scale, center, priors)
-    c_int, c_eff, c_dept, prog_centred = centring_for(centering, fam.name, matrix, hier=hier,
-                                                      n_dept=n_dept)
-    mean_teams = ()
-    if hier and not multi and CENTERINGS.get(centering) == "auto":
-        mean_teams = choose_treated_mean(fam.name, rows, len(labels.teams),
-                                         float(pri["effect_sd_team"]["sigma"]), c_eff)
+    c_int, c_eff, c_dept, prog_centred, mean_teams = centring_for(
+        centering, fam.name, matrix, hier=hier, n_dept=n_dept,
+        effect_prior_sd=float(pri["effect_sd_team"]["sigma"]) if hier else None)
     spec = GLMSpec(family=fam.name, design=matrix.design.name, hier=hier, J=len(labels.teams),
                    n_dept=n_dept, n_period=n_period, n_event=n_event, K=K, int_centred=c_int,
                    eff_centred=c_eff, exact=collapse, prior_names=tuple(names),

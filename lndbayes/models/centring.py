@@ -45,6 +45,19 @@ def _team_link_stats(fam, y, exposure, censored, team, mask, J):
     return est, se
 
 
+def team_arm_stats(family: str, rows: dict, J: int):
+    """Each team's crude link-scale estimate and standard error over its control rows and over
+    its effect rows, ``((e0, s0), (e1, s1))``: what :func:`choose_centering`,
+    :func:`choose_department_centering` and :func:`choose_treated_mean` read, computed once
+    (``arm_stats=``) rather than by each (~0.1-0.2 s each at a million rows)."""
+    fam = get_family(family)
+    y, team, D = rows["y"], rows["team"], rows["D"].astype(bool)
+    expo, cens = rows["exposure"], rows["censored"]
+    ctrl = ~D if (~D).any() else np.ones_like(D)
+    return (_team_link_stats(fam, y, expo, cens, team, ctrl, J),
+            _team_link_stats(fam, y, expo, cens, team, D, J))
+
+
 def _kappa(est, se, group=None):
     r""":math:`\kappa_j = \hat\tau^2/\mathrm{se}_j^2`, with :math:`\hat\tau^2` the between-unit
     variance *within* ``group`` (departments), DerSimonian-Laird with a categorical moderator:
@@ -84,7 +97,7 @@ def _kappa(est, se, group=None):
 
 def choose_centering(family: str, rows: dict, J: int, threshold: float = 8.0, *,
                      effect_unit=None, n_effect=None, effect_group=None, dept_of_team=None,
-                     effect_team=None):
+                     effect_team=None, arm_stats=None):
     """Indices of teams that get centred intercepts and of effect units that get centred effects.
 
     Effect units are teams, or (several programs) the program x team combinations given by
@@ -96,11 +109,10 @@ def choose_centering(family: str, rows: dict, J: int, threshold: float = 8.0, *,
     fam = get_family(family)
     if fam.noncentred_only:
         return (), ()
-    y, team, D = rows["y"], rows["team"], rows["D"].astype(bool)
+    y, D = rows["y"], rows["D"].astype(bool)
     expo, cens = rows["exposure"], rows["censored"]
     ctrl = ~D if (~D).any() else np.ones_like(D)
-    e0, s0 = _team_link_stats(fam, y, expo, cens, team, ctrl, J)
-    e1, s1 = _team_link_stats(fam, y, expo, cens, team, D, J)
+    (e0, s0), (e1, s1) = arm_stats or team_arm_stats(family, rows, J)
     dept = None if dept_of_team is None else np.asarray(dept_of_team)
     k_int = _kappa(e0, s0, dept)
     if effect_unit is not None:
@@ -125,7 +137,7 @@ def choose_centering(family: str, rows: dict, J: int, threshold: float = 8.0, *,
 
 
 def choose_treated_mean(family: str, rows: dict, J: int, prior_sd: float, centred=(),
-                        threshold: float = 4.0) -> tuple:
+                        threshold: float = 4.0, arm_stats=None) -> tuple:
     r"""Teams whose mean effect the one-program model samples directly (``treated_weight``,
     :func:`lndbayes.models.graph._treated_team_effects`): all non-centred teams with effect
     observations, when their crude effect standard errors are small against the prior's team
@@ -146,14 +158,10 @@ def choose_treated_mean(family: str, rows: dict, J: int, prior_sd: float, centre
     trial (time to first deal retried on 3 of 6 seeds against none), so those keep
     :math:`\mu_\theta` as the coordinate (no team chosen: the plain model).
     """
-    fam = get_family(family)
-    y, team, D = rows["y"], rows["team"], rows["D"].astype(bool)
+    team, D = rows["team"], rows["D"].astype(bool)
     if not D.any():
         return ()
-    expo, cens = rows["exposure"], rows["censored"]
-    ctrl = ~D if (~D).any() else np.ones_like(D)
-    _, s0 = _team_link_stats(fam, y, expo, cens, team, ctrl, J)
-    _, s1 = _team_link_stats(fam, y, expo, cens, team, D, J)
+    (_, s0), (_, s1) = arm_stats or team_arm_stats(family, rows, J)
     se2 = s0**2 + s1**2
     with np.errstate(divide="ignore"):
         ratio = np.where(np.isfinite(se2) & (se2 > 0), prior_sd**2 / se2, 0.0)
@@ -190,7 +198,7 @@ def _departments_dominate(est, dept, n_dept: int, threshold: float) -> bool:
 
 
 def choose_department_centering(family: str, rows: dict, J: int, dept_of_team,
-                                threshold: float = 8.0) -> tuple[bool, bool]:
+                                threshold: float = 8.0, arm_stats=None) -> tuple[bool, bool]:
     """(centred department intercepts, centred department effects): centred when departments
     are told apart by their teams far better than the between-department sd (measured: with
     departments 1 apart and teams 0.1 apart within them, 16 teams, non-centred department
@@ -200,11 +208,7 @@ def choose_department_centering(family: str, rows: dict, J: int, dept_of_team,
     fam = get_family(family)
     if fam.noncentred_only:
         return False, False
-    y, team, D = rows["y"], rows["team"], rows["D"].astype(bool)
-    expo, cens = rows["exposure"], rows["censored"]
-    ctrl = ~D if (~D).any() else np.ones_like(D)
-    e0, _ = _team_link_stats(fam, y, expo, cens, team, ctrl, J)
-    e1, _ = _team_link_stats(fam, y, expo, cens, team, D, J)
+    (e0, _), (e1, _) = arm_stats or team_arm_stats(family, rows, J)
     dept = np.asarray(dept_of_team)
     n_dept = int(dept.max()) + 1
     return (_departments_dominate(e0, dept, n_dept, threshold),
