@@ -71,7 +71,7 @@ def test_all_treated_teams_or_none_by_the_median_ratio(df):
     assert chosen == {(), (0, 2, 4, 6, 8)}
 
 
-def test_auto_centring_chooses_by_the_data(df):
+def test_auto_centring_chooses_by_the_data():
     # one person a cell: a team's pre/post difference has se ~0.8 against a team sd prior of half
     # the outcome sd (~0.8): no team; 40 a cell (se ~0.13): every treated team not centred
     cols = Columns(outcome="y", treatment="treated", group="team", period="period", post="post")
