@@ -97,16 +97,21 @@ def test_a_poor_adaptation_gets_longer_tuning_with_the_smaller_steps(monkeypatch
 
 def test_r_hat_a_little_high_with_a_clean_sampler_gets_more_chains_not_smaller_steps(monkeypatch):
     calls, diag, idata = _run(monkeypatch, [_diag(rhat=1.012), _diag(rhat=1.011), _diag()])
-    # the same settings each time, the next seed: 4 chains, then 4 more twice, all kept
+    # the same settings each time, the next seed: 4 chains, then 2 more twice, all kept
     assert [(c["target_accept"], c["tune"], c["draws"], c["chains"], c["seed"]) for c in calls] == [
-        (0.8, 1000, 1000, 4, 7), (0.8, 1000, 1000, 4, 8), (0.8, 1000, 1000, 4, 9)]
+        (0.8, 1000, 1000, 4, 7), (0.8, 1000, 1000, 2, 8), (0.8, 1000, 1000, 2, 9)]
     assert diag["converged"] and diag["retries"] == 2
-    assert [a["chains"] for a in diag["attempts"]] == [4, 8, 12]
-    assert idata["posterior"].sizes["chain"] == 12
-    np.testing.assert_array_equal(idata["posterior"]["chain"].values, np.arange(12))
-    # the first attempt's draws are the first four chains, untouched
+    assert [a["chains"] for a in diag["attempts"]] == [4, 6, 8]
+    assert idata["posterior"].sizes["chain"] == 8
+    np.testing.assert_array_equal(idata["posterior"]["chain"].values, np.arange(8))
+    # the first attempt's draws are the first four chains, untouched, the retry's the next two
     np.testing.assert_array_equal(idata["posterior"]["mu"].values[:4],
                                   _idata(4, 5, 7)["posterior"]["mu"].values)
+    np.testing.assert_array_equal(idata["posterior"]["mu"].values[4:6],
+                                  _idata(2, 5, 8)["posterior"]["mu"].values)
+    # short of effective draws as well: as many chains again (twice the draws are needed)
+    calls, diag, _ = _run(monkeypatch, [_diag(rhat=1.012, ess=300), _diag()])
+    assert [c["chains"] for c in calls] == [4, 4] and diag["attempts"][-1]["chains"] == 8
     # far above the rule, or with divergences: the ladder
     calls, _, _ = _run(monkeypatch, [_diag(rhat=1.2), _diag()])
     assert calls[1]["target_accept"] == 0.95

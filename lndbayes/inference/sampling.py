@@ -198,6 +198,15 @@ def _only_chains_too_short(diag: dict) -> bool:
     return _clean_sampler(diag) and THRESHOLDS["rhat_max"] < diag["rhat_max"] <= RHAT_LONGER_CHAINS
 
 
+def more_chains_for(diag: dict, chains: int) -> int:
+    """How many chains an R-hat near miss (:func:`_only_chains_too_short`) adds: half as many
+    as the fit has (at least 2, so that R-hat sees a new pair), or as many again when the
+    effective sample size is short as well (twice the draws are needed then)."""
+    if min(diag["ess_bulk_min"], diag["ess_tail_min"]) < THRESHOLDS["ess_min"]:
+        return chains
+    return max(2, chains // 2)
+
+
 def more_draws_factor(ess_min: float) -> int:
     """How many times the draws a fit short only of effective draws needs: the ESS grows about
     linearly with the draws, so ``1.3 x 400 / ESS`` (30% margin), at least 2, at most 4."""
@@ -231,15 +240,20 @@ def sample_with_retry(structure_key, build, data, *, draws, tune, chains, seed,
     chain; the old retry (target_accept 0.95, twice the tuning, twice the draws) cost ~4x the
     first fit where ~2x the draws suffice (measured on 10,000 rows, 200 teams: ESS 283 and 362
     at seeds 1 and 3). R-hat a little above 1.01 (up to :data:`RHAT_LONGER_CHAINS`) with no
-    divergences and E-BFMI fine gets as many chains again (same settings, the next seed), kept
-    together with the first ones (:func:`join_chains`): 8 chains of 1000 draws. Why: the maximum
-    R-hat over thousands of well-mixing parameters exceeds 1.01 by chance at 4 x 1000 draws
-    (the skill-gap forecast at 597 teams, ~11,000 parameters: R-hat max 1.010-1.013 on every
-    run, 1.011 again at target_accept 0.95 with twice the tuning, 274 s later); its noise falls
+    divergences and E-BFMI fine gets half as many chains again (:func:`more_chains_for`; as many
+    again when the ESS is short too), same settings, the next seed, kept together with the
+    first ones (:func:`join_chains`): 6 chains of 1000 draws. Why: the maximum R-hat over
+    thousands of well-mixing parameters exceeds 1.01 by chance at 4 x 1000 draws (the skill-gap
+    forecast at 597 teams, ~11,000 parameters: R-hat max 1.010-1.013 on every run, 1.011 again
+    at target_accept 0.95 with twice the tuning, 274 s later; the elements that cross have bulk
+    ESS 8,000-10,000 but folded ESS ~1,100, the spread of each chain's draws); its noise falls
     with more draws, not with smaller steps, and more chains give them without throwing the
-    first chains away. The former retry (4 new chains of twice the tuning and draws) cost twice
-    the first fit on top of it (large preset: 125 s, then 250-275 s); this one costs one first
-    fit more. Any
+    first chains away. Two chains suffice: of the 8 fits of a 100-program large-preset run
+    that failed on R-hat alone at 4 chains (1.0105-1.0141), all 8 passed with the first 6 of
+    their 8 chains (benchmarks/results/retry_tuning.md, session 23), and on 2 cores 2 chains are
+    one round where 4 are two. Before: 4 new chains of twice the tuning and draws, twice the
+    first fit (large preset: 125 s, then 250-275 s); then 4 more chains, one first fit; now
+    half of one. Any
     other failure climbs the ladder ``RETRIES``: target_accept 0.95, then 0.99 (and twice, then
     three times the draws when the ESS was short too). The tuning is lengthened with it
     (twice, then three times) only when the adaptation itself looks poor (E-BFMI low, or R-hat
@@ -260,18 +274,19 @@ def sample_with_retry(structure_key, build, data, *, draws, tune, chains, seed,
     history = []
     idata = None
     for i in range(1 + n_retries):
-        more_chains = False
+        more_chains, n_more = False, chains
         if i:
             last = history[-1]
             if _only_short_of_draws(last["diag"]):
                 factor = more_draws_factor(min(last["diag"]["ess_bulk_min"],
                                                last["diag"]["ess_tail_min"]))
                 if factor == 2 and last["chains"] == chains:
-                    more_chains = True        # as many chains again: see the docstring
+                    more_chains, n_more = True, chains  # as many chains again: see the docstring
                 else:   # factor x the draws of all the last chains, in `chains` chains
                     n_draws = min(8 * draws, n_draws * last["chains"] // chains * factor)
             elif _only_chains_too_short(last["diag"]):
                 more_chains = True            # the draws so far are kept: see the docstring
+                n_more = more_chains_for(last["diag"], chains)
             elif rung < len(ladder):
                 ta, longer = ladder[rung]
                 rung += 1
@@ -281,10 +296,11 @@ def sample_with_retry(structure_key, build, data, *, draws, tune, chains, seed,
             else:  # nothing left to change: a retry would repeat the last attempt
                 break
             progress.emit("retry", attempt=i, target_accept=ta, tune=tune * mult, draws=n_draws,
-                          more_chains=chains if more_chains else 0,
+                          more_chains=n_more if more_chains else 0,
                           why="; ".join(m.split(":")[0] for m in last["messages"]) or "diagnostics failed")
-        new = sample(structure_key, build, data, draws=n_draws, tune=tune * mult, chains=chains,
-                     seed=seed + i, target_accept=ta, sampler=sampler)
+        new = sample(structure_key, build, data, draws=n_draws, tune=tune * mult,
+                     chains=n_more if more_chains else chains, seed=seed + i, target_accept=ta,
+                     sampler=sampler)
         idata = join_chains(idata, new) if more_chains else new
         diag = diagnose(idata)
         history.append({"target_accept": ta, "tune": tune * mult, "draws": n_draws,
