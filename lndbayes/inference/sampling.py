@@ -198,11 +198,12 @@ def _only_chains_too_short(diag: dict) -> bool:
     return _clean_sampler(diag) and THRESHOLDS["rhat_max"] < diag["rhat_max"] <= RHAT_LONGER_CHAINS
 
 
-def more_chains_for(diag: dict, chains: int) -> int:
-    """How many chains an R-hat near miss (:func:`_only_chains_too_short`) adds: half as many
-    as the fit has (at least 2, so that R-hat sees a new pair), or as many again when the
-    effective sample size is short as well (twice the draws are needed then)."""
-    if min(diag["ess_bulk_min"], diag["ess_tail_min"]) < THRESHOLDS["ess_min"]:
+def more_chains_for(diag: dict, chains: int, have: int) -> int:
+    """How many chains an R-hat near miss (:func:`_only_chains_too_short`) of a fit with ``have``
+    chains adds: half of ``chains`` (at least 2) the first time; ``chains`` when chains were
+    added before (a second near miss) or the effective sample size is short as well (twice the
+    draws are needed then)."""
+    if have > chains or min(diag["ess_bulk_min"], diag["ess_tail_min"]) < THRESHOLDS["ess_min"]:
         return chains
     return max(2, chains // 2)
 
@@ -242,16 +243,17 @@ def sample_with_retry(structure_key, build, data, *, draws, tune, chains, seed,
     at seeds 1 and 3). R-hat a little above 1.01 (up to :data:`RHAT_LONGER_CHAINS`) with no
     divergences and E-BFMI fine gets half as many chains again (:func:`more_chains_for`; as many
     again when the ESS is short too), same settings, the next seed, kept together with the
-    first ones (:func:`join_chains`): 6 chains of 1000 draws. Why: the maximum R-hat over
+    first ones (:func:`join_chains`): 6 chains of 1000 draws, then 10. Why: the maximum R-hat over
     thousands of well-mixing parameters exceeds 1.01 by chance at 4 x 1000 draws (the skill-gap
     forecast at 597 teams, ~11,000 parameters: R-hat max 1.010-1.013 on every run, 1.011 again
     at target_accept 0.95 with twice the tuning, 274 s later; the elements that cross have bulk
     ESS 8,000-10,000 but folded ESS ~1,100, the spread of each chain's draws); its noise falls
     with more draws, not with smaller steps, and more chains give them without throwing the
-    first chains away. Two chains suffice: of the 8 fits of a 100-program large-preset run
-    that failed on R-hat alone at 4 chains (1.0105-1.0141), all 8 passed with the first 6 of
-    their 8 chains (benchmarks/results/retry_tuning.md, session 23), and on 2 cores 2 chains are
-    one round where 4 are two. Before: 4 new chains of twice the tuning and draws, twice the
+    first chains away. Two chains mostly suffice: of the 9 fits of a 100-program large-preset
+    run that failed on R-hat alone at 4 chains (1.0105-1.0146), 8 passed with the first 6 of
+    their chains and the 9th (1.0146) with 10 (benchmarks/results/retry_tuning.md, session 23),
+    so a second near miss adds 4 (6 -> 10); on 2 cores 2 chains are one round where 4 are two.
+    Before: 4 new chains of twice the tuning and draws, twice the
     first fit (large preset: 125 s, then 250-275 s); then 4 more chains, one first fit; now
     half of one. Any
     other failure climbs the ladder ``RETRIES``: target_accept 0.95, then 0.99 (and twice, then
@@ -286,7 +288,7 @@ def sample_with_retry(structure_key, build, data, *, draws, tune, chains, seed,
                     n_draws = min(8 * draws, n_draws * last["chains"] // chains * factor)
             elif _only_chains_too_short(last["diag"]):
                 more_chains = True            # the draws so far are kept: see the docstring
-                n_more = more_chains_for(last["diag"], chains)
+                n_more = more_chains_for(last["diag"], chains, last["chains"])
             elif rung < len(ladder):
                 ta, longer = ladder[rung]
                 rung += 1
