@@ -4,7 +4,8 @@ Runs in a fresh subprocess with an EMPTY PyTensor compile folder and lndbayes co
 machine that never compiled an lndbayes model), builds each outcome's model as ``fit_panel``
 does (without sampling) and compiles it with ``lndbayes.inference.compiled``. Prints the CPU
 seconds per model and the Numba functions that took the most exclusive CPU (from Numba's
-``numba:compile`` events). Compare conditions within one run: timings on a shared 2-core
+``numba:compile`` events) and how many Numba compiles each model took (deterministic: compare
+these counts, not only seconds). Compare conditions within one run: timings on a shared 2-core
 machine vary 2x with the load (benchmarks/results/compile.md, "Session 10: cold compile").
 
     .venv/bin/python benchmarks/bench_cold_compile.py                       # manager_coaching
@@ -90,12 +91,15 @@ def worker(args) -> None:
             pass
         label = "/".join(item)
         t0 = time.process_time()
+        n0 = sum(count.values())
         c = compiled.compile_pymc_model(captured["model"])
         dt = time.process_time() - t0
         total += dt
-        print(f"{label}: {dt:.1f} CPU-s, loaded {c.cache_hits}/2 callbacks", flush=True)
-    print(f"total compile: {total:.1f} CPU-s (lndbayes from {Path(lb.__file__).parent}); "
-          "Numba functions by exclusive CPU:")
+        # the number of Numba compiles is deterministic where the seconds vary 20% run to run
+        print(f"{label}: {dt:.1f} CPU-s, {sum(count.values()) - n0} Numba compiles, "
+              f"loaded {c.cache_hits}/2 callbacks", flush=True)
+    print(f"total compile: {total:.1f} CPU-s, {sum(count.values())} Numba compiles "
+          f"(lndbayes from {Path(lb.__file__).parent}); Numba functions by exclusive CPU:")
     for name, s in excl.most_common(args.top):
         print(f"  {s:6.2f} s  x{count[name]:3d}  {name}")
 
