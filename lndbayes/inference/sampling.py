@@ -253,9 +253,8 @@ def sample_with_retry(structure_key, build, data, *, draws, tune, chains, seed,
     run that failed on R-hat alone at 4 chains (1.0105-1.0146), 8 passed with the first 6 of
     their chains and the 9th (1.0146) with 10 (benchmarks/results/retry_tuning.md, session 23),
     so a second near miss adds 4 (6 -> 10); on 2 cores 2 chains are one round where 4 are two.
-    Before: 4 new chains of twice the tuning and draws, twice the
-    first fit (large preset: 125 s, then 250-275 s); then 4 more chains, one first fit; now
-    half of one. Any
+    Before: 4 new chains of twice the tuning and draws, twice the first fit (large preset:
+    125 s, then 250-275 s); then 4 more chains, one first fit; now half of one. Any
     other failure climbs the ladder ``RETRIES``: target_accept 0.95, then 0.99 (and twice, then
     three times the draws when the ESS was short too). The tuning is lengthened with it
     (twice, then three times) only when the adaptation itself looks poor (E-BFMI low, or R-hat
@@ -283,7 +282,7 @@ def sample_with_retry(structure_key, build, data, *, draws, tune, chains, seed,
                 factor = more_draws_factor(min(last["diag"]["ess_bulk_min"],
                                                last["diag"]["ess_tail_min"]))
                 if factor == 2 and last["chains"] == chains:
-                    more_chains, n_more = True, chains  # as many chains again: see the docstring
+                    more_chains = True        # as many chains again: see the docstring
                 else:   # factor x the draws of all the last chains, in `chains` chains
                     n_draws = min(8 * draws, n_draws * last["chains"] // chains * factor)
             elif _only_chains_too_short(last["diag"]):
@@ -300,9 +299,8 @@ def sample_with_retry(structure_key, build, data, *, draws, tune, chains, seed,
             progress.emit("retry", attempt=i, target_accept=ta, tune=tune * mult, draws=n_draws,
                           more_chains=n_more if more_chains else 0,
                           why="; ".join(m.split(":")[0] for m in last["messages"]) or "diagnostics failed")
-        new = sample(structure_key, build, data, draws=n_draws, tune=tune * mult,
-                     chains=n_more if more_chains else chains, seed=seed + i, target_accept=ta,
-                     sampler=sampler)
+        new = sample(structure_key, build, data, draws=n_draws, tune=tune * mult, chains=n_more,
+                     seed=seed + i, target_accept=ta, sampler=sampler)
         idata = join_chains(idata, new) if more_chains else new
         diag = diagnose(idata)
         history.append({"target_accept": ta, "tune": tune * mult, "draws": n_draws,
