@@ -157,6 +157,69 @@ def test_kpi_rows_picked_then_cut_equal_the_cut_table_filtered(org):
     assert as_of(empty, "2025-01-01", KpiIndex(empty.kpis)).kpi_rows("x").empty
 
 
+def test_kpi_values_prepared_once_then_cut_equal_those_of_the_cut(org):
+    """A checkpoint's KPI values (_check_kpi: one entity's rows, text keys, 'YYYY-MM' periods,
+    numbers) come from the whole KPI prepared once and cut; they equal the plain path's on the
+    cut table at every cut, for every KPI and entity, index and dtypes included. Before a KPI's
+    first month is over there is nothing to cut, and the plain path answers (its error)."""
+    from lndbayes.data.org import KpiIndex
+    from lndbayes.design.panel import _check_kpi, _prepared_kpi
+    from lndbayes.errors import ConfigError
+
+    index = KpiIndex(org.kpis)
+    program = org.programs.get_program(next(iter(org.programs.programs)))
+    outcome = program.outcomes[0]
+    kpis = org.kpis.groupby(["kpi", "entity_type"]).size().index
+    partly = 0
+    for cut in ("2024-01-01", "2024-02-01", "2024-07-01", "2025-01-01", "2025-07-15"):
+        fast, plain = as_of(org, cut, index), as_of(org, cut)
+        for name, entity in kpis:
+            try:
+                want = _check_kpi(plain, program, outcome, name, "kpi", entity)
+            except ConfigError as err:
+                with pytest.raises(ConfigError, match="no observations"):
+                    _check_kpi(fast, program, outcome, name, "kpi", entity)
+                assert "no observations" in str(err)
+                continue
+            got = _check_kpi(fast, program, outcome, name, "kpi", entity)
+            pd.testing.assert_frame_equal(got, want, check_exact=True)
+            partly += 0 < len(want) < ((org.kpis["kpi"] == name) & (org.kpis["entity_type"] == entity)).sum()
+    assert partly >= 10          # cuts that keep some of a KPI's rows, not only all or none
+    # values given as text: to_numeric decides one dtype for all of them, so no preparing ahead
+    text = org.kpis.astype({"value": object})
+    assert _prepared_kpi(text[text["kpi"] == kpis[0][0]], kpis[0][1]) is None
+
+
+def test_a_checkpoint_with_too_little_data_builds_only_the_monitored_panel(org, monkeypatch):
+    """The monetised outcomes' panels serve P(ROI > 0) only: at a checkpoint whose monitored
+    outcome has too little data they are not built; at one with enough, all are."""
+    import lndbayes.monitoring.core as core
+
+    built = []
+    real = core.build_panel
+
+    def counting(org_k, program_id, outcome_id):
+        built.append((org_k.meta["as_of"], outcome_id))
+        return real(org_k, program_id, outcome_id)
+
+    pid = next(p for p in org.programs.programs
+               if sum(o.value_per_unit is not None for o in org.programs.get_program(p).outcomes) >= 2)
+    monkeypatch.setattr(core, "build_panel", counting)
+    mon = monitor_program(org, pid, cache=False)
+    by_cut = {}
+    for cut, oid in built:
+        by_cut.setdefault(cut, []).append(oid)
+    assert set(by_cut) == set(mon.table["as_of"])
+    for row in mon.table.itertuples():
+        outcomes = by_cut[row.as_of]
+        assert outcomes[0] == mon.outcome_id
+        if row.enough:
+            assert sorted(outcomes) == sorted({mon.outcome_id, *mon.monetised})
+        else:
+            assert outcomes == [mon.outcome_id]
+    assert (~mon.table["enough"]).any() and mon.table["enough"].any()
+
+
 def test_cumulative_outcome_counts_only_events_so_far(org):
     """Attrition at month k counts leavers before the cut: the panel's events grow with k and
     never exceed the full window's."""

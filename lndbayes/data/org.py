@@ -112,6 +112,14 @@ class KpiIndex:
         self._kpis = kpis
         self._rows = ({} if kpis is None or kpis.empty or "kpi" not in kpis
                       else kpis.groupby("kpi", sort=False, observed=True).indices)
+        self._prepared: dict = {}
+
+    def prepared(self, name: str, key, prepare):
+        """``prepare(self.rows(name))``, computed once per ``(name, key)`` and kept: for row-wise
+        preparations that every cut of the table would repeat (read only)."""
+        if (name, key) not in self._prepared:
+            self._prepared[name, key] = prepare(self.rows(name))
+        return self._prepared[name, key]
 
     def rows(self, name: str) -> pd.DataFrame:
         """``kpis[kpis["kpi"] == name]`` (the table itself when it is empty, as before)."""

@@ -119,17 +119,17 @@ def _resolve(org, program_id: str, outcome_id: str):
 def _check_kpi(org, program: Program, outcome, name: str, field_name: str, entity: str):
     """The kpis.csv rows of KPI ``name`` for ``entity``; ConfigError when there are none."""
     idx = program.outcome_ids.index(outcome.id)
+    # interim monitoring's checkpoints: prepared once, then cut (monitoring.asof.CutTables)
+    prepared = getattr(org.tables, "prepared_kpi_rows", None)
+    if prepared is not None:
+        out = prepared(name, ("check_kpi", entity), lambda rows: _prepared_kpi(rows, entity))
+        if out is not None and not out.empty:
+            return out
     rows = org.kpi_rows(name)
     if not rows.empty:
         at = rows[rows["entity_type"] == entity]
         if not at.empty:
-            out = at.copy()
-            out["entity_key"] = out["entity_key"].astype(str)
-            out["period"] = out["period"].astype(str).str[:7]
-            out["value"] = pd.to_numeric(out["value"], errors="coerce")
-            out["censored"] = (out["censored"].fillna(False).astype(bool) if "censored" in out
-                               else False)
-            return out.dropna(subset=["value"])
+            return _kpi_values(at)
         have = ", ".join(sorted(rows["entity_type"].astype(str).unique()))
         raise ConfigError(
             f"KPI '{name}' has no {entity}-level observations in kpis.csv (it has {have}-level ones)",
@@ -145,6 +145,27 @@ def _check_kpi(org, program: Program, outcome, name: str, field_name: str, entit
         fix=(f"use one of the KPIs that exist: {', '.join(existing + list(HRIS_KPIS))}"
              if existing else "add the KPI to kpis.csv, or use an HRIS-derived one: "
              + ", ".join(HRIS_KPIS)))
+
+
+def _kpi_values(at: pd.DataFrame) -> pd.DataFrame:
+    """One entity's KPI rows with keys as text, periods as 'YYYY-MM', values as numbers (rows
+    without a value left out: a missing KPI month is no observation)."""
+    out = at.copy()
+    out["entity_key"] = out["entity_key"].astype(str)
+    out["period"] = out["period"].astype(str).str[:7]
+    out["value"] = pd.to_numeric(out["value"], errors="coerce")
+    out["censored"] = (out["censored"].fillna(False).astype(bool) if "censored" in out
+                       else False)
+    return out.dropna(subset=["value"])
+
+
+def _prepared_kpi(rows: pd.DataFrame, entity: str) -> pd.DataFrame | None:
+    """:func:`_kpi_values` of all of a KPI's rows at ``entity``, to be cut per checkpoint; None
+    (use the plain path) unless every step is row by row: ``to_numeric`` of text infers one
+    dtype from all the values, so a cut of it could differ from the conversion of the cut."""
+    if rows is None or rows.empty or rows["value"].dtype != np.float64:
+        return None
+    return _kpi_values(rows[rows["entity_type"] == entity])
 
 
 def _frame(rows: pd.DataFrame) -> pd.DataFrame:

@@ -94,6 +94,23 @@ class CutTables(Mapping):
             return KpiIndex.filter(self["kpis"], name)
         return cut_table("kpis", self._kpi_index.rows(name), self._cut)
 
+    def prepared_kpi_rows(self, name: str, key, prepare):
+        """``prepare`` of KPI ``name``'s rows as known before the cut, or None where this
+        cannot answer (no KPI index). ``prepare`` must work row by row, keep the index and
+        normalise ``period`` to its 'YYYY-MM' (``astype(str).str[:7]``): it then runs once on
+        the whole KPI's rows (:meth:`lndbayes.data.org.KpiIndex.prepared`) and each cut keeps
+        the prepared rows whose period is over before it, the rule of :func:`cut_table`, so
+        the result equals ``prepare(self.kpi_rows(name))``. Why: the panels of every
+        checkpoint repeated the same conversions on each cut of the same rows (~10 ms a
+        panel at 20,000 employees)."""
+        if self._kpi_index is None or "kpis" in self._done:
+            return None
+        rows = self._kpi_index.prepared(name, key, prepare)
+        if rows is None or rows.empty:
+            return rows
+        last = period_str(month_index(self._cut) - 1)
+        return rows[(rows["period"] <= last).to_numpy()]
+
     def __getitem__(self, name):
         if name not in self._done:
             self._done[name] = cut_table(name, self._source[name], self._cut)

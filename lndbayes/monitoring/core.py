@@ -316,17 +316,21 @@ def _look(org, program, program_id, out, monetised, rule, min_group, direction, 
             "last_month": period_str(month_index(cut) - 1)}
     contrasts, panels, units = {}, {}, {}
     no_panel = ""
-    for o in [out] + [m for m in monetised if m.id != out.id]:
+
+    def add(o) -> None:
+        nonlocal no_panel
         try:
             panel = build_panel(org_k, program_id, o.id)
             tc = team_contrasts(panel)
         except LndbayesError as err:
             if o.id == out.id:        # say why (no comparison arm, no survey yet, ...)
                 no_panel = " ".join(str(err).split())
-            continue
+            return
         if is_cumulative(panel.meta):
             tc = tc.scaled(o.window_months / min(k, o.window_months))
         contrasts[o.id], panels[o.id], units[o.id] = tc, panel, panel.meta.unit_type
+
+    add(out)
     tc = contrasts.get(out.id)
     if tc is None:
         return ({**base, "n_treated": 0, "n_control": 0, "teams": 0, "enough": False,
@@ -341,6 +345,11 @@ def _look(org, program, program_id, out, monetised, rule, min_group, direction, 
            "enough": enough}
     if not enough:
         return {**row, "action": "too little data", "reason": f"too little data: {why}"}, (tc, enough), None
+    # the monetised outcomes' panels serve only P(ROI > 0): built once the rule has a decision
+    # to make (a third of the example's and the large preset's checkpoints have too little data)
+    for o in monetised:
+        if o.id != out.id:
+            add(o)
     post = tc.posterior()
     draws = post.draws(N_DRAWS, seed=seed + i)
     lo, hi = np.quantile(draws, [(1 - INTERVAL) / 2, (1 + INTERVAL) / 2])
