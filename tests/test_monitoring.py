@@ -190,6 +190,65 @@ def test_kpi_values_prepared_once_then_cut_equal_those_of_the_cut(org):
     assert _prepared_kpi(text[text["kpi"] == kpis[0][0]], kpis[0][1]) is None
 
 
+def test_employees_prepared_once_then_cut_equal_those_of_the_cut(org):
+    """A checkpoint's employees (dates, keys, the panels' columns) come from the whole table
+    prepared once, cut and blanked by as_of's rules: equal, index and dtypes included, to the
+    plain path's at every cut; a cut before anyone was hired still says so."""
+    from lndbayes.data.org import KpiIndex
+    from lndbayes.design.arms import employees
+    from lndbayes.errors import ModelInputError
+
+    index = KpiIndex(org.kpis)
+    hires = org.employees["hire_date"]
+    leavers = org.employees["termination_date"].dropna()
+    cuts = [hires.min() + pd.Timedelta(days=1), "2024-02-01", "2024-07-15", "2025-01-01",
+            leavers.quantile(0.5), leavers.max(), leavers.max() + pd.Timedelta(days=1)]
+    for cut in cuts:
+        fast, plain = as_of(org, cut, index), as_of(org, cut)
+        want = employees(plain)
+        pd.testing.assert_frame_equal(employees(fast), want, check_exact=True)
+        assert "employees" not in fast.tables._done        # the table itself was never cut
+    # blanked and still there: people who left after the cut are employed as far as it knows
+    half = leavers.quantile(0.5)
+    left = employees(as_of(org, half, index))["termination_date"].dropna()
+    assert 0 < len(left) < len(leavers) and (left < half).all()
+    with pytest.raises(ModelInputError, match="no employees"):
+        employees(as_of(org, hires.min() - pd.Timedelta(days=1), index))
+
+
+def test_kpi_names_known_at_a_cut_without_cutting_the_table(org):
+    """The error for a KPI with no rows yet lists the KPIs known at the cut: the same list as
+    the cut table's, from each KPI's first month."""
+    from lndbayes.data.org import KpiIndex
+
+    index = KpiIndex(org.kpis)
+    for cut in ("2023-06-01", "2024-01-01", "2024-02-01", "2025-03-01", "2026-06-01"):
+        fast, plain = as_of(org, cut, index), as_of(org, cut)
+        k = plain.kpis
+        want = sorted(k["kpi"].astype(str).unique()) if not k.empty else []
+        assert fast.tables.known_kpi_names() == want
+        assert "kpis" not in fast.tables._done
+    assert as_of(org, "2024-02-01", index).tables.known_kpi_names() != \
+        as_of(org, "2026-06-01", index).tables.known_kpi_names() or org.kpis["period"].nunique() == 1
+
+
+def test_a_report_workers_programs_share_one_tables_index(tmp_path):
+    """Copies of one remembered load share the KPI index and what it prepared; another load,
+    or an organisation changed with dataclasses.replace, gets its own."""
+    from lndbayes.data import org as org_mod
+
+    lb.simulate_org(tmp_path / "raw", seed=3)
+    org_mod.remember_loaded(True)
+    try:
+        a, b = lb.load_org(tmp_path), lb.load_org(tmp_path)
+        assert a is not b and org_mod.tables_index(a) is org_mod.tables_index(b)
+        assert org_mod.tables_index(dataclasses.replace(a)) is not org_mod.tables_index(a)
+    finally:
+        org_mod.remember_loaded(False)
+    c = lb.load_org(tmp_path)
+    assert org_mod.tables_index(c) is not org_mod.tables_index(c)
+
+
 def test_a_checkpoint_with_too_little_data_builds_only_the_monitored_panel(org, monkeypatch):
     """The monetised outcomes' panels serve P(ROI > 0) only: at a checkpoint whose monitored
     outcome has too little data they are not built; at one with enough, all are."""

@@ -18,7 +18,18 @@ from lndbayes.errors import ConfigError, ModelInputError
 
 
 def employees(org) -> pd.DataFrame:
-    emp = org.employees.copy()
+    """The HRIS table with naive UTC dates, text keys, every column the panels read and a
+    default index. At an interim-monitoring checkpoint the whole table is prepared once and cut
+    (:meth:`lndbayes.monitoring.asof.CutTables.prepared_employees`: the same rows)."""
+    prepared = getattr(org.tables, "prepared_employees", None)
+    emp = prepared(_prepare_employees) if prepared is not None else None
+    if emp is not None and not emp.empty:
+        return emp
+    return _prepare_employees(org.employees)
+
+
+def _prepare_employees(table: pd.DataFrame) -> pd.DataFrame:
+    emp = table.copy()
     if emp.empty:
         raise ModelInputError("the organisation has no employees table. Fix: put employees.csv in "
                               "raw/ (docs/data-contract.md) and ingest again")

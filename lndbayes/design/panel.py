@@ -136,8 +136,11 @@ def _check_kpi(org, program: Program, outcome, name: str, field_name: str, entit
             file=program.source_file, row=program.line_of("outcomes", idx, field_name),
             column=program.field_path("outcomes", idx, field_name),
             fix="set measured_on to match the entity_type of the KPI, or add the missing rows")
-    k = org.kpis
-    existing = sorted(k["kpi"].astype(str).unique()) if not k.empty else []
+    known = getattr(org.tables, "known_kpi_names", None)
+    existing = known() if known is not None else None
+    if existing is None:
+        k = org.kpis
+        existing = sorted(k["kpi"].astype(str).unique()) if not k.empty else []
     raise ConfigError(
         f"KPI '{name}' has no observations in kpis.csv",
         file=program.source_file, row=program.line_of("outcomes", idx, field_name),
