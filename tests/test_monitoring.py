@@ -216,6 +216,39 @@ def test_employees_prepared_once_then_cut_equal_those_of_the_cut(org):
         employees(as_of(org, hires.min() - pd.Timedelta(days=1), index))
 
 
+def test_population_and_arms_of_a_checkpoint_equal_with_and_without_the_shared_index(org):
+    """What every panel of a checkpoint shares (employees, population, each member's and team's
+    arm), read with the index's prepared tables and assignments read once, equals the plain
+    cut's, for every program at several cuts; the assignments are read once for all cuts."""
+    from lndbayes.data.org import KpiIndex
+    from lndbayes.design import arms as arms_mod
+    from lndbayes.design.panel import population
+
+    index = KpiIndex(org.kpis)
+    calls = []
+    real = arms_mod._assigned
+
+    def counting(o, program):
+        calls.append(program.id)
+        return real(o, program)
+
+    arms_mod._assigned = counting
+    try:
+        for cut in ("2024-06-01", "2025-01-01", "2025-09-01"):
+            for pid in org.programs.programs:
+                program = org.programs.get_program(pid)
+                fast, plain = population(as_of(org, cut, index), program), population(as_of(org, cut), program)
+                for got, want in zip(fast, plain):
+                    if isinstance(want, pd.DataFrame):
+                        pd.testing.assert_frame_equal(got, want, check_exact=True)
+                    else:
+                        assert got == want
+    finally:
+        arms_mod._assigned = real
+    n = len(org.programs.programs)
+    assert len(calls) == n + 3 * n        # once per program with the index, every cut without
+
+
 def test_kpi_names_known_at_a_cut_without_cutting_the_table(org):
     """The error for a KPI with no rows yet lists the KPIs known at the cut: the same list as
     the cut table's, from each KPI's first month."""

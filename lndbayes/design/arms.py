@@ -48,20 +48,15 @@ def arms(org, program: Program, emp: pd.DataFrame, pop: pd.DataFrame, warnings: 
     design = program.design
     start = pd.Timestamp(design.start)
     staggered = get_design(design.type).has_cohorts
-    a = org.assignments
-    if not a.empty:
-        a = a[a["program_id"].astype(str) == program.id]
+    # the assignments are the design, the same at every interim-monitoring checkpoint (as_of
+    # keeps them whole): read once for all of them (CutTables.whole_memo)
+    whole = getattr(org.tables, "whole_memo", None)
+    key = ("assigned", program.id, start)
+    assigned = whole(key, lambda: _assigned(org, program)) if whole else _assigned(org, program)
     teams_of_pop = pop["team"].astype(str).unique()
 
-    if not a.empty:
-        a = a.copy()
-        a["unit_key"] = a["unit_key"].astype(str)
-        a["treated"] = (a["arm"].astype(str) == "treatment").astype(float)
-        sd = to_naive(a["start_date"]) if "start_date" in a else pd.Series(pd.NaT, index=a.index)
-        a["cohort"] = sd.where(a["treated"] == 1, pd.NaT)
-        a.loc[(a["treated"] == 1) & a["cohort"].isna(), "cohort"] = start
-        ta = a[a["unit_type"] == "team"].drop_duplicates("unit_key", keep="last").set_index("unit_key")
-        ea = a[a["unit_type"] == "employee"].drop_duplicates("unit_key", keep="last").set_index("unit_key")
+    if assigned is not None:
+        ta, ea = assigned
         member = pd.DataFrame({"employee_key": pop["employee_key"].values,
                                "team": pop["team"].astype(str).values})
         own_t = lookup(member["employee_key"], ea["treated"])
@@ -118,6 +113,26 @@ def arms(org, program: Program, emp: pd.DataFrame, pop: pd.DataFrame, warnings: 
     if staggered:  # the team's start is its first enrolment; members share it
         member = member.drop(columns=["treated", "cohort"]).merge(teams, on="team", how="left")
     return member, teams, "enrollments"
+
+
+def _assigned(org, program: Program):
+    """(team assignments, employee assignments) of ``program`` from assignments.csv, each
+    indexed by unit key with ``treated`` (1/0) and ``cohort`` (its start: the row's start date,
+    else the program's; NaT for control), the last row of a unit winning; None without any."""
+    a = org.assignments
+    if not a.empty:
+        a = a[a["program_id"].astype(str) == program.id]
+    if a.empty:
+        return None
+    a = a.copy()
+    a["unit_key"] = a["unit_key"].astype(str)
+    a["treated"] = (a["arm"].astype(str) == "treatment").astype(float)
+    sd = to_naive(a["start_date"]) if "start_date" in a else pd.Series(pd.NaT, index=a.index)
+    a["cohort"] = sd.where(a["treated"] == 1, pd.NaT)
+    a.loc[(a["treated"] == 1) & a["cohort"].isna(), "cohort"] = pd.Timestamp(program.design.start)
+    ta = a[a["unit_type"] == "team"].drop_duplicates("unit_key", keep="last").set_index("unit_key")
+    ea = a[a["unit_type"] == "employee"].drop_duplicates("unit_key", keep="last").set_index("unit_key")
+    return ta, ea
 
 
 def team_departments(emp: pd.DataFrame) -> pd.Series:

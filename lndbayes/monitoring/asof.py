@@ -111,6 +111,14 @@ class CutTables(Mapping):
         last = period_str(month_index(self._cut) - 1)
         return rows[(rows["period"] <= last).to_numpy()]
 
+    def whole_memo(self, key, compute):
+        """``compute()``, a value read only from tables :func:`cut_table` keeps whole (the
+        assignments) and from the programs' configuration (its inputs in ``key``): the same at
+        every cut, so computed once for all of them (with a KPI index; else every time)."""
+        if self._kpi_index is None:
+            return compute()
+        return self._kpi_index.prepared(None, ("whole",) + tuple(key), lambda _: compute(), rows=())
+
     def known_kpi_names(self) -> list[str] | None:
         """The KPI names (as text, sorted) with a row known before the cut, as
         ``sorted(self["kpis"]["kpi"].astype(str).unique())`` but without cutting the whole
