@@ -117,12 +117,16 @@ class KpiIndex:
         self._prepared: dict = {}
         self._first: dict | None = None
 
-    def prepared(self, name, key, prepare, rows=None):
-        """``prepare(rows)`` (default: KPI ``name``'s rows), computed once per ``(name, key)``
-        and kept: for row-wise preparations that every cut of a table would repeat (read only)."""
-        if (name, key) not in self._prepared:
-            self._prepared[name, key] = prepare(self.rows(name) if rows is None else rows)
-        return self._prepared[name, key]
+    def once(self, key, compute):
+        """``compute()``, computed once per ``key`` and kept (read only): what every cut of the
+        tables would compute again with the same result."""
+        if key not in self._prepared:
+            self._prepared[key] = compute()
+        return self._prepared[key]
+
+    def prepared(self, name: str, key, prepare):
+        """``prepare`` of KPI ``name``'s rows, computed once per ``(name, key)`` (:meth:`once`)."""
+        return self.once(("kpi", name, key), lambda: prepare(self.rows(name)))
 
     def first_periods(self) -> dict | None:
         """{KPI name as text: its earliest period as 'YYYY-MM'}, or None when a row has no KPI

@@ -117,7 +117,7 @@ class CutTables(Mapping):
         every cut, so computed once for all of them (with a KPI index; else every time)."""
         if self._kpi_index is None:
             return compute()
-        return self._kpi_index.prepared(None, ("whole",) + tuple(key), lambda _: compute(), rows=())
+        return self._kpi_index.once(("whole",) + tuple(key), compute)
 
     def known_kpi_names(self) -> list[str] | None:
         """The KPI names (as text, sorted) with a row known before the cut, as
@@ -144,7 +144,8 @@ class CutTables(Mapping):
         if (self._kpi_index is None or "employees" in self._done or src is None or src.empty
                 or "hire_date" not in src or "termination_date" not in src):
             return None
-        emp = self._kpi_index.prepared(None, ("employees", id(prepare)), prepare, rows=src)
+        emp = self._kpi_index.once(("employees", prepare.__module__, prepare.__qualname__),
+                                   lambda: prepare(src))
         hired = (emp["hire_date"] < self._cut).fillna(False).to_numpy()
         out = emp[hired].copy()
         later = (out["termination_date"] >= self._cut).fillna(False).to_numpy()
