@@ -265,20 +265,19 @@ def test_kpi_names_known_at_a_cut_without_cutting_the_table(org):
         as_of(org, "2026-06-01", index).tables.known_kpi_names() or org.kpis["period"].nunique() == 1
 
 
-def test_a_report_workers_programs_share_one_tables_index(tmp_path):
+def test_a_report_workers_programs_share_one_tables_index(org):
     """Copies of one remembered load share the KPI index and what it prepared; another load,
     or an organisation changed with dataclasses.replace, gets its own."""
     from lndbayes.data import org as org_mod
 
-    lb.simulate_org(tmp_path / "raw", seed=3)
     org_mod.remember_loaded(True)
     try:
-        a, b = lb.load_org(tmp_path), lb.load_org(tmp_path)
+        a, b = lb.load_org(org.root), lb.load_org(org.root)
         assert a is not b and org_mod.tables_index(a) is org_mod.tables_index(b)
         assert org_mod.tables_index(dataclasses.replace(a)) is not org_mod.tables_index(a)
     finally:
         org_mod.remember_loaded(False)
-    c = lb.load_org(tmp_path)
+    c = lb.load_org(org.root)
     assert org_mod.tables_index(c) is not org_mod.tables_index(c)
 
 
