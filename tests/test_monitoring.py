@@ -139,9 +139,9 @@ def test_kpi_rows_picked_then_cut_equal_the_cut_table_filtered(org):
     gives the table."""
     import dataclasses
 
-    from lndbayes.data.org import KpiIndex
+    from lndbayes.data.org import TablesIndex
 
-    index = KpiIndex(org.kpis)
+    index = TablesIndex(org.kpis)
     names = sorted(org.kpis["kpi"].unique()) + ["no_such_kpi"]
     for cut in ("2024-02-01", "2025-01-01", "2025-07-15"):
         fast, plain = as_of(org, cut, index), as_of(org, cut)
@@ -154,7 +154,7 @@ def test_kpi_rows_picked_then_cut_equal_the_cut_table_filtered(org):
     for name in names:
         pd.testing.assert_frame_equal(org.kpi_rows(name), org.kpis[org.kpis["kpi"] == name])
     empty = dataclasses.replace(org, tables={**org.tables, "kpis": org.kpis.iloc[:0]})
-    assert as_of(empty, "2025-01-01", KpiIndex(empty.kpis)).kpi_rows("x").empty
+    assert as_of(empty, "2025-01-01", TablesIndex(empty.kpis)).kpi_rows("x").empty
 
 
 def test_kpi_values_prepared_once_then_cut_equal_those_of_the_cut(org):
@@ -162,11 +162,11 @@ def test_kpi_values_prepared_once_then_cut_equal_those_of_the_cut(org):
     numbers) come from the whole KPI prepared once and cut; they equal the plain path's on the
     cut table at every cut, for every KPI and entity, index and dtypes included. Before a KPI's
     first month is over there is nothing to cut, and the plain path answers (its error)."""
-    from lndbayes.data.org import KpiIndex
+    from lndbayes.data.org import TablesIndex
     from lndbayes.design.panel import _check_kpi, _prepared_kpi
     from lndbayes.errors import ConfigError
 
-    index = KpiIndex(org.kpis)
+    index = TablesIndex(org.kpis)
     program = org.programs.get_program(next(iter(org.programs.programs)))
     outcome = program.outcomes[0]
     kpis = org.kpis.groupby(["kpi", "entity_type"]).size().index
@@ -194,11 +194,11 @@ def test_employees_prepared_once_then_cut_equal_those_of_the_cut(org):
     """A checkpoint's employees (dates, keys, the panels' columns) come from the whole table
     prepared once, cut and blanked by as_of's rules: equal, index and dtypes included, to the
     plain path's at every cut; a cut before anyone was hired still says so."""
-    from lndbayes.data.org import KpiIndex
+    from lndbayes.data.org import TablesIndex
     from lndbayes.design.arms import employees
     from lndbayes.errors import ModelInputError
 
-    index = KpiIndex(org.kpis)
+    index = TablesIndex(org.kpis)
     hires = org.employees["hire_date"]
     leavers = org.employees["termination_date"].dropna()
     cuts = [hires.min() + pd.Timedelta(days=1), "2024-02-01", "2024-07-15", "2025-01-01",
@@ -220,11 +220,11 @@ def test_population_and_arms_of_a_checkpoint_equal_with_and_without_the_shared_i
     """What every panel of a checkpoint shares (employees, population, each member's and team's
     arm), read with the index's prepared tables and assignments read once, equals the plain
     cut's, for every program at several cuts; the assignments are read once for all cuts."""
-    from lndbayes.data.org import KpiIndex
+    from lndbayes.data.org import TablesIndex
     from lndbayes.design import arms as arms_mod
     from lndbayes.design.panel import population
 
-    index = KpiIndex(org.kpis)
+    index = TablesIndex(org.kpis)
     calls = []
     real = arms_mod._assigned
 
@@ -252,9 +252,9 @@ def test_population_and_arms_of_a_checkpoint_equal_with_and_without_the_shared_i
 def test_kpi_names_known_at_a_cut_without_cutting_the_table(org):
     """The error for a KPI with no rows yet lists the KPIs known at the cut: the same list as
     the cut table's, from each KPI's first month."""
-    from lndbayes.data.org import KpiIndex
+    from lndbayes.data.org import TablesIndex
 
-    index = KpiIndex(org.kpis)
+    index = TablesIndex(org.kpis)
     for cut in ("2023-06-01", "2024-01-01", "2024-02-01", "2025-03-01", "2026-06-01"):
         fast, plain = as_of(org, cut, index), as_of(org, cut)
         k = plain.kpis

@@ -54,7 +54,7 @@ class Org:
         rows_of = getattr(self.tables, "kpi_rows", None)
         if rows_of is not None:
             return rows_of(name)
-        return KpiIndex.filter(self.kpis, name)
+        return TablesIndex.filter(self.kpis, name)
 
     @property
     def learning_events(self) -> pd.DataFrame:
@@ -101,7 +101,7 @@ def raw_fingerprint(raw_dir: Path, previous: dict | None = None) -> dict:
     return out
 
 
-class KpiIndex:
+class TablesIndex:
     """Row positions of each KPI in a ``kpis`` table, found with one pass over it, and what
     interim monitoring's cuts of the organisation's tables prepare once
     (:class:`lndbayes.monitoring.asof.CutTables`).
@@ -189,10 +189,10 @@ def _copy_org(org: "Org", shared: dict) -> "Org":
     return out
 
 
-def tables_index(org: "Org") -> KpiIndex:
-    """The :class:`KpiIndex` of ``org``'s tables: one per remembered load (:func:`derived`:
+def tables_index(org: "Org") -> TablesIndex:
+    """The :class:`TablesIndex` of ``org``'s tables: one per remembered load (:func:`derived`:
     a report worker's programs share its KPI picks and prepared tables), a new one otherwise."""
-    return derived(org, "kpi_index", lambda: KpiIndex(org.kpis))
+    return derived(org, "kpi_index", lambda: TablesIndex(org.kpis))
 
 
 def derived(org: "Org", name: str, compute):

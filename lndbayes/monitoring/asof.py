@@ -35,7 +35,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from lndbayes.data.org import KpiIndex
+from lndbayes.data.org import TablesIndex
 from lndbayes.design.calendar import month_index, period_str
 
 __all__ = ["CutTables", "KnownDigest", "as_of", "cut_date", "cut_table"]
@@ -67,7 +67,7 @@ def as_of(org, cut, kpi_index=None):
     Each table is cut when it is first read (:class:`CutTables`): a panel reads three of the
     eight tables, and cutting all of them at every checkpoint was ~1 s of a core per program's
     monitoring at 20,000 employees (copying the kept rows of the learning events).
-    ``kpi_index``: a :class:`lndbayes.data.org.KpiIndex` of ``org.kpis``: then a KPI's rows are
+    ``kpi_index``: a :class:`lndbayes.data.org.TablesIndex` of ``org``'s tables: then a KPI's rows are
     picked from the whole table and cut (:meth:`CutTables.kpi_rows`), not the whole table cut
     and the KPI picked from it (the same rows; ~0.16 s a checkpoint at 20,000 employees)."""
     cut = pd.Timestamp(cut)
@@ -91,14 +91,14 @@ class CutTables(Mapping):
         KPI's rows are cut (a row is kept or not by its own period: the same rows, order and
         index labels); without, picked from the cut table."""
         if self._kpi_index is None or "kpis" in self._done:
-            return KpiIndex.filter(self["kpis"], name)
+            return TablesIndex.filter(self["kpis"], name)
         return cut_table("kpis", self._kpi_index.rows(name), self._cut)
 
     def prepared_kpi_rows(self, name: str, key, prepare):
         """``prepare`` of KPI ``name``'s rows as known before the cut, or None where this
         cannot answer (no KPI index). ``prepare`` must work row by row, keep the index and
         normalise ``period`` to its 'YYYY-MM' (``astype(str).str[:7]``): it then runs once on
-        the whole KPI's rows (:meth:`lndbayes.data.org.KpiIndex.prepared`) and each cut keeps
+        the whole KPI's rows (:meth:`lndbayes.data.org.TablesIndex.prepared`) and each cut keeps
         the prepared rows whose period is over before it, the rule of :func:`cut_table`, so
         the result equals ``prepare(self.kpi_rows(name))``. Why: the panels of every
         checkpoint repeated the same conversions on each cut of the same rows (~10 ms a
@@ -140,7 +140,7 @@ class CutTables(Mapping):
         blanks what it blanks (termination date and reason), then numbers the rows again.
         Why: the population of every checkpoint converted the same dates and keys of the same
         people (~20 ms a checkpoint at 20,000 employees)."""
-        src = self._source.get("employees") if hasattr(self._source, "get") else None
+        src = self._source.get("employees")
         if (self._kpi_index is None or "employees" in self._done or src is None or src.empty
                 or "hire_date" not in src or "termination_date" not in src):
             return None
