@@ -115,7 +115,7 @@ class TablesIndex:
         self._rows = ({} if kpis is None or kpis.empty or "kpi" not in kpis
                       else kpis.groupby("kpi", sort=False, observed=True).indices)
         self._prepared: dict = {}
-        self._first: dict | None = None
+        self._first: dict | bool | None = None
 
     def once(self, key, compute):
         """``compute()``, computed once per ``key`` and kept (read only): what every cut of the
@@ -136,12 +136,12 @@ class TablesIndex:
             if k is None or k.empty or "kpi" not in k:
                 self._first = {}
             elif k["kpi"].isna().any():
-                return None
+                self._first = False           # known once: no answer from the index
             else:
                 p7 = k["period"].astype(str).str[:7]
                 first = p7.groupby(k["kpi"].astype(str), sort=False).min()
                 self._first = dict(zip(first.index, first.to_numpy()))
-        return self._first
+        return self._first if self._first is not False else None
 
     def rows(self, name: str) -> pd.DataFrame:
         """``kpis[kpis["kpi"] == name]`` (the table itself when it is empty, as before)."""
@@ -192,7 +192,7 @@ def _copy_org(org: "Org", shared: dict) -> "Org":
 def tables_index(org: "Org") -> TablesIndex:
     """The :class:`TablesIndex` of ``org``'s tables: one per remembered load (:func:`derived`:
     a report worker's programs share its KPI picks and prepared tables), a new one otherwise."""
-    return derived(org, "kpi_index", lambda: TablesIndex(org.kpis))
+    return derived(org, "tables_index", lambda: TablesIndex(org.kpis))
 
 
 def derived(org: "Org", name: str, compute):

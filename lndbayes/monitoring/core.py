@@ -263,13 +263,13 @@ def monitor_program(org, program_id: str, *, outcome: str | None = None, checkpo
     looks = LookCache(org, program_id, out.id, rule, seed, enabled=cache)
     # one index of this organisation's KPIs for all its checkpoints (~30 ms at 380,000 rows;
     # with what the cuts prepare once, shared by a report worker's programs)
-    kpi_index = tables_index(org)
+    index = tables_index(org)
     for i, k in enumerate(months):
         cut = cut_date(start, k)
         look = looks.get(i, k, cut)
         if look is None:
             look = _look(org, program, program_id, out, monetised, rule, min_group, direction,
-                         i, k, cut, seed, kpi_index)
+                         i, k, cut, seed, index)
             looks.put(i, k, cut, look)
         row, entry, money = look
         rows.append(row)
@@ -308,11 +308,11 @@ def monitor_program(org, program_id: str, *, outcome: str | None = None, checkpo
 
 
 def _look(org, program, program_id, out, monetised, rule, min_group, direction, i, k, cut, seed,
-          kpi_index=None):
+          index=None):
     """Checkpoint ``i`` (month ``k``) from the data known at ``cut``: its table row, what the
     operating characteristics need of it (``(contrasts, enough)``, or None without a panel) and
     the money behind its P(ROI > 0) (or None)."""
-    org_k = as_of(org, cut, kpi_index)
+    org_k = as_of(org, cut, index)
     base = {"checkpoint": int(k), "as_of": cut.date().isoformat(),
             "last_month": period_str(month_index(cut) - 1)}
     contrasts, panels, units = {}, {}, {}
