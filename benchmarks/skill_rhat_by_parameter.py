@@ -1,12 +1,13 @@
 """Which skill-gap parameters carry the fit's maximum R-hat, at several chain lengths.
 
-    .venv/bin/python benchmarks/skill_rhat_by_parameter.py DATA_DIR DRAWS:SEED [DRAWS:SEED ...]
+    .venv/bin/python benchmarks/skill_rhat_by_parameter.py DATA_DIR DRAWS:SEED[:TUNE] [...]
 
-Samples the skill-gap model of the organisation in DATA_DIR (4 chains, 1000 tuning steps, the
-product's target_accept; compiled once beforehand) for each DRAWS:SEED and prints one JSON
-line: seconds, R-hat max, bulk/tail ESS min, divergences, the five variables with the highest
-R-hat (value, name, flat index) and, per variable, how many of its elements exceed 1.01.
-Results: benchmarks/results/skill_gaps.md (session 21).
+Samples the skill-gap model of the organisation in DATA_DIR (4 chains, TUNE tuning steps,
+default 1000, the product's target_accept; compiled once beforehand) for each DRAWS:SEED[:TUNE]
+and prints one JSON line: seconds, leapfrog steps a draw, step size, R-hat max, bulk/tail ESS
+min, divergences, the posterior mean and sd of the hyper-parameters, the five variables with the
+highest R-hat (value, name, flat index) and, per variable, how many of its elements exceed 1.01.
+Results: benchmarks/results/skill_gaps.md (session 21: chain length; session 25: tuning length).
 """
 
 from __future__ import annotations
@@ -39,9 +40,9 @@ def main(argv: list[str]) -> None:
 
     sample(key, build, inputs.arrays, draws=10, tune=10, chains=4, seed=0)     # compile once
     for spec in argv[1:]:
-        draws, seed = map(int, spec.split(":"))
+        draws, seed, tune = (list(map(int, spec.split(":"))) + [1000])[:3]
         t = time.perf_counter()
-        idata = sample(key, build, inputs.arrays, draws=draws, tune=1000, chains=4, seed=seed)
+        idata = sample(key, build, inputs.arrays, draws=draws, tune=tune, chains=4, seed=seed)
         secs = time.perf_counter() - t
         d = diagnose(idata)
         post = idata["posterior"].to_dataset()
@@ -56,7 +57,12 @@ def main(argv: list[str]) -> None:
             i = int(np.nanargmax(r))
             top.append((round(float(r[i]), 4), str(v), i))
         top.sort(reverse=True)
-        print(json.dumps({"draws": draws, "seed": seed, "seconds": round(secs, 1),
+        stats = idata["sample_stats"]
+        hyper = {f"{v}_{f}": round(float(getattr(post[v], f)()), 4)
+                 for v in ("half_life", "gain_mean", "sd_a", "sd_b", "sd_q") for f in ("mean", "std")}
+        print(json.dumps({"draws": draws, "seed": seed, "tune": tune, "seconds": round(secs, 1),
+                          "steps": round(float(stats["n_steps"].mean()), 2),
+                          "step_size": round(float(stats["step_size"].mean()), 4), **hyper,
                           "rhat_max": round(d["rhat_max"], 4), "ess_bulk_min": round(d["ess_bulk_min"]),
                           "ess_tail_min": round(d["ess_tail_min"]), "div": d["divergences"],
                           "top": top[:5], "over": over}), flush=True)

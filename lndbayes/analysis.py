@@ -362,9 +362,13 @@ def _program_facts(org, program) -> dict:
                           "title": outcome_title(o)} for o in program.outcomes]}
 
 
-def analyse_program(org, program_id: str, *, min_group: int | None = None, **settings) -> ProgramAnalysis:
+def analyse_program(org, program_id: str, *, min_group: int | None = None, skill_tune: int | None = None,
+                    **settings) -> ProgramAnalysis:
     """Build each outcome's panel once, fit it (``settings`` go to :func:`lndbayes.fit_panel`:
     seed, draws, tune, chains, retry, ...) and derive everything a report shows.
+
+    ``skill_tune``: the tuning length of the organisation's skill-gap forecast that the skills
+    section shows (None: the skill model's default; :func:`lndbayes.skills.model.fit_settings`).
 
     An outcome that cannot be estimated (a :class:`~lndbayes.errors.LndbayesError`) is listed in
     ``failures`` with its reason; when none can, :class:`AnalysisFailed` is raised.
@@ -405,8 +409,9 @@ def analyse_program(org, program_id: str, *, min_group: int | None = None, **set
         roi=pr, evsi=evsi, roi_error=roi_error)
     an.decision_rule = decision_rule(an, thresholds)
     an.roi_display = roi_display(an)
+    extra_settings = {**settings, "skill_tune": skill_tune}
     for name, extra in EXTRAS.items():
         progress.emit("section", program=program_id, section=extra.title)   # a run shows it live
-        run_extra(an, name, extra, org, program, settings)
+        run_extra(an, name, extra, org, program, extra_settings)
     progress.emit("analysed", program=program_id)
     return an

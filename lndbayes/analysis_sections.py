@@ -215,9 +215,9 @@ def shared_forecast(org, settings: dict, min_group=None, wait: bool | float = Tr
     one cached fit, keyed by these settings (retry too: the skill-gap report passes it), so the
     reports, the skill-gap report and the runner's forecast task all read the same fit."""
     from lndbayes.skills import run_forecast
+    from lndbayes.skills.model import fit_settings
 
-    keep = {k: settings[k] for k in ("seed", "draws", "tune", "chains", "retry") if k in settings}
-    return run_forecast(org, min_group=min_group, wait=wait, **keep)
+    return run_forecast(org, min_group=min_group, wait=wait, **fit_settings(settings))
 
 
 def _skills_compute(org, program, an, settings):

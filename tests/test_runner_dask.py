@@ -19,7 +19,7 @@ pytest.importorskip("distributed")
 from lndbayes.report.runner import run_reports  # noqa: E402
 from lndbayes.report.stamps import Settings  # noqa: E402
 
-SETTINGS = Settings(seed=1, draws=200, tune=200, chains=2, retry=False)
+SETTINGS = Settings(seed=1, draws=200, tune=200, chains=2, retry=False, skill_tune=200)
 PROGRAMS = ["compliance_training", "compliance_copy"]
 
 

@@ -346,8 +346,10 @@ def test_a_forecast_another_process_is_computing_defers_or_waits(example, tmp_pa
     from lndbayes.errors import Deferred
 
     monkeypatch.setenv("LNDBAYES_CACHE", str(tmp_path))
-    ikey = forecast_cache.inputs_key(example, None, "2026-01-31", None, horizon=1, seed=0, draws=1000, tune=1000,
-                               chains=4, retry=True)
+    from lndbayes.skills.model import DEFAULT_SETTINGS
+
+    # the key run_forecast computes with its defaults (a wrong one would not be locked: no Deferred)
+    ikey = forecast_cache.inputs_key(example, None, "2026-01-31", None, horizon=1, retry=True, **DEFAULT_SETTINGS)
     with forecast_cache.inputs_lock(ikey):                 # "another worker" computing it
         with pytest.raises(Deferred, match="being computed by another worker"):
             run_forecast(example, 1, today="2026-01-31", wait=0.3)

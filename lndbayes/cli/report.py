@@ -32,14 +32,19 @@ def configure(command: str, p) -> None:
     p.add_argument("--force", action="store_true",
                    help="re-run the selected programs even when nothing they depend on changed")
     p.add_argument("--draws", type=int, default=Settings.draws, help=_default("posterior draws per chain"))
-    p.add_argument("--tune", type=int, default=Settings.tune, help=_default("tuning steps per chain"))
+    p.add_argument("--tune", type=int, default=Settings.tune, help=_default("tuning steps per chain of the "
+                                                                          "program outcome fits"))
+    p.add_argument("--skill-tune", type=int, default=None, metavar="N",
+                   help="tuning steps per chain of the skill-gap forecast and backtest "
+                        "(default: the skill model's 500)")
     p.add_argument("--chains", type=int, default=Settings.chains, help=_default("chains"))
     p.add_argument("--seed", type=int, default=Settings.seed, help=_default("random seed"))
     p.set_defaults(func=_run)
 
 
 def _run(args) -> int:
-    settings = Settings(seed=args.seed, draws=args.draws, tune=args.tune, chains=args.chains)
+    settings = Settings(seed=args.seed, draws=args.draws, tune=args.tune, chains=args.chains,
+                        skill_tune=args.skill_tune)
     summary = run_reports(data_root=args.data, out_dir=args.out, programs=args.program,
                           jobs=args.jobs, force=args.force, settings=settings,
                           scheduler=args.scheduler, workers=args.workers)

@@ -34,11 +34,15 @@ PARAMS = ("seed", "draws", "tune", "chains", "retry", "min_group")
 
 def build_skill_gaps(data_root: str, tmp: str, settings: dict, stamp: str) -> dict:
     """Fill ``tmp`` with the skill-gap report. Returns its status (never raises but for Ctrl-C)."""
+    from lndbayes.skills.model import fit_settings
+
     tmp = Path(tmp)
     t0 = time.perf_counter()
     status: dict = {"program": NAME, "status": "failed", "stamp": stamp}
     nb_out = tmp / "report.ipynb"
-    params = dict(data_root=str(data_root), out_dir=str(tmp), **{k: settings[k] for k in PARAMS if k in settings})
+    # the skill fits' tuning is the run's skill_tune (fit_settings), not its impact fits' tune
+    params = {"data_root": str(data_root), "out_dir": str(tmp),
+              **{k: settings[k] for k in PARAMS if k in settings}, **fit_settings(settings)}
     try:
         write_text(tmp / EXECUTING_MARKER, str(os.getpid()))
         try:
@@ -87,8 +91,11 @@ def fit_backtest(data_root: str, settings: dict) -> dict:
         import lndbayes as lb
         from lndbayes.skills.backtest import backtest
 
-        keep = {k: settings[k] for k in ("seed", "draws", "tune", "chains") if k in settings}
-        backtest(lb.load_org(data_root), retry=bool(settings.get("retry", True)), **keep)
+        from lndbayes.skills.model import fit_settings
+
+        keep = fit_settings(settings)
+        keep.setdefault("retry", True)
+        backtest(lb.load_org(data_root), **keep)
 
     return _fit_into_cache(BACKTEST, fit)
 

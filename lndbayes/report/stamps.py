@@ -31,6 +31,7 @@ class Settings:
     tune: int = 1000
     chains: int = 4
     retry: bool = True             # re-sample with smaller steps when diagnostics fail
+    skill_tune: int | None = None  # the skill-gap fits' tuning; None: that model's default (500)
     min_group: int | None = None   # None: organisation.privacy_min_group
 
     def as_params(self) -> dict:

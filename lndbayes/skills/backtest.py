@@ -46,7 +46,7 @@ from lndbayes.skills.data import SkillData, prepare
 from lndbayes.skills.draws import proficiency_draws
 from lndbayes.skills.forecast import LIKELY, POSSIBLE
 from lndbayes.skills.forecast_cache import inputs_key, load, save
-from lndbayes.skills.model import fit_skill_model
+from lndbayes.skills.model import DEFAULT_SETTINGS, fit_skill_model
 
 HOLDOUT_MONTHS = 6
 MATERIAL = 0.5
@@ -129,7 +129,7 @@ def held_out_cells(data: SkillData) -> pd.DataFrame:
     return g.merge(ok, on=["team", "skill"])
 
 
-def backtest(org, cut=None, *, seed: int = 0, draws: int = 1000, tune: int = 1000, chains: int = 4,
+def backtest(org, cut=None, *, seed: int = 0, draws: int = 1000, tune: int = DEFAULT_SETTINGS["tune"], chains: int = 4,
              cache: bool = True, retry: bool = True, today=None) -> Backtest:
     """Fit on assessments up to ``cut`` (default :func:`default_cut`), forecast the rest, score."""
     import time

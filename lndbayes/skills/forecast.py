@@ -41,7 +41,7 @@ from lndbayes.skills.data import SkillData, prepare, quarter_label
 from lndbayes.skills.draws import lookups, per_date, program_options, proficiency_draws
 from lndbayes.skills.forecast_cache import (forecast_key, inputs_key, inputs_lock, load, load_pointer, save,
                                             save_pointer)
-from lndbayes.skills.model import SkillPosterior, fit_skill_model
+from lndbayes.skills.model import DEFAULT_SETTINGS, SkillPosterior, fit_skill_model
 
 #: P(gap) at or above which a team x skill x quarter is listed as a likely gap
 LIKELY = 0.8
@@ -209,7 +209,7 @@ def history_table(data: SkillData, min_group: int) -> pd.DataFrame:
 
 
 def run_forecast(org, horizon: int = 4, *, as_of=None, min_group: int | None = None, seed: int = 0,
-                 draws: int = 1000, tune: int = 1000, chains: int = 4, cache: bool = True,
+                 draws: int = 1000, tune: int = DEFAULT_SETTINGS["tune"], chains: int = 4, cache: bool = True,
                  retry: bool = True, today=None, data: SkillData | None = None,
                  wait: bool | float = True) -> SkillGapForecast:
     """Prepare, fit (or read the cached posterior) and forecast ``horizon`` quarters ahead.

@@ -110,8 +110,14 @@ GAIN_SD = 0.25
 DRIFT_NU: float | None = 2.0
 HALF_LIFE_PRIOR_YEARS = 2.0
 HALF_LIFE_PRIOR_SD_LOG = 0.5
-#: sampler settings of a skill-gap fit (the forecast's defaults)
-DEFAULT_SETTINGS = {"draws": 1000, "tune": 1000, "chains": 4, "seed": 0}
+#: sampler settings of a skill-gap fit (the forecast's and the backtest's defaults). 500 tuning
+#: steps, not the impact fits' 1,000: this model's adaptation has settled by then (measured on the
+#: example and the large preset, 2 seeds each and more: the same step size, 31 and 15 leapfrog steps
+#: a draw, the same ESS and R-hat spread, posterior means within Monte Carlo error), so the other
+#: 500 cost a quarter of every fit (114 -> 89 s at 20,000 employees) and bought nothing
+#: (benchmarks/results/skill_gaps.md, session 25). The impact fits keep 1,000: there half the
+#: tuning sent more fits up the retry ladder (benchmarks/results/target_accept.md, session 19).
+DEFAULT_SETTINGS = {"draws": 1000, "tune": 500, "chains": 4, "seed": 0}
 PARAMS = ("a", "b", "mu", "beta", "gain", "gain_mean", "half_life", "sd_q",
           "sd_a", "sd_b", "sd_dept_a", "sd_dept_b", "dept_a", "dept_b")
 
@@ -368,7 +374,21 @@ class SkillPosterior:
         return int(self.draws["half_life"].shape[0])
 
 
-def fit_skill_model(data: SkillData, *, seed: int = 0, draws: int = 1000, tune: int = 1000,
+def fit_settings(run: dict) -> dict:
+    """The skill-gap fits' sampler settings for a report run's settings (``Settings.as_params``):
+    its seed, draws, chains and retry, and its ``skill_tune`` as the tuning length (None: this
+    model's default, :data:`DEFAULT_SETTINGS`). Why not the run's ``tune``: that is the impact
+    fits' tuning, and this model needs half of it (see :data:`DEFAULT_SETTINGS`). Every reader of
+    the organisation's forecast (the skill-gap report, its backtest task, the program reports'
+    skills sections) calls this, so they all key the same cached fit."""
+    out = {k: run[k] for k in ("seed", "draws", "chains", "retry") if k in run}
+    tune = run.get("skill_tune")
+    out["tune"] = int(tune) if tune is not None else DEFAULT_SETTINGS["tune"]
+    return out
+
+
+def fit_skill_model(data: SkillData, *, seed: int = 0, draws: int = 1000,
+                    tune: int = DEFAULT_SETTINGS["tune"],
                     chains: int = 4, cache: bool = True, retry: bool = True) -> SkillPosterior:
     """Fit the model to ``data``; an unchanged fit (same data, code and settings) is read from
     the posterior disk cache (:mod:`lndbayes.inference.cache`) instead of being sampled again."""
