@@ -116,3 +116,28 @@ def test_org_identifiers_reads_raw_ids_and_keys(tmp_path):
 
     raw, keys = pv.org_identifiers(Org())
     assert raw == ["E1", "E2"] and keys == [KEY]
+
+
+def test_a_workers_identifiers_are_read_again_only_when_their_files_change(tmp_path):
+    """build._Ids.of keeps the ids a worker scans every report for; a changed employees file
+    (a new hire, another pseudonym key after ingest) is read again, never missed."""
+    import pandas as pd
+
+    from lndbayes.report.build import _Ids
+
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "processed").mkdir()
+    (tmp_path / "raw" / "employees.csv").write_text("employee_id,manager_id\nE1001,E1000\n")
+    pd.DataFrame({"employee_key": [KEY]}).to_parquet(tmp_path / "processed" / "employees.parquet")
+    first = _Ids.of(tmp_path)
+    assert first.raw == ["E1000", "E1001"] and first.keys == [KEY]
+    assert _Ids.of(str(tmp_path)) is first                       # unchanged files: not read again
+
+    (tmp_path / "raw" / "employees.csv").write_text("employee_id,manager_id\nE1001,E1000\nE2002,E1000\n")
+    assert _Ids.of(tmp_path).raw == ["E1000", "E1001", "E2002"]
+    other = "p_fedcba9876543210"                                   # re-keyed, written as ingest does
+    pd.DataFrame({"employee_key": [other]}).to_parquet(tmp_path / "processed" / "new.parquet")
+    (tmp_path / "processed" / "new.parquet").replace(tmp_path / "processed" / "employees.parquet")
+    assert _Ids.of(tmp_path).keys == [other]
+    with pytest.raises(pv.PrivacyError, match="1 raw ids"):       # and the new ones are searched
+        pv.assert_no_identifiers("team of E2002", raw_ids=_Ids.of(tmp_path).raw, keys=_Ids.of(tmp_path).keys)

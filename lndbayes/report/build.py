@@ -33,11 +33,32 @@ EXECUTING_MARKER = ".executing"
 class _Ids:
     """The identifiers a report must never show (raw ids and pseudonymous keys)."""
 
+    _last: tuple | None = None          # (files' signature, _Ids): see :meth:`of`
+
     def __init__(self, root: Path):
         self.root = Path(root)
         emp = self.root / "processed" / "employees.parquet"
         self.employees = pd.read_parquet(emp) if emp.is_file() else pd.DataFrame()
         self.raw, self.keys = org_identifiers(self)
+
+    @classmethod
+    def of(cls, root) -> "_Ids":
+        """The identifiers of ``root``, read again only when a file they come from changed.
+        Why: a worker builds many reports of one organisation, and reading its ~27,000 ids (20,000
+        employees) again took ~0.13 s a report."""
+        root = Path(root).resolve()
+        sig = (root, *(_stat(root / rel) for rel in ("processed/employees.parquet", "raw/employees.csv")))
+        if cls._last is None or cls._last[0] != sig:
+            cls._last = (sig, cls(root))
+        return cls._last[1]
+
+
+def _stat(path: Path):
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size, st.st_ino
 
 
 def failure_reason(exc: BaseException) -> str:
@@ -90,7 +111,7 @@ def build_program(program_id: str, data_root: str, tmp: str, settings: dict, sta
             return status
         progress.emit("rendering", program=program_id)
         export_html(nb_out, tmp / "report.html", title=f"Impact report: {program_id}")
-        ids = _Ids(data_root)
+        ids = _Ids.of(data_root)
         assert_no_identifiers([tmp / "report.html", nb_out, tmp / SUMMARY_FILE, tmp / "analysis.json"],
                               raw_ids=ids.raw, keys=ids.keys)
         summ = read_json(tmp / SUMMARY_FILE) or {}
@@ -111,7 +132,7 @@ def _keep_only_failed_notebook(tmp: Path, nb_out: Path, data_root) -> None:
     if nb_out.exists():
         os.replace(nb_out, keep)
         try:
-            ids = _Ids(data_root)
+            ids = _Ids.of(data_root)
             assert_no_identifiers([keep], raw_ids=ids.raw, keys=ids.keys)
         except Exception:  # noqa: BLE001 - when in doubt, do not keep it
             keep.unlink(missing_ok=True)

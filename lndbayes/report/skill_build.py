@@ -51,7 +51,7 @@ def build_skill_gaps(data_root: str, tmp: str, settings: dict, stamp: str) -> di
             (tmp / EXECUTING_MARKER).unlink(missing_ok=True)
         progress.emit("rendering", program=NAME)
         export_html(nb_out, tmp / "report.html", title="Skill-gap forecast")
-        ids = _Ids(data_root)
+        ids = _Ids.of(data_root)
         assert_no_identifiers([tmp / "report.html", nb_out, tmp / SUMMARY_FILE]
                               + sorted(tmp.glob("*.csv")), raw_ids=ids.raw, keys=ids.keys)
         summ = read_json(tmp / SUMMARY_FILE) or {}
