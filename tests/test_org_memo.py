@@ -62,9 +62,15 @@ def test_what_one_report_changes_does_not_reach_the_next(root, remembering):
     a.tables["kpis"]["scratch"] = 1
     a.tables["employees"] = a.tables["employees"].iloc[:3]
     a.meta["stamp"]["files"].clear()
+    n_programs, truth_keys = len(a.programs.programs), sorted(a.truth)
+    a.programs.programs.clear()                          # programs and truth: new objects each load
+    a.truth.clear()
     b = lb.load_org(root)
     pd.testing.assert_frame_equal(b.tables["kpis"], before)
     assert len(b.tables["employees"]) > 3 and b.meta["stamp"]["files"]
+    assert len(b.programs.programs) == n_programs > 0 and sorted(b.truth) == truth_keys != []
+    c = lb.load_org(root)
+    assert c.programs == b.programs and c.programs is not b.programs and c.truth is not b.truth
 
 
 def test_a_changed_raw_file_loads_again(tmp_path, remembering, monkeypatch):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import pickle
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -159,8 +160,8 @@ class TablesIndex:
 
 #: whether this process keeps the last organisation it loaded (:func:`remember_loaded`)
 _REMEMBER = False
-#: (what decided it, a copy of the organisation, the values derived from its tables) of this
-#: process's last load_org, when remembered
+#: (what decided it, a copy of the organisation, the values derived from its tables, a pickle of
+#: its programs, truth and meta) of this process's last load_org, when remembered
 _LAST: tuple | None = None
 
 
@@ -181,12 +182,26 @@ def remember_loaded(on: bool = True) -> None:
         _LAST = None
 
 
-def _copy_org(org: "Org", shared: dict) -> "Org":
+def _copy_org(org: "Org", shared: dict, frozen: bytes | None = None) -> "Org":
+    """A copy of ``org`` whose tables share the columns (copy-on-write) and whose programs,
+    truth and meta are new objects: unpickled from ``frozen`` (:func:`_freeze`) when given.
+    Why the pickle: it makes the same independent objects as a deep copy in a third of the time
+    (a load at the large preset's 100 programs: 25 against 75 ms, ~3 loads a report)."""
+    programs, truth, meta = (pickle.loads(frozen) if frozen is not None
+                             else copy.deepcopy((org.programs, org.truth, org.meta)))
     out = replace(org, tables={k: (None if v is None else v.copy(deep=False)) for k, v in org.tables.items()},
-                  ledger=org.ledger.copy(deep=False), programs=copy.deepcopy(org.programs),
-                  truth=copy.deepcopy(org.truth), meta=copy.deepcopy(org.meta))
+                  ledger=org.ledger.copy(deep=False), programs=programs, truth=truth, meta=meta)
     out._derived = shared
     return out
+
+
+def _freeze(org: "Org") -> bytes | None:
+    """``org``'s programs, truth and meta as one pickle for :func:`_copy_org`; None when they do
+    not pickle (a deep copy then)."""
+    try:
+        return pickle.dumps((org.programs, org.truth, org.meta), protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:  # noqa: BLE001 - whatever cannot be pickled is deep-copied instead
+        return None
 
 
 def tables_index(org: "Org") -> TablesIndex:
@@ -278,7 +293,7 @@ def load_org(path=None, *, refresh: bool = False, seed: int | None = None, progr
     decided_by = (str(root), json.dumps(new, sort_keys=True, default=str), _truth_state(root))
     if (_REMEMBER and not refresh and _LAST is not None and _LAST[0] == decided_by
             and _same_inputs(old, new)):
-        return _copy_org(_LAST[1], _LAST[2])
+        return _copy_org(_LAST[1], _LAST[2], _LAST[3])
     warnings: list[str] = []
     if refresh or not _same_inputs(old, new):
         if before_ingest:
@@ -303,6 +318,7 @@ def load_org(path=None, *, refresh: bool = False, seed: int | None = None, progr
               meta={"ingested": ingested, "warnings": warnings, "stamp": new})
     if _REMEMBER:
         shared: dict = {}
-        _LAST = (decided_by, _copy_org(org, shared), shared)
+        kept = _copy_org(org, shared)
+        _LAST = (decided_by, kept, shared, _freeze(kept))
         org._derived = shared
     return org
