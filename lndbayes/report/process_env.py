@@ -10,6 +10,10 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from contextlib import contextmanager
+
+#: report worker processes of a run (``lndbayes report --jobs``)
+DEFAULT_JOBS = 2
 
 
 def kernel_env(threads: int = 1) -> None:
@@ -18,6 +22,20 @@ def kernel_env(threads: int = 1) -> None:
         os.environ.setdefault(var, str(threads))
     os.environ.setdefault("PYTHONWARNINGS", "ignore")
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+
+
+@contextmanager
+def worker_env():
+    """The environment a worker starts with (one BLAS/Numba thread, the inline figure
+    backend), set only while it is spawned (or its fork server started): the calling process
+    keeps its own."""
+    saved = dict(os.environ)
+    kernel_env()
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 def skip_iri_grammar() -> None:

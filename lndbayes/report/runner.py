@@ -44,6 +44,7 @@ from lndbayes.errors import LndbayesError
 from lndbayes.paths import NOTEBOOKS_DIR, REPORTS_DIR, default_data_root
 from lndbayes.report import worker_server
 from lndbayes.report.portfolio import build_index
+from lndbayes.report.process_env import DEFAULT_JOBS, worker_env
 from lndbayes.report.stamps import (STATUS_FILE, SUMMARY_FILE, Settings, data_stamp, is_current,
                                     program_stamp, read_json, sha, source_hash)
 
@@ -58,7 +59,6 @@ SKILL_FORECAST = "skill-gaps-forecast"
 CACHE_FITS = (SKILL_BACKTEST, SKILL_FORECAST)
 SKILL_TEMPLATE = NOTEBOOKS_DIR / "skill_gaps.ipynb"
 
-DEFAULT_JOBS = 2
 #: seconds a stopped worker gets to shut its kernel down before it is killed
 STOP_GRACE = 10.0
 
@@ -323,19 +323,7 @@ def _start_worker_server() -> None:
         worker_server.launch()
 
 
-@contextmanager
-def _worker_env():
-    """The environment a worker starts with (one BLAS/Numba thread, the inline figure
-    backend), set only while it is spawned: the calling process keeps its own."""
-    from lndbayes.report.process_env import kernel_env
-
-    saved = dict(os.environ)
-    kernel_env()
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+_worker_env = worker_env      # the environment a worker starts with (process_env.worker_env)
 
 
 def _finished(job: _Job, status: dict | None, out: Path, show, exitcode=None, reason=None) -> dict:

@@ -5,7 +5,9 @@ and nbconvert itself before its first build, ~3.5 s of a core on the 2-core VM (
 example's new month). Two workers starting together paid it twice, on both cores. The server
 (Python's ``forkserver`` start method, preloading :mod:`lndbayes.report.worker_preload`) pays
 it once, and a run whose data changed starts it before ingesting them (``load_org``'s
-``before_ingest``), so those imports overlap the ingestion instead of following it. Measured on
+``before_ingest``), so those imports overlap the ingestion instead of following it; ``lndbayes
+report`` starts it earlier still, before importing the runner, when the raw files changed since
+their last ingest (:func:`lndbayes.cli.report._start_workers_early`). Measured on
 the example's new month (benchmarks/results.md, "End to end", session 16), alternating
 runs: 22.7 -> 21.3 s (five pairs, every pair faster by 0.9-1.6 s), and 21.4 -> 20.4 s with the
 example's fixed key (``benchmarks/new_month_ab.sh``); the first fit starts ~1 s sooner.
@@ -72,7 +74,7 @@ def _state(source: str) -> dict:
 def launch(source: str | None = None) -> None:
     """Start the server with this process's environment if it is not running; returns at once
     (the server imports in the background; the first worker's start waits for it). Call it
-    with the workers' environment set (``runner._worker_env``). ``source``: the source hash
+    with the workers' environment set (``process_env.worker_env``). ``source``: the source hash
     when the caller has it (reading the package again costs ~0.1 s)."""
     global _launched
     if not available():
