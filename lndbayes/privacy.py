@@ -165,10 +165,18 @@ def find_identifiers(text: str, raw_ids: Iterable[str] = (), keys: Iterable[str]
     Raw ids shorter than ``min_id_length`` characters are not searched (they would match
     ordinary numbers); ids are matched as whole tokens.
     """
+    return _find(text, _matcher(_as_ids(raw_ids), min_id_length), _matcher(_as_ids(keys), 1))
+
+
+def _as_ids(ids: Iterable) -> tuple:
+    """``ids`` as text (the key of :func:`_matcher`); None dropped."""
+    return tuple(i if isinstance(i, str) else str(i) for i in ids if i is not None)
+
+
+def _find(text: str, raw, keys) -> dict[str, int]:
     text = _DATA_URI_RE.sub("data:", text)
     runs = _WORD_RUN.findall(text)
-    return {"raw_ids": _count_ids(text, _matcher(tuple(raw_ids), min_id_length), runs),
-            "keys": _count_ids(text, _matcher(tuple(keys), 1), runs),
+    return {"raw_ids": _count_ids(text, raw, runs), "keys": _count_ids(text, keys, runs),
             "pseudonym_pattern": len(PSEUDONYM_RE.findall(text))}
 
 
@@ -181,8 +189,7 @@ def assert_no_identifiers(sources, raw_ids: Iterable[str] = (), keys: Iterable[s
     """
     if isinstance(sources, (str, Path)):
         sources = [sources]
-    raw_ids = tuple(raw_ids)
-    keys = tuple(keys)
+    raw, key = _matcher(_as_ids(raw_ids), min_id_length), _matcher(_as_ids(keys), 1)
     problems = []
     for src in sources:
         if isinstance(src, Path) or (isinstance(src, str) and len(src) < 4096 and "\n" not in src
@@ -190,7 +197,7 @@ def assert_no_identifiers(sources, raw_ids: Iterable[str] = (), keys: Iterable[s
             label, text = str(src), text_of(Path(src))
         else:
             label, text = "<text>", str(src)
-        hits = find_identifiers(text, raw_ids, keys, min_id_length)
+        hits = _find(text, raw, key)
         if any(hits.values()):
             what = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in hits.items() if n)
             problems.append(f"{label}: {what}")

@@ -63,3 +63,33 @@ def test_the_server_starts_early_only_when_the_data_will_be_ingested(root, monke
     assert cli_report._start_workers_early(_args(root)) is True
     assert launched == ["1"]                        # with the workers' environment (one thread)
     assert "OMP_NUM_THREADS" not in os.environ      # which this process does not keep
+
+
+EARLY_THEN_RUNNER = r"""
+import argparse, sys
+from lndbayes.cli import report as cli_report
+args = argparse.Namespace(data=sys.argv[1], scheduler=None, workers=None)
+started = cli_report._start_workers_early(args)
+import lndbayes.report.runner                     # what the CLI imports next (pandas, the data layer)
+from lndbayes.report import worker_server
+from lndbayes.report.process_env import worker_env
+from lndbayes.report.stamps import source_hash
+with worker_env():
+    print(started, worker_server.context(source_hash()).get_start_method())
+"""
+
+
+def test_the_early_server_is_the_one_the_runner_then_uses(root, tmp_path):
+    """Started before the runner's imports, the server must still match this process when the
+    runner asks for a worker context (worker_server._state: environment, source, streams,
+    sys.path); otherwise workers would be spawned and its imports wasted."""
+    import subprocess
+    import sys
+
+    kpis = root / "raw" / "kpis.csv"
+    kpis.write_text(kpis.read_text() + kpis.read_text().splitlines()[-1] + "\n")
+    assert raw_changed_since_ingest(root)
+    out = subprocess.run([sys.executable, "-c", EARLY_THEN_RUNNER, str(root)], capture_output=True,
+                         text=True, timeout=300, env={**os.environ, "LNDBAYES_FORKSERVER": "1"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["True", "forkserver"], out.stdout

@@ -260,6 +260,21 @@ def _same_inputs(a: dict | None, b: dict) -> bool:
             and a.get("key_fingerprint") == b["key_fingerprint"])
 
 
+def _record_file_stats(stamp_path: Path, old: dict, files: dict) -> None:
+    """Keep the raw files' new sizes and times in the ingestion stamp when their contents did not
+    change (a file touched or copied again), so that the next run does not hash them again and
+    :mod:`lndbayes.data.raw_state` sees nothing changed. The reports' data stamp reads only the
+    content hashes, so it stays as it was. Best effort: a read-only data root keeps the old
+    stamp, and a stamp another process rewrote meanwhile (an ingest) is left alone."""
+    try:
+        now = json.loads(stamp_path.read_text())
+        if now != old:
+            return
+        atomic.write_json(stamp_path, {**old, "files": files}, sort_keys=True)
+    except (OSError, ValueError):
+        pass
+
+
 def load_org(path=None, *, refresh: bool = False, seed: int | None = None, progress: bool = False,
              before_ingest=None) -> Org:
     """Return the validated organisation at ``path`` (a data root holding ``raw/``).
@@ -308,11 +323,7 @@ def load_org(path=None, *, refresh: bool = False, seed: int | None = None, progr
         warnings = old.get("warnings", [])
         ingested = False
         if new["files"] != old.get("files"):
-            # the same contents with new sizes' or times' records (a file touched or copied
-            # again): keep them, so that the next run does not hash those files again, and
-            # lndbayes.data.raw_state sees nothing changed (the reports' data stamp reads only
-            # the content hashes, so it does not change)
-            atomic.write_json(stamp_path, {**old, "files": new["files"]}, sort_keys=True)
+            _record_file_stats(stamp_path, old, new["files"])
     programs_path = raw / "programs.yaml"
     if not programs_path.exists():
         raise ContractError("required file programs.yaml is missing", file=programs_path,

@@ -40,6 +40,7 @@ class _Ids:
         emp = self.root / "processed" / "employees.parquet"
         self.employees = pd.read_parquet(emp) if emp.is_file() else pd.DataFrame()
         self.raw, self.keys = org_identifiers(self)
+        self.employees = None          # read for the keys only: not kept for the worker's life
 
     @classmethod
     def of(cls, root) -> "_Ids":
