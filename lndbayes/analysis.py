@@ -166,6 +166,9 @@ class ProgramAnalysis:
     extras: dict = field(default_factory=dict)          # name -> object
     extras_status: dict = field(default_factory=dict)   # name -> {"status", "message"}
     extras_display: dict = field(default_factory=dict)  # name -> strings and tables as text
+    #: outcome id -> the panel its fit used, while the sections run (they reuse them instead of
+    #: building them again); never saved, and emptied once the sections are done
+    panels: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def converged(self) -> bool:
@@ -406,12 +409,13 @@ def analyse_program(org, program_id: str, *, min_group: int | None = None, skill
         currency=currency, min_group=min_group, settings=dict(settings), outcomes=outcomes,
         failures=failures, primary=primary, recommendation=recommendation,
         context=enrolment_context(org, program, min_group), ledger=ledger, rejections=rejections,
-        roi=pr, evsi=evsi, roi_error=roi_error)
+        roi=pr, evsi=evsi, roi_error=roi_error, panels=panels)
     an.decision_rule = decision_rule(an, thresholds)
     an.roi_display = roi_display(an)
     extra_settings = {**settings, "skill_tune": skill_tune}
     for name, extra in EXTRAS.items():
         progress.emit("section", program=program_id, section=extra.title)   # a run shows it live
         run_extra(an, name, extra, org, program, extra_settings)
+    an.panels = {}          # the report keeps the analysis to the end: not the panels' memory
     progress.emit("analysed", program=program_id)
     return an

@@ -107,7 +107,8 @@ def _monitoring_compute(org, program, an, settings):
 
     # every full fit: the monitoring compares its approximation with the one it monitors
     ref = {k: o.result for k, o in an.outcomes.items() if o.family in SUPPORTED} or None
-    return monitor_program(org, program.id, seed=int(settings.get("seed", 0)), reference=ref)
+    return monitor_program(org, program.id, seed=int(settings.get("seed", 0)), reference=ref,
+                           reference_panels=an.panels)
 
 
 def _monitoring_from_json(d):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from unittest import mock
 
 import numpy as np
 import pandas as pd
@@ -477,6 +478,14 @@ def test_monitor_program_round_trip_and_oc(org):
     v = again.validation
     assert v["full_fit"]["p_works"] == 1.0 and v["full_fit"]["mean"] == -1.0
     assert v["p_works_diff"] == pytest.approx(v["approx"]["p_works"] - 1.0)
+    # the analysis hands over the panel its fit used: the same comparison, the panel not rebuilt
+    from lndbayes.monitoring import core
+
+    panel = build_panel(org, "support_upskilling", mon.outcome_id)
+    with mock.patch.object(core, "build_panel", side_effect=AssertionError("panel rebuilt")):
+        given = core._validate(org, "support_upskilling",
+                               org.programs.get_program("support_upskilling").outcome(mon.outcome_id), sure, panel)
+    assert given == v
 
 
 def test_too_little_data_says_so(org):
