@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from lndbayes.formatting import DASH, fmt_interval, fmt_money, fmt_num, fmt_pct
+from lndbayes.formatting import DASH, decimals_for, fmt_interval, fmt_money, fmt_num, fmt_pct
 from lndbayes.report.templating import render
 
 #: the command that reproduces the backtest figures of the report
@@ -116,9 +116,20 @@ def programs(fc, currency: str = "EUR") -> str:
         "P(gain > 0)": gains["p_gt_0"].map(fmt_pct),
         "Completers": gains["n_completers"].map(lambda v: DASH if pd.isna(v) else f"{int(v)}")}),
         caption="Estimated gains of the programs on the skills they target (proficiency points at completion)")
-    hl = fc.half_life
     return render("skill_gaps.html.j2", section="programs", t=t, gains=gt, quarter=last_q,
-                  half_life=f"{fmt_num(hl['mean'], 1)} ({fmt_num(hl['lower'], 1)} to {fmt_num(hl['upper'], 1)})")
+                  **half_life_text(fc.half_life))
+
+
+def half_life_text(hl: dict) -> dict:
+    """The half-life's posterior as text (two significant digits of its interval's width: 0.013
+    years is not "0.0"), whether the data identify it and, when not, why
+    (:func:`lndbayes.skills.forecast.half_life_summary`; a forecast cached before that flag
+    existed counts as identified, as it was shown then)."""
+    d = decimals_for(hl["upper"] - hl["lower"])
+    return {"half_life": f"{fmt_num(hl['mean'], d)} ({fmt_num(hl['lower'], d)} to {fmt_num(hl['upper'], d)})",
+            "half_life_identified": bool(hl.get("identified", True)),
+            "half_life_why": "no program's estimated gain on a skill, nor their average, is "
+                             "distinguishable from zero (each 90% interval includes 0)"}
 
 
 def early_warning(flags: pd.DataFrame | None, fc=None, threshold: float = 0.9) -> str:
@@ -173,7 +184,6 @@ def backtest(bt, command: str = BACKTEST_COMMAND) -> str:
 
 
 def model(fc) -> str:
-    hl = fc.half_life
     d = fc.diagnostics
     diag = (f"R-hat max {fmt_num(d.get('rhat_max'), 3)}, ESS min {fmt_num(min(d.get('ess_bulk_min', 0), d.get('ess_tail_min', 0)), 0)}, "
             f"{d.get('divergences', 0)} divergences" + ("" if d.get("converged") else " (FAILED)"))
@@ -184,7 +194,7 @@ def model(fc) -> str:
                      caption="Input rows not used by the forecast")
     return render("skill_gaps.html.j2", section="model", n_cells=f"{getattr(fc, 'n_cells', 0):,}",
                   seconds=fmt_num(fc.seconds, 0), diag=diag, rejected=rej, notes=fc.notes,
-                  half_life=f"{fmt_num(hl['mean'], 1)} ({fmt_num(hl['lower'], 1)} to {fmt_num(hl['upper'], 1)})")
+                  **half_life_text(fc.half_life))
 
 
 # ---- figures ----------------------------------------------------------------------------------
