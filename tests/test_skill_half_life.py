@@ -45,6 +45,10 @@ def test_report_sections_say_not_estimable():
     model = render("skill_gaps.html.j2", section="model", n_cells="10", seconds="1", diag="ok",
                    rejected=None, notes=[], **args)
     assert "posterior 0.0132 (0.0110 to 0.0157) years, which is not evidence" in model
+    assert "means in 1 s;" in model and "cache" not in model
+    cached = render("skill_gaps.html.j2", section="model", n_cells="10", seconds="0", from_cache=True,
+                    diag="ok", rejected=None, notes=[], **args)
+    assert "means (read back from an earlier run's cache in 0 s: the same data and settings);" in cached
     progs = render("skill_gaps.html.j2", section="programs", t="<table></table>", gains="", quarter="2026Q1",
                    **args)
     assert "half-life (not estimable from these data, since no program" in progs

@@ -193,7 +193,8 @@ def model(fc) -> str:
                                    "Rows": fc.rejected["rows"].astype(str)}),
                      caption="Input rows not used by the forecast")
     return render("skill_gaps.html.j2", section="model", n_cells=f"{getattr(fc, 'n_cells', 0):,}",
-                  seconds=fmt_num(fc.seconds, 0), diag=diag, rejected=rej, notes=fc.notes,
+                  seconds=fmt_num(fc.seconds, 0), from_cache=bool(getattr(fc, "from_cache", False)),
+                  diag=diag, rejected=rej, notes=fc.notes,
                   **half_life_text(fc.half_life))
 
 
