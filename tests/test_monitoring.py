@@ -488,6 +488,22 @@ def test_monitor_program_round_trip_and_oc(org):
     assert given == v
 
 
+def test_the_analysis_hands_its_fitted_panels_to_the_monitoring(monkeypatch):
+    from types import SimpleNamespace
+
+    import lndbayes.monitoring
+    from lndbayes import analysis_sections
+
+    seen = {}
+    monkeypatch.setattr(lndbayes.monitoring, "monitor_program", lambda org, pid, **kw: seen.update(kw) or "mon")
+    an = SimpleNamespace(outcomes={"x": SimpleNamespace(family="normal", result="fit of x"),
+                                   "y": SimpleNamespace(family="survival", result="fit of y")},
+                         panels={"x": "panel of x", "y": "panel of y"})
+    assert analysis_sections._monitoring_compute("org", SimpleNamespace(id="p"), an, {"seed": 3}) == "mon"
+    assert seen["reference_panels"] is an.panels
+    assert seen["reference"] == {"x": "fit of x"} and seen["seed"] == 3
+
+
 def test_too_little_data_says_so(org):
     """Two teams' worth of a program, one month in: a handful of leavers. The checkpoint says
     'too little data' with the counts, and shows no probability."""

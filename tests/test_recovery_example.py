@@ -193,6 +193,8 @@ def analysed(example, fitted):
 def test_zero_effect_program_is_stopped_and_over_ambitious_one_iterated(example, analysed):
     _, truth = example
     lean, sup = analysed["lean_workshop"], analysed["support_upskilling"]
+    # the panels the fits used went to the sections and were let go afterwards
+    assert lean.panels == {} and sup.panels == {}
     # no effect: the workshop costs more than it can be shown to return
     assert lean.recommendation.action == "stop", lean.recommendation.reason
     assert lean.roi.p_roi_positive < 0.2 and lean.roi.net_benefit.upper < 0

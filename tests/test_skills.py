@@ -120,6 +120,7 @@ def test_bad_rows_are_counted_with_their_reason(messy):
 def test_no_assessments_for_a_team_gives_no_data(messy):
     fc = run_forecast(messy, 2, today="2026-01-31", draws=200, tune=200, chains=2, cache=False,
                       retry=False)   # a short run: its checks are not the point here
+    assert fc.from_cache is False            # sampled now: the report says "fitted in N s"
     t = fc.table
     fin = t[t["team"] == "Finance-02"]
     assert len(fin) and (fin["status"] == "no data").all()
@@ -249,8 +250,9 @@ def test_forecast_is_found_from_its_inputs_without_preparing_them_again(example,
     monkeypatch.setattr(forecast, "prepare", no_prepare)
     again = run_forecast(example, 1, **settings)
     pd.testing.assert_frame_equal(again.table, first.table)
-    # the report then says the forecast was read back, not fitted in the reading's seconds
-    assert first.from_cache is False and again.from_cache is True
+    # the report then says the forecast was read back, not fitted in the reading's seconds (the
+    # first may have read its posterior back from an earlier test's fit: then it says so too)
+    assert again.from_cache is True
 
     key = forecast_cache.inputs_key(example, None, "2026-01-31", None, horizon=1)
     assert key == forecast_cache.inputs_key(lb.load_org(example.root), None, "2026-01-31", None, horizon=1)

@@ -54,7 +54,8 @@ def _run(args) -> int:
                       draws=args.draws, tune=args.tune, chains=args.chains)
     top = fc.ranked_gaps(top=args.top)
     print(f"Skill-gap forecast from {fc.as_of.date()} for {', '.join(sorted(fc.table['quarter'].dropna().unique()))} "
-          f"({fc.seconds:.0f} s; sampler {'converged' if fc.diagnostics.get('converged') else 'FAILED its checks'}).")
+          f"({fc.seconds:.0f} s{', read back from the cache' if fc.from_cache else ''}; "
+          f"sampler {'converged' if fc.diagnostics.get('converged') else 'FAILED its checks'}).")
     if len(top):
         show = pd.DataFrame({
             "team": top["team"], "skill": top["skill"], "quarter": top["quarter"],

@@ -121,15 +121,19 @@ def programs(fc, currency: str = "EUR") -> str:
 
 
 def half_life_text(hl: dict) -> dict:
-    """The half-life's posterior as text (two significant digits of its interval's width: 0.013
-    years is not "0.0"), whether the data identify it and, when not, why
-    (:func:`lndbayes.skills.forecast.half_life_summary`; a forecast cached before that flag
-    existed counts as identified, as it was shown then)."""
-    d = decimals_for(hl["upper"] - hl["lower"])
+    """The half-life's posterior as text (two significant digits of its interval's width, at
+    least one decimal: 0.013 years is not "0.0"), whether these data can inform it and, when
+    not, why (:func:`lndbayes.skills.forecast.half_life_summary`; a forecast made before that
+    flag existed counts as informed, as it was shown then)."""
+    d = max(1, decimals_for(hl["upper"] - hl["lower"]))
+    seen, n, chance = hl.get("gains_seen"), hl.get("gains"), hl.get("gains_by_chance")
+    count = ("" if None in (seen, n, chance) else
+             f", and {seen} of {n} program x skill gains exclude zero, no more than chance gives "
+             f"(up to {chance})")
     return {"half_life": f"{fmt_num(hl['mean'], d)} ({fmt_num(hl['lower'], d)} to {fmt_num(hl['upper'], d)})",
             "half_life_identified": bool(hl.get("identified", True)),
-            "half_life_why": "no program's estimated gain on a skill, nor their average, is "
-                             "distinguishable from zero (each 90% interval includes 0)"}
+            "half_life_why": "the programs' average gain is not distinguishable from zero (its 90% "
+                             "interval includes 0)" + count}
 
 
 def early_warning(flags: pd.DataFrame | None, fc=None, threshold: float = 0.9) -> str:

@@ -72,7 +72,8 @@ class SkillGapForecast:
     settings: dict = field(default_factory=dict)
     seconds: float = 0.0
     n_cells: int = 0              # team x skill x quarter means the model was fitted on
-    #: read back from the forecast cache (``seconds`` is then the reading, not the fit)
+    #: the model's fit was read back from a cache (the forecast's, or the posterior's with the
+    #: forecast computed again): ``seconds`` is then this reading, not a fit
     from_cache: bool = False
 
     def ranked_gaps(self, quarter: str | None = None, top: int | None = None) -> pd.DataFrame:
@@ -103,7 +104,7 @@ class SkillGapForecast:
             "half_life_years": self.half_life,
             "rejected_rows": int(self.rejected["rows"].sum()) if len(self.rejected) else 0,
             "converged": bool(self.diagnostics.get("converged")),
-            "min_group": self.min_group,
+            "min_group": self.min_group, "from_cache": bool(self.from_cache),
         }
 
 
@@ -186,6 +187,10 @@ def forecast_from(post: SkillPosterior, data: SkillData, dates, *, seed: int = 0
     return table, opts
 
 
+#: the gains table's last row: the gains' mean over programs and skills (``gain_mean``)
+AVERAGE_GAIN = "(average over programs)"
+
+
 def _gains_table(post: SkillPosterior, data: SkillData) -> pd.DataFrame:
     rows = []
     n_comp = data.completions.groupby("program_id")["employee_key"].nunique() if len(data.completions) else {}
@@ -197,7 +202,7 @@ def _gains_table(post: SkillPosterior, data: SkillData) -> pd.DataFrame:
                      "n_completers": int(n_comp.get(r.program_id, 0)) if len(n_comp) else 0})
     g = post.draws["gain_mean"]
     lo, hi = _interval(g, INTERVAL)
-    rows.append({"program_id": "(average over programs)", "skill": "", "mean": float(g.mean()), "lower": lo,
+    rows.append({"program_id": AVERAGE_GAIN, "skill": "", "mean": float(g.mean()), "lower": lo,
                  "upper": hi, "p_gt_0": float(np.mean(g > 0)), "n_completers": None})
     return pd.DataFrame(rows)
 
@@ -206,23 +211,43 @@ def _gains_table(post: SkillPosterior, data: SkillData) -> pd.DataFrame:
 GAIN_SEEN_P = 0.95
 
 
-def half_life_summary(half_life_draws, gains: pd.DataFrame) -> dict:
-    """The half-life's posterior mean and 90% interval (years), and whether the data identify it.
+def gains_beyond_chance(n: int, rate: float = 2 * (1 - GAIN_SEEN_P), level: float = 0.95) -> int:
+    """How many of ``n`` gains whose truth is zero have a 90% interval excluding zero by chance,
+    at most, in ``level`` of organisations: the ``level`` quantile of Binomial(n, 10%) (intervals
+    taken as independent). More seen gains than this are not chance: 2 of 8, 27 of 200."""
+    from scipy.stats import binom
 
-    The half-life only acts through the gains it fades: when no program's gain on a skill (nor
-    their average) is distinguishable from zero (P(gain > 0) between 5% and 95%), how fast gains
-    fade has no visible consequence, and its posterior is the model's assumptions, not evidence.
-    It may then sit near its prior (the example organisation: 1.9, 90% 0.7-4.0 years; prior 0.9-4.6) or, with many
-    program x skill gains, collapse onto the shortest ages in the data: gains that vanish at once
-    leave every gain free over its prior instead of pinned at zero, a volume the fixed prior
-    spread of the gains rewards (the large preset, ~200 gains: 0.013 years, 90% 0.011-0.016). So
-    ``identified`` is False then, and the reports say the half-life is not estimable instead of
-    showing the interval as a finding. ``gains_seen``: how many gain rows exclude zero."""
+    return int(binom.ppf(level, n, rate)) if n > 0 else 0
+
+
+def half_life_summary(half_life_draws, gains: pd.DataFrame) -> dict:
+    """The half-life's posterior mean and 90% interval (years), and whether these data can
+    inform it at all (``identified``).
+
+    The half-life acts only through the gains it fades, so the data can inform it only if they
+    show some gain: their average over programs (the last row of ``gains``) has a 90% interval
+    excluding zero, or more program x skill gains do than chance would give at a true zero
+    (:func:`gains_beyond_chance`: with 200 gains about 20 exclude zero by chance). That is
+    necessary, not sufficient (a gain seen only right after completion says little about its
+    fading), so ``identified`` True means "may be informed" and the reports show the interval.
+    When it is False, how fast gains fade has no visible effect in this fit and its posterior
+    reflects the model's assumptions: it may sit near its prior (the example organisation,
+    which plants no gain: 1.9, 90% 0.7-4.0 years; prior 0.9-4.6) or, with many program x skill
+    gains, collapse onto the shortest ages in the data: gains that vanish at once leave every
+    gain free over its prior instead of pinned at zero, a volume the gains' fixed prior spread
+    rewards (the large preset, ~200 gains: 0.013 years, 90% 0.011-0.016). The reports then say
+    the half-life is not estimable instead of showing that interval as a finding.
+    ``gains_seen`` of ``gains`` program x skill gains exclude zero; ``gains_by_chance``: the
+    chance bound."""
     hl = np.asarray(half_life_draws, float)
     lo, hi = _interval(hl, INTERVAL)
     p = gains["p_gt_0"].to_numpy(float) if len(gains) else np.zeros(0)
-    seen = int(np.sum((p >= GAIN_SEEN_P) | (p <= 1.0 - GAIN_SEEN_P)))
-    return {"mean": float(hl.mean()), "lower": lo, "upper": hi, "identified": seen > 0, "gains_seen": seen}
+    seen = (p >= GAIN_SEEN_P) | (p <= 1.0 - GAIN_SEEN_P)
+    average = gains["program_id"].eq(AVERAGE_GAIN).to_numpy() if len(gains) else np.zeros(0, bool)
+    n_seen, chance = int(seen[~average].sum()), gains_beyond_chance(int((~average).sum()))
+    identified = bool(seen[average].any()) or n_seen > chance
+    return {"mean": float(hl.mean()), "lower": lo, "upper": hi, "identified": identified,
+            "gains_seen": n_seen, "gains": int((~average).sum()), "gains_by_chance": chance}
 
 
 def history_table(data: SkillData, min_group: int) -> pd.DataFrame:
@@ -286,7 +311,7 @@ def _forecast(org, horizon, as_of, today, min_group, data, cache, settings, ikey
         history=history_table(data, data.min_group), rejected=data.rejected, notes=list(data.notes),
         diagnostics=post.diagnostics, as_of=data.as_of, horizon=int(horizon), min_group=data.min_group,
         settings={"seed": seed, "draws": draws, "tune": tune, "chains": chains, "cache_key": post.cache_key},
-        seconds=round(time.perf_counter() - t0, 1), n_cells=len(data.cells))
+        seconds=round(time.perf_counter() - t0, 1), n_cells=len(data.cells), from_cache=post.from_cache)
     if cache:
         save(key, fc)
         save_pointer(ikey, key)

@@ -364,6 +364,7 @@ class SkillPosterior:
     diagnostics: dict
     inputs: ModelInputs
     cache_key: str
+    from_cache: bool = False   # read back from the posterior cache, not sampled now
 
     @property
     def converged(self) -> bool:
@@ -408,6 +409,7 @@ def fit_skill_model(data: SkillData, *, seed: int = 0, draws: int = 1000,
                 idata, diag = _sample(inputs, settings)
                 cache_save(key, idata, diag)
                 hit = (idata, diag)
+    from_cache = hit is not None
     idata, diag = hit if hit is not None else _sample(inputs, settings)
     post = idata["posterior"]
     n_pairs = int((data.pairs["pair"] >= 0).sum())
@@ -420,4 +422,4 @@ def fit_skill_model(data: SkillData, *, seed: int = 0, draws: int = 1000,
         if name in trim:
             v = v[:, :trim[name]]
         out[name] = v
-    return SkillPosterior(out, diag, inputs, key)
+    return SkillPosterior(out, diag, inputs, key, from_cache)
