@@ -363,3 +363,20 @@ def test_lookups_follow_a_replaced_table():
     data.completions = data.completions.iloc[::2].reset_index(drop=True)
     x = draws.proficiency_draws(post, data, pr, dates, np.random.default_rng(0))
     np.testing.assert_array_equal(x, ref_proficiency_draws(post, data, pr, dates, np.random.default_rng(0)))
+
+
+def test_per_date_equals_one_column_at_a_time():
+    """The forecast's per-date statistics (one numpy call per statistic for all dates, P(gap) as a
+    count) are bit-identical to the statistics of each date's column, a NaN requirement included."""
+    rng = np.random.default_rng(11)
+    draws_ = np.clip(rng.normal(3.0, 0.6, (4000, 5)), 0, 5)
+    req = np.array([3.0, 2.5, np.nan, 3.5, 5.0])
+    got = draws.per_date(draws_, req)
+    lo_q, hi_q = (1 - forecast.INTERVAL) / 2, (1 + forecast.INTERVAL) / 2
+    for k in range(draws_.shape[1]):
+        col = draws_[:, k]
+        assert got["mean"][k] == col.mean()
+        assert got["lower"][k] == np.quantile(col, lo_q) and got["upper"][k] == np.quantile(col, hi_q)
+        assert got["p_gap"][k] == np.mean(col < req[k])
+        assert np.array_equal(got["shortfall"][k], np.maximum(req[k] - col, 0).mean(), equal_nan=True)
+    assert 0 < got["p_gap"][0] < 1 and got["p_gap"][2] == 0.0

@@ -357,3 +357,17 @@ def test_a_forecast_another_process_is_computing_defers_or_waits(example, tmp_pa
     with forecast_cache.inputs_lock(ikey):                 # "another worker" computing it
         with pytest.raises(Deferred, match="being computed by another worker"):
             run_forecast(example, 1, today="2026-01-31", wait=0.3)
+
+
+def test_forecast_key_follows_the_code_that_post_processes_the_draws(monkeypatch):
+    """A forecast made by older post-processing code (lndbayes/skills/draws.py) is not found again
+    under the forecast's key once that code changed (it was keyed by forecast.py alone)."""
+    from pathlib import Path
+
+    import lndbayes.skills.forecast_cache as forecast_cache
+
+    before = forecast_cache._forecast_source_hash()
+    real = Path.read_bytes
+    for name in ("draws.py", "forecast.py"):
+        monkeypatch.setattr(Path, "read_bytes", lambda self, n=name: real(self) + (b"# changed" if self.name == n else b""))
+        assert forecast_cache._forecast_source_hash() != before, name
