@@ -250,9 +250,9 @@ def test_forecast_is_found_from_its_inputs_without_preparing_them_again(example,
     monkeypatch.setattr(forecast, "prepare", no_prepare)
     again = run_forecast(example, 1, **settings)
     pd.testing.assert_frame_equal(again.table, first.table)
-    # the report then says the forecast was read back, not fitted in the reading's seconds (the
-    # first may have read its posterior back from an earlier test's fit: then it says so too)
-    assert again.from_cache is True
+    # the report then says the forecast was read back, not fitted in the reading's seconds; the
+    # first was sampled into this empty cache
+    assert first.from_cache is False and again.from_cache is True
 
     key = forecast_cache.inputs_key(example, None, "2026-01-31", None, horizon=1)
     assert key == forecast_cache.inputs_key(lb.load_org(example.root), None, "2026-01-31", None, horizon=1)

@@ -400,16 +400,17 @@ def fit_skill_model(data: SkillData, *, seed: int = 0, draws: int = 1000,
                 "retry": bool(retry)}
     key = posterior_key(inputs, settings)
     hit = cache_load(key) if cache else None
+    from_cache = hit is not None
     if hit is None and cache:
         # several report workers may ask for the same fit at once: one samples, the others
         # wait for it and read the cache
         with _fit_lock(key):
             hit = cache_load(key)
+            from_cache = hit is not None
             if hit is None:
                 idata, diag = _sample(inputs, settings)
                 cache_save(key, idata, diag)
                 hit = (idata, diag)
-    from_cache = hit is not None
     idata, diag = hit if hit is not None else _sample(inputs, settings)
     post = idata["posterior"]
     n_pairs = int((data.pairs["pair"] >= 0).sum())
