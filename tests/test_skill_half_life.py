@@ -1,4 +1,5 @@
-"""The half-life is reported as a finding only when the data identify it (some gain seen)."""
+"""The half-life is reported as a finding only when the data may inform it: the gains' average,
+or more program x skill gains than chance gives, exclude zero."""
 
 from __future__ import annotations
 

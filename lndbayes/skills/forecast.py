@@ -241,9 +241,9 @@ def half_life_summary(half_life_draws, gains: pd.DataFrame) -> dict:
     chance bound."""
     hl = np.asarray(half_life_draws, float)
     lo, hi = _interval(hl, INTERVAL)
-    p = gains["p_gt_0"].to_numpy(float) if len(gains) else np.zeros(0)
+    p = gains["p_gt_0"].to_numpy(float)
     seen = (p >= GAIN_SEEN_P) | (p <= 1.0 - GAIN_SEEN_P)
-    average = gains["program_id"].eq(AVERAGE_GAIN).to_numpy() if len(gains) else np.zeros(0, bool)
+    average = gains["program_id"].eq(AVERAGE_GAIN).to_numpy(bool)
     n_seen, chance = int(seen[~average].sum()), gains_beyond_chance(int((~average).sum()))
     identified = bool(seen[average].any()) or n_seen > chance
     return {"mean": float(hl.mean()), "lower": lo, "upper": hi, "identified": identified,
