@@ -332,8 +332,12 @@ def test_a_checkpoints_panels_share_one_population_and_equal_a_plain_cut(org):
     for pid in ("coaching", "onboarding", "micro"):
         prog = org.programs.get_program(pid)
         assert participants_observed(org_k, prog) == participants_observed(plain, prog)
-    assert sorted(k[1] for k in org_k.tables.memo) == [
+    memo = org_k.tables.memo
+    assert sorted(k[1] for k in memo if k[0] == "population") == [
         "coaching", "deals_course", "micro", "onboarding"]
+    # the balance table's view of the employees: one per program start, whatever the outcome
+    starts = {pd.Timestamp(org.programs.get_program(pid).design.start) for pid, _ in pairs}
+    assert {k for k in memo if k[0] != "population"} == {("staff_at", s) for s in starts}
     assert not hasattr(plain.tables, "memo")     # a loaded organisation recomputes every time
 
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections import Counter
 
+import numpy as np
 import pandas as pd
 
 from lndbayes.config import Program
-from lndbayes.design.calendar import lookup, to_naive
+from lndbayes.design.calendar import isin_keys, lookup, to_naive
 from lndbayes.design.designs import get_design
 from lndbayes.errors import ConfigError, ModelInputError
 
@@ -139,11 +140,22 @@ def team_departments(emp: pd.DataFrame) -> pd.Series:
     """team (as text) -> its most common department (ties: the first by name, as
     ``Series.mode``); teams whose department is always missing are left out.
 
-    Vectorised: a per-team ``mode()`` took 3 s of each monitoring replay at 597 teams."""
+    Vectorised: a per-team ``mode()`` took 3 s of each monitoring replay at 597 teams; counted
+    on integer codes, not by ``value_counts`` and a sort of the text (5 ms a team-level panel at
+    20,000 employees, each interim checkpoint building one or two)."""
     d = emp[["team", "department"]].dropna()
-    n = d.assign(team=d["team"].astype(str)).value_counts(["team", "department"]).rename("n").reset_index()
-    n = n.sort_values(["team", "n", "department"], ascending=[True, False, True], kind="stable")
-    return n.drop_duplicates("team").set_index("team")["department"]
+    team = d["team"].astype(str)
+    if d.empty:
+        return pd.Series(d["department"].array, index=pd.Index(team.array, name="team"),
+                         name="department")
+    teams, team_names = pd.factorize(team, sort=True)
+    depts, dept_names = pd.factorize(d["department"], sort=True)
+    n_depts = len(dept_names)
+    counts = np.bincount(teams * n_depts + depts, minlength=len(team_names) * n_depts)
+    # argmax takes the first of the most common: departments are in sorted order, so ties go
+    # to the first by name
+    best = dept_names.take(counts.reshape(len(team_names), n_depts).argmax(axis=1))
+    return pd.Series(best, index=pd.Index(team_names, name="team"), name="department")
 
 
 def units_of(program, outcome, emp, pop, member, teams, dropped: Counter) -> pd.DataFrame:
@@ -162,7 +174,7 @@ def units_of(program, outcome, emp, pop, member, teams, dropped: Counter) -> pd.
         u = pop[["employee_key", "team", "department"]].merge(
             member[["employee_key", "treated", "cohort"]], on="employee_key", how="left")
     else:  # direct_reports: arm of their manager
-        reports = emp[emp["manager_key"].astype(str).isin(set(pop["employee_key"]))]
+        reports = emp[isin_keys(emp["manager_key"].astype(str), pop["employee_key"])]
         if reports.empty:
             raise ConfigError(
                 "nobody reports to the population of this program (no employee has a manager_key "

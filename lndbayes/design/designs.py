@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from lndbayes.design.calendar import period_str
+from lndbayes.design.calendar import period_labels, period_str
 from lndbayes.errors import ModelInputError
 from lndbayes.models.sufficient import indices_by
 
@@ -259,7 +259,7 @@ class Staggered(PrePost):
     def period_timing(self, rows, pm, start_m):
         rows["event_time"] = pm - rows["cohort_m"]
         rows["post"] = (rows["event_time"] >= 0).astype(int)
-        rows["cohort"] = rows["cohort_m"].map(lambda m: None if pd.isna(m) else period_str(int(m)))
+        rows["cohort"] = period_labels(rows["cohort_m"])
 
     def person_timing(self, rows, hire, hire_m, start):
         team_start = pd.to_datetime(rows["cohort"])

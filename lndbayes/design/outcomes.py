@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from lndbayes.config import employed_at
-from lndbayes.design.calendar import month_index, period_str, to_naive
+from lndbayes.design.calendar import isin_keys, month_index, months_of, period_str, to_naive
 from lndbayes.design.designs import get_design
 from lndbayes.errors import ModelInputError
 from lndbayes.models.families import Family
@@ -69,8 +69,8 @@ def randomized_rows(org, outcome, emp, units, kpi, expo, start, start_m, window,
         if team_level:
             members = emp[employed_at(emp, start)][["employee_key", "team"]].copy()
             members["team"] = members["team"].astype(str)
-            members["event"] = members["employee_key"].isin(set(in_win["employee_key"])).astype(float)
-            members["pre"] = members["employee_key"].isin(set(in_pre["employee_key"])).astype(float)
+            members["event"] = isin_keys(members["employee_key"], in_win["employee_key"]).astype(float)
+            members["pre"] = isin_keys(members["employee_key"], in_pre["employee_key"]).astype(float)
             g = members.groupby("team")
             n = rows["unit"].map(g.size())
             count = rows["unit"].map(g["event"].sum())
@@ -84,12 +84,12 @@ def randomized_rows(org, outcome, emp, units, kpi, expo, start, start_m, window,
             rows["baseline"] = (np.nan if outcome.kpi == "attrition"
                                 else rows["unit"].map(g["pre"].mean()))
         else:
-            rows["outcome"] = rows["unit"].isin(set(in_win["employee_key"])).astype(float)
+            rows["outcome"] = isin_keys(rows["unit"], in_win["employee_key"]).astype(float)
             rows["baseline"] = (np.nan if outcome.kpi == "attrition"
-                                else rows["unit"].isin(set(in_pre["employee_key"])).astype(float))
+                                else isin_keys(rows["unit"], in_pre["employee_key"]).astype(float))
         return rows
 
-    vals = kpi[kpi["entity_key"].isin(set(rows["unit"]))]
+    vals = kpi[isin_keys(kpi["entity_key"], rows["unit"])]
     post = vals[vals["period"].isin(post_periods)]
     if fam.needs_exposure:
         if expo is not None:
@@ -128,9 +128,9 @@ def panel_rows(org, outcome, emp, units, kpi, expo, design, start_m, window, fam
         else:
             long = long.rename(columns={"employee_key": "entity_key"}).drop(columns="team")
             long["exposure"] = 1.0
-        vals = long[long["entity_key"].isin(set(units["unit"]))]
+        vals = long[isin_keys(long["entity_key"], units["unit"])]
     else:
-        vals = kpi[kpi["entity_key"].isin(set(units["unit"]))][["entity_key", "period", "value"]].copy()
+        vals = kpi[isin_keys(kpi["entity_key"], units["unit"])][["entity_key", "period", "value"]].copy()
         vals["exposure"] = 1.0
         if fam.needs_exposure and expo is not None:
             vals["exposure"] = vals.set_index(["entity_key", "period"]).index.map(expo)
@@ -140,10 +140,10 @@ def panel_rows(org, outcome, emp, units, kpi, expo, design, start_m, window, fam
             vals = vals[~miss]
     rows = units.merge(vals.rename(columns={"entity_key": "unit", "value": "outcome"}),
                        on="unit", how="inner")
-    none = ~units["unit"].isin(set(rows["unit"]))
+    none = ~isin_keys(units["unit"], rows["unit"])
     if none.any():
         dropped[f"no '{outcome.kpi}' values"] += int(none.sum())
-    pm = rows["period"].map(month_index)
+    pm = months_of(rows["period"])
     get_design(design.type).period_timing(rows, pm, start_m)
     if hris and outcome.kpi == "attrition" and not team_level:
         rows["baseline"] = np.nan   # everyone observed before the start was still employed

@@ -64,6 +64,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
+from lndbayes.design.calendar import isin_keys
 from lndbayes.errors import ModelInputError
 from lndbayes.models.families import get_family
 
@@ -260,7 +261,7 @@ def _imputation_contrasts(d: pd.DataFrame, m) -> TeamContrasts:
     n_units = np.bincount(u_idx, minlength=len(units))
     v_common = float(s2 * (np.sum(coef ** 2) + np.sum(np.bincount(u_idx, coef, len(units)) ** 2
                                                       / np.maximum(n_units, 1))))
-    ctrl_units = d.loc[~d["unit"].isin(set(treated["unit"])), "unit"].nunique()
+    ctrl_units = d.loc[~isin_keys(d["unit"], treated["unit"]), "unit"].nunique()
     tc = _finish(rows, "imputation", m, control_mean, np.sqrt(s2),
                  treated["unit"].nunique(), ctrl_units,
                  _events(m.family, treated["outcome"]), _events(m.family, untreated["outcome"]))
