@@ -241,7 +241,7 @@ def _staff_at(org, emp: pd.DataFrame, start: pd.Timestamp) -> _Staff:
         team_then = team[employed]
         ten = tenure_months(emp, start)
         return _Staff(team=team, team_then=team_then,
-                      team_size=emp[employed].groupby(team_then).size(),
+                      team_size=team_then.groupby(team_then).size(),
                       team_tenure=ten[employed].groupby(team_then).mean(),
                       tenure=pd.Series(ten.values, index=emp["employee_key"]))
 
