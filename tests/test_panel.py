@@ -513,3 +513,39 @@ def test_design_entries_carry_the_panel_rules():
     r = rows.copy()
     pre.person_timing(r, hire, None, pd.Timestamp("2024-03-01"))
     assert list(r["post"]) == [0, 1] and r["cohort"].isna().all()
+
+
+def test_the_column_helpers_give_what_the_per_key_python_gave():
+    """calendar's isin_keys / months_of / period_labels and arms.team_departments replace
+    per-element Python over Arrow text (interim monitoring's panels); same results, ties and
+    missing values included."""
+    from lndbayes.design.arms import team_departments
+    from lndbayes.design.calendar import isin_keys, month_index, months_of, period_labels, period_str
+
+    def old_departments(emp):
+        d = emp[["team", "department"]].dropna()
+        n = d.assign(team=d["team"].astype(str)).value_counts(["team", "department"])
+        n = n.rename("n").reset_index().sort_values(["team", "n", "department"],
+                                                    ascending=[True, False, True], kind="stable")
+        return n.drop_duplicates("team").set_index("team")["department"]
+
+    rng = np.random.default_rng(1)
+    for _ in range(50):
+        n = int(rng.integers(1, 60))
+        text = lambda choices: pd.Series(rng.choice(choices, n), dtype="str")  # noqa: E731
+        values, keys = text(["a", "b", "é", None]), text(["a", "x", None])[: int(rng.integers(0, n))]
+        pd.testing.assert_series_equal(isin_keys(values, keys), values.isin(set(keys)))
+        emp = pd.DataFrame({"team": text(["t1", "t2", "T3", None]),
+                            "department": text(["b", "a", "B", "é", None])})
+        pd.testing.assert_series_equal(team_departments(emp), old_departments(emp), check_exact=True)
+        periods = text(["2024-01", "2023-12", "2025-07"])
+        pd.testing.assert_series_equal(months_of(periods), periods.map(month_index))
+        months = pd.Series(rng.choice([24290.0, 24300.0, np.nan], n))
+        expected = months.map(lambda m: None if pd.isna(m) else period_str(int(m)))
+        # as the panel keeps them (_frame): text or None
+        kept = expected.astype(object).where(expected.notna(), None)
+        assert period_labels(months).tolist() == kept.tolist()
+    empty = pd.Series([], dtype="str")
+    for emp in (pd.DataFrame({"team": empty, "department": empty}),
+                pd.DataFrame({"team": pd.Series(["t1"], dtype="str"), "department": [np.nan]})):
+        pd.testing.assert_series_equal(team_departments(emp), old_departments(emp), check_exact=True)
