@@ -167,7 +167,7 @@ def test_sampler_coordinates_are_a_reparametrisation(example):
     from lndbayes.skills.model import build_model, model_inputs
 
     inputs = model_inputs(prepare(example))
-    A = inputs.arrays
+    A, C = inputs.arrays, inputs.cells
     model = build_model(inputs)
     names = ["a", "b", "a_raw", "b_raw", "dept_b", "gain", "half_life"]
     a, b, a_raw, b_raw, dept_b, gain, half_life = pm.draw([model[n] for n in names], random_seed=1)
@@ -176,15 +176,15 @@ def test_sampler_coordinates_are_a_reparametrisation(example):
     lone = np.bincount(ds_skill)[ds_skill] == 1
     assert lone.any() and np.all(dept_b[lone] == 0) and np.abs(dept_b).max() > 0
     # the shift is each pair's weighted least-squares line through its gain terms
-    g_cell = np.zeros(len(A["y"]))
+    g_cell = np.zeros(len(C["y"]))
     e_age = A["age_level"][A["e_age_idx"]]
-    np.add.at(g_cell, A["e_cell"], A["e_share"] * gain[A["e_ps"]] * 2.0 ** (-e_age / half_life))
+    np.add.at(g_cell, C["e_cell"], A["e_share"] * gain[A["e_ps"]] * 2.0 ** (-e_age / half_life))
     checked = 0
-    for p in np.unique(A["pair_idx"][A["e_cell"]])[:40]:
-        c = A["pair_idx"] == p
+    for p in np.unique(C["pair"][C["e_cell"]])[:40]:
+        c = C["pair"] == p
         if c.sum() < 3:
             continue
-        slope, level = np.polyfit(A["t"][c], g_cell[c], 1, w=1 / A["se"][c])
+        slope, level = np.polyfit(C["t"][c], g_cell[c], 1, w=1 / C["se"][c])
         assert a_raw[p] - a[p] == pytest.approx(level, abs=1e-9)
         assert b_raw[p] - b[p] == pytest.approx(slope, abs=1e-9)
         checked += 1
@@ -200,28 +200,53 @@ def test_sampler_coordinates_are_a_reparametrisation(example):
         assert np.allclose(lp[n_real:], -0.5 * point["a_raw"][n_real:] ** 2 - 0.5 * np.log(2 * np.pi))
 
 
-def test_likelihood_and_drift_prior_are_the_documented_densities(example):
+def _fewer_cells(data, rng):
+    """``data`` with about a third of the cells of every other pair left out (their exposure rows
+    too): pairs with different numbers of quarters, as a real organisation's assessments give."""
+    import dataclasses
+
+    cells = data.cells
+    pair = cells["pair"].to_numpy()
+    drop = (pair % 2 == 0) & (rng.random(len(cells)) < 0.35)
+    keep_first = cells.groupby("pair").cumcount().to_numpy() == 0     # every pair keeps a cell
+    kept = ~drop | keep_first
+    new_index = np.cumsum(kept) - 1
+    expo = data.exposure[kept[data.exposure["cell"].to_numpy()]].copy()
+    expo["cell"] = new_index[expo["cell"].to_numpy()]
+    return dataclasses.replace(data, cells=cells[kept].reset_index(drop=True), exposure=expo.reset_index(drop=True))
+
+
+@pytest.mark.parametrize("layout", ["every pair every quarter", "pairs with fewer quarters"])
+def test_likelihood_and_drift_prior_are_the_documented_densities(example, layout):
     """The cell means' likelihood is Normal(theta, sqrt(se^2 + sd_q^2)) and each drift's prior a
     Student-t (2 df; 10,000 for padding pairs), as the module docstring says, although the graph
-    writes the one with the variance and gives the other's constant as data (speed)."""
+    writes the one with the variance, over a pairs x slots matrix of the cells, and gives the
+    other's constant as data (speed). Also when pairs have different numbers of cells (empty
+    slots)."""
     import pytensor
     from scipy import stats
 
     from lndbayes.skills.model import _student_t_logp, build_model, model_inputs
 
-    inputs = model_inputs(prepare(example))
-    A = inputs.arrays
-    model = build_model(inputs)
     rng = np.random.default_rng(3)
+    data = prepare(example)
+    if layout != "every pair every quarter":
+        data = _fewer_cells(data, rng)
+        counts = data.cells.groupby("pair").size()
+        assert counts.min() < counts.max()
+    inputs = model_inputs(data)
+    A, C = inputs.arrays, inputs.cells
+    assert A["cell_mask"].sum() == len(data.cells) == len(C["y"])
+    model = build_model(inputs)
     point = {k: v + 0.2 * rng.standard_normal(np.shape(v)) for k, v in model.initial_point().items()}
     names = ("loglik", "a", "b", "gain", "half_life", "sd_q")
     got, a, b, gain, half_life, sd_q = pytensor.function(
         model.value_vars, [model[n] for n in names], on_unused_input="ignore")(**point)
-    g_cell = np.zeros(len(A["y"]))
+    g_cell = np.zeros(len(C["y"]))
     e_age = A["age_level"][A["e_age_idx"]]
-    np.add.at(g_cell, A["e_cell"], A["e_share"] * gain[A["e_ps"]] * 2.0 ** (-e_age / half_life))
-    theta = a[A["pair_idx"]] + b[A["pair_idx"]] * A["t"] + g_cell
-    want = stats.norm.logpdf(A["y"], theta, np.sqrt(A["se"] ** 2 + sd_q ** 2)).sum()
+    np.add.at(g_cell, C["e_cell"], A["e_share"] * gain[A["e_ps"]] * 2.0 ** (-e_age / half_life))
+    theta = a[C["pair"]] + b[C["pair"]] * C["t"] + g_cell
+    want = stats.norm.logpdf(C["y"], theta, np.sqrt(C["se"] ** 2 + sd_q ** 2)).sum()
     assert got == pytest.approx(want, rel=1e-12)
     # the drift prior: scipy's Student-t log-density, for the real pairs' 2 df and the padding's 10,000
     n_real = int(A["pair_real"].sum())
@@ -371,3 +396,17 @@ def test_forecast_key_follows_the_code_that_post_processes_the_draws(monkeypatch
     for name in ("draws.py", "forecast.py"):
         monkeypatch.setattr(Path, "read_bytes", lambda self, n=name: real(self) + (b"# changed" if self.name == n else b""))
         assert forecast_cache._forecast_source_hash() != before, name
+
+
+def test_cell_slots_give_every_cell_its_own_slot_in_its_pairs_row():
+    from lndbayes.skills.model import cell_slots
+
+    pair = np.array([3, 0, 3, 1, 3, 0])
+    slot, n_slots = cell_slots(pair, 5)
+    assert n_slots == 3                                  # pair 3 has three cells
+    assert len(set(slot)) == len(pair)                   # one slot each
+    assert list(slot // n_slots) == list(pair)           # in its pair's row
+    assert list(slot % n_slots) == [0, 0, 1, 0, 2, 1]    # k-th cell of its pair, in the cells' order
+    assert cell_slots(np.array([], np.int64), 5)[1] == 1
+    with pytest.raises(ValueError, match="0..4"):
+        cell_slots(np.array([5]), 5)

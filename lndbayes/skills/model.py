@@ -82,6 +82,13 @@ Parametrisation (why each choice: docs/skill-gaps.md, "Sampling"):
   fading once per distinct age in months, and the Student-t prior's constant in
   :math:`\nu` as data (:func:`_drift_prior_arrays`); 15% less per gradient at 20,000 employees
   (benchmarks/results/skill_gaps.md, session 19);
+* the cells are held as a pairs x slots matrix (row: a team x skill pair, slot :math:`k`: its
+  :math:`k`-th cell, :func:`cell_slots`; empty slots masked out of the likelihood), so a pair's
+  level and drift reach its cells by broadcasting and the sums behind each pair's line through
+  its gain terms are row sums, where a flat list of cells needed four gathers and two
+  scatter-adds over the cells and exposure rows, and as many again in the gradient: 25% less
+  per gradient at 20,000 employees, 13% on the example (benchmarks/results/skill_gaps.md,
+  session 27). The number of slots (the most quarters a pair has) is data, not structure;
 * parameter arrays are padded to multiples of :data:`PAD` so that the backtest fit and the full
   fit of one organisation (and organisations of similar size) share one compiled model. Padding
   entries (no data) are standard normals tied to nothing (for the drifts a t with 10,000
@@ -127,6 +134,17 @@ PARAMS = ("a", "b", "mu", "beta", "gain", "gain_mean", "half_life", "sd_q",
 #: function to compile on a machine that never compiled the model (as lndbayes.models.graph)
 STRUCTURE_SIZED = ("pair_skill", "pair_ds", "pair_real", "ps_real", "ds_skill", "ds_inv_n", "ds_scale",
                    "line_s0", "line_s1", "line_m1", "line_inv_s0", "b_nu", "b_t_const")
+#: the cells' pairs x slots matrices: as many rows as (padded) pairs, static; the number of slots
+#: (the most quarters a pair has) is not, so that a new quarter of data loads the same model
+PAIRS_BY_SLOTS = ("y", "se2", "t", "cell_mask", "w", "wt")
+
+
+def _data_shape(name: str, value) -> dict:
+    if name in STRUCTURE_SIZED:
+        return {"shape": np.shape(value)}
+    if name in PAIRS_BY_SLOTS:
+        return {"shape": (np.shape(value)[0], None)}
+    return {}
 
 
 def _pad(n: int) -> int:
@@ -135,13 +153,16 @@ def _pad(n: int) -> int:
 
 @dataclass
 class ModelInputs:
-    """Arrays for the graph (names match its ``pm.Data``) and the padded sizes."""
+    """Arrays for the graph (names match its ``pm.Data``) and the padded sizes; ``cells``: the
+    cell-level arrays the graph's dense layout was made from (``y``, ``se``, ``t``, ``pair``, and
+    each exposure row's ``e_cell``), for readers and tests."""
 
     arrays: dict
     sizes: dict
     t0: float
     skills: list
     dept_skills: list
+    cells: dict
 
 
 def model_inputs(data: SkillData) -> ModelInputs:
@@ -195,22 +216,44 @@ def model_inputs(data: SkillData) -> ModelInputs:
         "line_s0": np.where(sloped, s0 / np.where(sloped, det, 1.0), 0.0),
         "line_s1": np.where(sloped, s1 / np.where(sloped, det, 1.0), 0.0),
         "line_m1": s1, "line_inv_s0": np.where(s0 > 0, 1.0 / np.where(s0 > 0, s0, 1.0), 0.0),
-        "e_pair": pair_c[e_cell], "e_w": w_c[e_cell], "e_wt": (w_c * t_c)[e_cell],
     }
+    y_c = (cells["mean"] - cells["comp"]).to_numpy(float)
+    se_c = cells["se"].to_numpy(float)
+    # the cells in the dense pairs x slots layout the graph reads (see the docstring)
+    slot, n_slots = cell_slots(pair_c, sizes["pairs"])
+
+    def dense(values, fill):
+        out = np.full(sizes["pairs"] * n_slots, fill)
+        out[slot] = values
+        return out.reshape(sizes["pairs"], n_slots)
+
     arrays = {
         **arrays_line,
-        "y": (cells["mean"] - cells["comp"]).to_numpy(float),
-        "se": cells["se"].to_numpy(float),
-        "t": cells["t"].to_numpy(float) - t0,
-        "pair_idx": cells["pair"].to_numpy(np.int64),
+        "y": dense(y_c, 0.0), "se2": dense(se_c ** 2, 1.0), "t": dense(t_c, 0.0),
+        "cell_mask": dense(1.0, 0.0), "w": dense(w_c, 0.0), "wt": dense(w_c * t_c, 0.0),
         "pair_skill": pair_skill, "pair_ds": pair_ds,
-        "e_cell": e_cell, "e_ps": e_ps, "e_share": e_share,
+        "e_slot": slot[e_cell], "e_ps": e_ps, "e_share": e_share,
         "age_level": age_level, "e_age_idx": age_of.astype(np.int64).ravel(),
         **(_drift_prior_arrays(pair_real) if DRIFT_NU is not None else {}),
         "pair_real": pair_real, "ps_real": ps_real,
         "ds_skill": ds_skill, "ds_inv_n": 1.0 / k, "ds_scale": ds_scale,
     }
-    return ModelInputs(arrays, sizes, t0, skills, ds)
+    cell_arrays = {"y": y_c, "se": se_c, "t": t_c, "pair": pair_c, "e_cell": e_cell}
+    return ModelInputs(arrays, sizes, t0, skills, ds, cell_arrays)
+
+
+def cell_slots(pair: np.ndarray, n_pairs: int) -> tuple[np.ndarray, int]:
+    """Where each cell sits in the dense pairs x slots layout: the flat index ``pair * n_slots +
+    k`` of the pair's ``k``-th cell (in the cells' order), and ``n_slots``, the most cells any
+    pair has (at least 1). Every cell gets its own slot; slots without a cell stay empty."""
+    if len(pair) and (pair.min() < 0 or pair.max() >= n_pairs):
+        raise ValueError(f"cell pairs must lie in 0..{n_pairs - 1}")
+    order = np.argsort(pair, kind="stable")
+    in_order = pair[order]
+    k = np.empty(len(pair), np.int64)
+    k[order] = np.arange(len(pair)) - np.searchsorted(in_order, in_order, side="left")
+    n_slots = int(k.max()) + 1 if len(k) else 1
+    return pair * n_slots + k, n_slots
 
 
 def _drift_prior_arrays(pair_real) -> dict:
@@ -247,11 +290,10 @@ def build_model(inputs: ModelInputs):
 
     A, S = inputs.arrays, inputs.sizes
     with pm.Model() as model:
-        D = {k: pm.Data(k, v, **({"shape": np.shape(v)} if k in STRUCTURE_SIZED else {}))
-             for k, v in A.items()}
-        y, se, t, pair_idx = D["y"], D["se"], D["t"], D["pair_idx"]
+        D = {k: pm.Data(k, v, **_data_shape(k, v)) for k, v in A.items()}
+        y, t = D["y"], D["t"]
         pair_skill, pair_ds = D["pair_skill"], D["pair_ds"]
-        e_cell, e_ps, e_share = D["e_cell"], D["e_ps"], D["e_share"]
+        e_ps, e_share = D["e_ps"], D["e_share"]
         real, ps_real = D["pair_real"] > 0, D["ps_real"] > 0
         ds_skill, ds_inv_n, ds_scale = D["ds_skill"], D["ds_inv_n"], D["ds_scale"]
 
@@ -278,14 +320,15 @@ def build_model(inputs: ModelInputs):
         sd_q = pm.HalfNormal("sd_q", 0.1)
 
         contrib = e_share * gain[e_ps] * pt.exp2(-D["age_level"] / half_life)[D["e_age_idx"]]
-        g_cell = pt.inc_subtensor(pt.zeros(y.shape[0])[e_cell], contrib)
-        # each pair's weighted least-squares line through its gain terms (see the docstring):
-        # sums of w g and w t g per pair, straight from the exposure rows (data-only sums precomputed)
-        # (two vector sums, not one (pairs x 2) matrix: its stack, 2-D update and column slices
-        # were Join/Split/2-D slice ops in the gradient, ~5 of 37 CPU-s of a cold compile)
+        # the cells as a pairs x slots matrix (see the docstring): the gain terms land in their
+        # slots, and each pair's sums of w g and w t g for the least-squares line through its gain
+        # terms are row sums (data-only sums precomputed)
+        mask = D["cell_mask"]
+        g_slots = pt.inc_subtensor(pt.zeros(mask.shape[0] * mask.shape[1])[D["e_slot"]], contrib)
+        g_cell = g_slots.reshape(mask.shape)
         line = D
-        g0 = pt.inc_subtensor(pt.zeros(S["pairs"])[line["e_pair"]], line["e_w"] * contrib)
-        g1 = pt.inc_subtensor(pt.zeros(S["pairs"])[line["e_pair"]], line["e_wt"] * contrib)
+        g0 = (D["w"] * g_cell).sum(axis=1)
+        g1 = (D["wt"] * g_cell).sum(axis=1)
         g_slope = line["line_s0"] * g1 - line["line_s1"] * g0
         g_level = (g0 - g_slope * line["line_m1"]) * line["line_inv_s0"]
 
@@ -298,13 +341,12 @@ def build_model(inputs: ModelInputs):
                                logp=_student_t_logp, shape=S["pairs"]))
         pm.Deterministic("a", a_raw - g_level)
         pm.Deterministic("b", b_raw - g_slope)
-        theta = (a_raw[pair_idx] + b_raw[pair_idx] * t
-                 + g_cell - g_level[pair_idx] - g_slope[pair_idx] * t)
+        theta = (a_raw - g_level)[:, None] + (b_raw - g_slope)[:, None] * t + g_cell
         # Normal(theta, sqrt(se^2 + sd_q^2)) log-density of the cell means, written with the
-        # variance: no square root per cell (~6% of a gradient evaluation at 20,000 employees)
-        var = se ** 2 + sd_q ** 2
-        pm.Potential("loglik", -0.5 * ((y - theta) ** 2 / var + pt.log(var)).sum()
-                     - 0.5 * np.log(2.0 * np.pi) * y.shape[0])
+        # variance: no square root per cell (~6% of a gradient evaluation at 20,000 employees);
+        # empty slots masked out
+        var = D["se2"] + sd_q ** 2
+        pm.Potential("loglik", -0.5 * (mask * ((y - theta) ** 2 / var + pt.log(var) + np.log(2.0 * np.pi))).sum())
     return model
 
 
