@@ -18,6 +18,7 @@ are the issue's done-when figures:
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -266,8 +267,15 @@ def test_forecast_is_found_from_its_inputs_without_preparing_them_again(example,
     import lndbayes.skills.forecast_cache as forecast_cache
 
     monkeypatch.setenv("LNDBAYES_CACHE", str(tmp_path))
+    events = tmp_path / "progress.jsonl"
+    monkeypatch.setenv("LNDBAYES_PROGRESS", str(events))
     settings = dict(today="2026-01-31", draws=100, tune=100, chains=2, retry=False)
     first = run_forecast(example, 1, **settings)
+    # a sign of life between the fit and the forecast's tables (a minute at 20,000 employees)
+    sections = [e["section"] for e in map(json.loads, events.read_text().splitlines()) if e["stage"] == "section"]
+    n_pairs = int((prepare(example, today="2026-01-31").pairs["pair"] >= 0).sum())
+    assert sections == [f"Skill-gap forecast of {n_pairs:,} team x skill pairs and their programs' what-ifs"]
+    events.unlink()
 
     def no_prepare(*a, **k):
         raise AssertionError("prepared again")
@@ -292,6 +300,7 @@ def test_forecast_is_found_from_its_inputs_without_preparing_them_again(example,
     assert forecast_cache.inputs_key(changed, None, "2026-01-31", None, horizon=1) != key
     with pytest.raises(AssertionError, match="prepared again"):
         run_forecast(changed, 1, **settings)
+    assert not events.exists()          # read back: nothing computed, no section announced
 
 
 class _SeenTables(dict):

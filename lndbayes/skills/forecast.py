@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from lndbayes import INTERVAL
+from lndbayes import INTERVAL, progress
 from lndbayes.privacy import suppressed_label
 from lndbayes.skills.data import SkillData, prepare, quarter_label
 from lndbayes.skills.draws import lookups, per_date, program_options, proficiency_draws
@@ -303,6 +303,9 @@ def _forecast(org, horizon, as_of, today, min_group, data, cache, settings, ikey
             hit.seconds, hit.from_cache = round(time.perf_counter() - t0, 1), True
             return hit
     post = fit_skill_model(data, seed=seed, draws=draws, tune=tune, chains=chains, cache=cache, retry=retry)
+    # a minute of work at 20,000 employees after the fit: a sign of life in the run's output
+    progress.emit("section", section=f"Skill-gap forecast of {int((data.pairs['pair'] >= 0).sum()):,} "
+                  "team x skill pairs and their programs' what-ifs")
     dates = forecast_dates(data.as_of, horizon)
     table, opts = forecast_from(post, data, dates, seed=seed, min_group=data.min_group)
     gains = _gains_table(post, data)
