@@ -419,3 +419,27 @@ def test_cell_slots_give_every_cell_its_own_slot_in_its_pairs_row():
     assert cell_slots(np.array([], np.int64), 5)[1] == 1
     with pytest.raises(ValueError, match="0..4"):
         cell_slots(np.array([5]), 5)
+
+
+def test_gain_coordinates_give_the_documented_prior(example):
+    """The gains are sampled as their mean and zero-sum deviations with gain_mean integrated out
+    and drawn afterwards from its conditional (lndbayes/skills/model.py): the joint prior must
+    still be gain_mean ~ N(0, 0.5), gains ~ N(gain_mean, 0.25) independently, padding gains 0.
+    40,000 prior draws with a fixed seed: each sd below is estimated to ~0.4%."""
+    import pymc as pm
+
+    from lndbayes.skills.model import GAIN_MEAN_SD, GAIN_SD, build_model, model_inputs
+
+    inputs = model_inputs(prepare(example))
+    n = int(inputs.arrays["ps_real"].sum())
+    model = build_model(inputs)
+    gain, gain_mean = pm.draw([model["gain"], model["gain_mean"]], draws=40_000, random_seed=7)
+    assert n >= 2 and np.all(gain[:, n:] == 0)
+    dev = gain[:, :n] - gain_mean[:, None]
+    assert gain_mean.std() == pytest.approx(GAIN_MEAN_SD, rel=0.02)
+    assert abs(gain_mean.mean()) < 0.02
+    np.testing.assert_allclose(dev.std(axis=0), GAIN_SD, rtol=0.03)
+    np.testing.assert_allclose(dev.mean(axis=0), 0, atol=0.01)
+    # independent of gain_mean and of each other
+    corr = np.corrcoef(np.column_stack([gain_mean, dev]).T)
+    assert np.abs(corr[np.triu_indices(n + 1, 1)]).max() < 0.03

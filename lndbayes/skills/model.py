@@ -82,6 +82,21 @@ Parametrisation (why each choice: docs/skill-gaps.md, "Sampling"):
   fading once per distinct age in months, and the Student-t prior's constant in
   :math:`\nu` as data (:func:`_drift_prior_arrays`); 15% less per gradient at 20,000 employees
   (benchmarks/results/skill_gaps.md, session 19);
+* the gains are sampled as their mean over the program x skill pairs and their zero-sum
+  deviations (a Helmert basis), each a standard normal times its prior sd with
+  :math:`\bar\gamma` integrated out: :math:`\gamma = \sqrt{\tau^2 + \sigma^2/n}\,c + \sigma H z`
+  (:math:`\tau = 0.5`, :math:`\sigma = 0.25`, :math:`n` pairs); :math:`\bar\gamma` is then
+  drawn from its exact conditional given the gains,
+  :math:`\mathcal N(w \sum_p \gamma_p,\ \sigma\tau/\sqrt{\sigma^2 + n\tau^2})`,
+  :math:`w = \tau^2/(\sigma^2 + n\tau^2)`, through a standard normal of its own. The same
+  joint prior (a linear change of coordinates, constant Jacobian). Why: centred, :math:`\bar\gamma`
+  moved only with the mean of all gains, a direction ~30 times narrower given the gains than
+  its marginal at ~200 pairs the data barely inform (the large preset: ESS of ``gain_mean``
+  700-900 of 4,000 draws, the R-hat near miss of some fits); now it is a coordinate of its
+  own (ESS 4,400-5,700), and where the data pin each gain (the example, planted gains) the
+  fits mix as before (benchmarks/results/skill_gaps.md, session 27). Unlike non-centred gains
+  around a sampled :math:`\bar\gamma` (rejected, docs/skill-gaps.md) no scale couples the
+  coordinates: the spread is fixed;
 * the cells are held as a pairs x slots matrix (row: a team x skill pair, slot :math:`k`: its
   :math:`k`-th cell, :func:`cell_slots`; empty slots masked out of the likelihood), so a pair's
   level and drift reach its cells by broadcasting and the sums behind each pair's line through
@@ -111,6 +126,8 @@ from lndbayes.skills.data import SkillData
 PAD = 32
 #: between program x skill sd of the gains (fixed: see the module docstring)
 GAIN_SD = 0.25
+#: prior sd of the gains' common mean gain_mean
+GAIN_MEAN_SD = 0.5
 #: degrees of freedom of the Student-t of team drifts around their department x skill mean
 #: (heavy tails: most teams drift like their peers, a few decline fast; None: a normal, for
 #: benchmarks/bench_skills.py --drift-nu normal). Part of the cache key.
@@ -133,6 +150,7 @@ PARAMS = ("a", "b", "mu", "beta", "gain", "gain_mean", "half_life", "sd_q",
 #: Why: with an unknown length PyTensor adds run-time shape checks (``SpecifyShape``), each a Numba
 #: function to compile on a machine that never compiled the model (as lndbayes.models.graph)
 STRUCTURE_SIZED = ("pair_skill", "pair_ds", "pair_real", "ps_real", "ds_skill", "ds_inv_n", "ds_scale",
+                   "gain_basis", "gain_scales",
                    "line_s0", "line_s1", "line_m1", "line_inv_s0", "b_nu", "b_t_const")
 #: the cells' pairs x slots matrices: as many rows as (padded) pairs, static; the number of slots
 #: (the most quarters a pair has) is not, so that a new quarter of data loads the same model
@@ -235,11 +253,29 @@ def model_inputs(data: SkillData) -> ModelInputs:
         "e_slot": slot[e_cell], "e_ps": e_ps, "e_share": e_share,
         "age_level": age_level, "e_age_idx": age_of.astype(np.int64).ravel(),
         **(_drift_prior_arrays(pair_real) if DRIFT_NU is not None else {}),
-        "pair_real": pair_real, "ps_real": ps_real,
+        "pair_real": pair_real, "ps_real": ps_real, **_gain_arrays(len(data.program_skills), sizes),
         "ds_skill": ds_skill, "ds_inv_n": 1.0 / k, "ds_scale": ds_scale,
     }
     cell_arrays = {"y": y_c, "se": se_c, "t": t_c, "pair": pair_c, "e_cell": e_cell}
     return ModelInputs(arrays, sizes, t0, skills, ds, cell_arrays)
+
+
+def _gain_arrays(n: int, sizes: dict) -> dict:
+    r"""The data of the gains' coordinates (see the module docstring) for ``n`` real program x
+    skill pairs: the zero-sum (Helmert) basis of the real ones, padded; and three scales:
+    the prior sd of the gains' mean :math:`\sqrt{\tau^2 + \sigma^2/n}`, and gain_mean's
+    conditional given the gains, mean :math:`w \sum_p \gamma_p` with
+    :math:`w = \tau^2 / (\sigma^2 + n\tau^2)` and sd :math:`\sigma\tau / \sqrt{\sigma^2 + n\tau^2}`
+    (:math:`\sigma` = :data:`GAIN_SD`, :math:`\tau` = :data:`GAIN_MEAN_SD`)."""
+    from lndbayes.models.graph import padded_zero_sum_basis
+
+    sig, tau = GAIN_SD, GAIN_MEAN_SD
+    basis = padded_zero_sum_basis(n, sizes["program_skills"]) if n else np.zeros(
+        (sizes["program_skills"], sizes["program_skills"] - 1))
+    mean_sd = np.sqrt(tau ** 2 + sig ** 2 / n) if n else 1.0
+    return {"gain_basis": basis,
+            "gain_scales": np.array([mean_sd, tau ** 2 / (sig ** 2 + n * tau ** 2),
+                                     sig * tau / np.sqrt(sig ** 2 + n * tau ** 2)])}
 
 
 def cell_slots(pair: np.ndarray, n_pairs: int) -> tuple[np.ndarray, int]:
@@ -294,7 +330,7 @@ def build_model(inputs: ModelInputs):
         y, t = D["y"], D["t"]
         pair_skill, pair_ds = D["pair_skill"], D["pair_ds"]
         e_ps, e_share = D["e_ps"], D["e_share"]
-        real, ps_real = D["pair_real"] > 0, D["ps_real"] > 0
+        real = D["pair_real"] > 0
         ds_skill, ds_inv_n, ds_scale = D["ds_skill"], D["ds_inv_n"], D["ds_scale"]
 
         def zero_sum(z):
@@ -313,9 +349,16 @@ def build_model(inputs: ModelInputs):
         sd_a = pm.HalfNormal("sd_a", 0.5)
         sd_b = pm.HalfNormal("sd_b", 0.3)
 
-        gain_mean = pm.Normal("gain_mean", 0.0, 0.5)
-        gain = pm.Normal("gain", pt.switch(ps_real, gain_mean, 0.0), pt.switch(ps_real, GAIN_SD, 1.0),
-                         shape=S["program_skills"])
+        # the gains in coordinates that mix (see the docstring): their mean over the real program
+        # x skill pairs and their zero-sum deviations, each a standard normal times its prior sd
+        # (gain_mean integrated out), then gain_mean from its exact conditional given the gains
+        gain_c = pm.Normal("gain_c", 0.0, 1.0)
+        gain_z = pm.Normal("gain_z", 0.0, 1.0, shape=S["program_skills"] - 1)
+        gain = pm.Deterministic("gain", D["ps_real"] * D["gain_scales"][0] * gain_c
+                                + GAIN_SD * (D["gain_basis"] * gain_z[None, :]).sum(-1))
+        gain_mean_z = pm.Normal("gain_mean_z", 0.0, 1.0)
+        gain_mean = pm.Deterministic("gain_mean", D["gain_scales"][1] * gain.sum()
+                                     + D["gain_scales"][2] * gain_mean_z)
         half_life = pm.LogNormal("half_life", np.log(HALF_LIFE_PRIOR_YEARS), HALF_LIFE_PRIOR_SD_LOG)
         sd_q = pm.HalfNormal("sd_q", 0.1)
 
