@@ -369,11 +369,10 @@ def build_model(inputs: ModelInputs):
         mask = D["cell_mask"]
         g_slots = pt.inc_subtensor(pt.zeros(mask.shape[0] * mask.shape[1])[D["e_slot"]], contrib)
         g_cell = g_slots.reshape(mask.shape)
-        line = D
         g0 = (D["w"] * g_cell).sum(axis=1)
         g1 = (D["wt"] * g_cell).sum(axis=1)
-        g_slope = line["line_s0"] * g1 - line["line_s1"] * g0
-        g_level = (g0 - g_slope * line["line_m1"]) * line["line_inv_s0"]
+        g_slope = D["line_s0"] * g1 - D["line_s1"] * g0
+        g_level = (g0 - g_slope * D["line_m1"]) * D["line_inv_s0"]
 
         a_mean = pt.switch(real, mu[pair_skill] + dept_a[pair_ds] + g_level, 0.0)
         b_mean = pt.switch(real, beta[pair_skill] + dept_b[pair_ds] + g_slope, 0.0)
