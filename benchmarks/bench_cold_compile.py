@@ -97,7 +97,7 @@ def worker(args) -> None:
         total += dt
         # the number of Numba compiles is deterministic where the seconds vary 20% run to run
         print(f"{label}: {dt:.1f} CPU-s, {sum(count.values()) - n0} Numba compiles, "
-              f"loaded {c.cache_hits}/2 callbacks", flush=True)
+              f"log density loaded from disk: {bool(c.cache_hits)}", flush=True)
     print(f"total compile: {total:.1f} CPU-s, {sum(count.values())} Numba compiles "
           f"(lndbayes from {Path(lb.__file__).parent}); Numba functions by exclusive CPU:")
     for name, s in excl.most_common(args.top):

@@ -41,7 +41,7 @@ def main(argv=None) -> None:
 
     import lndbayes as lb
     from lndbayes.inference.diagnostics import diagnose
-    from lndbayes.inference.sampling import DEFAULT_TARGET_ACCEPT, _compile, _trim
+    from lndbayes.inference.sampling import DEFAULT_TARGET_ACCEPT, _compile, trimmed
     from lndbayes.skills import model as skill_model
     from lndbayes.skills.data import prepare
 
@@ -54,7 +54,7 @@ def main(argv=None) -> None:
     for seed in [int(s) for s in args.seeds.split(",")]:
         for how in args.adaptation.split(","):
             t = time.perf_counter()
-            idata = _trim(nutpie.sample(compiled, draws=args.draws, tune=args.tune, chains=4, cores=cores,
+            idata = trimmed(compiled, nutpie.sample(compiled, draws=args.draws, tune=args.tune, chains=4, cores=cores,
                                         seed=seed, progress_bar=False, save_warmup=False,
                                         target_accept=DEFAULT_TARGET_ACCEPT, adaptation=how))
             secs = time.perf_counter() - t

@@ -12,10 +12,17 @@ is cached by Numba under a key made of that source and PyTensor's own cache key 
 log-density graph. A process that meets a structure already compiled anywhere on the machine
 loads the callbacks from disk instead of compiling them.
 
-Results do not depend on the cache: the callbacks call the same PyTensor function with the same
-arrays as nutpie's, and the sampler (nuts-rs) is nutpie's. Measured: the same draws bit for bit
-as ``nutpie.compile_pymc_model``, whether the callbacks were compiled in this process or loaded
-(tests/test_compile_reuse.py).
+The second callback, nutpie's "expand" (unconstrained position -> trace variables), is not
+compiled per model: every model gets the same copy callback (:func:`identity_expand`), so the
+trace holds the unconstrained draws, and :meth:`CachedPyMCModel.posterior` computes the
+variables after sampling (:mod:`lndbayes.inference.expansion`). Why: compiling it cost 1.1-4.2
+CPU-s a structure on an empty cache (benchmarks/results/compile.md, session 28).
+
+Results do not depend on the cache: the log-density callback calls the same PyTensor function
+with the same arrays as nutpie's, and the sampler (nuts-rs) is nutpie's. Measured: the same
+draws bit for bit as ``nutpie.compile_pymc_model``, whether the callbacks were compiled in this
+process or loaded; variables computed from them (transformed parameters, deterministics) agree
+with nutpie's to rounding (tests/test_compile_reuse.py).
 
 The cache folder: ``$LNDBAYES_COMPILE_CACHE`` if set, else ``<PyTensor base_compiledir>/lndbayes``.
 Numba writes every cache file to a unique temporary name and renames it into place, so two
@@ -38,9 +45,8 @@ import numpy as np
 import pytensor
 from numba.core.caching import CacheImpl, _CacheLocator
 from numba.core.registry import CPUDispatcher
-from nutpie.compile_pymc import (CompiledPyMCModel, _make_functions, _prepare_dims_and_coords,
-                                 _rv_dict_to_flat_array_wrapper, _wrap_with_lock,
-                                 address_as_void_pointer)
+from nutpie.compile_pymc import (CompiledPyMCModel, _make_functions, _rv_dict_to_flat_array_wrapper,
+                                 _wrap_with_lock, address_as_void_pointer)
 from pytensor.compile.sharedvalue import SharedVariable
 from pymc.initial_point import make_initial_point_fn
 from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS
@@ -49,9 +55,10 @@ from lndbayes import progress
 from lndbayes.atomic import file_lock
 from lndbayes.code_version import package_source_hash
 from lndbayes.errors import Deferred
+from lndbayes.inference.expansion import UNCONSTRAINED, Expansion
 
-#: bump when the generated source or the pointer table changes meaning
-FORMAT = 3
+#: bump when the generated source, the pointer table or the saved layout changes meaning
+FORMAT = 4
 
 _T = numba.types
 _LOGP_SIG = _T.int64(_T.uint64, _T.CPointer(_T.double), _T.CPointer(_T.double),
@@ -173,6 +180,27 @@ def _callback_source(kind: str, arrays, used) -> str:
     return "\n".join(src) + "\n"
 
 
+_IDENTITY_SRC = "\n".join([
+    "def callback(dim, expanded, x_, out_, ud_):",
+    "    if expanded != dim:",
+    "        return -2",
+    "    x = numba.carray(x_, (dim,))",
+    "    out = numba.carray(out_, (expanded,))",
+    "    for i in range(dim):",
+    "        out[i] = x[i]",
+    "    return 0"]) + "\n"
+_IDENTITY: list = []
+
+
+def identity_expand():
+    """nutpie's expand callback for every model: the draw's unconstrained position, copied.
+    The trace variables are computed from it after sampling (:mod:`lndbayes.inference.expansion`),
+    so this is the only expand callback a machine compiles (once; later processes load it)."""
+    if not _IDENTITY:
+        _IDENTITY.append(_cfunc("expand", _IDENTITY_SRC, f"expand-identity-{FORMAT}", None))
+    return _IDENTITY[0]
+
+
 def _callback(kind: str, pt_fn, arrays, index, salt: str):
     """A ``numba.cfunc`` calling the PyTensor function ``pt_fn``, loaded from or saved to the
     disk cache, and what the fast load path needs to find it again (its source and key).
@@ -214,7 +242,11 @@ def _cfunc(kind: str, src: str, key: str, inner):
 @dataclasses.dataclass(frozen=True)
 class CachedPyMCModel(CompiledPyMCModel):
     """nutpie's compiled PyMC model with the callbacks above; ``with_data`` refills the
-    pointer table (shapes may change, ranks and dtypes may not, nor a shape the graph fixed)."""
+    pointer table (shapes may change, ranks and dtypes may not, nor a shape the graph fixed).
+    nutpie's trace of it holds one variable, each draw's unconstrained position
+    (``UNCONSTRAINED``); :meth:`posterior` turns it into the model's variables."""
+
+    expansion: Expansion | None = None
 
     def with_data(self, **updates):
         shared = dict(self.shared_data)
@@ -244,8 +276,17 @@ class CachedPyMCModel(CompiledPyMCModel):
 
     @property
     def cache_hits(self) -> int:
-        """How many of the two callbacks were loaded from the disk cache (0, 1 or 2)."""
-        return int(self.compiled_logp_func.cache_hits + self.compiled_expand_func.cache_hits)
+        """1 when the model's compiled log density was loaded from the disk cache, else 0 (the
+        expand callback is the same copy for every model: :func:`identity_expand`)."""
+        return int(self.compiled_logp_func.cache_hits > 0)
+
+    def posterior(self, idata) -> "xr.Dataset":
+        """The posterior variables of nutpie's trace of this model (which holds each draw's
+        unconstrained position): :meth:`lndbayes.inference.expansion.Expansion.posterior`
+        with this model's current data."""
+        x = idata["posterior"][UNCONSTRAINED].values
+        values = [self.shared_data[self.shared_var_keys[v]] for v in self.expansion.shared]
+        return self.expansion.posterior(x, values)
 
 
 def compile_pymc_model(model, *, salt: str = "", structure_key: str | None = None) -> CachedPyMCModel:
@@ -293,19 +334,20 @@ def compile_pymc_model(model, *, salt: str = "", structure_key: str | None = Non
 
 def _compile(model, salt: str):
     initial = _initial_point_fn(model)
-    n_dim, n_expanded, logp_pt, expand_pt, initial_point_fn, shape_info, reparam = _make_functions(
-        model, mode="NUMBA", compute_grad=True, join_expanded=True, pymc_initial_point_fn=initial)
-    shared_vars = list(dict.fromkeys([*logp_pt.get_shared(), *expand_pt.get_shared()]))
+    # var_names=[]: nutpie's expand function is not built for the trace variables (it would
+    # be compiled with Numba); they are computed after sampling (lndbayes.inference.expansion)
+    n_dim, _, logp_pt, _, initial_point_fn, free_info, reparam = _make_functions(
+        model, mode="NUMBA", compute_grad=True, join_expanded=True, pymc_initial_point_fn=initial,
+        var_names=[])
+    expansion = Expansion(model, free_info, reparam)
+    shared_vars = list(dict.fromkeys([*logp_pt.get_shared(), *expansion.shared]))
     arrays = [np.asarray(v.get_value(borrow=True)) for v in shared_vars]  # ranks and dtypes
     index = {v: i for i, v in enumerate(shared_vars)}
     logp_c, logp_src = _callback("logp", logp_pt, arrays, index, salt)
-    expand_c, expand_src = _callback("expand", expand_pt, arrays, index, salt)
-    layout = {"n_dim": n_dim, "n_expanded": n_expanded, "shape_info": shape_info,
-              "reparam": reparam, "n_free": len(model.free_RVs),
-              "shared": [_shared_signature(v) for v in shared_vars],
-              "logp": logp_src, "expand": expand_src}
-    compiled = _assemble(model, initial_point_fn, shape_info, reparam, n_dim, n_expanded,
-                         shared_vars, logp_c, expand_c, logp_pt, expand_pt)
+    layout = {"n_dim": n_dim, "free_info": free_info, "reparam": reparam,
+              "n_free": len(model.free_RVs), "shared": [_shared_signature(v) for v in shared_vars],
+              "logp": logp_src}
+    compiled = _assemble(initial_point_fn, expansion, n_dim, shared_vars, logp_c, logp_pt)
     return compiled, layout
 
 
@@ -315,22 +357,20 @@ def _initial_point_fn(model):
         return_transformed=True))
 
 
-def _assemble(model, initial_point_fn, shape_info, reparam, n_dim, n_expanded, shared_vars,
-              logp_c, expand_c, logp_pt=None, expand_pt=None) -> CachedPyMCModel:
+def _assemble(initial_point_fn, expansion, n_dim, shared_vars, logp_c, logp_pt=None) -> CachedPyMCModel:
     # stable keys (nutpie uses random ones, which would change the callbacks' source)
     keys = {v: f"s{i}" for i, v in enumerate(shared_vars)}
     shared = {keys[v]: np.array(v.get_value(), order="C", copy=True) for v in shared_vars}
     for a in shared.values():
         a.flags.writeable = False
     arrays = list(shared.values())
-    dims, coords = _prepare_dims_and_coords(model, shape_info, reparam)
+    trace = ([UNCONSTRAINED], [slice(0, n_dim)], [(n_dim,)])
     return CachedPyMCModel(
-        _n_dim=n_dim, dims=dims, _coords=coords,
-        _shapes={name: tuple(shape) for name, _, shape in zip(*shape_info)},
-        compiled_logp_func=logp_c, compiled_expand_func=expand_c,
+        _n_dim=n_dim, dims={}, _coords={}, _shapes={UNCONSTRAINED: (n_dim,)},
+        compiled_logp_func=logp_c, compiled_expand_func=identity_expand(),
         initial_point_func=initial_point_fn, shared_data=shared, shared_var_keys=keys,
-        user_data=pointer_table(arrays), n_expanded=n_expanded, shape_info=shape_info,
-        logp_func=logp_pt, expand_func=expand_pt, reparameterized_names=reparam)
+        user_data=pointer_table(arrays), n_expanded=n_dim, shape_info=trace,
+        logp_func=logp_pt, expand_func=None, reparameterized_names=[], expansion=expansion)
 
 
 def _shared_signature(var) -> tuple:
@@ -392,14 +432,14 @@ def _load_by_structure(model, salt: str, structure_key: str) -> CachedPyMCModel 
             shared_vars.append(found[0])
         try:
             logp_c = _cfunc("logp", layout["logp"]["src"], layout["logp"]["key"], None)
-            expand_c = _cfunc("expand", layout["expand"]["src"], layout["expand"]["key"], None)
         except numba.core.errors.NumbaError:      # not in Numba's cache (deleted, other machine)
             return None
-        names, _, shapes = layout["shape_info"]
-        free = layout["n_free"]
-        initial = _rv_dict_to_flat_array_wrapper(_initial_point_fn(model), names=names[:free],
-                                                 shapes=shapes[:free])
-        return _assemble(model, initial, layout["shape_info"], layout["reparam"],
-                         layout["n_dim"], layout["n_expanded"], shared_vars, logp_c, expand_c)
+        names, _, shapes = layout["free_info"]
+        expansion = Expansion(model, layout["free_info"], layout["reparam"])
+        if not set(expansion.shared) <= set(shared_vars):
+            return None
+        initial = _rv_dict_to_flat_array_wrapper(_initial_point_fn(model), names=names,
+                                                 shapes=shapes)
+        return _assemble(initial, expansion, layout["n_dim"], shared_vars, logp_c)
     except (KeyError, TypeError, ValueError):  # a layout of an older shape: compile in full
         return None

@@ -56,7 +56,7 @@ def _compile(structure_key: str, model):
     if DISK_CACHE:
         try:
             compiled = disk_compiled.compile_pymc_model(model, structure_key=structure_key)
-            loaded, how = compiled.cache_hits, "disk-cached"
+            loaded, how = compiled.cache_hits, "disk-cached"   # 1: log density from disk
         except disk_compiled.UncacheableModel:
             compiled = None  # some op without a cache key: nutpie's compile still works
         except Exception as err:  # noqa: BLE001 - an unreadable cache must not stop a fit
@@ -68,23 +68,24 @@ def _compile(structure_key: str, model):
     if compiled is None:
         compiled = nutpie.compile_pymc_model(model)
     _COMPILE_LOG.append({"structure": structure_key, "seconds": time.perf_counter() - t0,
-                         "how": how, "loaded": loaded == 2,
+                         "how": how, "loaded": loaded == 1,
                          "by_structure": bool(getattr(compiled, "loaded_by_structure", False))})
     progress.emit("compiled", seconds=round(time.perf_counter() - t0, 2),
-                  how="loaded from the disk cache" if loaded == 2 else how)
+                  how="loaded from the disk cache" if loaded == 1 else how)
     return compiled
 
 
 def compile_log() -> list[dict]:
     """This process's compiles: ``structure`` (key), ``seconds``, ``how`` ("disk-cached" or
-    "nutpie"), ``loaded`` (both callbacks came from the disk cache), ``by_structure`` (loaded
+    "nutpie"), ``loaded`` (the compiled log density came from the disk cache), ``by_structure`` (loaded
     by structure key, without building PyTensor's functions)."""
     return list(_COMPILE_LOG)
 
 
-def _trim(idata):
-    """Keep posterior and a small set of sample stats; drop attrs that do not serialise."""
-    post = idata["posterior"].to_dataset()
+def _trim(idata, posterior=None):
+    """Keep posterior (``posterior`` instead of the trace's, when given) and a small set of
+    sample stats; drop attrs that do not serialise."""
+    post = idata["posterior"].to_dataset() if posterior is None else posterior
     stats = idata["sample_stats"].to_dataset()
     stats = stats[[v for v in _SAMPLE_STATS if v in stats.data_vars]]
     if "tree_depth" in stats and "depth" not in stats:
@@ -158,6 +159,15 @@ def sample(structure_key: str, build, data: dict, *, draws: int, tune: int, chai
                           seed=int(seed), progress_bar=False, save_warmup=False,
                           target_accept=float(target_accept),
                           progress_callback=progress.draws_callback())  # draws done, to the runner
+    return trimmed(compiled, idata)
+
+
+def trimmed(compiled, idata):
+    """:func:`_trim` of nutpie's trace of ``compiled``; with lndbayes' compiled models the
+    posterior variables are computed from the trace's unconstrained draws first
+    (:meth:`lndbayes.inference.compiled.CachedPyMCModel.posterior`)."""
+    if isinstance(compiled, disk_compiled.CachedPyMCModel):
+        return _trim(idata, compiled.posterior(idata))
     return _trim(idata)
 
 
