@@ -56,6 +56,7 @@ def model_for(g, y, n_groups):
         z = pm.Normal("z", 0.0, z_scale, dims="group")
         sigma = pm.HalfNormal("sigma", 2.0)
         group_mean = pm.Deterministic("group_mean", mu + tau * z * z_scale, dims="group")
+        pm.Deterministic("z_square_sum", (z ** 2).sum())   # a sum: expansion._SumOf
         pm.Normal("obs", group_mean[gi], sigma, observed=yy)
     return m
 
@@ -219,7 +220,7 @@ def test_same_draws_as_nutpies_own_compile(cache):
     mine = ours.posterior(nutpie.sample(ours, **kw))
     nutpies = nutpie.sample(theirs, **kw).posterior.to_dataset()
     assert list(mine.data_vars) == list(nutpies.data_vars) == [
-        "mu", "z", "tau", "sigma", "group_mean"]
+        "mu", "z", "tau", "sigma", "group_mean", "z_square_sum"]
     for name in ("mu", "z"):     # the sampler's own coordinates: the same draws bit for bit
         np.testing.assert_array_equal(mine[name].values, nutpies[name].values)
     for name in nutpies.data_vars:
