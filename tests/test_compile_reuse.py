@@ -239,6 +239,10 @@ def test_same_draws_as_nutpies_own_compile(cache):
         expansion.CHUNK = real
     for name in whole.data_vars:
         np.testing.assert_array_equal(chunked[name].values, whole[name].values)
+    # no draws kept: empty variables of the right shapes, not an error
+    values = [ours.shared_data[ours.shared_var_keys[v]] for v in ours.expansion.shared]
+    empty = ours.expansion.posterior(np.zeros((2, 0, ours.expansion.n_dim)), values)
+    assert empty["group_mean"].shape == (2, 0, 6) and empty["z_square_sum"].shape == (2, 0)
     # a rank change is refused with the variable's name, as nutpie does
     with pytest.raises(ValueError, match="y"):
         ours.with_data(y=np.zeros((2, 2)))

@@ -72,6 +72,7 @@ class Expansion:
         # shapes of the computed variables: from one evaluation (they are fixed by the structure)
         probe = self._fn(np.zeros((1, self.n_dim)), *[v.get_value(borrow=True) for v in self.shared])
         rest_shapes = [tuple(a.shape[1:]) for a in probe]
+        self._rest_shapes = rest_shapes
         self.shape_info = (names + self._rest, [*slices, *[None] * len(rest)],
                            [tuple(s) for s in shapes] + rest_shapes)
         self._dims, self._coords = _dims_and_coords(model, self.shape_info, reparam)
@@ -85,8 +86,9 @@ class Expansion:
         flat = np.ascontiguousarray(x.reshape(chains * draws, n))
         parts = [self._fn(flat[i:i + CHUNK], *shared_values) for i in range(0, len(flat), CHUNK)]
         data = {name: x[:, :, sl].reshape(chains, draws, *shape) for name, sl, shape in self._free}
-        for k, name in enumerate(self._rest):
-            data[name] = np.concatenate([p[k] for p in parts]).reshape(chains, draws, *parts[0][k].shape[1:])
+        for k, (name, shape) in enumerate(zip(self._rest, self._rest_shapes)):
+            computed = [p[k] for p in parts] or [np.empty((0, *shape))]   # no draws: empty
+            data[name] = np.concatenate(computed).reshape(chains, draws, *computed[0].shape[1:])
         return _as_dataset(data, self._dims, self._coords)
 
 
