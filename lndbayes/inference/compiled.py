@@ -145,38 +145,27 @@ def _callback_source(kind: str, arrays, used) -> str:
         names.append(f"s{i}")
     args = ", ".join(["x", *names])
     table = [f"    ud = numba.carray(ud_, ({n_table},), np.uint64)", *lines]
-    if kind == "logp":  # same return codes as nutpie's callback
-        src = ["def callback(dim, x_, out_, logp_, ud_):",
-               "    x = numba.carray(x_, (dim,))",
-               "    out = numba.carray(out_, (dim,))",
-               "    logp = numba.carray(logp_, ())", *table,
-               "    try:",
-               f"        lp, grad = _inner({args})",
-               "        logp[()] = lp",
-               "        if grad.shape[0] != dim:",
-               "            return 1",
-               "        for i in range(dim):",
-               "            out[i] = grad[i]",
-               "        if not np.all(np.isfinite(out)):",
-               "            return 3",
-               "        if not np.isfinite(lp):",
-               "            return 4",
-               "    except Exception:",
-               "        return 1",
-               "    return 0"]
-    else:
-        src = ["def callback(dim, expanded, x_, out_, ud_):",
-               "    x = numba.carray(x_, (dim,))",
-               "    out = numba.carray(out_, (expanded,))", *table,
-               "    try:",
-               f"        (values,) = _inner({args})",
-               "        if values.shape[0] != expanded:",
-               "            return -2",
-               "        for i in range(expanded):",
-               "            out[i] = values[i]",
-               "    except Exception:",
-               "        return -2",
-               "    return 0"]
+    if kind != "logp":  # the expand callback is the same copy for every model (identity_expand)
+        raise ValueError(f"no per-model {kind} callback")
+    # the same return codes as nutpie's callback
+    src = ["def callback(dim, x_, out_, logp_, ud_):",
+           "    x = numba.carray(x_, (dim,))",
+           "    out = numba.carray(out_, (dim,))",
+           "    logp = numba.carray(logp_, ())", *table,
+           "    try:",
+           f"        lp, grad = _inner({args})",
+           "        logp[()] = lp",
+           "        if grad.shape[0] != dim:",
+           "            return 1",
+           "        for i in range(dim):",
+           "            out[i] = grad[i]",
+           "        if not np.all(np.isfinite(out)):",
+           "            return 3",
+           "        if not np.isfinite(lp):",
+           "            return 4",
+           "    except Exception:",
+           "        return 1",
+           "    return 0"]
     return "\n".join(src) + "\n"
 
 
