@@ -128,8 +128,9 @@ def pointer_table(arrays) -> np.ndarray:
     return table
 
 
-def _callback_source(kind: str, arrays, used) -> str:
-    """The callback's source. Each array is viewed with its shape directly (``carray``), and
+def _callback_source(arrays, used) -> str:
+    """The log-density callback's source (the expand callback is the same copy for every
+    model: :func:`identity_expand`). Each array is viewed with its shape directly (``carray``), and
     results are copied element by element after a length check, not with ``.reshape`` or
     ``out[...] = ...``. Why: those two make Numba compile its shape-mismatch error message
     (``raise_with_shape_context``: string formatting of the shapes), ~2 CPU-s in every
@@ -145,8 +146,6 @@ def _callback_source(kind: str, arrays, used) -> str:
         names.append(f"s{i}")
     args = ", ".join(["x", *names])
     table = [f"    ud = numba.carray(ud_, ({n_table},), np.uint64)", *lines]
-    if kind != "logp":  # the expand callback is the same copy for every model (identity_expand)
-        raise ValueError(f"no per-model {kind} callback")
     # the same return codes as nutpie's callback
     src = ["def callback(dim, x_, out_, logp_, ud_):",
            "    x = numba.carray(x_, (dim,))",
@@ -206,7 +205,7 @@ def _callback(kind: str, pt_fn, arrays, index, salt: str):
         raise UncacheableModel(f"the {kind} function has no PyTensor cache key")
     forwarded = inner.py_func.__globals__.get("jitable_func")
     target = forwarded if isinstance(forwarded, CPUDispatcher) else inner
-    src = _callback_source(kind, arrays, [index[v] for v in pt_fn.get_shared()])
+    src = _callback_source(arrays, [index[v] for v in pt_fn.get_shared()])
     key = hashlib.sha256("|".join([
         src, inner_key, kind, salt, str(FORMAT), numba.__version__, pytensor.__version__,
         "fastmath0"]).encode()).hexdigest()
@@ -219,7 +218,8 @@ def _callback(kind: str, pt_fn, arrays, index, salt: str):
 def _cfunc(kind: str, src: str, key: str, inner):
     """The ``numba.cfunc`` of callback source ``src`` under the disk-cache key ``key``.
     ``inner=None`` (the fast load path): the entry must be on disk; compiling it then fails
-    (``_inner`` is untyped) and the caller falls back to the full compile."""
+    (``_inner`` is untyped) and the caller falls back to the full compile. The copy callback
+    (:func:`identity_expand`) calls nothing, so it compiles with ``inner=None``."""
     env = {"__name__": __name__, "numba": numba, "np": np, "_ptr": address_as_void_pointer,
            "_inner": inner}
     exec(compile(src, "lndbayes_callback.py", "exec"), env)  # noqa: S102 - our own source
