@@ -1,6 +1,7 @@
 """Recovery of planted program gains and half-life by the skill-gap model.
 
-    .venv/bin/python benchmarks/skill_gain_recovery.py DATA_DIR KIND:H:SEED [...]
+    .venv/bin/python benchmarks/skill_gain_recovery.py [--cells model|permuted] DATA_DIR KIND:H:SEED [...]
+    .venv/bin/python benchmarks/skill_gain_recovery.py --residuals DATA_DIR
 
 The simulator plants no program gains (lndbayes/example/skills.py), so this plants them into an
 organisation's prepared skill cells: each cell mean gets the model's own gain term,
@@ -11,7 +12,19 @@ the gains of the organisation's program x skill pairs: ``none`` (all 0), ``same`
 divergences, leapfrog steps, the half-life's median and 90% interval, how many planted gains lie
 inside their 90% intervals, the gains' mean absolute error and interval width, gain_mean's
 interval, and the bulk ESS of gain_mean, the gains and the half-life.
-Results: benchmarks/results/skill_gaps.md (session 27) and docs/skill-gaps.md ("What is left").
+``--cells`` changes the cells the gains are planted into (session 29). Both start from a fit to
+the organisation (no gain planted, seed 0): each team's straight line, its levels and drifts at
+their posterior means. ``model``: those lines plus Normal noise with each cell's standard error
+and the fitted quarter shock (drawn with SEED): cells that follow the model exactly, so a
+half-life still short there is the model's (identification, priors). ``permuted``: those lines
+plus the organisation's own residuals around them, shuffled across each pair's quarters (drawn
+with SEED): the residuals' sizes and distribution kept, their order in time broken.
+``--residuals`` prints how the cells wander around straight lines: the lag-1 correlation of
+each pair's residuals around its own weighted least-squares line (pairs with 5 or more
+consecutive quarters), for the organisation's cells and for white noise with each cell's
+standard error on the same layout (the line alone makes residuals of 8 quarters pull against
+each other, about -0.3).
+Results: benchmarks/results/skill_gaps.md (sessions 27 and 29) and docs/skill-gaps.md ("What is left").
 """
 
 from __future__ import annotations
@@ -37,6 +50,24 @@ def planted_gains(kind: str, n: int, rng: np.random.Generator) -> np.ndarray:
     raise SystemExit(f"unknown KIND '{kind}': use none, same or spread")
 
 
+def lag1_of_line_residuals(y: np.ndarray, arrays: dict) -> float:
+    """Lag-1 correlation of consecutive quarters' residuals around each pair's own weighted
+    least-squares line (pairs with >= 5 consecutive quarters; residuals in standard errors)."""
+    used, t = arrays["cell_mask"] > 0, arrays["t"]
+    before, after = [], []
+    for i in range(y.shape[0]):
+        idx = np.flatnonzero(used[i])
+        if len(idx) < 5 or not np.all(np.diff(idx) == 1):
+            continue
+        w = 1 / np.sqrt(arrays["se2"][i, idx])
+        X = np.c_[np.ones(len(idx)), t[i, idx]]
+        coef = np.linalg.lstsq(X * w[:, None], y[i, idx] * w, rcond=None)[0]
+        r = (y[i, idx] - X @ coef) * w
+        before.append(r[:-1])
+        after.append(r[1:])
+    return float(np.corrcoef(np.concatenate(before), np.concatenate(after))[0, 1])
+
+
 def main(argv: list[str]) -> None:
     warnings.filterwarnings("ignore")
     import arviz as az
@@ -47,8 +78,32 @@ def main(argv: list[str]) -> None:
     from lndbayes.skills import model as sm
     from lndbayes.skills.data import prepare
 
+    cells = "organisation"
+    if argv[:1] == ["--residuals"]:
+        from lndbayes.skills import model as sm
+        from lndbayes.skills.data import prepare
+
+        A = sm.model_inputs(prepare(lb.load_org(argv[1]))).arrays
+        noise = np.random.default_rng(0).standard_normal(A["y"].shape) * np.sqrt(A["se2"])
+        print(json.dumps({"lag1_organisation": round(lag1_of_line_residuals(A["y"], A), 3),
+                          "lag1_white_noise": round(lag1_of_line_residuals(noise, A), 3)}))
+        return
+    if argv[:1] == ["--cells"]:
+        cells, argv = argv[1], argv[2:]
+        if cells not in ("model", "permuted"):
+            raise SystemExit(f"unknown --cells '{cells}': use model or permuted")
     data = prepare(lb.load_org(argv[0]))
     n_ps = len(data.program_skills)
+    base = None
+    if cells != "organisation":
+        inputs = sm.model_inputs(data)
+        fit = sample(sm.structure_key(inputs), lambda: sm.build_model(inputs), inputs.arrays,
+                     draws=1000, tune=sm.DEFAULT_SETTINGS["tune"], chains=4, seed=0)["posterior"]
+        a, b = (np.asarray(fit[v].values).reshape(-1, inputs.sizes["pairs"]).mean(0) for v in ("a", "b"))
+        A0 = inputs.arrays
+        line = a[:, None] + b[:, None] * A0["t"]
+        base = (line, np.sqrt(A0["se2"] + float(np.asarray(fit["sd_q"].values).mean()) ** 2),
+                A0["cell_mask"] > 0, A0["y"] - line)
     for spec in argv[1:]:
         kind, half_life, seed = spec.split(":")
         half_life, seed = float(half_life), int(seed)
@@ -61,7 +116,19 @@ def main(argv: list[str]) -> None:
         g_cell = np.zeros(len(C["y"]))
         np.add.at(g_cell, C["e_cell"], A["e_share"] * padded[A["e_ps"]] * 2.0 ** (-age / half_life))
         slot, _ = sm.cell_slots(C["pair"], inputs.sizes["pairs"])
-        y = A["y"].ravel().copy()
+        y = A["y"].copy()
+        if base is not None:
+            line, sd, used, resid = base
+            rng = np.random.default_rng(10_000 + seed)
+            if cells == "model":
+                noise = sd * rng.standard_normal(y.shape)
+            else:
+                noise = np.zeros_like(y)
+                for i in np.flatnonzero(used.any(axis=1)):
+                    idx = np.flatnonzero(used[i])
+                    noise[i, idx] = resid[i, rng.permutation(idx)]
+            y = np.where(used, line + noise, y)
+        y = y.ravel()
         y[slot] += g_cell
         A["y"] = y.reshape(A["y"].shape)      # build() reads inputs.arrays: the planted cells
         t = time.perf_counter()
@@ -80,7 +147,7 @@ def main(argv: list[str]) -> None:
             return round(float(np.nanmin(e[:k] if k else e)))
 
         print(json.dumps({
-            "kind": kind, "half_life_planted": half_life, "seed": seed, "seconds": round(secs, 1),
+            "kind": kind, "cells": cells, "half_life_planted": half_life, "seed": seed, "seconds": round(secs, 1),
             "rhat_max": round(d["rhat_max"], 4), "divergences": d["divergences"],
             "steps": round(float(idata["sample_stats"]["n_steps"].mean()), 1),
             "half_life": [round(float(np.quantile(hl, q)), 3) for q in (0.5, 0.05, 0.95)],
