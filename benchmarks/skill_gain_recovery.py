@@ -1,6 +1,6 @@
 """Recovery of planted program gains and half-life by the skill-gap model.
 
-    .venv/bin/python benchmarks/skill_gain_recovery.py [--cells model|permuted] DATA_DIR KIND:H:SEED [...]
+    .venv/bin/python benchmarks/skill_gain_recovery.py [--cells model|permuted [--noise-seed N]] DATA_DIR KIND:H:SEED [...]
     .venv/bin/python benchmarks/skill_gain_recovery.py --residuals DATA_DIR
 
 The simulator plants no program gains (lndbayes/example/skills.py), so this plants them into an
@@ -19,11 +19,13 @@ and the fitted quarter shock (drawn with SEED): cells that follow the model exac
 half-life still short there is the model's (identification, priors). ``permuted``: those lines
 plus the organisation's own residuals around them, shuffled across each pair's quarters (drawn
 with SEED): the residuals' sizes and distribution kept, their order in time broken.
+``--noise-seed N`` draws that noise (or shuffle) with N for every KIND:H:SEED instead, as the
+organisation's own cells are one realisation shared by all its fits.
 ``--residuals`` prints how the cells wander around straight lines: the lag-1 correlation of
 each pair's residuals around its own weighted least-squares line (pairs with 5 or more
 consecutive quarters), for the organisation's cells and for white noise with each cell's
-standard error on the same layout (the line alone makes residuals of 8 quarters pull against
-each other, about -0.3).
+standard error on the same layout, 200 draws (the line alone makes residuals of 8 quarters pull
+against each other: about -0.28).
 Results: benchmarks/results/skill_gaps.md (sessions 27 and 29) and docs/skill-gaps.md ("What is left").
 """
 
@@ -84,14 +86,19 @@ def main(argv: list[str]) -> None:
         from lndbayes.skills.data import prepare
 
         A = sm.model_inputs(prepare(lb.load_org(argv[1]))).arrays
-        noise = np.random.default_rng(0).standard_normal(A["y"].shape) * np.sqrt(A["se2"])
+        white = [lag1_of_line_residuals(np.random.default_rng(s).standard_normal(A["y"].shape)
+                                        * np.sqrt(A["se2"]), A) for s in range(200)]
         print(json.dumps({"lag1_organisation": round(lag1_of_line_residuals(A["y"], A), 3),
-                          "lag1_white_noise": round(lag1_of_line_residuals(noise, A), 3)}))
+                          "lag1_white_noise_mean": round(float(np.mean(white)), 3),
+                          "lag1_white_noise_90": [round(float(q), 3) for q in np.quantile(white, [0.05, 0.95])]}))
         return
     if argv[:1] == ["--cells"]:
         cells, argv = argv[1], argv[2:]
         if cells not in ("model", "permuted"):
             raise SystemExit(f"unknown --cells '{cells}': use model or permuted")
+    noise_seed = None
+    if argv[:1] == ["--noise-seed"]:
+        noise_seed, argv = int(argv[1]), argv[2:]
     data = prepare(lb.load_org(argv[0]))
     n_ps = len(data.program_skills)
     base = None
@@ -119,7 +126,7 @@ def main(argv: list[str]) -> None:
         y = A["y"].copy()
         if base is not None:
             line, sd, used, resid = base
-            rng = np.random.default_rng(10_000 + seed)
+            rng = np.random.default_rng(10_000 + (seed if noise_seed is None else noise_seed))
             if cells == "model":
                 noise = sd * rng.standard_normal(y.shape)
             else:
