@@ -1,6 +1,6 @@
 """Recovery of planted program gains and half-life by the skill-gap model.
 
-    .venv/bin/python benchmarks/skill_gain_recovery.py [--cells model|permuted [--noise-seed N]] DATA_DIR KIND:H:SEED [...]
+    .venv/bin/python benchmarks/skill_gain_recovery.py [--cells model|permuted [--noise-seed N[,N...]]] DATA_DIR KIND:H:SEED [...]
     .venv/bin/python benchmarks/skill_gain_recovery.py --residuals DATA_DIR
 
 The simulator plants no program gains (lndbayes/example/skills.py), so this plants them into an
@@ -19,8 +19,9 @@ and the fitted quarter shock (drawn with SEED): cells that follow the model exac
 half-life still short there is the model's (identification, priors). ``permuted``: those lines
 plus the organisation's own residuals around them, shuffled across each pair's quarters (drawn
 with SEED): the residuals' sizes and distribution kept, their order in time broken.
-``--noise-seed N`` draws that noise (or shuffle) with N for every KIND:H:SEED instead, as the
-organisation's own cells are one realisation shared by all its fits.
+``--noise-seed N[,N...]`` draws that noise (or shuffle) with each N in turn for every
+KIND:H:SEED instead (one fit per pair), as the organisation's own cells are one realisation
+shared by all its fits.
 ``--residuals`` prints how the cells wander around straight lines: the lag-1 correlation of
 each pair's residuals around its own weighted least-squares line (pairs with 5 or more
 consecutive quarters), for the organisation's cells and for white noise with each cell's
@@ -96,9 +97,11 @@ def main(argv: list[str]) -> None:
         cells, argv = argv[1], argv[2:]
         if cells not in ("model", "permuted"):
             raise SystemExit(f"unknown --cells '{cells}': use model or permuted")
-    noise_seed = None
+    noise_seeds = [None]
     if argv[:1] == ["--noise-seed"]:
-        noise_seed, argv = int(argv[1]), argv[2:]
+        if cells == "organisation":
+            raise SystemExit("--noise-seed needs --cells model or --cells permuted (it draws their noise)")
+        noise_seeds, argv = [int(x) for x in argv[1].split(",")], argv[2:]
     data = prepare(lb.load_org(argv[0]))
     n_ps = len(data.program_skills)
     base = None
@@ -111,7 +114,8 @@ def main(argv: list[str]) -> None:
         line = a[:, None] + b[:, None] * A0["t"]
         base = (line, np.sqrt(A0["se2"] + float(np.asarray(fit["sd_q"].values).mean()) ** 2),
                 A0["cell_mask"] > 0, A0["y"] - line)
-    for spec in argv[1:]:
+    runs = [(spec, ns) for spec in argv[1:] for ns in noise_seeds]
+    for spec, noise_seed in runs:
         kind, half_life, seed = spec.split(":")
         half_life, seed = float(half_life), int(seed)
         inputs = sm.model_inputs(data)
@@ -154,7 +158,7 @@ def main(argv: list[str]) -> None:
             return round(float(np.nanmin(e[:k] if k else e)))
 
         print(json.dumps({
-            "kind": kind, "cells": cells, "half_life_planted": half_life, "seed": seed, "seconds": round(secs, 1),
+            "data": argv[0], "kind": kind, "cells": cells, "noise_seed": noise_seed, "half_life_planted": half_life, "seed": seed, "seconds": round(secs, 1),
             "rhat_max": round(d["rhat_max"], 4), "divergences": d["divergences"],
             "steps": round(float(idata["sample_stats"]["n_steps"].mean()), 1),
             "half_life": [round(float(np.quantile(hl, q)), 3) for q in (0.5, 0.05, 0.95)],

@@ -16,7 +16,8 @@ draw, so the 50% and 90% intervals cover 50% and 90% of the true values.
 What it keeps from DATA_DIR: the prepared cells' layout and everything the model reads as data
 (``lndbayes.skills.model.model_inputs``), except the cell means, which it replaces with
 ``theta + Normal(0, sqrt(se^2 + sd_q^2))`` for each prior draw. Each fit: 4 chains x (500
-tuning + 1000 draws), no retry, no cache; the model is compiled once. One JSON line per draw:
+tuning + 1000 draws), no retry (unconverged fits are kept: dropping them would break the ranks'
+uniformity), no cache; the model is compiled once. One JSON line per draw:
 the true values, their ranks among 1000 thinned draws (of 4000), the posterior median and 90%
 interval of the half-life, R-hat max, divergences, seconds.
 Results: benchmarks/results/skill_gaps.md (session 29).
@@ -88,8 +89,11 @@ def check_simulator(inputs, seed: int) -> float:
 
     for i in range(3):
         val = {k: np.asarray(v.values)[0, i] for k, v in pri["prior"].data_vars.items()}
-        point = {model.rvs_to_values[rv].name: (np.log(val[rv.name]) if model.rvs_to_transforms.get(rv) else val[rv.name])
-                 for rv in model.free_RVs}         # the only transforms here are the scales' logs
+        point = {}
+        for rv in model.free_RVs:
+            tr = model.rvs_to_transforms.get(rv)
+            point[model.rvs_to_values[rv].name] = (val[rv.name] if tr is None else
+                                                   np.asarray(tr.forward(val[rv.name], *rv.owner.inputs).eval()))
         theta = simulate_cells(A, val, _NoNoise())
         var = A["se2"] + val["sd_q"] ** 2
         ours = -0.5 * (A["cell_mask"] * ((A["y"] - theta) ** 2 / var + np.log(var) + np.log(2 * np.pi))).sum()
@@ -103,7 +107,7 @@ def summarise(rows: list[dict]) -> list[str]:
     def cover(rs, name, lo, hi):
         return np.mean([lo <= r[name]["rank"] / r[name]["of"] <= hi for r in rs])
 
-    out = [f"{len(rows)} fits; first attempt not converged (R-hat > 1.01 or a divergence): "
+    out = [f"{len(rows)} fits (no retry); not converged (R-hat > 1.01 or a divergence), kept: "
            f"{sum(r['rhat_max'] > 1.01 or r['divergences'] > 0 for r in rows)}",
            "| parameter | rank quintiles | chi-square (4 df) | 50% interval covers | 90% interval covers |",
            "|---|---|---|---|---|"]
@@ -134,6 +138,7 @@ def main(argv: list[str]) -> None:
     ap.add_argument("n", type=int)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--label", default=None, help="written as 'org' in every line (default: DATA_DIR)")
     args = ap.parse_args(argv)
     warnings.filterwarnings("ignore")
     import lndbayes as lb
@@ -161,7 +166,7 @@ def main(argv: list[str]) -> None:
         secs = time.perf_counter() - t
         d = diagnose(idata)
         post = idata["posterior"]
-        row = {"k": k, "seed": args.seed, "seconds": round(secs, 1), "rhat_max": round(d["rhat_max"], 4),
+        row = {"org": args.label or args.data_dir, "k": k, "seed": args.seed, "seconds": round(secs, 1), "rhat_max": round(d["rhat_max"], 4),
                "divergences": d["divergences"]}
         for name in TRACKED:
             x = np.asarray(post[name].values).ravel()[::4]          # 1000 of 4000: less autocorrelated
