@@ -1,6 +1,6 @@
 """Recovery of planted program gains and half-life by the skill-gap model.
 
-    .venv/bin/python benchmarks/skill_gain_recovery.py [--cells model|permuted [--noise-seed N[,N...]]] DATA_DIR KIND:H:SEED [...]
+    .venv/bin/python benchmarks/skill_gain_recovery.py [--cells model|permuted [--ols-lines] [--noise-seed N[,N...]]] DATA_DIR KIND:H:SEED [...]
     .venv/bin/python benchmarks/skill_gain_recovery.py --residuals DATA_DIR
 
 The simulator plants no program gains (lndbayes/example/skills.py), so this plants them into an
@@ -19,7 +19,9 @@ and the fitted quarter shock (drawn with SEED): cells that follow the model exac
 half-life still short there is the model's (identification, priors). ``permuted``: those lines
 plus the organisation's own residuals around them, shuffled across each pair's quarters (drawn
 with SEED): the residuals' sizes and distribution kept, their order in time broken.
-``--noise-seed N[,N...]`` draws that noise (or shuffle) with each N in turn for every
+``--ols-lines`` takes each pair's own weighted least-squares line instead of the model's pooled
+one (the pooled lines leave in the residuals the part of each trend the pooling shrank away,
+which shuffling then removes). ``--noise-seed N[,N...]`` draws that noise (or shuffle) with each N in turn for every
 KIND:H:SEED instead (one fit per pair), as the organisation's own cells are one realisation
 shared by all its fits.
 ``--residuals`` prints how the cells wander around straight lines: the lag-1 correlation of
@@ -51,6 +53,22 @@ def planted_gains(kind: str, n: int, rng: np.random.Generator) -> np.ndarray:
     if kind == "spread":
         return rng.normal(0.3, 0.2, n)
     raise SystemExit(f"unknown KIND '{kind}': use none, same or spread")
+
+
+def _wls_lines(y: np.ndarray, arrays: dict, fallback: np.ndarray) -> np.ndarray:
+    """Each pair's own weighted least-squares line through its cells (weights 1/se^2), no
+    pooling: residuals around it hold no linear trend, where those around the model's pooled
+    lines hold what the pooling shrank away. Pairs with fewer than 3 cells keep ``fallback``."""
+    used, t, out = arrays["cell_mask"] > 0, arrays["t"], fallback.copy()
+    for i in range(y.shape[0]):
+        idx = np.flatnonzero(used[i])
+        if len(idx) < 3:
+            continue
+        w = 1 / np.sqrt(arrays["se2"][i, idx])
+        X = np.c_[np.ones(len(idx)), t[i, idx]]
+        coef = np.linalg.lstsq(X * w[:, None], y[i, idx] * w, rcond=None)[0]
+        out[i] = coef[0] + coef[1] * t[i]
+    return out
 
 
 def lag1_of_line_residuals(y: np.ndarray, arrays: dict) -> float:
@@ -97,6 +115,11 @@ def main(argv: list[str]) -> None:
         cells, argv = argv[1], argv[2:]
         if cells not in ("model", "permuted"):
             raise SystemExit(f"unknown --cells '{cells}': use model or permuted")
+    ols = argv[:1] == ["--ols-lines"]
+    if ols:
+        if cells == "organisation":
+            raise SystemExit("--ols-lines needs --cells model or --cells permuted (it sets their lines)")
+        argv = argv[1:]
     noise_seeds = [None]
     if argv[:1] == ["--noise-seed"]:
         if cells == "organisation":
@@ -112,6 +135,8 @@ def main(argv: list[str]) -> None:
         a, b = (np.asarray(fit[v].values).reshape(-1, inputs.sizes["pairs"]).mean(0) for v in ("a", "b"))
         A0 = inputs.arrays
         line = a[:, None] + b[:, None] * A0["t"]
+        if ols:
+            line = np.where(A0["cell_mask"] > 0, _wls_lines(A0["y"], A0, fallback=line), line)
         base = (line, np.sqrt(A0["se2"] + float(np.asarray(fit["sd_q"].values).mean()) ** 2),
                 A0["cell_mask"] > 0, A0["y"] - line)
     runs = [(spec, ns) for spec in argv[1:] for ns in noise_seeds]
@@ -158,7 +183,7 @@ def main(argv: list[str]) -> None:
             return round(float(np.nanmin(e[:k] if k else e)))
 
         print(json.dumps({
-            "data": argv[0], "kind": kind, "cells": cells, "noise_seed": noise_seed, "half_life_planted": half_life, "seed": seed, "seconds": round(secs, 1),
+            "data": argv[0], "kind": kind, "cells": cells, "noise_seed": noise_seed, "lines": "ols" if ols else "pooled", "half_life_planted": half_life, "seed": seed, "seconds": round(secs, 1),
             "rhat_max": round(d["rhat_max"], 4), "divergences": d["divergences"],
             "steps": round(float(idata["sample_stats"]["n_steps"].mean()), 1),
             "half_life": [round(float(np.quantile(hl, q)), 3) for q in (0.5, 0.05, 0.95)],
