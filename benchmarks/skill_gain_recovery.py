@@ -1,6 +1,6 @@
 """Recovery of planted program gains and half-life by the skill-gap model.
 
-    .venv/bin/python benchmarks/skill_gain_recovery.py [--cells model|permuted [--ols-lines] [--noise-seed N[,N...]]] DATA_DIR KIND:H:SEED [...]
+    .venv/bin/python benchmarks/skill_gain_recovery.py [--cells model|permuted [--standardise] [--ols-lines] [--noise-seed N[,N...]]] DATA_DIR KIND:H:SEED [...]
     .venv/bin/python benchmarks/skill_gain_recovery.py --residuals DATA_DIR
 
 The simulator plants no program gains (lndbayes/example/skills.py), so this plants them into an
@@ -19,6 +19,8 @@ and the fitted quarter shock (drawn with SEED): cells that follow the model exac
 half-life still short there is the model's (identification, priors). ``permuted``: those lines
 plus the organisation's own residuals around them, shuffled across each pair's quarters (drawn
 with SEED): the residuals' sizes and distribution kept, their order in time broken.
+``--standardise`` (permuted) moves each residual in units of its cell's standard error and
+rescales it to the cell it lands in, so a shuffle keeps every cell's noise level.
 ``--ols-lines`` takes each pair's own weighted least-squares line instead of the model's pooled
 one (the pooled lines leave in the residuals the part of each trend the pooling shrank away,
 which shuffling then removes). ``--noise-seed N[,N...]`` draws that noise (or shuffle) with each N in turn for every
@@ -115,6 +117,11 @@ def main(argv: list[str]) -> None:
         cells, argv = argv[1], argv[2:]
         if cells not in ("model", "permuted"):
             raise SystemExit(f"unknown --cells '{cells}': use model or permuted")
+    standardise = argv[:1] == ["--standardise"]
+    if standardise:
+        if cells != "permuted":
+            raise SystemExit("--standardise needs --cells permuted (it scales the shuffled residuals)")
+        argv = argv[1:]
     ols = argv[:1] == ["--ols-lines"]
     if ols:
         if cells == "organisation":
@@ -162,7 +169,9 @@ def main(argv: list[str]) -> None:
                 noise = np.zeros_like(y)
                 for i in np.flatnonzero(used.any(axis=1)):
                     idx = np.flatnonzero(used[i])
-                    noise[i, idx] = resid[i, rng.permutation(idx)]
+                    src = rng.permutation(idx)
+                    # standardised: a residual moves in standard errors, rescaled to its new cell's
+                    noise[i, idx] = resid[i, src] * (sd[i, idx] / sd[i, src] if standardise else 1.0)
             y = np.where(used, line + noise, y)
         y = y.ravel()
         y[slot] += g_cell
@@ -183,7 +192,7 @@ def main(argv: list[str]) -> None:
             return round(float(np.nanmin(e[:k] if k else e)))
 
         print(json.dumps({
-            "data": argv[0], "kind": kind, "cells": cells, "noise_seed": noise_seed, "lines": "ols" if ols else "pooled", "half_life_planted": half_life, "seed": seed, "seconds": round(secs, 1),
+            "data": argv[0], "kind": kind, "cells": cells, "noise_seed": noise_seed, "lines": "ols" if ols else "pooled", "standardised": standardise, "half_life_planted": half_life, "seed": seed, "seconds": round(secs, 1),
             "rhat_max": round(d["rhat_max"], 4), "divergences": d["divergences"],
             "steps": round(float(idata["sample_stats"]["n_steps"].mean()), 1),
             "half_life": [round(float(np.quantile(hl, q)), 3) for q in (0.5, 0.05, 0.95)],
