@@ -1,6 +1,7 @@
 """Recovery of planted program gains and half-life by the skill-gap model.
 
-    .venv/bin/python benchmarks/skill_gain_recovery.py [--cells model|permuted [--standardise] [--ols-lines] [--noise-seed N[,N...]]] DATA_DIR KIND:H:SEED [...]
+    .venv/bin/python benchmarks/skill_gain_recovery.py DATA_DIR KIND:H:SEED [...]
+        [--cells model|permuted] [--standardise] [--ols-lines] [--noise-seed N[,N...]]
     .venv/bin/python benchmarks/skill_gain_recovery.py --residuals DATA_DIR
 
 The simulator plants no program gains (lndbayes/example/skills.py), so this plants them into an
@@ -26,7 +27,7 @@ one (the pooled lines leave in the residuals the part of each trend the pooling 
 which shuffling then removes). ``--noise-seed N[,N...]`` draws that noise (or shuffle) with each N in turn for every
 KIND:H:SEED instead (one fit per pair), as the organisation's own cells are one realisation
 shared by all its fits.
-``--residuals`` prints how the cells wander around straight lines: the lag-1 correlation of
+``--residuals`` prints the lag-1 correlation of
 each pair's residuals around its own weighted least-squares line (pairs with 5 or more
 consecutive quarters), for the organisation's cells and for white noise with each cell's
 standard error on the same layout, 200 draws (the line alone makes residuals of 8 quarters pull
@@ -57,19 +58,24 @@ def planted_gains(kind: str, n: int, rng: np.random.Generator) -> np.ndarray:
     raise SystemExit(f"unknown KIND '{kind}': use none, same or spread")
 
 
+def _pair_line(y: np.ndarray, arrays: dict, i: int, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pair ``i``'s weighted least-squares line through its cells ``idx`` (weights 1/se^2):
+    (intercept, slope) and the weights' square roots."""
+    w = 1 / np.sqrt(arrays["se2"][i, idx])
+    X = np.c_[np.ones(len(idx)), arrays["t"][i, idx]]
+    return np.linalg.lstsq(X * w[:, None], y[i, idx] * w, rcond=None)[0], w
+
+
 def _wls_lines(y: np.ndarray, arrays: dict, fallback: np.ndarray) -> np.ndarray:
-    """Each pair's own weighted least-squares line through its cells (weights 1/se^2), no
-    pooling: residuals around it hold no linear trend, where those around the model's pooled
-    lines hold what the pooling shrank away. Pairs with fewer than 3 cells keep ``fallback``."""
-    used, t, out = arrays["cell_mask"] > 0, arrays["t"], fallback.copy()
+    """Each pair's own weighted least-squares line through its cells, no pooling: residuals
+    around it hold no linear trend, where those around the model's pooled lines hold what the
+    pooling shrank away. Pairs with fewer than 3 cells keep ``fallback``."""
+    used, out = arrays["cell_mask"] > 0, fallback.copy()
     for i in range(y.shape[0]):
         idx = np.flatnonzero(used[i])
-        if len(idx) < 3:
-            continue
-        w = 1 / np.sqrt(arrays["se2"][i, idx])
-        X = np.c_[np.ones(len(idx)), t[i, idx]]
-        coef = np.linalg.lstsq(X * w[:, None], y[i, idx] * w, rcond=None)[0]
-        out[i] = coef[0] + coef[1] * t[i]
+        if len(idx) >= 3:
+            coef, _ = _pair_line(y, arrays, i, idx)
+            out[i] = coef[0] + coef[1] * arrays["t"][i]
     return out
 
 
@@ -82,10 +88,8 @@ def lag1_of_line_residuals(y: np.ndarray, arrays: dict) -> float:
         idx = np.flatnonzero(used[i])
         if len(idx) < 5 or not np.all(np.diff(idx) == 1):
             continue
-        w = 1 / np.sqrt(arrays["se2"][i, idx])
-        X = np.c_[np.ones(len(idx)), t[i, idx]]
-        coef = np.linalg.lstsq(X * w[:, None], y[i, idx] * w, rcond=None)[0]
-        r = (y[i, idx] - X @ coef) * w
+        coef, w = _pair_line(y, arrays, i, idx)
+        r = (y[i, idx] - coef[0] - coef[1] * t[i, idx]) * w
         before.append(r[:-1])
         after.append(r[1:])
     return float(np.corrcoef(np.concatenate(before), np.concatenate(after))[0, 1])
@@ -101,38 +105,32 @@ def main(argv: list[str]) -> None:
     from lndbayes.skills import model as sm
     from lndbayes.skills.data import prepare
 
-    cells = "organisation"
-    if argv[:1] == ["--residuals"]:
-        from lndbayes.skills import model as sm
-        from lndbayes.skills.data import prepare
+    import argparse
 
-        A = sm.model_inputs(prepare(lb.load_org(argv[1]))).arrays
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("data_dir")
+    ap.add_argument("specs", nargs="*", metavar="KIND:H:SEED")
+    ap.add_argument("--cells", choices=["organisation", "model", "permuted"], default="organisation")
+    ap.add_argument("--standardise", action="store_true")
+    ap.add_argument("--ols-lines", action="store_true")
+    ap.add_argument("--noise-seed", default=None, help="N[,N...]")
+    ap.add_argument("--residuals", action="store_true")
+    args = ap.parse_args(argv)
+    cells, standardise, ols = args.cells, args.standardise, args.ols_lines
+    if args.residuals:
+        A = sm.model_inputs(prepare(lb.load_org(args.data_dir))).arrays
         white = [lag1_of_line_residuals(np.random.default_rng(s).standard_normal(A["y"].shape)
                                         * np.sqrt(A["se2"]), A) for s in range(200)]
         print(json.dumps({"lag1_organisation": round(lag1_of_line_residuals(A["y"], A), 3),
                           "lag1_white_noise_mean": round(float(np.mean(white)), 3),
                           "lag1_white_noise_90": [round(float(q), 3) for q in np.quantile(white, [0.05, 0.95])]}))
         return
-    if argv[:1] == ["--cells"]:
-        cells, argv = argv[1], argv[2:]
-        if cells not in ("model", "permuted"):
-            raise SystemExit(f"unknown --cells '{cells}': use model or permuted")
-    standardise = argv[:1] == ["--standardise"]
-    if standardise:
-        if cells != "permuted":
-            raise SystemExit("--standardise needs --cells permuted (it scales the shuffled residuals)")
-        argv = argv[1:]
-    ols = argv[:1] == ["--ols-lines"]
-    if ols:
-        if cells == "organisation":
-            raise SystemExit("--ols-lines needs --cells model or --cells permuted (it sets their lines)")
-        argv = argv[1:]
-    noise_seeds = [None]
-    if argv[:1] == ["--noise-seed"]:
-        if cells == "organisation":
-            raise SystemExit("--noise-seed needs --cells model or --cells permuted (it draws their noise)")
-        noise_seeds, argv = [int(x) for x in argv[1].split(",")], argv[2:]
-    data = prepare(lb.load_org(argv[0]))
+    if standardise and cells != "permuted":
+        raise SystemExit("--standardise needs --cells permuted (it scales the shuffled residuals)")
+    if (ols or args.noise_seed) and cells == "organisation":
+        raise SystemExit("--ols-lines and --noise-seed need --cells model or --cells permuted")
+    noise_seeds = [int(x) for x in args.noise_seed.split(",")] if args.noise_seed else [None]
+    data = prepare(lb.load_org(args.data_dir))
     n_ps = len(data.program_skills)
     base = None
     if cells != "organisation":
@@ -146,7 +144,7 @@ def main(argv: list[str]) -> None:
             line = np.where(A0["cell_mask"] > 0, _wls_lines(A0["y"], A0, fallback=line), line)
         base = (line, np.sqrt(A0["se2"] + float(np.asarray(fit["sd_q"].values).mean()) ** 2),
                 A0["cell_mask"] > 0, A0["y"] - line)
-    runs = [(spec, ns) for spec in argv[1:] for ns in noise_seeds]
+    runs = [(spec, ns) for spec in args.specs for ns in noise_seeds]
     for spec, noise_seed in runs:
         kind, half_life, seed = spec.split(":")
         half_life, seed = float(half_life), int(seed)
@@ -192,7 +190,9 @@ def main(argv: list[str]) -> None:
             return round(float(np.nanmin(e[:k] if k else e)))
 
         print(json.dumps({
-            "data": argv[0], "kind": kind, "cells": cells, "noise_seed": noise_seed, "lines": "ols" if ols else "pooled", "standardised": standardise, "half_life_planted": half_life, "seed": seed, "seconds": round(secs, 1),
+            "data": args.data_dir, "kind": kind, "cells": cells, "noise_seed": noise_seed,
+            "lines": "ols" if ols else "pooled", "standardised": standardise,
+            "half_life_planted": half_life, "seed": seed, "seconds": round(secs, 1),
             "rhat_max": round(d["rhat_max"], 4), "divergences": d["divergences"],
             "steps": round(float(idata["sample_stats"]["n_steps"].mean()), 1),
             "half_life": [round(float(np.quantile(hl, q)), 3) for q in (0.5, 0.05, 0.95)],
