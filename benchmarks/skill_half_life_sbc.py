@@ -39,14 +39,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 TRACKED = ("half_life", "gain_mean", "sd_b", "sd_q")
 
 
-def prior_draws(inputs, n: int, seed: int) -> dict:
+def prior_draws(model, n: int, seed: int) -> dict:
     """``n`` joint draws of the model's parameters from the prior (PyMC's prior sampling; the
     likelihood is a Potential, which prior sampling leaves out)."""
     import pymc as pm
 
-    from lndbayes.skills import model as sm
-
-    with sm.build_model(inputs):
+    with model:
         pri = pm.sample_prior_predictive(draws=n, random_seed=seed, var_names=["a", "b", "gain", *TRACKED])
     p = pri["prior"]
     return {k: np.asarray(p[k].values)[0] for k in ("a", "b", "gain", *TRACKED)}
@@ -66,22 +64,19 @@ def simulate_cells(arrays: dict, draw: dict, rng: np.random.Generator) -> np.nda
     return np.where(mask > 0, y, A["y"])        # empty slots keep what the data had there
 
 
-def check_simulator(inputs, seed: int) -> float:
+def check_simulator(model, arrays: dict, seed: int) -> float:
     """Largest relative difference between the model's own log-likelihood (its Potential,
     evaluated by PyMC at a prior draw) and the Gaussian log-density of the cells around
     :func:`simulate_cells`' noise-free means, over 3 prior draws: the simulator must be the
     model, or the ranks test the simulator instead of the posterior."""
     import pymc as pm
 
-    from lndbayes.skills import model as sm
-
-    model = sm.build_model(inputs)
     with model:
         pri = pm.sample_prior_predictive(draws=3, random_seed=seed,
                                          var_names=[v.name for v in model.free_RVs] + ["a", "b", "gain"])
     f = model.compile_fn(model.replace_rvs_by_values([model.potentials[0]])[0], inputs=model.value_vars,
                          on_unused_input="ignore")
-    A, worst = inputs.arrays, 0.0
+    A, worst = arrays, 0.0
 
     class _NoNoise:
         def standard_normal(self, shape):
@@ -148,15 +143,15 @@ def main(argv: list[str]) -> None:
     from lndbayes.skills.data import prepare
 
     inputs = sm.model_inputs(prepare(lb.load_org(args.data_dir)))
-    mismatch = check_simulator(inputs, args.seed)
+    prior_model = sm.build_model(inputs)     # for the check and the prior draws; fits compile their own
+    mismatch = check_simulator(prior_model, inputs.arrays, args.seed)
     if mismatch > 1e-9:
         raise SystemExit(f"the simulator is not the model: log-likelihoods differ by {mismatch:.2e} (relative)")
     print(f"simulator = model: log-likelihoods agree within {mismatch:.1e} (relative) at 3 prior draws", flush=True)
     original = dict(inputs.arrays)
     A = inputs.arrays          # in place: the first fit compiles build_model(inputs), which reads them
-    truth = prior_draws(inputs, args.n, args.seed)
+    truth = prior_draws(prior_model, args.n, args.seed)
     rng = np.random.default_rng(args.seed + 1)
-    out = open(args.out, "a") if args.out else None
     for k in range(args.n):
         draw = {name: v[k] for name, v in truth.items()}
         A["y"] = simulate_cells(original, draw, rng).astype(original["y"].dtype)
@@ -166,8 +161,8 @@ def main(argv: list[str]) -> None:
         secs = time.perf_counter() - t
         d = diagnose(idata)
         post = idata["posterior"]
-        row = {"org": args.label or args.data_dir, "k": k, "seed": args.seed, "seconds": round(secs, 1), "rhat_max": round(d["rhat_max"], 4),
-               "divergences": d["divergences"]}
+        row = {"org": args.label or args.data_dir, "k": k, "seed": args.seed, "seconds": round(secs, 1),
+               "rhat_max": round(d["rhat_max"], 4), "divergences": d["divergences"]}
         for name in TRACKED:
             x = np.asarray(post[name].values).ravel()[::4]          # 1000 of 4000: less autocorrelated
             row[name] = {"true": round(float(draw[name]), 4), "rank": int((x < draw[name]).sum()),
@@ -176,9 +171,9 @@ def main(argv: list[str]) -> None:
                          "q95": round(float(np.quantile(x, 0.95)), 4)}
         line = json.dumps(row)
         print(line, flush=True)
-        if out:
-            out.write(line + "\n")
-            out.flush()
+        if args.out:
+            with open(args.out, "a") as out:      # line by line: a stopped run keeps its fits
+                out.write(line + "\n")
 
 
 if __name__ == "__main__":
