@@ -32,11 +32,11 @@ from lndbayes.design.panel import Panel, build_panel
 from lndbayes.errors import FitFailedError, ModelInputError
 from lndbayes.estimands import build_result, build_summary_result
 from lndbayes.models.centring import (choose_centering, choose_department_centering,
-                                      choose_program_centering, choose_treated_mean,
-                                      team_arm_stats)
+                                      choose_intercept_mean, choose_program_centering,
+                                      choose_treated_mean, team_arm_stats)
 from lndbayes.models.families import get_family
-from lndbayes.models.graph import (GLMSpec, build_model, centring_data, padded_teams,
-                                   prior_data_names, time_bases, treated_weights)
+from lndbayes.models.graph import (GLMSpec, build_model, centring_data, intercept_weights,
+                                   padded_teams, prior_data_names, time_bases, treated_weights)
 from lndbayes.models.priors import relevant_priors, resolve_priors
 from lndbayes.models.sufficient import collapse as collapse_rows
 from lndbayes.models.summary_model import (build_summary_model, summary_centring, summary_priors,
@@ -83,15 +83,18 @@ def flag_convergence(res, *, strict: bool, what: str, stacklevel: int = 3):
 
 
 def centring_for(centering: str, family: str, matrix, *, hier: bool, n_dept: int,
-                 effect_prior_sd: float | None = None):
+                 effect_prior_sd: float | None = None, intercept_prior_sd: float | None = None):
     """The centring policy: which team intercepts and effects (indices), which department
-    levels (intercept, effect), whether program means are centred, and (one program, given
+    levels (intercept, effect), whether program means are centred, (one program, given
     ``effect_prior_sd``, ``effect_sd_team``'s prior scale) the teams whose mean effect is
-    sampled (:func:`lndbayes.models.centring.choose_treated_mean`).
+    sampled (:func:`lndbayes.models.centring.choose_treated_mean`) and (given
+    ``intercept_prior_sd``, ``intercept_sd_team``'s, where too few teams estimate their spread)
+    the teams whose mean intercept is sampled
+    (:func:`lndbayes.models.centring.choose_intercept_mean`, which also centres them or not).
 
     ``"auto"`` asks lndbayes.models.centring's rules (centred where the data dominate the
     prior); ``"centred"`` / ``"noncentred"`` force one parameterisation everywhere (and sample
-    no team's mean effect).
+    no team's mean effect or intercept).
     """
     policy = CENTERINGS.get(centering)
     if policy is None:
@@ -100,7 +103,7 @@ def centring_for(centering: str, family: str, matrix, *, hier: bool, n_dept: int
     rows, labels = matrix.rows, matrix.labels
     J, multi = len(labels.teams), matrix.multi_program
     n_combo = len(labels.combo_team) if multi else 0
-    mean_teams = ()
+    mean_teams = int_mean_teams = ()
     if not hier:
         c_int, c_eff, c_dept = (), (), (False, False)
     elif policy == "auto":
@@ -114,6 +117,10 @@ def centring_for(centering: str, family: str, matrix, *, hier: bool, n_dept: int
                                                        arm_stats=stats))
         c_dept = (choose_department_centering(family, rows, J, dept, arm_stats=stats)
                   if dept is not None else (False, False))
+        int_mean_teams, int_mean_centred = choose_intercept_mean(
+            family, rows, J, intercept_prior_sd, dept_of_team=dept, arm_stats=stats)
+        if int_mean_teams:
+            c_int = int_mean_teams if int_mean_centred else ()
         if not multi and effect_prior_sd is not None:
             mean_teams = choose_treated_mean(family, rows, J, effect_prior_sd, c_eff,
                                              arm_stats=stats)
@@ -123,7 +130,7 @@ def centring_for(centering: str, family: str, matrix, *, hier: bool, n_dept: int
         c_int, c_eff, c_dept = (), (), (False, False)
     prog = multi and (policy == "centred" or (
         policy == "auto" and choose_program_centering(family, rows, matrix.n_programs)))
-    return c_int, c_eff, c_dept, prog, mean_teams
+    return c_int, c_eff, c_dept, prog, mean_teams, int_mean_teams
 
 
 # ============================================================================ the GLM
@@ -202,6 +209,8 @@ def fit_effects(df, outcome, treatment, group=None, baseline=None, covariates=()
                               "effect": len(spec.eff_centred)},
             # teams whose mean effect was sampled directly (graph._treated_team_effects)
             "treated_mean_teams": len(spec.mean_teams),
+            # teams whose mean intercept was sampled (graph._intercepts_through_teams)
+            "intercept_mean_teams": len(spec.int_mean_teams),
             "centred_departments": {"intercept": bool(spec.dept_int_centred and spec.n_dept > 1),
                                     "effect": bool(spec.dept_eff_centred and spec.n_dept > 1)},
             "n_cells": int(len(data["c_team"])), "collapsed": bool(collapse),
@@ -225,16 +234,18 @@ def glm_spec(matrix, fam, *, priors, centering, collapse: bool, hier: bool):
     scale = fam.link_scale(rows["y"], rows["exposure"], rows["censored"])
     center = fam.link_center(rows["y"], rows["exposure"], rows["censored"])
     pri = resolve_priors(names, scale, center, priors)
-    c_int, c_eff, c_dept, prog_centred, mean_teams = centring_for(
+    c_int, c_eff, c_dept, prog_centred, mean_teams, int_mean_teams = centring_for(
         centering, fam.name, matrix, hier=hier, n_dept=n_dept,
-        effect_prior_sd=float(pri["effect_sd_team"]["sigma"]) if hier else None)
+        effect_prior_sd=float(pri["effect_sd_team"]["sigma"]) if hier else None,
+        intercept_prior_sd=(float(pri["intercept_sd_team"]["sigma"])
+                            if hier and fam.has_intercept else None))
     spec = GLMSpec(family=fam.name, design=matrix.design.name, hier=hier, J=len(labels.teams),
                    n_dept=n_dept, n_period=n_period, n_event=n_event, K=K, int_centred=c_int,
                    eff_centred=c_eff, exact=collapse, prior_names=tuple(names),
                    n_program=matrix.n_programs if multi else 1,
                    n_combo=len(labels.combo_team) if multi else 0, prog_centred=prog_centred,
                    dept_int_centred=c_dept[0], dept_eff_centred=c_dept[1],
-                   mean_teams=mean_teams)
+                   mean_teams=mean_teams, int_mean_teams=int_mean_teams)
     return spec, pri
 
 
@@ -246,6 +257,8 @@ def glm_data(spec, matrix) -> dict:
     data.update(centring_data(spec))
     if spec.hier and not multi:
         data["treated_weight"] = treated_weights(spec)
+    if spec.int_mean_teams:
+        data["intercept_weight"] = intercept_weights(spec)
     data.update(time_bases(spec))
     if spec.n_dept > 1:
         data["dept_of_team"] = padded_teams(labels.dept_of_team.astype(np.int64), spec)

@@ -98,7 +98,7 @@ def test_data_rich_count_teams_get_centred_intercepts():
     for df in (big, small):
         columns = Columns(outcome="y", treatment="treated", group="team", exposure="exposure")
         matrix = build_design_matrix(df, columns, "count", "randomized")
-        c_int, c_eff, _, _, _ = centring_for("auto", "count", matrix, hier=True, n_dept=1)
+        c_int, c_eff, _, _, _, _ = centring_for("auto", "count", matrix, hier=True, n_dept=1)
         n_centred.append((len(c_int), len(c_eff)))
     assert n_centred[0][0] >= 8 and n_centred[1] == (0, 0), n_centred
 

@@ -60,7 +60,7 @@ def team_arm_stats(family: str, rows: dict, J: int, unit=None):
             _team_link_stats(fam, y, expo, cens, unit, D, J))
 
 
-def _kappa(est, se, group=None):
+def _kappa(est, se, group=None, min_df: int = 2):
     r""":math:`\kappa_j = \hat\tau^2/\mathrm{se}_j^2`, with :math:`\hat\tau^2` the between-unit
     variance *within* ``group`` (departments), DerSimonian-Laird with a categorical moderator:
 
@@ -77,10 +77,8 @@ def _kappa(est, se, group=None):
     ok = np.isfinite(est) & np.isfinite(se) & (se > 0)
     grp = np.zeros(len(est), int) if group is None else np.asarray(group)
     q = df = denom = 0.0
-    for g in np.unique(grp[ok]):
+    for g in _groups_of_two(ok, grp):
         m = ok & (grp == g)
-        if m.sum() < 2:
-            continue
         # DerSimonian-Laird: precision weights keep one tiny, noisy team (3 people) from
         # inflating the between-team variance and tipping well-measured teams into a funnel.
         w = 1.0 / se[m] ** 2
@@ -88,13 +86,66 @@ def _kappa(est, se, group=None):
         q += np.sum(w * (est[m] - mean_w) ** 2)
         df += m.sum() - 1
         denom += np.sum(w) - np.sum(w**2) / np.sum(w)
-    if df < 2:
+    if df < min_df:
         return np.zeros_like(est)
     tau2 = (q - df) / denom
     if not tau2 > 0:
         return np.zeros_like(est)
     with np.errstate(divide="ignore"):
         return np.where(ok, tau2 / se**2, 0.0)
+
+
+def _groups_of_two(ok, grp):
+    """The groups holding at least two usable units: the ones a within-group spread is
+    estimated from (one degree of freedom each, less one)."""
+    return [g for g in np.unique(grp[ok]) if (ok & (grp == g)).sum() >= 2]
+
+
+def _spread_df(ok, grp) -> int:
+    """Degrees of freedom of the within-group between-unit spread (:func:`_kappa`)."""
+    return int(sum((ok & (grp == g)).sum() - 1 for g in _groups_of_two(ok, grp)))
+
+
+def choose_intercept_mean(family: str, rows: dict, J: int, prior_sd: float, *,
+                          dept_of_team=None, threshold: float = 8.0,
+                          arm_stats=None) -> tuple[tuple, bool]:
+    r"""``(teams, centred)``: the teams whose mean intercept is sampled directly
+    (``intercept_weight``, :func:`lndbayes.models.graph._intercepts_through_teams`) and whether
+    their intercepts are centred, where too few teams estimate the between-team spread (under 2
+    degrees of freedom within departments: a program in two teams, or one team per
+    department); else ``((), False)``, and :func:`choose_centering` decides.
+
+    The teams: those whose crude intercept standard error is small against the prior's team
+    sd, :math:`s_\alpha^2/\mathrm{se}_j^2 >` ``threshold`` (:math:`s_\alpha` =
+    ``intercept_sd_team``'s HalfNormal scale: with two teams the spread the sampler meets is
+    mostly the prior's, as in :func:`choose_treated_mean`). Centred (all or none) when the one
+    degree of freedom there is says they differ by far more than their standard errors
+    (:func:`_kappa` on it above ``threshold`` for each), else non-centred.
+
+    Why: with two teams whose data pin their intercepts, :math:`\mu_\alpha` is what the
+    sampler could not move. Non-centred, the data pin :math:`\mu_\alpha + \sigma_\alpha z_j`;
+    centred, :math:`\mu_\alpha` given :math:`\sigma_\alpha` spreads as
+    :math:`\sigma_\alpha/\sqrt 2` over a range of :math:`\sigma_\alpha` the data barely limit.
+    ``intercept_mean``, ``intercept_sd_team`` and ``intercept_team_raw`` had the worst R-hats
+    (up to 1.23) of first attempts; centring alone failed more fits than it saved. Sampling the
+    pinned teams' mean intercept takes :math:`\mu_\alpha` off that ridge; the centring of the
+    teams then only has to suit their difference: centred teams that look alike meet the
+    centred funnel where :math:`\sigma_\alpha` falls below their standard errors
+    (benchmarks/results/target_accept.md, session 30).
+    """
+    fam = get_family(family)
+    if fam.noncentred_only or prior_sd is None:
+        return (), False
+    (e0, s0), _ = arm_stats or team_arm_stats(family, rows, J)
+    ok = np.isfinite(e0) & np.isfinite(s0) & (s0 > 0)
+    grp = np.zeros(J, int) if dept_of_team is None else np.asarray(dept_of_team)
+    if _spread_df(ok, grp) >= 2:
+        return (), False
+    with np.errstate(divide="ignore"):
+        kappa = np.where(ok, prior_sd**2 / s0**2, 0.0)
+    teams = tuple(int(j) for j in np.flatnonzero(kappa > threshold))
+    differ = _kappa(e0, s0, grp, min_df=1)
+    return teams, bool(teams) and bool(np.all(differ[list(teams)] > threshold))
 
 
 def choose_centering(family: str, rows: dict, J: int, threshold: float = 8.0, *,

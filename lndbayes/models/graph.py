@@ -72,7 +72,9 @@ column with a single value gives exactly the one-program model (same graph and c
 Parameterisation: centred or non-centred per team, chosen from the data in
 :mod:`lndbayes.models.centring`; which teams are centred is data (see :func:`_mixed`). With one
 program and teams, the sampler moves the treated teams' mean effect and ``effect_mean`` is
-derived from it (:func:`_treated_team_effects`: the same model, other coordinates).
+derived from it (:func:`_treated_team_effects`: the same model, other coordinates). Where too
+few teams estimate their spread (a program in two teams), it moves the pinned teams' mean
+intercept and derives ``intercept_mean`` (:func:`_intercepts_through_teams`).
 """
 
 from __future__ import annotations
@@ -118,13 +120,19 @@ class GLMSpec:
     #: one program: the teams whose mean effect is sampled (data, like the centring; see
     #: _treated_team_effects and centring.choose_treated_mean)
     mean_teams: tuple = ()
+    #: too few teams for the between-team spread: the (centred) teams whose mean intercept is
+    #: sampled (data; whether there are any is structure: see _intercepts_through_teams and
+    #: centring.choose_intercept_mean)
+    int_mean_teams: tuple = ()
 
     def key(self) -> str:
         d = asdict(self)
         # which teams and departments are centred is data (centring_data), not structure
         for k in ("int_centred", "eff_centred", "dept_int_centred", "dept_eff_centred",
-                  "mean_teams"):
+                  "mean_teams", "int_mean_teams"):
             d.pop(k)
+        if self.int_mean_teams:  # absent otherwise: the keys (and disk caches) of before
+            d["intercept_through_teams"] = True
         # the graph holds slots, not the teams, periods and event times themselves
         d["n_period"], d["n_event"] = time_slots(d["n_period"]), time_slots(d["n_event"])
         if self.hier:
@@ -275,6 +283,62 @@ def _treated_team_effects(m, offset, sd, centred, weight, P):
     return pm.Deterministic("effect_team", pt.switch(is_c, raw, mu + sd * raw), dims="team")
 
 
+def _intercepts_through_teams(offset, sd, centred, weight, P):
+    r"""Team intercepts with the chosen teams' mean intercept as the coordinate of
+    :math:`\mu_\alpha`, where too few teams estimate the spread
+    (:func:`lndbayes.models.centring.choose_intercept_mean`).
+
+    With :math:`r_j \sim \mathrm{Normal}(\mu_\alpha + o_j, \sigma_\alpha)` where centred
+    (:math:`c_j = 1`), :math:`r_j \sim \mathrm{Normal}(0, 1)` where not, and
+    :math:`\mu_\alpha \sim \mathrm{Normal}(\mu_0, s_0)` (``intercept_mean``'s prior), as in
+    :func:`_mixed` (:math:`o_j` the department deviation :math:`a_{d[j]}`, 0 without
+    departments):
+
+    .. math::
+
+        \alpha_j = \begin{cases} r_j & c_j = 1 \\
+                   \mu_\alpha + o_j + \sigma_\alpha r_j & c_j = 0 \end{cases},
+        \qquad
+        \mu_\alpha = \begin{cases}
+            \sum_j w_j (r_j - o_j) + \sigma_\alpha \sqrt{\textstyle\sum_j w_j^2}\; u
+                & \text{chosen teams centred} \\
+            u - \sigma_\alpha \sum_j w_j r_j & \text{chosen teams non-centred}
+        \end{cases}
+
+    with :math:`w_j = 1/|C|` on the chosen teams :math:`C` (data ``intercept_weight``; all
+    centred or all not). Non-centred, :math:`u = \sum_j w_j (\alpha_j - o_j)` is their mean
+    intercept (a shift of :math:`\mu_\alpha`, Jacobian 1), as
+    :func:`_treated_team_effects` does for effects; centred, :math:`u` is
+    :math:`\mu_\alpha`'s standardised distance from their mean (Jacobian
+    :math:`\sigma_\alpha \sqrt{\sum w_j^2}`). Either way :math:`u` gets a flat prior and the
+    priors of :math:`\mu_\alpha` and :math:`r`, with the log Jacobian, enter as potentials:
+    the same posterior, other coordinates.
+    """
+    is_c = centred > 0
+    chosen_centred = (weight * centred).sum() > 0
+    raw = pm.Flat("intercept_team_raw", dims="team")
+    u = pm.Flat("intercept_mean_offset")
+    spread = sd * pt.sqrt((weight**2).sum())
+    mean = pm.Deterministic("intercept_mean", pt.switch(
+        chosen_centred, (weight * (raw - offset)).sum() + spread * u,
+        u - sd * (weight * raw).sum()))
+    pm.Potential("intercept_mean_prior", pm.logp(
+        pm.Normal.dist(P("intercept_mean", "mu"), P("intercept_mean", "sigma")), mean)
+        + pt.switch(chosen_centred, pt.log(spread), 0.0))
+    mu = mean + offset
+    pm.Potential("intercept_team_prior", pt.switch(
+        is_c, pm.logp(pm.Normal.dist(mu, sd), raw), pm.logp(pm.Normal.dist(0.0, 1.0), raw)).sum())
+    return pm.Deterministic("intercept_team", pt.switch(is_c, raw, mu + sd * raw), dims="team")
+
+
+def intercept_weights(spec: "GLMSpec") -> np.ndarray:
+    """``intercept_weight`` of :func:`_intercepts_through_teams`: 1/|C| on the teams
+    ``spec.int_mean_teams``, 0 elsewhere and on the padded slots."""
+    w = np.zeros(team_slots(spec.J))
+    w[list(spec.int_mean_teams)] = 1.0 / len(spec.int_mean_teams)
+    return w
+
+
 def treated_weights(spec: "GLMSpec") -> np.ndarray:
     """``treated_weight`` of :func:`_treated_team_effects`: 1/|T| on the teams ``spec.mean_teams``
     (:func:`lndbayes.models.centring.choose_treated_mean`), 0 elsewhere and on the padded slots;
@@ -325,7 +389,8 @@ def prior_data_names(priors: dict) -> dict:
 
 #: data whose size the structure key fixes (team and time slots, combinations): their static
 #: shape goes into the graph (see build_model)
-STRUCTURE_SIZED = ("centre_intercept", "centre_effect", "treated_weight", "dept_of_team",
+STRUCTURE_SIZED = ("centre_intercept", "centre_effect", "treated_weight", "intercept_weight",
+                   "dept_of_team",
                    "combo_program", "combo_team", "period_basis", "event_basis")
 
 
@@ -356,7 +421,12 @@ def build_model(spec: GLMSpec, data: dict, priors: dict) -> pm.Model:
             return p[f"p__{name}__{par}"]
 
         # --- intercepts -------------------------------------------------------------------
-        if fam.has_intercept:
+        # too few teams for their spread: intercept_mean is derived from the centred teams'
+        # intercepts (_intercepts_through_teams), which is what is sampled
+        through_teams = spec.hier and bool(spec.int_mean_teams) and fam.has_intercept
+        if through_teams:
+            intercept_mean = pt.constant(0.0)  # the teams' offsets below are added to it
+        elif fam.has_intercept:
             intercept_mean = pm.Normal("intercept_mean", P("intercept_mean", "mu"),
                                        P("intercept_mean", "sigma"))
         else:
@@ -402,7 +472,11 @@ def build_model(spec: GLMSpec, data: dict, priors: dict) -> pm.Model:
                 mu_eff = mu_eff + (b_d[dept[d["combo_team"]]] if multi else b_d[dept])
             sd_int = pm.HalfNormal("intercept_sd_team", P("intercept_sd_team", "sigma"))
             sd_eff = pm.HalfNormal("effect_sd_team", P("effect_sd_team", "sigma"))
-            alpha = _mixed("intercept_team", mu_int, sd_int, d["centre_intercept"])
+            if through_teams:
+                alpha = _intercepts_through_teams(mu_int, sd_int, d["centre_intercept"],
+                                                  d["intercept_weight"], P)
+            else:
+                alpha = _mixed("intercept_team", mu_int, sd_int, d["centre_intercept"])
             if multi:
                 theta = _mixed("effect_team", mu_eff, sd_eff, d["centre_effect"], dim="combo")
             else:
