@@ -12,7 +12,9 @@ with at most ``--max-teams`` teams, the conditions of ``--modes`` (order alterna
 - ``C``: as B, and effects judged that way too (``effect_sd_team``'s prior scale, ``> 20``);
 - ``D``: B's teams centred and their mean intercept sampled (``graph._intercepts_through_teams``);
 - ``E``: lndbayes now (``centring.choose_intercept_mean``): as D, but the teams centred only
-  where the one degree of freedom says they differ by far more than their standard errors.
+  where the one degree of freedom says they differ by far more than their standard errors;
+- ``F``: as E, also where 2 degrees of freedom remain (three teams);
+- ``G``: as E, also where 2 or 3 remain (three or four teams).
 
 One line per fit appended to ``--out`` (default benchmarks/results/few_teams.jsonl); totals
 printed at the end::
@@ -83,6 +85,8 @@ def _centring(family, rows, J, *, dept_of_team=None, arm_stats=None, **kwargs):
 
 
 def _intercept_mean(*args, **kwargs):
+    if _state["mode"] in ("F", "G"):
+        return _intercept_mean_rule(*args, min_df={"F": 3, "G": 4}[_state["mode"]], **kwargs)
     teams, centred = _intercept_mean_rule(*args, **kwargs)
     return {"D": (teams, True), "E": (teams, centred)}.get(_state["mode"], ((), False))
 
@@ -118,7 +122,7 @@ def main(argv=None) -> None:
     ap.add_argument("--seeds", default="11,12,13,14")
     ap.add_argument("--employees", type=int, default=400)
     ap.add_argument("--max-teams", type=int, default=3)
-    ap.add_argument("--modes", default="A,E", help="conditions, comma-separated (A to E)")
+    ap.add_argument("--modes", default="A,E", help="conditions, comma-separated (A to G)")
     ap.add_argument("--out", default=str(HERE / "results" / "few_teams.jsonl"))
     args = ap.parse_args(argv)
     warnings.filterwarnings("ignore")

@@ -88,7 +88,7 @@ def centring_for(centering: str, family: str, matrix, *, hier: bool, n_dept: int
     levels (intercept, effect), whether program means are centred, (one program, given
     ``effect_prior_sd``, ``effect_sd_team``'s prior scale) the teams whose mean effect is
     sampled (:func:`lndbayes.models.centring.choose_treated_mean`) and (given
-    ``intercept_prior_sd``, ``intercept_sd_team``'s, where too few teams estimate their spread)
+    ``intercept_prior_sd``, ``intercept_sd_team``'s, where few teams inform their spread)
     the teams whose mean intercept is sampled
     (:func:`lndbayes.models.centring.choose_intercept_mean`, which also centres them or not).
 

@@ -1,4 +1,4 @@
-"""Where too few teams estimate the between-team spread (a program in two teams), the model
+"""Where few teams inform the between-team spread (a program in two to four teams), the model
 samples the chosen teams' mean intercept instead of ``intercept_mean``
 (lndbayes.models.graph._intercepts_through_teams, chosen by
 lndbayes.models.centring.choose_intercept_mean): the same posterior in other coordinates."""
@@ -22,17 +22,22 @@ from lndbayes.models.testing import simulate_panel
 COLS = Columns(outcome="y", treatment="treated", group="team", period="period", post="post")
 
 
-def _two_teams(gap: float, n_per_cell: int = 40, seed: int = 5):
-    """Two teams over 8 periods, team_00 treated from period 4 (effect 0.5), team_01 never;
-    team_01's level ``gap`` outcome sds above team_00's, no period shocks."""
+def _teams(levels, n_per_cell: int = 40, seed: int = 5):
+    """Teams at these levels (outcome sds) over 8 periods, team_00 treated from period 4
+    (effect 0.5), the others never; no period shocks."""
     rng = np.random.default_rng(seed)
     recs = []
-    for j, level in enumerate((0.0, gap)):
+    for j, level in enumerate(levels):
         for t in range(8):
             post = int(j == 0 and t >= 4)
             for v in level + 0.5 * post + rng.standard_normal(n_per_cell):
                 recs.append((f"team_{j:02d}", f"2025-{t + 1:02d}", int(j == 0), post, v))
     return pd.DataFrame(recs, columns=["team", "period", "treated", "post", "y"])
+
+
+def _two_teams(gap: float, n_per_cell: int = 40):
+    """Two teams, team_01's level ``gap`` outcome sds above team_00's."""
+    return _teams((0.0, gap), n_per_cell=n_per_cell)
 
 
 def _rows(d):
@@ -43,6 +48,18 @@ def _rows(d):
 def test_two_pinned_teams_are_chosen_and_centred_where_they_differ(gap, centred):
     rows = _rows(_two_teams(gap))
     assert choose_intercept_mean("normal", rows, 2, prior_sd=1.0) == ((0, 1), centred)
+
+
+def test_up_to_four_teams_of_a_department_are_chosen_five_are_not():
+    """Under 4 degrees of freedom for the spread (benchmarks/results/target_accept.md,
+    session 30: with 5 teams the DerSimonian-Laird rule had no failing fit)."""
+    levels = (0.0, 3.0, -2.0, 1.5, 0.7)
+    assert choose_intercept_mean("normal", _rows(_teams(levels[:4])), 4, prior_sd=1.0) == (
+        (0, 1, 2, 3), True)
+    assert choose_intercept_mean("normal", _rows(_teams(levels)), 5, prior_sd=1.0) == ((), False)
+    # two departments of two teams: 2 degrees of freedom within them
+    assert choose_intercept_mean("normal", _rows(_teams(levels[:4])), 4, prior_sd=1.0,
+                                 dept_of_team=[0, 0, 1, 1])[0] == (0, 1, 2, 3)
 
 
 def test_nothing_chosen_where_the_spread_is_estimable_or_the_prior_is_tight():

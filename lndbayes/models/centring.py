@@ -107,31 +107,34 @@ def _spread_df(ok, grp) -> int:
 
 
 def choose_intercept_mean(family: str, rows: dict, J: int, prior_sd: float, *,
-                          dept_of_team=None, threshold: float = 8.0,
+                          dept_of_team=None, threshold: float = 8.0, min_df: int = 4,
                           arm_stats=None) -> tuple[tuple, bool]:
     r"""``(teams, centred)``: the teams whose mean intercept is sampled directly
     (``intercept_weight``, :func:`lndbayes.models.graph._intercepts_through_teams`) and whether
-    their intercepts are centred, where too few teams estimate the between-team spread (under 2
-    degrees of freedom within departments: a program in two teams, or one team per
+    their intercepts are centred, where few teams inform the between-team spread (under
+    ``min_df`` degrees of freedom within departments: a program in up to four teams of one
     department); else ``((), False)``, and :func:`choose_centering` decides.
 
     The teams: those whose crude intercept standard error is small against the prior's team
     sd, :math:`s_\alpha^2/\mathrm{se}_j^2 >` ``threshold`` (:math:`s_\alpha` =
-    ``intercept_sd_team``'s HalfNormal scale: with two teams the spread the sampler meets is
-    mostly the prior's, as in :func:`choose_treated_mean`). Centred (all or none) when the one
-    degree of freedom there is says they differ by far more than their standard errors
-    (:func:`_kappa` on it above ``threshold`` for each), else non-centred.
+    ``intercept_sd_team``'s HalfNormal scale: with a few teams the spread the sampler meets is
+    mostly the prior's, as in :func:`choose_treated_mean`). Centred (all or none) when the
+    degrees of freedom there are say they differ by far more than their standard errors
+    (:func:`_kappa` from one degree of freedom up, above ``threshold`` for each), else
+    non-centred.
 
-    Why: with two teams whose data pin their intercepts, :math:`\mu_\alpha` is what the
+    Why: with two to four teams whose data pin their intercepts, :math:`\mu_\alpha` is what the
     sampler could not move. Non-centred, the data pin :math:`\mu_\alpha + \sigma_\alpha z_j`;
     centred, :math:`\mu_\alpha` given :math:`\sigma_\alpha` spreads as
-    :math:`\sigma_\alpha/\sqrt 2` over a range of :math:`\sigma_\alpha` the data barely limit.
-    ``intercept_mean``, ``intercept_sd_team`` and ``intercept_team_raw`` had the worst R-hats
-    (up to 1.23) of first attempts; centring alone failed more fits than it saved. Sampling the
-    pinned teams' mean intercept takes :math:`\mu_\alpha` off that ridge; the centring of the
-    teams then only has to suit their difference: centred teams that look alike meet the
-    centred funnel where :math:`\sigma_\alpha` falls below their standard errors
-    (benchmarks/results/target_accept.md, session 30).
+    :math:`\sigma_\alpha/\sqrt J` over a range of :math:`\sigma_\alpha` the data barely
+    limit. ``intercept_mean``, ``intercept_sd_team`` and ``intercept_team_raw`` had the worst
+    R-hats (up to 1.23) of two-team first attempts; centring alone failed more fits than it
+    saved. Sampling the pinned teams' mean intercept takes :math:`\mu_\alpha` off that ridge;
+    the centring of the teams then only has to suit their differences: centred teams that look
+    alike meet the centred funnel where :math:`\sigma_\alpha` falls below their standard
+    errors. Measured (benchmarks/results/target_accept.md, session 30): fits failing after the
+    whole retry ladder 17 -> 2 of 30 with two teams, 6 -> 1 of 18 with three and 3 -> 0 of 18
+    with four; with five (4 degrees of freedom) the DerSimonian-Laird rule had no failure in 12.
     """
     fam = get_family(family)
     if fam.noncentred_only or prior_sd is None:
@@ -139,7 +142,7 @@ def choose_intercept_mean(family: str, rows: dict, J: int, prior_sd: float, *,
     (e0, s0), _ = arm_stats or team_arm_stats(family, rows, J)
     ok = np.isfinite(e0) & np.isfinite(s0) & (s0 > 0)
     grp = np.zeros(J, int) if dept_of_team is None else np.asarray(dept_of_team)
-    if _spread_df(ok, grp) >= 2:
+    if _spread_df(ok, grp) >= min_df:
         return (), False
     with np.errstate(divide="ignore"):
         kappa = np.where(ok, prior_sd**2 / s0**2, 0.0)

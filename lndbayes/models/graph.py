@@ -73,8 +73,8 @@ Parameterisation: centred or non-centred per team, chosen from the data in
 :mod:`lndbayes.models.centring`; which teams are centred is data (see :func:`_mixed`). With one
 program and teams, the sampler moves the treated teams' mean effect and ``effect_mean`` is
 derived from it (:func:`_treated_team_effects`: the same model, other coordinates). Where too
-few teams estimate their spread (a program in two teams), it moves the pinned teams' mean
-intercept and derives ``intercept_mean`` (:func:`_intercepts_through_teams`).
+few teams inform their spread (a program in up to four teams), it moves the pinned teams'
+mean intercept and derives ``intercept_mean`` (:func:`_intercepts_through_teams`).
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ class GLMSpec:
     #: one program: the teams whose mean effect is sampled (data, like the centring; see
     #: _treated_team_effects and centring.choose_treated_mean)
     mean_teams: tuple = ()
-    #: too few teams for the between-team spread: the (centred) teams whose mean intercept is
+    #: few teams for the between-team spread: the teams whose mean intercept is
     #: sampled (data; whether there are any is structure: see _intercepts_through_teams and
     #: centring.choose_intercept_mean)
     int_mean_teams: tuple = ()
@@ -285,7 +285,7 @@ def _treated_team_effects(m, offset, sd, centred, weight, P):
 
 def _intercepts_through_teams(offset, sd, centred, weight, P):
     r"""Team intercepts with the chosen teams' mean intercept as the coordinate of
-    :math:`\mu_\alpha`, where too few teams estimate the spread
+    :math:`\mu_\alpha`, where few teams inform the spread
     (:func:`lndbayes.models.centring.choose_intercept_mean`).
 
     With :math:`r_j \sim \mathrm{Normal}(\mu_\alpha + o_j, \sigma_\alpha)` where centred
