@@ -1,26 +1,29 @@
-"""Outcomes whose program covers two or three teams, where the between-team sd cannot be estimated
-from the data: how they sample under lndbayes' parametrisation and under the alternatives tried.
+"""Outcomes whose program covers a few teams (two to five), where the data say little or nothing
+about the between-team sd: how they sample under lndbayes' parametrisation and the alternatives
+tried.
 
 Organisations: ``lndbayes simulate --employees N --seed S`` (the example's five programs on a
 small head count, so that several programs reach only two teams). For each seed and each outcome
 with at most ``--max-teams`` teams, the conditions of ``--modes`` (order alternating with the seed):
 
-- ``A``: the rule before session 30 (too few teams for the DerSimonian-Laird spread: all
-  non-centred);
+- ``A``: lndbayes before session 30 (the DerSimonian-Laird rule alone; under 2 degrees of
+  freedom for the spread, all non-centred);
 - ``B``: as A, but intercepts judged against ``intercept_sd_team``'s prior scale where the spread
   cannot be estimated (centred where ``prior_sd**2 / se_j**2 > 8``);
 - ``C``: as B, and effects judged that way too (``effect_sd_team``'s prior scale, ``> 20``);
 - ``D``: B's teams centred and their mean intercept sampled (``graph._intercepts_through_teams``);
-- ``E``: lndbayes now (``centring.choose_intercept_mean``): as D, but the teams centred only
-  where the one degree of freedom says they differ by far more than their standard errors;
+- ``E``: as D, but the teams centred only where the one degree of freedom says they differ by
+  far more than their standard errors (lndbayes before ``min_df`` became 4);
 - ``F``: as E, also where 2 degrees of freedom remain (three teams);
-- ``G``: as E, also where 2 or 3 remain (three or four teams).
+- ``G``: as E, also where 2 or 3 remain (three or four teams): lndbayes now.
 
 One line per fit appended to ``--out`` (default benchmarks/results/few_teams.jsonl); totals
 printed at the end::
 
     .venv/bin/python benchmarks/bench_few_teams.py --seeds 11,12,13,14 --employees 400 --modes A,B,C
     .venv/bin/python benchmarks/bench_few_teams.py --seeds 11,12,13,14,15,16 --modes A,D,E
+    .venv/bin/python benchmarks/bench_few_teams.py --seeds 22,23,24,25,26,27 --employees 600 --modes E,F
+    .venv/bin/python benchmarks/bench_few_teams.py --seeds 31,32,33,34,35,36 --employees 800 --max-teams 5 --modes E,F,G
 
 Results: benchmarks/results/target_accept.md, session 30.
 """
@@ -85,10 +88,11 @@ def _centring(family, rows, J, *, dept_of_team=None, arm_stats=None, **kwargs):
 
 
 def _intercept_mean(*args, **kwargs):
-    if _state["mode"] in ("F", "G"):
-        return _intercept_mean_rule(*args, min_df={"F": 3, "G": 4}[_state["mode"]], **kwargs)
-    teams, centred = _intercept_mean_rule(*args, **kwargs)
-    return {"D": (teams, True), "E": (teams, centred)}.get(_state["mode"], ((), False))
+    mode = _state["mode"]
+    if mode not in "DEFG":
+        return (), False
+    teams, centred = _intercept_mean_rule(*args, min_df={"F": 3, "G": 4}.get(mode, 2), **kwargs)
+    return teams, (True if mode == "D" else centred)
 
 
 def _priors(*args, **kwargs):
