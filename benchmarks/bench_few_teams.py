@@ -24,6 +24,7 @@ printed at the end::
     .venv/bin/python benchmarks/bench_few_teams.py --seeds 11,12,13,14,15,16 --modes A,D,E
     .venv/bin/python benchmarks/bench_few_teams.py --seeds 22,23,24,25,26,27 --employees 600 --modes E,F
     .venv/bin/python benchmarks/bench_few_teams.py --seeds 31,32,33,34,35,36 --employees 800 --max-teams 5 --modes E,F,G
+    .venv/bin/python benchmarks/bench_few_teams.py --seeds 41,42,43,44,45,46 --employees 200 --max-teams 2 --modes A,G
 
 Results: benchmarks/results/target_accept.md, session 30.
 """
@@ -49,6 +50,7 @@ os.environ.setdefault("LNDBAYES_CACHE", tempfile.mkdtemp(prefix="lndbayes-bench-
 import lndbayes as lb  # noqa: E402
 import lndbayes.fitting as fitting  # noqa: E402
 from lndbayes.design.panel import build_panel  # noqa: E402
+from lndbayes.errors import ModelInputError  # noqa: E402
 from lndbayes.example import simulate_org  # noqa: E402
 from lndbayes.inference.sampling import compile_log  # noqa: E402
 from lndbayes.models.centring import team_arm_stats  # noqa: E402
@@ -142,7 +144,11 @@ def main(argv=None) -> None:
             org = lb.load_org(root)
             for program in org.programs:
                 for outcome in program.outcomes:
-                    panel = build_panel(org, program.id, outcome.id)
+                    try:
+                        panel = build_panel(org, program.id, outcome.id)
+                    except ModelInputError as err:  # what the report shows instead of a fit
+                        print(f"skipped {program.id}/{outcome.id}: {err}", flush=True)
+                        continue
                     if panel.meta.n_teams > args.max_teams:
                         continue
                     for mode in (modes if seed % 2 else modes[::-1]):
