@@ -173,12 +173,17 @@ def monetised_benefit(draws, n_units: float, value_per_unit: float, direction: s
     return Benefit(iv.mean, iv.lower, iv.upper, prob, float(n_units), float(value_per_unit), benefit)
 
 
-def _pct(p: float) -> str:
+def _pct(p: float, against: float | None = None) -> str:
     """An estimated probability as every table shows it (``<1%``, ``>99%``: finite draws never
-    prove certainty); thresholds keep their plain percent."""
+    prove certainty); thresholds keep their plain percent. ``against``: the threshold the reason
+    compares it with; where the whole percent would read as the threshold itself, one decimal
+    (0.797 against 0.8 is "79.7% (scaling needs 80%)", not "80% (scaling needs 80%)")."""
     from lndbayes.formatting import fmt_pct
 
-    return fmt_pct(p)
+    shown = fmt_pct(p)
+    if against is not None and p != against and shown == f"{against:.0%}":
+        return f"{p * 100:.1f}%"
+    return shown
 
 
 def recommend(p_works: float | None, p_target: float | None, converged: bool,
@@ -193,7 +198,8 @@ def recommend(p_works: float | None, p_target: float | None, converged: bool,
     pw = f"P(works) = {_pct(p_works)}"
     if p_works < t.stop_p_works:
         return Recommendation(
-            "stop", f"{pw}, below {t.stop_p_works:.0%}: the program is more likely not to help than to help")
+            "stop", f"P(works) = {_pct(p_works, t.stop_p_works)}, below {t.stop_p_works:.0%}: the "
+                    "program is more likely not to help than to help")
     if p_works >= t.scale_p_works:
         if p_target is None:
             return Recommendation(
@@ -205,9 +211,11 @@ def recommend(p_works: float | None, p_target: float | None, converged: bool,
                 f"{_pct(p_target)} (at least {t.scale_p_target:.0%})")
         return Recommendation(
             "iterate", f"the program very likely works ({pw}) but probably falls short of the "
-            f"agreed target (P(meets target) = {_pct(p_target)}, below {t.scale_p_target:.0%})")
+            f"agreed target (P(meets target) = {_pct(p_target, t.scale_p_target)}, below "
+            f"{t.scale_p_target:.0%})")
     return Recommendation(
-        "iterate", f"{pw}: promising but not yet convincing (scaling needs at least "
+        "iterate", f"P(works) = {_pct(p_works, t.scale_p_works)}: promising but not yet convincing "
+        "(scaling needs at least "
         f"{t.scale_p_works:.0%}); gather more evidence or improve the program")
 
 
@@ -357,20 +365,24 @@ def recommend_program(p_works: float | None, p_target: float | None, p_roi: floa
     roi = f"P(ROI > 0) = {_pct(p_roi)}"
     enb = f"expected net benefit {_money(expected_net_benefit, currency)}"
     if p_roi < t.stop_p_roi:
-        return Recommendation("stop", f"{roi}, below {t.stop_p_roi:.0%} ({enb}): the program most likely "
+        return Recommendation("stop", f"P(ROI > 0) = {_pct(p_roi, t.stop_p_roi)}, below "
+                                      f"{t.stop_p_roi:.0%} ({enb}): the program most likely "
                                       "returns less than it costs")
     if p_works < t.stop_p_works:
-        return Recommendation("stop", f"P(works) = {_pct(p_works)}, below {t.stop_p_works:.0%}: the program "
+        return Recommendation("stop", f"P(works) = {_pct(p_works, t.stop_p_works)}, below "
+                                      f"{t.stop_p_works:.0%}: the program "
                                       "is more likely not to help than to help")
     short = []
     if p_roi < t.scale_p_roi:
-        short.append(f"{roi} (scaling needs {t.scale_p_roi:.0%})")
+        short.append(f"P(ROI > 0) = {_pct(p_roi, t.scale_p_roi)} (scaling needs {t.scale_p_roi:.0%})")
     if not expected_net_benefit > t.scale_min_net_benefit:
         short.append(f"{enb} (scaling needs more than {_money(t.scale_min_net_benefit, currency)})")
     if p_works < t.scale_p_works:
-        short.append(f"P(works) = {_pct(p_works)} (scaling needs {t.scale_p_works:.0%})")
+        short.append(f"P(works) = {_pct(p_works, t.scale_p_works)} (scaling needs "
+                     f"{t.scale_p_works:.0%})")
     if p_target is not None and p_target < t.scale_p_target:
-        short.append(f"P(meets target) = {_pct(p_target)} (scaling needs {t.scale_p_target:.0%})")
+        short.append(f"P(meets target) = {_pct(p_target, t.scale_p_target)} (scaling needs "
+                     f"{t.scale_p_target:.0%})")
     if not short:
         tgt = "no target was agreed" if p_target is None else f"P(meets target) = {_pct(p_target)}"
         return Recommendation("scale", f"{roi}, {enb}, P(works) = {_pct(p_works)}, {tgt}: every scaling "

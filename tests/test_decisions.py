@@ -135,3 +135,20 @@ def test_reasons_show_estimated_probabilities_as_the_tables_do():
     assert rec.action == "stop" and "P(ROI > 0) = <1%, below 20%" in rec.reason and "= 0%" not in rec.reason
     rec = d.recommend(0.9996, 0.7, True)
     assert rec.action == "scale" and "P(works) = >99%" in rec.reason and "P(meets target) = 70%" in rec.reason
+
+
+def test_a_probability_just_short_of_its_threshold_never_reads_as_the_threshold():
+    """0.797 against a threshold of 80% reads "79.7%", not "80% (scaling needs 80%)" (seen on a
+    600-person organisation's sales_onboarding report); elsewhere whole percent as before."""
+    rec = d.recommend_program(0.999, 0.999, 0.797, 300_000.0, True)
+    assert rec.action == "iterate" and "P(ROI > 0) = 79.7% (scaling needs 80%)" in rec.reason
+    rec = d.recommend_program(0.999, 0.999, 0.2004, 300_000.0, True)     # not short of the stop
+    assert rec.action == "iterate" and "P(ROI > 0) = 20% (scaling needs 80%)" in rec.reason
+    rec = d.recommend_program(0.999, 0.999, 0.1996, -1.0, True)
+    assert rec.action == "stop" and "P(ROI > 0) = 20.0%, below 20%" in rec.reason
+    rec = d.recommend(0.897, None, True)                                  # scaling needs 90%
+    assert rec.action == "iterate" and rec.reason.startswith("P(works) = 89.7%: promising")
+    rec = d.recommend(0.89, None, True)
+    assert rec.reason.startswith("P(works) = 89%: promising")
+    rec = d.recommend(0.99, 0.496, True)                                  # target needs 50%
+    assert rec.action == "iterate" and "P(meets target) = 49.6%, below 50%" in rec.reason
