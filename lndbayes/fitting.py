@@ -90,7 +90,8 @@ def centring_for(centering: str, family: str, matrix, *, hier: bool, n_dept: int
     sampled (:func:`lndbayes.models.centring.choose_treated_mean`) and (given
     ``intercept_prior_sd``, ``intercept_sd_team``'s, where few teams inform their spread)
     the teams whose mean intercept is sampled
-    (:func:`lndbayes.models.centring.choose_intercept_mean`, which also centres them or not).
+    (:func:`lndbayes.models.centring.choose_intercept_mean`, which also centres them or not,
+    in place of :func:`~lndbayes.models.centring.choose_centering`'s intercept choice).
 
     ``"auto"`` asks lndbayes.models.centring's rules (centred where the data dominate the
     prior); ``"centred"`` / ``"noncentred"`` force one parameterisation everywhere (and sample

@@ -60,6 +60,10 @@ def test_up_to_four_teams_of_a_department_are_chosen_five_are_not():
     # two departments of two teams: 2 degrees of freedom within them
     assert choose_intercept_mean("normal", _rows(_teams(levels[:4])), 4, prior_sd=1.0,
                                  dept_of_team=[0, 0, 1, 1])[0] == (0, 1, 2, 3)
+    # five teams each alone in its department leave no degree of freedom, but more than four
+    # teams with a standard error were never measured: the DerSimonian-Laird rule keeps them
+    assert choose_intercept_mean("normal", _rows(_teams(levels)), 5, prior_sd=1.0,
+                                 dept_of_team=[0, 1, 2, 3, 4]) == ((), False)
 
 
 def test_nothing_chosen_where_the_spread_is_estimable_or_the_prior_is_tight():
@@ -68,8 +72,35 @@ def test_nothing_chosen_where_the_spread_is_estimable_or_the_prior_is_tight():
     rows = _rows(_two_teams(3.0))
     # a team sd prior far below the teams' standard errors (~0.05): no team is pinned against it
     assert choose_intercept_mean("normal", rows, 2, prior_sd=0.01) == ((), False)
-    # two teams in two departments: no degree of freedom within a department either
-    assert choose_intercept_mean("normal", rows, 2, prior_sd=1.0, dept_of_team=[0, 1])[0] == (0, 1)
+
+
+def test_a_structure_without_it_keeps_its_key():
+    """Structures that choose no team build the graph and key of before (their disk caches and
+    reports unchanged); one that does has a key of its own."""
+    d = _two_teams(3.0)
+    spec, plain, *_ = _spec_data(d, centred=True)
+    assert "intercept_through_teams" not in plain.key() and "int_mean" not in plain.key()
+    assert plain.key() == dataclasses.replace(plain, int_centred=(0,)).key()  # data, not structure
+    assert spec.key() != plain.key() and "intercept_through_teams" in spec.key()
+
+
+@pytest.mark.parametrize("centred", [True, False])
+def test_the_flat_coordinates_start_at_the_priors_centre(centred):
+    """pm.Flat starts at 0, far from an outcome at level 100; the centred levels and the
+    non-centred mean intercept start at intercept_mean's prior centre instead."""
+    d = _two_teams(3.0 if centred else 0.0)
+    d["y"] += 100.0
+    spec, _, data, _, pri = _spec_data(d, centred)
+    start = build_model(spec, data, pri).initial_point()
+    mu0 = pri["intercept_mean"]["mu"]
+    assert mu0 == pytest.approx(d["y"].mean(), abs=2.0)
+    raw, u = start["intercept_team_raw"], start["intercept_mean_offset"]
+    if centred:
+        np.testing.assert_allclose(raw[:2], mu0)
+        assert u == 0.0
+    else:
+        np.testing.assert_allclose(raw, 0.0)
+        assert u == pytest.approx(mu0)
 
 
 def _spec_data(d, centred: bool):
@@ -152,3 +183,41 @@ def test_a_two_team_fit_uses_it_and_recovers_the_team_levels():
     mean = post["intercept_mean"].values
     # two teams: intercept_mean is their average give or take sd/sqrt(2)
     assert abs(np.median(mean - alpha.mean("team").values)) < 0.5
+
+
+@pytest.mark.parametrize("centred", [True, False])
+def test_density_with_departments_and_padded_team_slots(centred):
+    """The same at 17 teams in 3 departments (18 team slots: one padded, weight 0, drawing its
+    prior): the chosen teams' offsets o_j are their departments' intercepts."""
+    d = _teams(tuple(0.3 * (j % 5) for j in range(17)), n_per_cell=5)
+    d["department"] = "dept_" + (d["team"].str[-2:].astype(int) % 3).astype(str)
+    cols = Columns(outcome="y", treatment="treated", group="team", department="department",
+                   period="period", post="post")
+    matrix = build_design_matrix(d, cols, "normal", "pre_post")
+    spec, pri = glm_spec(matrix, get_family("normal"), priors=None, centering="noncentred",
+                         collapse=True, hier=True)
+    # two of department 0, one of 1: their offsets do not average to 0 (the departments' do)
+    chosen = (0, 1, 3)
+    spec = dataclasses.replace(spec, int_mean_teams=chosen, int_centred=chosen if centred else ())
+    plain = dataclasses.replace(spec, int_mean_teams=())
+    data = glm_data(spec, matrix)
+    assert spec.n_dept == 3 and len(data["intercept_weight"]) == 18
+    through = build_model(spec, data, pri)
+    flat = build_model(plain, {k: v for k, v in data.items() if k != "intercept_weight"}, pri)
+    lp_t, lp_p = through.compile_logp(), flat.compile_logp()
+    dept_of = through.compile_fn(through.replace_rvs_by_values([through["intercept_dept"]])[0],
+                                 inputs=through.value_vars, on_unused_input="ignore")
+    w, team_dept = data["intercept_weight"], data["dept_of_team"]
+    rng = np.random.default_rng(2)
+    start = through.initial_point()
+    for _ in range(4):
+        point = {k: v + rng.normal(0.0, 0.5, np.shape(v)) for k, v in start.items()}
+        sd, raw, u = (np.exp(point["intercept_sd_team_log__"]), point["intercept_team_raw"],
+                      point["intercept_mean_offset"])
+        offset = dept_of(point)[team_dept]
+        mean = (np.sum(w * (raw - offset)) + sd * np.sqrt(np.sum(w**2)) * u if centred
+                else u - sd * np.sum(w * raw))
+        moved = {k: v for k, v in point.items() if k != "intercept_mean_offset"}
+        moved["intercept_mean"] = mean
+        log_jacobian = np.log(sd * np.sqrt(np.sum(w**2))) if centred else 0.0
+        assert lp_t(point) == pytest.approx(lp_p(moved) + log_jacobian, rel=1e-10)

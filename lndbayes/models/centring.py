@@ -111,15 +111,17 @@ def choose_intercept_mean(family: str, rows: dict, J: int, prior_sd: float, *,
                           arm_stats=None) -> tuple[tuple, bool]:
     r"""``(teams, centred)``: the teams whose mean intercept is sampled directly
     (``intercept_weight``, :func:`lndbayes.models.graph._intercepts_through_teams`) and whether
-    their intercepts are centred, where few teams inform the between-team spread (under
-    ``min_df`` degrees of freedom within departments: a program in up to four teams of one
-    department); else ``((), False)``, and :func:`choose_centering` decides.
+    their intercepts are centred, where few teams inform the between-team spread (at most
+    ``min_df`` teams with a usable standard error, and under ``min_df`` degrees of freedom within
+    departments: a program in two to four teams); else ``((), False)``, and
+    :func:`choose_centering` decides. Where teams are chosen, their centring here replaces
+    :func:`choose_centering`'s for the intercepts.
 
     The teams: those whose crude intercept standard error is small against the prior's team
     sd, :math:`s_\alpha^2/\mathrm{se}_j^2 >` ``threshold`` (:math:`s_\alpha` =
     ``intercept_sd_team``'s HalfNormal scale: with a few teams the spread the sampler meets is
     mostly the prior's, as in :func:`choose_treated_mean`). Centred (all or none) when the
-    degrees of freedom there are say they differ by far more than their standard errors
+    few degrees of freedom there are show the teams differ by far more than their standard errors
     (:func:`_kappa` from one degree of freedom up, above ``threshold`` for each), else
     non-centred.
 
@@ -142,7 +144,10 @@ def choose_intercept_mean(family: str, rows: dict, J: int, prior_sd: float, *,
     (e0, s0), _ = arm_stats or team_arm_stats(family, rows, J)
     ok = np.isfinite(e0) & np.isfinite(s0) & (s0 > 0)
     grp = np.zeros(J, int) if dept_of_team is None else np.asarray(dept_of_team)
-    if _spread_df(ok, grp) >= min_df:
+    # and at most min_df teams with a usable standard error: what was measured (two to four
+    # teams); many teams, each alone in its department, leave no degree of freedom either, but
+    # that layout was not measured, so choose_centering keeps it
+    if _spread_df(ok, grp) >= min_df or ok.sum() > min_df:
         return (), False
     with np.errstate(divide="ignore"):
         kappa = np.where(ok, prior_sd**2 / s0**2, 0.0)

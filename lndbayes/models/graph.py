@@ -131,7 +131,7 @@ class GLMSpec:
         for k in ("int_centred", "eff_centred", "dept_int_centred", "dept_eff_centred",
                   "mean_teams", "int_mean_teams"):
             d.pop(k)
-        if self.int_mean_teams:  # absent otherwise: the keys (and disk caches) of before
+        if self.int_mean_teams:  # absent otherwise: every other structure keeps its key
             d["intercept_through_teams"] = True
         # the graph holds slots, not the teams, periods and event times themselves
         d["n_period"], d["n_event"] = time_slots(d["n_period"]), time_slots(d["n_event"])
@@ -316,8 +316,12 @@ def _intercepts_through_teams(offset, sd, centred, weight, P):
     """
     is_c = centred > 0
     chosen_centred = (weight * centred).sum() > 0
-    raw = pm.Flat("intercept_team_raw", dims="team")
-    u = pm.Flat("intercept_mean_offset")
+    # a flat variable starts at 0; the centred levels and the non-centred mean intercept start
+    # at the prior's centre instead (an outcome at level 100 started 1e6 log-density units off)
+    mu0 = P("intercept_mean", "mu")
+    raw = pm.Flat("intercept_team_raw", dims="team",
+                  initval=pt.switch(is_c, mu0, 0.0) + pt.zeros_like(centred))
+    u = pm.Flat("intercept_mean_offset", initval=pt.switch(chosen_centred, 0.0, mu0))
     spread = sd * pt.sqrt((weight**2).sum())
     mean = pm.Deterministic("intercept_mean", pt.switch(
         chosen_centred, (weight * (raw - offset)).sum() + spread * u,
