@@ -72,7 +72,7 @@ column with a single value gives exactly the one-program model (same graph and c
 Parameterisation: centred or non-centred per team, chosen from the data in
 :mod:`lndbayes.models.centring`; which teams are centred is data (see :func:`_mixed`). With one
 program and teams, the sampler moves the treated teams' mean effect and ``effect_mean`` is
-derived from it (:func:`_treated_team_effects`: the same model, other coordinates). Where too
+derived from it (:func:`_treated_team_effects`: the same model, other coordinates). Where
 few teams inform their spread (a program in up to four teams), it moves the pinned teams'
 mean intercept and derives ``intercept_mean`` (:func:`_intercepts_through_teams`).
 """
@@ -327,7 +327,7 @@ def _intercepts_through_teams(offset, sd, centred, weight, P):
         chosen_centred, (weight * (raw - offset)).sum() + spread * u,
         u - sd * (weight * raw).sum()))
     pm.Potential("intercept_mean_prior", pm.logp(
-        pm.Normal.dist(P("intercept_mean", "mu"), P("intercept_mean", "sigma")), mean)
+        pm.Normal.dist(mu0, P("intercept_mean", "sigma")), mean)
         + pt.switch(chosen_centred, pt.log(spread), 0.0))
     mu = mean + offset
     pm.Potential("intercept_team_prior", pt.switch(
@@ -425,8 +425,8 @@ def build_model(spec: GLMSpec, data: dict, priors: dict) -> pm.Model:
             return p[f"p__{name}__{par}"]
 
         # --- intercepts -------------------------------------------------------------------
-        # too few teams for their spread: intercept_mean is derived from the centred teams'
-        # intercepts (_intercepts_through_teams), which is what is sampled
+        # few teams for their spread: intercept_mean is derived from the chosen teams' mean
+        # intercept (_intercepts_through_teams), which is what is sampled
         through_teams = spec.hier and bool(spec.int_mean_teams) and fam.has_intercept
         if through_teams:
             intercept_mean = pt.constant(0.0)  # the teams' offsets below are added to it
