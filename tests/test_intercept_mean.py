@@ -103,45 +103,59 @@ def test_the_flat_coordinates_start_at_the_priors_centre(centred):
         assert u == pytest.approx(mu0)
 
 
-def _spec_data(d, centred: bool):
-    fam = get_family("normal")
-    matrix = build_design_matrix(d, COLS, "normal", "pre_post")
-    spec, pri = glm_spec(matrix, fam, priors=None, centering="auto", collapse=True, hier=True)
-    spec = dataclasses.replace(spec, int_mean_teams=(0, 1),
-                               int_centred=(0, 1) if centred else ())
+def _with_and_without(matrix, spec, pri, chosen, centred: bool):
+    """The spec with ``chosen`` teams' mean intercept sampled (centred or not), the plain spec
+    with the same centring, and their data."""
+    spec = dataclasses.replace(spec, int_mean_teams=chosen, int_centred=chosen if centred else ())
     plain = dataclasses.replace(spec, int_mean_teams=())
     data = glm_data(spec, matrix)
     plain_data = {k: v for k, v in data.items() if k != "intercept_weight"}
     return spec, plain, data, plain_data, pri
 
 
-@pytest.mark.parametrize("centred", [True, False])
-def test_density_is_the_plain_models_at_the_mapped_point(centred):
-    """log p(r, sd, u, rest) = log p_plain(r, sd, intercept_mean(u), rest) + log|d mean/d u|:
-    sd * sqrt(sum w^2) with the chosen teams centred, 1 with them non-centred."""
-    d = _two_teams(3.0 if centred else 0.0)
-    spec, plain_spec, data, plain_data, pri = _spec_data(d, centred)
-    assert spec.key() != plain_spec.key()  # a structure of its own: other graphs keep theirs
-    w = data["intercept_weight"]
-    np.testing.assert_allclose(w[:2], 0.5)
-    assert not w[2:].any()
+def _spec_data(d, centred: bool):
+    matrix = build_design_matrix(d, COLS, "normal", "pre_post")
+    spec, pri = glm_spec(matrix, get_family("normal"), priors=None, centering="auto",
+                         collapse=True, hier=True)
+    return _with_and_without(matrix, spec, pri, (0, 1), centred)
+
+
+def _assert_same_density_at_mapped_points(spec, plain_spec, data, plain_data, pri, centred,
+                                          seed, n_points=4):
+    """log p(r, sd, u, rest) = log p_plain(r, sd, intercept_mean(u), rest) + log|d mean/d u|,
+    with intercept_mean(u) computed here from the docstring's formula (department offsets read
+    from the graph's ``intercept_dept``): sd * sqrt(sum w^2) centred, 1 non-centred."""
     through, plain = build_model(spec, data, pri), build_model(plain_spec, plain_data, pri)
     lp_t, lp_p = through.compile_logp(), plain.compile_logp()
-    mean_of = through.compile_fn(through.replace_rvs_by_values([through["intercept_mean"]])[0],
-                                 inputs=through.value_vars, on_unused_input="ignore")
-    rng = np.random.default_rng(0)
+    names = ["intercept_mean"] + (["intercept_dept"] if spec.n_dept > 1 else [])
+    values = through.compile_fn(through.replace_rvs_by_values([through[n] for n in names]),
+                                inputs=through.value_vars, on_unused_input="ignore")
+    w = data["intercept_weight"]
+    rng = np.random.default_rng(seed)
     start = through.initial_point()
-    for _ in range(5):
-        point = {k: v + rng.normal(0.0, 0.7, np.shape(v)) for k, v in start.items()}
+    for _ in range(n_points):
+        point = {k: v + rng.normal(0.0, 0.5, np.shape(v)) for k, v in start.items()}
         sd, raw, u = (np.exp(point["intercept_sd_team_log__"]), point["intercept_team_raw"],
                       point["intercept_mean_offset"])
-        mean = (np.sum(w * raw) + sd * np.sqrt(np.sum(w**2)) * u if centred
+        graph_mean, *dept = values(point)
+        offset = dept[0][data["dept_of_team"]] if dept else 0.0
+        mean = (np.sum(w * (raw - offset)) + sd * np.sqrt(np.sum(w**2)) * u if centred
                 else u - sd * np.sum(w * raw))
-        assert mean_of(point) == pytest.approx(mean, rel=1e-12)
+        assert graph_mean == pytest.approx(mean, rel=1e-12)
         moved = {k: v for k, v in point.items() if k != "intercept_mean_offset"}
         moved["intercept_mean"] = mean
         log_jacobian = np.log(sd * np.sqrt(np.sum(w**2))) if centred else 0.0
         assert lp_t(point) == pytest.approx(lp_p(moved) + log_jacobian, rel=1e-10)
+
+
+@pytest.mark.parametrize("centred", [True, False])
+def test_density_is_the_plain_models_at_the_mapped_point(centred):
+    d = _two_teams(3.0 if centred else 0.0)
+    spec, plain_spec, data, plain_data, pri = _spec_data(d, centred)
+    assert spec.key() != plain_spec.key()  # a structure of its own: other graphs keep theirs
+    np.testing.assert_allclose(data["intercept_weight"], 0.5)  # two teams, two slots
+    _assert_same_density_at_mapped_points(spec, plain_spec, data, plain_data, pri, centred,
+                                          seed=0, n_points=5)
 
 
 def test_potentials_hold_the_priors_of_intercept_mean_and_the_teams():
@@ -197,27 +211,7 @@ def test_density_with_departments_and_padded_team_slots(centred):
     spec, pri = glm_spec(matrix, get_family("normal"), priors=None, centering="noncentred",
                          collapse=True, hier=True)
     # two of department 0, one of 1: their offsets do not average to 0 (the departments' do)
-    chosen = (0, 1, 3)
-    spec = dataclasses.replace(spec, int_mean_teams=chosen, int_centred=chosen if centred else ())
-    plain = dataclasses.replace(spec, int_mean_teams=())
-    data = glm_data(spec, matrix)
+    built = _with_and_without(matrix, spec, pri, (0, 1, 3), centred)
+    spec, data = built[0], built[2]
     assert spec.n_dept == 3 and len(data["intercept_weight"]) == 18
-    through = build_model(spec, data, pri)
-    flat = build_model(plain, {k: v for k, v in data.items() if k != "intercept_weight"}, pri)
-    lp_t, lp_p = through.compile_logp(), flat.compile_logp()
-    dept_of = through.compile_fn(through.replace_rvs_by_values([through["intercept_dept"]])[0],
-                                 inputs=through.value_vars, on_unused_input="ignore")
-    w, team_dept = data["intercept_weight"], data["dept_of_team"]
-    rng = np.random.default_rng(2)
-    start = through.initial_point()
-    for _ in range(4):
-        point = {k: v + rng.normal(0.0, 0.5, np.shape(v)) for k, v in start.items()}
-        sd, raw, u = (np.exp(point["intercept_sd_team_log__"]), point["intercept_team_raw"],
-                      point["intercept_mean_offset"])
-        offset = dept_of(point)[team_dept]
-        mean = (np.sum(w * (raw - offset)) + sd * np.sqrt(np.sum(w**2)) * u if centred
-                else u - sd * np.sum(w * raw))
-        moved = {k: v for k, v in point.items() if k != "intercept_mean_offset"}
-        moved["intercept_mean"] = mean
-        log_jacobian = np.log(sd * np.sqrt(np.sum(w**2))) if centred else 0.0
-        assert lp_t(point) == pytest.approx(lp_p(moved) + log_jacobian, rel=1e-10)
+    _assert_same_density_at_mapped_points(*built, centred, seed=2)
