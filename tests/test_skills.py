@@ -18,12 +18,14 @@ are the issue's done-when figures:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 import lndbayes as lb
 from lndbayes.errors import ContractError
@@ -160,6 +162,53 @@ def test_requirements_team_scope_wins_and_rises_on_its_date():
 
 def test_sampler_coordinates_are_a_reparametrisation(example):
     """The model's sampling parametrisation (docs/skill-gaps.md, "Sampling"): department offsets
+    sum to zero within a skill; the free team drift is ``b`` plus the slope of the weighted
+    least-squares line of the pair's gain terms over time (so the joint density is unchanged);
+    padding entries are standard normals tied to no hyper-parameter; the level spreads' polar
+    coordinates give back sd_a and sd_dept_a."""
+    import pymc as pm
+
+    from lndbayes.skills.model import build_model, model_inputs
+
+    inputs = dataclasses.replace(model_inputs(prepare(example)), levels_integrated=True)
+    A, C = inputs.arrays, inputs.cells
+    model = build_model(inputs)
+    names = ["b", "b_raw", "dept_a", "dept_b", "gain", "half_life", "sd_a", "sd_dept_a",
+             "level_sd_total", "level_sd_angle"]
+    b, b_raw, dept_a, dept_b, gain, half_life, sd_a, sd_dept_a, total, angle = pm.draw(
+        [model[n] for n in names], random_seed=1)
+    ds_skill = A["ds_skill"]
+    lone = np.bincount(ds_skill)[ds_skill] == 1
+    for offsets in (dept_a, dept_b):
+        assert np.allclose(np.bincount(ds_skill, weights=offsets), 0, atol=1e-12)
+        assert lone.any() and np.all(offsets[lone] == 0) and np.abs(offsets).max() > 0
+    assert sd_a == pytest.approx(total * np.sin(angle)) and sd_dept_a == pytest.approx(total * np.cos(angle))
+    # the shift is the slope of each pair's weighted least-squares line through its gain terms
+    g_cell = np.zeros(len(C["y"]))
+    e_age = A["age_level"][A["e_age_idx"]]
+    np.add.at(g_cell, C["e_cell"], A["e_share"] * gain[A["e_ps"]] * 2.0 ** (-e_age / half_life))
+    checked = 0
+    for p in np.unique(C["pair"][C["e_cell"]])[:40]:
+        c = C["pair"] == p
+        if c.sum() < 3:
+            continue
+        slope, _ = np.polyfit(C["t"][c], g_cell[c], 1, w=1 / C["se"][c])
+        assert b_raw[p] - b[p] == pytest.approx(slope, abs=1e-9)
+        checked += 1
+    assert checked >= 10 and np.abs(b_raw - b).max() > 1e-3
+    # padding pairs: standard normal, whatever the hyper-parameters
+    n_real = int(A["pair_real"].sum())
+    assert n_real < len(A["pair_real"])
+    point = model.initial_point()
+    point["b_raw"] = np.random.default_rng(0).normal(size=point["b_raw"].shape)
+    logp = model.compile_logp(vars=[model["b_raw"]], sum=False)
+    for sd in (0.1, 2.0):
+        lp = logp({**point, "sd_b_log__": np.log(sd)})[0]
+        assert np.allclose(lp[n_real:], stats.t.logpdf(point["b_raw"][n_real:], 1e4), rtol=1e-6)
+
+
+def test_sampler_coordinates_are_a_reparametrisation_levels_sampled(example):
+    """The model's sampling parametrisation (docs/skill-gaps.md, "Sampling"): department offsets
     sum to zero within a skill; the free team level and drift are ``a``, ``b`` plus the weighted
     least-squares line of the pair's gain terms over time (so the joint density is unchanged);
     padding entries are standard normals tied to no hyper-parameter."""
@@ -168,6 +217,7 @@ def test_sampler_coordinates_are_a_reparametrisation(example):
     from lndbayes.skills.model import build_model, model_inputs
 
     inputs = model_inputs(prepare(example))
+    assert not inputs.levels_integrated       # the example: 8-12 teams per department x skill
     A, C = inputs.arrays, inputs.cells
     model = build_model(inputs)
     names = ["a", "b", "a_raw", "b_raw", "dept_b", "gain", "half_life"]
@@ -201,6 +251,36 @@ def test_sampler_coordinates_are_a_reparametrisation(example):
         assert np.allclose(lp[n_real:], -0.5 * point["a_raw"][n_real:] ** 2 - 0.5 * np.log(2 * np.pi))
 
 
+def test_levels_are_integrated_where_departments_have_one_or_two_teams_with_a_skill(example):
+    """The rule (lndbayes.skills.levels.levels_integrated_for): integrated when the median
+    department x skill group has at most 2 teams; the two graphs compile under different keys."""
+    from lndbayes.skills.levels import levels_integrated_for
+    from lndbayes.skills.model import model_inputs, posterior_key, structure_key
+
+    assert levels_integrated_for([1, 1, 1]) and levels_integrated_for([1, 2, 2, 9])
+    assert not levels_integrated_for([2, 3, 3]) and not levels_integrated_for([2, 2, 3, 3])
+    assert not levels_integrated_for([])
+    inputs = model_inputs(prepare(example))
+    flipped = dataclasses.replace(inputs, levels_integrated=True)
+    assert structure_key(inputs) != structure_key(flipped)
+    assert posterior_key(inputs, {"seed": 0}) != posterior_key(flipped, {"seed": 0})
+
+
+def test_level_spreads_prior_is_two_half_normals():
+    """The polar coordinates of (sd_dept_a, sd_a) carry the documented prior: each a
+    HalfNormal(0.5), independent (40,000 prior draws; Kolmogorov-Smirnov at a fixed seed)."""
+    import pymc as pm
+
+    from lndbayes.skills.levels import LEVEL_SD_PRIOR, level_spreads
+
+    with pm.Model():
+        sd_a, sd_dept_a = level_spreads()
+        a, d = pm.draw([sd_a, sd_dept_a], draws=40_000, random_seed=7)
+    for x in (a, d):
+        assert stats.kstest(x, stats.halfnorm(scale=LEVEL_SD_PRIOR).cdf).pvalue > 1e-3
+    assert abs(np.corrcoef(a, d)[0, 1]) < 0.02
+
+
 def _fewer_cells(data, rng):
     """``data`` with about a third of the cells of every other pair left out (their exposure rows
     too): pairs with different numbers of quarters, as a real organisation's assessments give."""
@@ -217,8 +297,125 @@ def _fewer_cells(data, rng):
     return dataclasses.replace(data, cells=cells[kept].reset_index(drop=True), exposure=expo.reset_index(drop=True))
 
 
+def _dense_levels(inputs, sd_a, sd_dept_a):
+    """The levels' joint Gaussian written out densely (the module docstring of
+    lndbayes.skills.levels): latent (mu_s, department offsets, team deviations) with their prior
+    mean and covariance, and the 0/1 map from them to each cell's level."""
+    from lndbayes.skills.levels import MU_PRIOR
+
+    A, C = inputs.arrays, inputs.cells
+    n_sk, n_ds, n_p = len(inputs.skills), len(inputs.dept_skills), int(A["pair_real"].sum())
+    k = np.bincount(A["ds_skill"], minlength=n_sk)
+    pair = C["pair"]
+    rows = np.arange(len(pair))
+    L = np.zeros((len(pair), n_sk + n_ds + n_p))
+    L[rows, A["pair_skill"][pair]] = 1
+    L[rows, n_sk + A["pair_ds"][pair]] = 1
+    L[rows, n_sk + n_ds + pair] = 1
+    prior = np.zeros((L.shape[1],) * 2)
+    prior[:n_sk, :n_sk] = np.eye(n_sk) * MU_PRIOR[1] ** 2
+    for s in np.flatnonzero(k > 1):
+        idx = n_sk + np.flatnonzero(A["ds_skill"] == s)
+        prior[np.ix_(idx, idx)] = sd_dept_a ** 2 * k[s] / (k[s] - 1) * (np.eye(k[s]) - 1.0 / k[s])
+    prior[n_sk + n_ds:, n_sk + n_ds:] = np.eye(n_p) * sd_a ** 2
+    mean = np.r_[np.full(n_sk, MU_PRIOR[0]), np.zeros(n_ds + n_p)]
+    return L, mean, prior, (n_sk, n_ds, n_p)
+
+
+def _point_and_residuals(model, inputs, rng, names=()):
+    """A random point of the model, the graph's values there, and each cell's residual given
+    the drifts and gains (the cell mean minus b (t - t0) minus the gain term) and variance."""
+    import pytensor
+
+    A, C = inputs.arrays, inputs.cells
+    point = {k: v + 0.2 * rng.standard_normal(np.shape(v)) for k, v in model.initial_point().items()}
+    names = ("b", "gain", "half_life", "sd_q", "sd_a", "sd_dept_a", *names)
+    vals = dict(zip(names, pytensor.function(model.value_vars, model.replace_rvs_by_values([model[n] for n in names]),
+                                             on_unused_input="ignore")(**point)))
+    g_cell = np.zeros(len(C["y"]))
+    e_age = A["age_level"][A["e_age_idx"]]
+    np.add.at(g_cell, C["e_cell"], A["e_share"] * vals["gain"][A["e_ps"]] * 2.0 ** (-e_age / vals["half_life"]))
+    r = C["y"] - vals["b"][C["pair"]] * C["t"] - g_cell
+    return point, vals, r, C["se"] ** 2 + vals["sd_q"] ** 2
+
+
 @pytest.mark.parametrize("layout", ["every pair every quarter", "pairs with fewer quarters"])
 def test_likelihood_and_drift_prior_are_the_documented_densities(example, layout):
+    """The cells' likelihood with the levels integrated out is the documented model's: the cell
+    means Normal(a + b (t - t0) + g, sqrt(se^2 + sd_q^2)) with team levels, zero-sum department
+    offsets and skill means integrated out, i.e. one multivariate normal of all cells written
+    out densely (scipy), although the graph computes it from sums per pair, department and
+    skill over a pairs x slots matrix. Also when pairs have different numbers of cells (empty
+    slots). Each drift's prior is a Student-t (2 df; 10,000 for padding pairs). (The graph with
+    the levels sampled: test_likelihood_is_the_documented_density_levels_sampled.)"""
+    from lndbayes.skills.model import _student_t_logp, build_model, model_inputs
+
+    rng = np.random.default_rng(3)
+    data = prepare(example)
+    if layout != "every pair every quarter":
+        data = _fewer_cells(data, rng)
+        counts = data.cells.groupby("pair").size()
+        assert counts.min() < counts.max()
+    inputs = dataclasses.replace(model_inputs(data), levels_integrated=True)
+    A, C = inputs.arrays, inputs.cells
+    assert A["cell_mask"].sum() == len(data.cells) == len(C["y"])
+    model = build_model(inputs)
+    _, vals, r, var = _point_and_residuals(model, inputs, rng, ("loglik",))
+    L, mean, prior, _ = _dense_levels(inputs, vals["sd_a"], vals["sd_dept_a"])
+    want = stats.multivariate_normal(L @ mean, L @ prior @ L.T + np.diag(var)).logpdf(r)
+    assert vals["loglik"] == pytest.approx(want, rel=1e-10)
+    # the drift prior: scipy's Student-t log-density, for the real pairs' 2 df and the padding's 10,000
+    n_real = int(A["pair_real"].sum())
+    assert set(A["b_nu"][:n_real]) == {2.0} and set(A["b_nu"][n_real:]) == {1e4}
+    x, mu, sd = rng.normal(size=50), rng.normal(size=50), rng.uniform(0.05, 2.0, 50)
+    for nu in (2.0, 1e4):
+        i = int(np.flatnonzero(A["b_nu"] == nu)[0])
+        lp = _student_t_logp(x, mu, sd, nu, A["b_t_const"][i]).eval()
+        np.testing.assert_allclose(lp, stats.t.logpdf(x, nu, mu, sd), rtol=1e-10, atol=1e-10)
+
+
+def test_levels_are_drawn_from_their_exact_conditional(example):
+    """mu, dept_a and a given everything else are the Gaussian conditional of the levels given
+    the cells: the graph's draw is an affine map of its standard normals (mu_z, dept_a_z,
+    dept_a_noise_z, a_z), so its mean (all at 0) and covariance (the map's columns, one unit
+    normal at a time) are computed exactly and compared with dense Gaussian conditioning."""
+    import pytensor
+
+    from lndbayes.skills.model import build_model, model_inputs
+
+    rng = np.random.default_rng(5)
+    inputs = dataclasses.replace(model_inputs(prepare(example)), levels_integrated=True)
+    A = inputs.arrays
+    model = build_model(inputs)
+    point, vals, r, var = _point_and_residuals(model, inputs, rng)
+    L, mean, prior, (n_sk, n_ds, n_p) = _dense_levels(inputs, vals["sd_a"], vals["sd_dept_a"])
+    gain = prior @ L.T @ np.linalg.inv(L @ prior @ L.T + np.diag(var))
+    want_mean = mean + gain @ (r - L @ mean)
+    want_cov = prior - gain @ L @ prior
+    draw = pytensor.function(model.value_vars, model.replace_rvs_by_values([model[n] for n in ("mu", "dept_a", "a")]),
+                             on_unused_input="ignore")
+
+    def latent(z):
+        mu, dept, a = draw(**{**point, **z})
+        a = a[:n_p]
+        return np.r_[mu, dept, a - mu[A["pair_skill"][:n_p]] - dept[A["pair_ds"][:n_p]]]
+
+    names = ("mu_z", "dept_a_z", "dept_a_noise_z", "a_z")
+    zero = {n: np.zeros(np.shape(point[n])) for n in names}
+    at_zero = latent(zero)
+    columns = []
+    for n in names:
+        for i in range(zero[n].size):
+            unit = {**zero, n: np.eye(zero[n].size)[i]}
+            columns.append(latent(unit) - at_zero)
+    J = np.array(columns).T
+    np.testing.assert_allclose(at_zero, want_mean, atol=1e-9)
+    np.testing.assert_allclose(J @ J.T, want_cov, atol=1e-10)
+    assert np.diag(want_cov)[n_sk + n_ds:].min() > 0
+
+
+@pytest.mark.parametrize("layout", ["every pair every quarter", "pairs with fewer quarters"])
+def test_likelihood_is_the_documented_density_levels_sampled(example, layout):
     """The cell means' likelihood is Normal(theta, sqrt(se^2 + sd_q^2)) and each drift's prior a
     Student-t (2 df; 10,000 for padding pairs), as the module docstring says, although the graph
     writes the one with the variance, over a pairs x slots matrix of the cells, and gives the
@@ -236,6 +433,7 @@ def test_likelihood_and_drift_prior_are_the_documented_densities(example, layout
         counts = data.cells.groupby("pair").size()
         assert counts.min() < counts.max()
     inputs = model_inputs(data)
+    assert not inputs.levels_integrated
     A, C = inputs.arrays, inputs.cells
     assert A["cell_mask"].sum() == len(data.cells) == len(C["y"])
     model = build_model(inputs)
@@ -249,14 +447,6 @@ def test_likelihood_and_drift_prior_are_the_documented_densities(example, layout
     theta = a[C["pair"]] + b[C["pair"]] * C["t"] + g_cell
     want = stats.norm.logpdf(C["y"], theta, np.sqrt(C["se"] ** 2 + sd_q ** 2)).sum()
     assert got == pytest.approx(want, rel=1e-12)
-    # the drift prior: scipy's Student-t log-density, for the real pairs' 2 df and the padding's 10,000
-    n_real = int(A["pair_real"].sum())
-    assert set(A["b_nu"][:n_real]) == {2.0} and set(A["b_nu"][n_real:]) == {1e4}
-    x, mu, sd = rng.normal(size=50), rng.normal(size=50), rng.uniform(0.05, 2.0, 50)
-    for nu in (2.0, 1e4):
-        i = int(np.flatnonzero(A["b_nu"] == nu)[0])
-        lp = _student_t_logp(x, mu, sd, nu, A["b_t_const"][i]).eval()
-        np.testing.assert_allclose(lp, stats.t.logpdf(x, nu, mu, sd), rtol=1e-10, atol=1e-10)
 
 
 def test_forecast_is_found_from_its_inputs_without_preparing_them_again(example, tmp_path, monkeypatch):

@@ -66,8 +66,21 @@ draws on the example's backtest fit).
 
 Parametrisation (why each choice: docs/skill-gaps.md, "Sampling"):
 
-* team levels and drifts are centred (each is informed by several precise cell means),
-  department offsets non-centred (few, weakly informed);
+* where departments have one or two teams with a skill (the median department x skill group:
+  :func:`lndbayes.skills.levels.levels_integrated_for`), the **levels are integrated out**
+  (session 31, :mod:`lndbayes.skills.levels`): given the drifts, gains, half-life and
+  :math:`\sigma_q`, the cells are Gaussian in the team levels, the department level offsets and
+  the skill means, so the likelihood is their closed-form marginal (sums per pair, department
+  and skill) and the levels are drawn back from their exact conditionals through standard
+  normals; the sampler keeps the two level spreads, in polar coordinates (the same
+  HalfNormal(0.5) priors). Why: with one team per department the team and department spreads
+  are one spread the data cannot split, and each end of that ridge was a funnel for sampled
+  levels (at 200 employees every fit failed its checks after the whole retry ladder, with
+  divergences; benchmarks/results/skill_small_orgs.md). Elsewhere the levels are sampled as
+  below (the graph of sessions 9-30, the same draws): integrated out, a gradient costs more
+  (sampling +40-45% at 20,000 employees) and nothing failed to mix there;
+* team levels (where sampled) and drifts are centred (each is informed by several precise
+  cell means), department offsets non-centred (few, weakly informed);
 * the sampler moves the team level and drift **net of the gains' linear trend**: with
   :math:`g_c` the gain term of cell :math:`c` and :math:`(\alpha_{js}, \beta_{js})` the
   weighted least-squares line through the pair's :math:`g_c` over its :math:`t_c - t_0`
@@ -76,7 +89,8 @@ Parametrisation (why each choice: docs/skill-gaps.md, "Sampling"):
   :math:`a' + b'(t - t_0) + (g_c - \alpha - \beta (t - t_0))`. The joint density is the same
   (a shift given the gains, Jacobian 1): the model does not change, but a program's gain no
   longer pulls every trained team's drift along with it (posterior correlation of a gain with
-  its skill's mean drift -0.5 before). ``a`` and ``b`` are reported as before;
+  its skill's mean drift -0.5 before). ``a`` and ``b`` are reported as before (with the levels
+  integrated out only the drift's shift remains);
 * the log density is computed, not changed, for speed (sampling is gradient evaluations): the
   likelihood with the variance :math:`se_c^2 + \sigma_q^2` (no square root per cell), the gain's
   fading once per distinct age in months, and the Student-t prior's constant in
@@ -100,7 +114,7 @@ Parametrisation (why each choice: docs/skill-gaps.md, "Sampling"):
 * the cells are held as a pairs x slots matrix (row: a team x skill pair, slot :math:`k`: its
   :math:`k`-th cell, :func:`cell_slots`; empty slots masked out of the likelihood), so a pair's
   level and drift reach its cells by broadcasting and the sums behind each pair's line through
-  its gain terms are row sums, where a flat list of cells needed four gathers and two
+  its gain terms (and its levels' marginal) are row sums, where a flat list of cells needed four gathers and two
   scatter-adds over the cells and exposure rows, and as many again in the gradient: 25% less
   per gradient at 20,000 employees, 13% on the example (benchmarks/results/skill_gaps.md,
   session 27). The number of slots (the most quarters a pair has) is data, not structure;
@@ -122,6 +136,7 @@ from pathlib import Path
 import numpy as np
 
 from lndbayes.skills.data import SkillData
+from lndbayes.skills.levels import levels_integrated_for
 
 PAD = 32
 #: between program x skill sd of the gains (fixed: see the module docstring)
@@ -181,6 +196,7 @@ class ModelInputs:
     skills: list
     dept_skills: list
     cells: dict
+    levels_integrated: bool = False
 
 
 def model_inputs(data: SkillData) -> ModelInputs:
@@ -257,7 +273,8 @@ def model_inputs(data: SkillData) -> ModelInputs:
         "ds_skill": ds_skill, "ds_inv_n": 1.0 / k, "ds_scale": ds_scale,
     }
     cell_arrays = {"y": y_c, "se": se_c, "t": t_c, "pair": pair_c, "e_cell": e_cell}
-    return ModelInputs(arrays, sizes, t0, skills, ds, cell_arrays)
+    integrated = levels_integrated_for(pairs.groupby(["department", "skill"]).size().to_numpy())
+    return ModelInputs(arrays, sizes, t0, skills, ds, cell_arrays, integrated)
 
 
 def _gain_arrays(n: int, sizes: dict) -> dict:
@@ -320,11 +337,18 @@ def _student_t_dist(mu, sigma, nu, const, size):
 
 
 def build_model(inputs: ModelInputs):
-    """The PyMC graph (see the module docstring for the math, the priors and the parametrisation)."""
+    """The PyMC graph (see the module docstring for the math, the priors and the parametrisation).
+
+    ``inputs.levels_integrated`` picks how the levels are handled (:func:`levels_integrated_for`):
+    integrated out (:mod:`lndbayes.skills.levels`) or sampled, centred, net of the gains' line
+    (the graph of sessions 9-30, unchanged, so organisations that use it get the same draws)."""
     import pymc as pm
     import pytensor.tensor as pt
 
+    from lndbayes.skills.levels import draw_levels, integrate_levels, level_spreads
+
     A, S = inputs.arrays, inputs.sizes
+    integrated = inputs.levels_integrated
     with pm.Model() as model:
         D = {k: pm.Data(k, v, **_data_shape(k, v)) for k, v in A.items()}
         y, t = D["y"], D["t"]
@@ -338,15 +362,23 @@ def build_model(inputs: ModelInputs):
             z_bar = pt.inc_subtensor(pt.zeros(S["skills"])[ds_skill], z * ds_inv_n)
             return (z - z_bar[ds_skill]) * ds_scale
 
-        mu = pm.Normal("mu", 2.5, 1.5, shape=S["skills"])
+        # the variables are declared in the sampled graph's order (it sets the draws)
+        if not integrated:
+            mu = pm.Normal("mu", 2.5, 1.5, shape=S["skills"])
         beta = pm.Normal("beta", 0.0, 0.25, shape=S["skills"])
-        sd_dept_a = pm.HalfNormal("sd_dept_a", 0.5)
+        if not integrated:
+            sd_dept_a = pm.HalfNormal("sd_dept_a", 0.5)
         sd_dept_b = pm.HalfNormal("sd_dept_b", 0.2)
-        dept_a_z = pm.Normal("dept_a_z", 0.0, 1.0, shape=S["dept_skills"])
+        if not integrated:
+            dept_a_z = pm.Normal("dept_a_z", 0.0, 1.0, shape=S["dept_skills"])
         dept_b_z = pm.Normal("dept_b_z", 0.0, 1.0, shape=S["dept_skills"])
-        dept_a = pm.Deterministic("dept_a", sd_dept_a * zero_sum(dept_a_z))
+        if not integrated:
+            dept_a = pm.Deterministic("dept_a", sd_dept_a * zero_sum(dept_a_z))
         dept_b = pm.Deterministic("dept_b", sd_dept_b * zero_sum(dept_b_z))
-        sd_a = pm.HalfNormal("sd_a", 0.5)
+        if integrated:
+            sd_a, sd_dept_a = level_spreads()
+        else:
+            sd_a = pm.HalfNormal("sd_a", 0.5)
         sd_b = pm.HalfNormal("sd_b", 0.3)
 
         # the gains in coordinates that mix (see the docstring): their mean over the real program
@@ -357,8 +389,7 @@ def build_model(inputs: ModelInputs):
         gain = pm.Deterministic("gain", D["ps_real"] * D["gain_scales"][0] * gain_c
                                 + GAIN_SD * (D["gain_basis"] * gain_z[None, :]).sum(-1))
         gain_mean_z = pm.Normal("gain_mean_z", 0.0, 1.0)
-        gain_mean = pm.Deterministic("gain_mean", D["gain_scales"][1] * gain.sum()
-                                     + D["gain_scales"][2] * gain_mean_z)
+        pm.Deterministic("gain_mean", D["gain_scales"][1] * gain.sum() + D["gain_scales"][2] * gain_mean_z)
         half_life = pm.LogNormal("half_life", np.log(HALF_LIFE_PRIOR_YEARS), HALF_LIFE_PRIOR_SD_LOG)
         sd_q = pm.HalfNormal("sd_q", 0.1)
 
@@ -372,27 +403,36 @@ def build_model(inputs: ModelInputs):
         g0 = (D["w"] * g_cell).sum(axis=1)
         g1 = (D["wt"] * g_cell).sum(axis=1)
         g_slope = D["line_s0"] * g1 - D["line_s1"] * g0
-        g_level = (g0 - g_slope * D["line_m1"]) * D["line_inv_s0"]
+        if not integrated:
+            g_level = (g0 - g_slope * D["line_m1"]) * D["line_inv_s0"]
+            a_mean = pt.switch(real, mu[pair_skill] + dept_a[pair_ds] + g_level, 0.0)
+            a_raw = pm.Normal("a_raw", a_mean, pt.switch(real, sd_a, 1.0), shape=S["pairs"])
 
-        a_mean = pt.switch(real, mu[pair_skill] + dept_a[pair_ds] + g_level, 0.0)
         b_mean = pt.switch(real, beta[pair_skill] + dept_b[pair_ds] + g_slope, 0.0)
-        a_raw = pm.Normal("a_raw", a_mean, pt.switch(real, sd_a, 1.0), shape=S["pairs"])
         b_sd = pt.switch(real, sd_b, 1.0)
         b_raw = (pm.Normal("b_raw", b_mean, b_sd, shape=S["pairs"]) if DRIFT_NU is None else
                  pm.CustomDist("b_raw", b_mean, b_sd, D["b_nu"], D["b_t_const"], dist=_student_t_dist,
                                logp=_student_t_logp, shape=S["pairs"]))
-        pm.Deterministic("a", a_raw - g_level)
-        pm.Deterministic("b", b_raw - g_slope)
-        theta = (a_raw - g_level)[:, None] + (b_raw - g_slope)[:, None] * t + g_cell
-        # Normal(theta, sqrt(se^2 + sd_q^2)) log-density of the cell means, written with the
-        # variance: no square root per cell (~6% of a gradient evaluation at 20,000 employees);
-        # empty slots masked out
         var = D["se2"] + sd_q ** 2
-        pm.Potential("loglik", -0.5 * (mask * ((y - theta) ** 2 / var + pt.log(var) + np.log(2.0 * np.pi))).sum())
+        if integrated:
+            b = pm.Deterministic("b", b_raw - g_slope)
+            # the levels (skill means, department offsets, team levels) integrated out of the
+            # cells' likelihood and drawn back from their exact conditionals; empty slots masked
+            loglik, parts = integrate_levels(y - b[:, None] * t - g_cell, var, mask, D, S, sd_a, sd_dept_a)
+            pm.Potential("loglik", loglik)
+            draw_levels(parts, D, S, sd_dept_a, zero_sum)
+        else:
+            pm.Deterministic("a", a_raw - g_level)
+            pm.Deterministic("b", b_raw - g_slope)
+            theta = (a_raw - g_level)[:, None] + (b_raw - g_slope)[:, None] * t + g_cell
+            # Normal(theta, sqrt(se^2 + sd_q^2)) log-density of the cell means, written with the
+            # variance: no square root per cell (~6% of a gradient evaluation at 20,000
+            # employees); empty slots masked out
+            pm.Potential("loglik", -0.5 * (mask * ((y - theta) ** 2 / var + pt.log(var) + np.log(2.0 * np.pi))).sum())
     return model
 
 
-_SOURCES = ("skills/model.py", "skills/data.py", "skills/inputs.py")
+_SOURCES = ("skills/model.py", "skills/levels.py", "skills/data.py", "skills/inputs.py")
 
 
 @functools.lru_cache(maxsize=1)
@@ -414,7 +454,8 @@ def posterior_key(inputs: ModelInputs, settings: dict) -> str:
     from lndbayes.inference.cache import hash_payload
 
     return "skills-" + hash_payload({"kind": "skill_gaps", "sizes": inputs.sizes, "settings": settings,
-                                     "version": __version__, "code": code_hash(), "drift_nu": DRIFT_NU},
+                                     "version": __version__, "code": code_hash(), "drift_nu": DRIFT_NU,
+                                     "levels_integrated": inputs.levels_integrated},
                                     inputs.arrays)
 
 
@@ -428,7 +469,7 @@ def _fit_lock(key: str):
 def structure_key(inputs: ModelInputs) -> str:
     """The key compiled skill models are memoised under: every model of these sizes is one."""
     return ("skills|" + "|".join(f"{k}={v}" for k, v in sorted(inputs.sizes.items()))
-            + f"|drift_nu={DRIFT_NU}")
+            + f"|drift_nu={DRIFT_NU}|levels={'integrated' if inputs.levels_integrated else 'sampled'}")
 
 
 def _sample(inputs: ModelInputs, settings: dict):

@@ -1,0 +1,188 @@
+r"""The skill model's levels integrated out: skill means, department offsets and team levels.
+
+One job: the closed-form marginal likelihood of the cell means over the Gaussian part of the
+level hierarchy of :mod:`lndbayes.skills.model`, and the exact conditional draws that give the
+levels back. Pure PyTensor on the model's arrays; the graph that calls it is
+:func:`lndbayes.skills.model.build_model`.
+
+The model (unchanged)
+---------------------
+Given everything else (drifts, gains, half-life, ``sd_q``), each cell's residual
+:math:`r_c = \bar y_c - \bar\alpha_c - b_{js}(t_c - t_0) - g_c` is the level of its pair plus noise,
+and the levels are Gaussian all the way up:
+
+.. math::
+
+    r_c \sim \mathcal N(a_{js}, v_c),\quad v_c = se_c^2 + \sigma_q^2;\qquad
+    a_{js} \sim \mathcal N(\mu_s + \delta^a_{ds}, \sigma_a^2);\qquad
+    \delta^a_{\cdot s} \sim \text{ZeroSumNormal}(\sigma^a_{dept});\qquad
+    \mu_s \sim \mathcal N(2.5, 1.5^2).
+
+So the levels can be integrated out exactly, one stage at a time (each stage's sums are over
+the stage below):
+
+1. *cells -> pair*: with :math:`P_j = \sum_c 1/v_c`, :math:`\bar r_j = P_j^{-1}\sum_c r_c / v_c`,
+   the cells give :math:`\mathcal N(\bar r_j; a_j, 1/P_j)` times a within-pair factor;
+2. *pairs -> department*: :math:`\bar r_j \sim \mathcal N(\mu_s + \delta_d, u_j)`,
+   :math:`u_j = \sigma_a^2 + 1/P_j`; with :math:`W_d = \sum_{j \in d} 1/u_j` and
+   :math:`M_d = W_d^{-1} \sum_j \bar r_j / u_j`, the pairs give :math:`\mathcal N(M_d; \mu_s +
+   \delta_d, 1/W_d)` times a within-department factor;
+3. *departments -> skill*: the :math:`k` departments' :math:`M_d` of a skill are jointly normal,
+   mean 2.5 and covariance :math:`\text{diag}(A_d) + \gamma\,\mathbf 1\mathbf 1^\top` with
+   :math:`A_d = 1/W_d + c`, :math:`c = \sigma_{dept}^{a\,2}\,k/(k-1)` (0 for a one-department
+   skill: the zero-sum offsets' covariance is :math:`c(I - \mathbf 1\mathbf 1^\top/k)`) and
+   :math:`\gamma = 1.5^2 - c/k`. Sherman-Morrison and the determinant lemma give its density
+   from three sums per skill: :math:`H = \sum_d 1/A_d`, :math:`D = 1 - (c/k) H = k^{-1}
+   \sum_d (1/W_d)/A_d` (written so, without the cancellation) and :math:`G = 1 + \gamma H = D +
+   1.5^2 H`.
+
+The levels come back through exact conditional draws, each driven by standard normals that
+the sampler carries (independent of everything in the joint, so they mix at once):
+
+* :math:`\mu_s \mid \text{rest}`: precision :math:`H/D + 1/1.5^2`, mean
+  :math:`(\sum_d M_d/A_d / D + 2.5/1.5^2) / \text{precision}` (``mu_z``);
+* :math:`\delta^a \mid \mu, \text{rest}` by Matheron's rule: a prior draw
+  :math:`\delta^* = \sigma^a_{dept}\,\text{zerosum}(z)` and noise :math:`\epsilon^*_d = n_d /
+  \sqrt{W_d}` are conditioned on the residuals :math:`e_d = M_d - \mu_s`:
+  :math:`\delta = \delta^* + C\,\Sigma^{-1}(e - \delta^* - \epsilon^*)`, :math:`\Sigma = C +
+  \text{diag}(1/W)` (``dept_a_z``, ``dept_a_noise_z``);
+* :math:`a_j \mid \delta, \mu, \text{rest}`: precision :math:`P_j + 1/\sigma_a^2`, written so
+  that :math:`\sigma_a \to 0` stays finite (``a_z``).
+
+Why (docs/skill-gaps.md, "Sampling"): in small organisations a department often has one team
+with a skill, so the team and department spreads are one spread the data cannot split, and each
+end of that ridge was a funnel for the sampled levels (``sd_a`` -> 0 pinned every centred level
+and each skill's mean; a large department spread pinned the non-centred offsets). At 200
+employees every fit failed its checks after the whole retry ladder (R-hat up to 1.14, ESS 26,
+divergences); with the levels integrated out only the two spreads are sampled, in polar
+coordinates (:func:`level_spreads`): 4 of 12 such fits failed, none with a divergence
+(benchmarks/results/skill_small_orgs.md). Only there (:func:`levels_integrated_for`): a gradient
+of the integrated model costs more, and at 20,000 employees a fit sampled 40-45% longer with
+nothing gained (the levels mixed well already).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: prior of each skill's mean level mu_s (0-5 scale)
+MU_PRIOR = (2.5, 1.5)
+#: prior sd of both level spreads, sd_a (teams) and sd_dept_a (departments): HalfNormal
+LEVEL_SD_PRIOR = 0.5
+#: the levels are integrated out when the median department x skill group has at most this many
+#: teams (:func:`levels_integrated_for`)
+INTEGRATE_MAX_TEAMS = 2
+_LOG_2PI = float(np.log(2.0 * np.pi))
+
+
+def levels_integrated_for(teams_per_group) -> bool:
+    """Whether the skill model integrates the levels out, from the number of teams in each
+    department x skill group."""
+    teams = np.asarray(teams_per_group)
+    return bool(len(teams)) and float(np.median(teams)) <= INTEGRATE_MAX_TEAMS
+
+
+def level_spreads():
+    r"""``sd_a`` and ``sd_dept_a`` (both HalfNormal(:data:`LEVEL_SD_PRIOR`) a priori) from polar
+    coordinates: the total :math:`\rho = \sqrt{\sigma_a^2 + \sigma_{dept}^2}` and the angle
+    :math:`\phi`, :math:`\sigma_a = \rho\sin\phi`, :math:`\sigma_{dept} = \rho\cos\phi`. Two
+    independent half-normals of one scale :math:`s` are exactly :math:`\rho \sim` Rayleigh(s)
+    (a Weibull with shape 2, scale :math:`s\sqrt 2`) and :math:`\phi \sim U(0, \pi/2)`, so the
+    prior is the same. Why: where the data say only how far teams' levels spread, not how much of
+    it is between departments, the posterior is a straight line along :math:`\phi` instead of a
+    quarter circle in the two sds."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    total = pm.Weibull("level_sd_total", alpha=2.0, beta=LEVEL_SD_PRIOR * np.sqrt(2.0))
+    angle = pm.Uniform("level_sd_angle", 0.0, np.pi / 2)
+    sd_a = pm.Deterministic("sd_a", total * pt.sin(angle))
+    sd_dept_a = pm.Deterministic("sd_dept_a", total * pt.cos(angle))
+    return sd_a, sd_dept_a
+
+
+def _segment_sum(values, index, size):
+    import pytensor.tensor as pt
+
+    shape = (size,) if values.ndim == 1 else (size, values.shape[1])
+    return pt.inc_subtensor(pt.zeros(shape)[index], values)
+
+
+def integrate_levels(r, var, mask, D, sizes, sd_a, sd_dept_a):
+    """The cells' log likelihood with the levels integrated out (stages 1-3 of the module
+    docstring), and the sums the conditional draws need.
+
+    ``r``, ``var``, ``mask``: pairs x slots residuals, variances and cell mask; ``D``: the
+    model's data (``pair_real``, ``pair_ds``, ``ds_skill``, ``ds_inv_n``, ``ds_scale``)."""
+    import pytensor.tensor as pt
+
+    real = D["pair_real"] > 0
+    realf = D["pair_real"]
+    pair_ds, ds_skill, inv_k = D["pair_ds"], D["ds_skill"], D["ds_inv_n"]
+    n_ds, n_sk = sizes["dept_skills"], sizes["skills"]
+    # 1. cells -> pair (padding pairs have no cells: P = 0, masked below). Only P and S are
+    # needed per pair; the rest of the within-pair factor is one sum over all cells (speed: each
+    # per-row sum is a reduction and a broadcast in the gradient)
+    prec = mask / var
+    P = prec.sum(axis=1)
+    P_safe = pt.switch(real, P, 1.0)
+    S = (prec * r).sum(axis=1)
+    r_bar = S / P_safe
+    ll_cells = (-0.5 * (mask * (pt.log(var) + _LOG_2PI) + prec * r * r).sum()
+                + (realf * (0.5 * S * r_bar + 0.5 * (_LOG_2PI - pt.log(P_safe)))).sum())
+    # 2. pairs -> department: W and the weighted sum of r_bar per department, in one scatter
+    sa2 = sd_a ** 2
+    u = sa2 + 1.0 / P_safe
+    per_ds = _segment_sum(pt.stack([realf / u, realf * r_bar / u], axis=1), pair_ds, n_ds)
+    W, Sw = per_ds[:, 0], per_ds[:, 1]
+    M = Sw / W
+    ll_ds = (-0.5 * (realf * (r_bar ** 2 / u + _LOG_2PI + pt.log(u))).sum()
+             + (0.5 * Sw * M + 0.5 * (_LOG_2PI - pt.log(W))).sum())
+    # 3. departments -> skill, mu integrated out too
+    mu0, mu_sd = MU_PRIOR
+    c = sd_dept_a ** 2 * D["ds_scale"] ** 2          # c = sd^2 k / (k - 1); 0 for one department
+    c_over_k = c * inv_k
+    A = 1.0 / W + c
+    e = M - mu0
+    H = _segment_sum(1.0 / A, ds_skill, n_sk)
+    Dk = _segment_sum(inv_k / (W * A), ds_skill, n_sk)
+    G = Dk + mu_sd ** 2 * H
+    gamma = mu_sd ** 2 - _segment_sum(c_over_k * inv_k, ds_skill, n_sk)
+    Se = _segment_sum(e / A, ds_skill, n_sk)
+    ll_skill = (-0.5 * (n_ds * _LOG_2PI + pt.log(A).sum() + (e ** 2 / A).sum() + pt.log(G).sum())
+                + 0.5 * (gamma * Se ** 2 / G).sum())
+    loglik = ll_cells + ll_ds + ll_skill
+    parts = {"P": P, "S": S, "W": W, "M": M, "A": A, "c": c, "c_over_k": c_over_k, "H": H, "Dk": Dk,
+             "SM": _segment_sum(M / A, ds_skill, n_sk), "sa2": sa2}
+    return loglik, parts
+
+
+def draw_levels(parts, D, sizes, sd_dept_a, zero_sum):
+    """``mu``, ``dept_a`` and ``a`` from their exact conditionals (module docstring), through the
+    standard normals ``mu_z``, ``dept_a_z``, ``dept_a_noise_z`` and ``a_z`` declared here.
+    ``zero_sum``: the model's map of standard normals to offsets summing to 0 within a skill."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    mu0, mu_sd = MU_PRIOR
+    n_ds, n_sk = sizes["dept_skills"], sizes["skills"]
+    ds_skill, pair_ds, pair_skill = D["ds_skill"], D["pair_ds"], D["pair_skill"]
+    p = parts
+    mu_z = pm.Normal("mu_z", 0.0, 1.0, shape=n_sk)
+    prec_mu = p["H"] / p["Dk"] + 1.0 / mu_sd ** 2
+    mu = pm.Deterministic("mu", (p["SM"] / p["Dk"] + mu0 / mu_sd ** 2) / prec_mu + mu_z / pt.sqrt(prec_mu))
+    # Matheron's rule: a prior draw of the offsets and of the departments' noise, conditioned
+    dept_z = pm.Normal("dept_a_z", 0.0, 1.0, shape=n_ds)
+    noise_z = pm.Normal("dept_a_noise_z", 0.0, 1.0, shape=n_ds)
+    prior_draw = sd_dept_a * zero_sum(dept_z)
+    v = p["M"] - mu[ds_skill] - prior_draw - noise_z / pt.sqrt(p["W"])
+    v_over_A = v / p["A"]
+    sigma_inv_v = v_over_A + p["c_over_k"] / p["A"] * (_segment_sum(v_over_A, ds_skill, n_sk) / p["Dk"])[ds_skill]
+    within_mean = _segment_sum(sigma_inv_v * D["ds_inv_n"], ds_skill, n_sk)[ds_skill]
+    dept_a = pm.Deterministic("dept_a", prior_draw + p["c"] * (sigma_inv_v - within_mean))
+    # each pair's level given its department's: written so that sd_a -> 0 stays finite
+    a_z = pm.Normal("a_z", 0.0, 1.0, shape=sizes["pairs"])
+    m = mu[pair_skill] + dept_a[pair_ds]
+    shrink = p["sa2"] / (p["sa2"] * p["P"] + 1.0)
+    a = pt.switch(D["pair_real"] > 0, m + shrink * (p["S"] - p["P"] * m) + pt.sqrt(shrink) * a_z, 0.0)
+    return mu, dept_a, pm.Deterministic("a", a)
