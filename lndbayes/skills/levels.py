@@ -45,7 +45,7 @@ the sampler carries (independent of everything in the joint, so they mix at once
   :math:`\delta^* = \sigma^a_{dept}\,\text{zerosum}(z)` and noise :math:`\epsilon^*_d = n_d /
   \sqrt{W_d}` are conditioned on the residuals :math:`e_d = M_d - \mu_s`:
   :math:`\delta = \delta^* + C\,\Sigma^{-1}(e - \delta^* - \epsilon^*)`, :math:`\Sigma = C +
-  \text{diag}(1/W)` (``dept_a_z``, ``dept_a_noise_z``);
+  \text{diag}(1/W)` (``dept_a_prior_z``, ``dept_a_noise_z``);
 * :math:`a_j \mid \delta, \mu, \text{rest}`: precision :math:`P_j + 1/\sigma_a^2`, written so
   that :math:`\sigma_a \to 0` stays finite (``a_z``).
 
@@ -54,8 +54,8 @@ with a skill, so the team and department spreads are one spread the data cannot 
 end of that ridge was a funnel for the sampled levels (``sd_a`` -> 0 pinned every centred level
 and each skill's mean; a large department spread pinned the non-centred offsets). At 200
 employees every fit failed its checks after the whole retry ladder (R-hat up to 1.14, ESS 26,
-divergences); with the levels integrated out only the two spreads are sampled, in polar
-coordinates (:func:`level_spreads`): 4 of 12 such fits failed, none with a divergence
+divergences); with the levels integrated out the sampler moves the two spreads, in polar
+coordinates (:func:`level_spreads`), and the levels' independent standard normals: 4 of 12 such fits failed, none with a divergence
 (benchmarks/results/skill_small_orgs.md). Only there (:func:`levels_integrated_for`): a gradient
 of the integrated model costs more, and at 20,000 employees a fit sampled 40-45% longer with
 nothing gained (the levels mixed well already).
@@ -89,8 +89,9 @@ def level_spreads():
     independent half-normals of one scale :math:`s` are exactly :math:`\rho \sim` Rayleigh(s)
     (a Weibull with shape 2, scale :math:`s\sqrt 2`) and :math:`\phi \sim U(0, \pi/2)`, so the
     prior is the same. Why: where the data say only how far teams' levels spread, not how much of
-    it is between departments, the posterior is a straight line along :math:`\phi` instead of a
-    quarter circle in the two sds."""
+    it is between departments, the posterior lies roughly along :math:`\phi` (the data pin
+    :math:`\sigma_a^2 + \sigma_{dept}^2\,k/(k-1)` per skill of :math:`k` departments, so not
+    exactly) instead of on a quarter circle in the two sds."""
     import pymc as pm
     import pytensor.tensor as pt
 
@@ -159,7 +160,7 @@ def integrate_levels(r, var, mask, D, sizes, sd_a, sd_dept_a):
 
 def draw_levels(parts, D, sizes, sd_dept_a, zero_sum):
     """``mu``, ``dept_a`` and ``a`` from their exact conditionals (module docstring), through the
-    standard normals ``mu_z``, ``dept_a_z``, ``dept_a_noise_z`` and ``a_z`` declared here.
+    standard normals ``mu_z``, ``dept_a_prior_z``, ``dept_a_noise_z`` and ``a_z`` declared here.
     ``zero_sum``: the model's map of standard normals to offsets summing to 0 within a skill."""
     import pymc as pm
     import pytensor.tensor as pt
@@ -172,7 +173,7 @@ def draw_levels(parts, D, sizes, sd_dept_a, zero_sum):
     prec_mu = p["H"] / p["Dk"] + 1.0 / mu_sd ** 2
     mu = pm.Deterministic("mu", (p["SM"] / p["Dk"] + mu0 / mu_sd ** 2) / prec_mu + mu_z / pt.sqrt(prec_mu))
     # Matheron's rule: a prior draw of the offsets and of the departments' noise, conditioned
-    dept_z = pm.Normal("dept_a_z", 0.0, 1.0, shape=n_ds)
+    dept_z = pm.Normal("dept_a_prior_z", 0.0, 1.0, shape=n_ds)
     noise_z = pm.Normal("dept_a_noise_z", 0.0, 1.0, shape=n_ds)
     prior_draw = sd_dept_a * zero_sum(dept_z)
     v = p["M"] - mu[ds_skill] - prior_draw - noise_z / pt.sqrt(p["W"])

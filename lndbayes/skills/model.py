@@ -136,7 +136,7 @@ from pathlib import Path
 import numpy as np
 
 from lndbayes.skills.data import SkillData
-from lndbayes.skills.levels import levels_integrated_for
+from lndbayes.skills.levels import LEVEL_SD_PRIOR, MU_PRIOR, levels_integrated_for
 
 PAD = 32
 #: between program x skill sd of the gains (fixed: see the module docstring)
@@ -274,6 +274,8 @@ def model_inputs(data: SkillData) -> ModelInputs:
     }
     cell_arrays = {"y": y_c, "se": se_c, "t": t_c, "pair": pair_c, "e_cell": e_cell}
     integrated = levels_integrated_for(pairs.groupby(["department", "skill"]).size().to_numpy())
+    if integrated:             # the levels' shift by the gains' line is moot there (see the docstring)
+        del arrays["line_m1"], arrays["line_inv_s0"]
     return ModelInputs(arrays, sizes, t0, skills, ds, cell_arrays, integrated)
 
 
@@ -364,10 +366,10 @@ def build_model(inputs: ModelInputs):
 
         # the variables are declared in the sampled graph's order (it sets the draws)
         if not integrated:
-            mu = pm.Normal("mu", 2.5, 1.5, shape=S["skills"])
+            mu = pm.Normal("mu", *MU_PRIOR, shape=S["skills"])
         beta = pm.Normal("beta", 0.0, 0.25, shape=S["skills"])
         if not integrated:
-            sd_dept_a = pm.HalfNormal("sd_dept_a", 0.5)
+            sd_dept_a = pm.HalfNormal("sd_dept_a", LEVEL_SD_PRIOR)
         sd_dept_b = pm.HalfNormal("sd_dept_b", 0.2)
         if not integrated:
             dept_a_z = pm.Normal("dept_a_z", 0.0, 1.0, shape=S["dept_skills"])
@@ -378,7 +380,7 @@ def build_model(inputs: ModelInputs):
         if integrated:
             sd_a, sd_dept_a = level_spreads()
         else:
-            sd_a = pm.HalfNormal("sd_a", 0.5)
+            sd_a = pm.HalfNormal("sd_a", LEVEL_SD_PRIOR)
         sd_b = pm.HalfNormal("sd_b", 0.3)
 
         # the gains in coordinates that mix (see the docstring): their mean over the real program
