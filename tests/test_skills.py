@@ -161,22 +161,25 @@ def test_requirements_team_scope_wins_and_rises_on_its_date():
 
 
 def test_sampler_coordinates_are_a_reparametrisation(example):
-    """The model's sampling parametrisation (docs/skill-gaps.md, "Sampling"): department offsets
-    sum to zero within a skill; the free team drift is ``b`` plus the slope of the weighted
-    least-squares line of the pair's gain terms over time (so the joint density is unchanged);
-    padding entries are standard normals tied to no hyper-parameter; the level spreads' polar
-    coordinates give back sd_a and sd_dept_a."""
-    import pymc as pm
+    """The integrated graph's coordinates (docs/skill-gaps.md, "Sampling"): department offsets
+    (levels and drifts) sum to zero within a skill; the free team drift is ``b`` plus the slope of
+    the weighted least-squares line of the pair's gain terms over time; the level spreads' polar
+    coordinates give back sd_a and sd_dept_a; padding drifts are standard normals whatever the
+    spreads."""
+    import pytensor
 
     from lndbayes.skills.model import build_model, model_inputs
 
     inputs = dataclasses.replace(model_inputs(prepare(example)), levels_integrated=True)
     A, C = inputs.arrays, inputs.cells
     model = build_model(inputs)
-    names = ["b", "b_raw", "dept_a", "dept_b", "gain", "half_life", "sd_a", "sd_dept_a",
-             "level_sd_total", "level_sd_angle"]
-    b, b_raw, dept_a, dept_b, gain, half_life, sd_a, sd_dept_a, total, angle = pm.draw(
-        [model[n] for n in names], random_seed=1)
+    rng = np.random.default_rng(1)
+    point = {k: v + 0.3 * rng.standard_normal(np.shape(v)) for k, v in model.initial_point().items()}
+    names = ["b", "dept_a", "dept_b", "gain", "half_life", "sd_a", "sd_dept_a", "level_sd_total", "level_sd_angle"]
+    f = pytensor.function(model.value_vars, model.replace_rvs_by_values([model[n] for n in names]),
+                          on_unused_input="ignore")
+    b, dept_a, dept_b, gain, half_life, sd_a, sd_dept_a, total, angle = f(**point)
+    b_raw = point["b_raw"]
     ds_skill = A["ds_skill"]
     lone = np.bincount(ds_skill)[ds_skill] == 1
     for offsets in (dept_a, dept_b):
@@ -196,15 +199,18 @@ def test_sampler_coordinates_are_a_reparametrisation(example):
         assert b_raw[p] - b[p] == pytest.approx(slope, abs=1e-9)
         checked += 1
     assert checked >= 10 and np.abs(b_raw - b).max() > 1e-3
-    # padding pairs: standard normal, whatever the hyper-parameters
+    # padding drifts: standard normal, whatever the spreads (the drift prior's padding part)
     n_real = int(A["pair_real"].sum())
     assert n_real < len(A["pair_real"])
-    point = model.initial_point()
-    point["b_raw"] = np.random.default_rng(0).normal(size=point["b_raw"].shape)
-    logp = model.compile_logp(vars=[model["b_raw"]], sum=False)
+    prior = pytensor.function(model.value_vars, model.replace_rvs_by_values([model["drift_prior"]])[0],
+                              on_unused_input="ignore")
+    moved = dict(point)
+    moved["b_raw"] = b_raw.copy()
+    moved["b_raw"][n_real:] += 1.0
+    want = stats.norm.logpdf(moved["b_raw"][n_real:]).sum() - stats.norm.logpdf(b_raw[n_real:]).sum()
     for sd in (0.1, 2.0):
-        lp = logp({**point, "sd_b_log__": np.log(sd)})[0]
-        assert np.allclose(lp[n_real:], stats.t.logpdf(point["b_raw"][n_real:], 1e4), rtol=1e-6)
+        at = {"sd_b_log__": np.log(sd), "sd_dept_b_log__": np.log(sd)}
+        assert prior(**{**moved, **at}) - prior(**{**point, **at}) == pytest.approx(want, rel=1e-9)
 
 
 def test_sampler_coordinates_are_a_reparametrisation_levels_sampled(example):
@@ -257,6 +263,74 @@ def small_org(tmp_path_factory):
     root = tmp_path_factory.mktemp("skills_small")
     lb.simulate_org(root / "raw", seed=11, n_employees=200)
     return lb.load_org(root)
+
+
+def _dense_groups(inputs, sd_team, sd_dept, prior):
+    """A pair-level Gaussian hierarchy written out densely: latent (skill means, department
+    offsets) with their prior mean and covariance and the 0/1 map to each real pair."""
+    A = inputs.arrays
+    n_sk, n_ds, n_p = len(inputs.skills), len(inputs.dept_skills), int(A["pair_real"].sum())
+    k = np.bincount(A["ds_skill"], minlength=n_sk)
+    L = np.zeros((n_p, n_sk + n_ds))
+    L[np.arange(n_p), A["pair_skill"][:n_p]] = 1
+    L[np.arange(n_p), n_sk + A["pair_ds"][:n_p]] = 1
+    cov = np.zeros((n_sk + n_ds,) * 2)
+    cov[:n_sk, :n_sk] = np.eye(n_sk) * prior[1] ** 2
+    for s in np.flatnonzero(k > 1):
+        idx = n_sk + np.flatnonzero(A["ds_skill"] == s)
+        cov[np.ix_(idx, idx)] = sd_dept ** 2 * k[s] / (k[s] - 1) * (np.eye(k[s]) - 1.0 / k[s])
+    return L, np.r_[np.full(n_sk, prior[0]), np.zeros(n_ds)], cov, n_p
+
+
+def test_drift_prior_and_its_draws_are_the_documented_model(example):
+    """Integrated graph: given the t scales, the team drifts' prior with beta and the department
+    drift offsets integrated out is the dense multivariate normal (scipy), and beta and dept_b
+    are drawn from the exact Gaussian conditional (an affine map of their standard normals,
+    mean and covariance computed exactly); the scale mixture's Gamma(nu/2, rate nu/2) makes each
+    team's drift the documented Student-t (nu = 2) around its department's."""
+    import pytensor
+    from scipy import integrate
+
+    from lndbayes.skills.levels import BETA_PRIOR
+    from lndbayes.skills.model import DRIFT_NU, build_model, model_inputs
+
+    rng = np.random.default_rng(7)
+    inputs = dataclasses.replace(model_inputs(prepare(example)), levels_integrated=True)
+    A = inputs.arrays
+    model = build_model(inputs)
+    point = {k: v + 0.3 * rng.standard_normal(np.shape(v)) for k, v in model.initial_point().items()}
+    names = ("drift_prior", "b", "sd_b", "sd_dept_b", "drift_scale_mix", "beta", "dept_b")
+    f = pytensor.function(model.value_vars, model.replace_rvs_by_values([model[n] for n in names]),
+                          on_unused_input="ignore")
+    got, b, sd_b, sd_dept_b, lam, beta, dept_b = f(**point)
+    L, mean, cov, n_p = _dense_groups(inputs, sd_b, sd_dept_b, BETA_PRIOR)
+    u = sd_b ** 2 / lam[:n_p]
+    x = b[:n_p]
+    want = (stats.multivariate_normal(L @ mean, L @ cov @ L.T + np.diag(u)).logpdf(x)
+            + stats.norm.logpdf(b[n_p:]).sum())
+    assert got == pytest.approx(want, rel=1e-10)
+    # the conditional of (beta, dept_b) given the drifts
+    gain = cov @ L.T @ np.linalg.inv(L @ cov @ L.T + np.diag(u))
+    want_mean, want_cov = mean + gain @ (x - L @ mean), cov - gain @ L @ cov
+    draw = pytensor.function(model.value_vars, model.replace_rvs_by_values([model["beta"], model["dept_b"]]),
+                             on_unused_input="ignore")
+    zs = ("beta_z", "dept_b_prior_z", "dept_b_noise_z")
+    zero = {n: np.zeros(np.shape(point[n])) for n in zs}
+    at_zero = np.concatenate(draw(**{**point, **zero}))
+    J = np.array([np.concatenate(draw(**{**point, **zero, n: np.eye(zero[n].size)[i]})) - at_zero
+                  for n in zs for i in range(zero[n].size)]).T
+    np.testing.assert_allclose(at_zero, want_mean, atol=1e-9)
+    np.testing.assert_allclose(J @ J.T, want_cov, atol=1e-10)
+    # the scale mixture: integrating the model's own Gamma over the normal gives the t
+    lam_logp = model.compile_logp(vars=[model["drift_scale_mix"]], sum=False)
+    size = np.shape(point["drift_scale_mix_log__"])
+
+    def gamma_pdf(v):   # the model's density of one scale (its log transform's Jacobian removed)
+        return float(np.exp(lam_logp({**point, "drift_scale_mix_log__": np.full(size, np.log(v))})[0][0]) / v)
+
+    for z in (0.0, 0.7, 3.0):
+        mix, _ = integrate.quad(lambda v: stats.norm.pdf(z, scale=1 / np.sqrt(v)) * gamma_pdf(v), 0, np.inf)
+        assert mix == pytest.approx(stats.t.pdf(z, DRIFT_NU), rel=1e-6)
 
 
 def test_levels_are_integrated_where_departments_have_one_or_two_teams_with_a_skill(example, small_org):

@@ -67,6 +67,8 @@ import numpy as np
 
 #: prior of each skill's mean level mu_s (0-5 scale)
 MU_PRIOR = (2.5, 1.5)
+#: prior of each skill's mean drift beta_s (points a year)
+BETA_PRIOR = (0.0, 0.25)
 #: prior sd of both level spreads, sd_a (teams) and sd_dept_a (departments): HalfNormal
 LEVEL_SD_PRIOR = 0.5
 #: the levels are integrated out when the median department x skill group has at most this many
@@ -109,6 +111,67 @@ def _segment_sum(values, index, size):
     return pt.inc_subtensor(pt.zeros(shape)[index], values)
 
 
+def _group_marginal(x, u, D, sizes, sd_dept, prior):
+    """Stages 2-3 of the module docstring for any pair-level quantity: the log density of the
+    pairs' ``x_j ~ N(m_s + delta_d, u_j)`` with the zero-sum department offsets (sd ``sd_dept``)
+    and each skill's mean ``m_s ~ N(*prior)`` integrated out; and the sums the draws need.
+    Padding pairs (``pair_real`` 0) are left out."""
+    import pytensor.tensor as pt
+
+    realf = D["pair_real"]
+    ds_skill, inv_k = D["ds_skill"], D["ds_inv_n"]
+    n_ds, n_sk = sizes["dept_skills"], sizes["skills"]
+    # pairs -> department: W and the weighted sum of x per department, in one scatter
+    per_ds = _segment_sum(pt.stack([realf / u, realf * x / u], axis=1), D["pair_ds"], n_ds)
+    W, Sw = per_ds[:, 0], per_ds[:, 1]
+    M = Sw / W
+    ll_ds = (-0.5 * (realf * (x ** 2 / u + _LOG_2PI + pt.log(u))).sum()
+             + (0.5 * Sw * M + 0.5 * (_LOG_2PI - pt.log(W))).sum())
+    # departments -> skill, the skill's mean integrated out too
+    m0, m_sd = prior
+    c = sd_dept ** 2 * D["ds_scale"] ** 2            # c = sd^2 k / (k - 1); 0 for one department
+    c_over_k = c * inv_k
+    A = 1.0 / W + c
+    e = M - m0
+    H = _segment_sum(1.0 / A, ds_skill, n_sk)
+    Dk = _segment_sum(inv_k / (W * A), ds_skill, n_sk)
+    G = Dk + m_sd ** 2 * H
+    gamma = m_sd ** 2 - _segment_sum(c_over_k * inv_k, ds_skill, n_sk)
+    Se = _segment_sum(e / A, ds_skill, n_sk)
+    ll_skill = (-0.5 * (n_ds * _LOG_2PI + pt.log(A).sum() + (e ** 2 / A).sum() + pt.log(G).sum())
+                + 0.5 * (gamma * Se ** 2 / G).sum())
+    parts = {"W": W, "M": M, "A": A, "c": c, "c_over_k": c_over_k, "H": H, "Dk": Dk,
+             "SM": _segment_sum(M / A, ds_skill, n_sk), "prior": prior}
+    return ll_ds + ll_skill, parts
+
+
+def _draw_group(parts, D, sizes, sd_dept, zero_sum, names):
+    """Each skill's mean and the department offsets of :func:`_group_marginal` from their exact
+    conditionals, through the standard normals ``<mean>_z``, ``<offsets>_prior_z`` and
+    ``<offsets>_noise_z``; ``names``: (mean, offsets)."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    mean_name, dept_name = names
+    p = parts
+    m0, m_sd = p["prior"]
+    n_ds, n_sk = sizes["dept_skills"], sizes["skills"]
+    ds_skill = D["ds_skill"]
+    mean_z = pm.Normal(f"{mean_name}_z", 0.0, 1.0, shape=n_sk)
+    prec = p["H"] / p["Dk"] + 1.0 / m_sd ** 2
+    mean = pm.Deterministic(mean_name, (p["SM"] / p["Dk"] + m0 / m_sd ** 2) / prec + mean_z / pt.sqrt(prec))
+    # Matheron's rule: a prior draw of the offsets and of the departments' noise, conditioned
+    dept_z = pm.Normal(f"{dept_name}_prior_z", 0.0, 1.0, shape=n_ds)
+    noise_z = pm.Normal(f"{dept_name}_noise_z", 0.0, 1.0, shape=n_ds)
+    prior_draw = sd_dept * zero_sum(dept_z)
+    v = p["M"] - mean[ds_skill] - prior_draw - noise_z / pt.sqrt(p["W"])
+    v_over_A = v / p["A"]
+    sigma_inv_v = v_over_A + p["c_over_k"] / p["A"] * (_segment_sum(v_over_A, ds_skill, n_sk) / p["Dk"])[ds_skill]
+    within_mean = _segment_sum(sigma_inv_v * D["ds_inv_n"], ds_skill, n_sk)[ds_skill]
+    dept = pm.Deterministic(dept_name, prior_draw + p["c"] * (sigma_inv_v - within_mean))
+    return mean, dept
+
+
 def integrate_levels(r, var, mask, D, sizes, sd_a, sd_dept_a):
     """The cells' log likelihood with the levels integrated out (stages 1-3 of the module
     docstring), and the sums the conditional draws need.
@@ -119,8 +182,6 @@ def integrate_levels(r, var, mask, D, sizes, sd_a, sd_dept_a):
 
     real = D["pair_real"] > 0
     realf = D["pair_real"]
-    pair_ds, ds_skill, inv_k = D["pair_ds"], D["ds_skill"], D["ds_inv_n"]
-    n_ds, n_sk = sizes["dept_skills"], sizes["skills"]
     # 1. cells -> pair (padding pairs have no cells: P = 0, masked below). Only P and S are
     # needed per pair; the rest of the within-pair factor is one sum over all cells (speed: each
     # per-row sum is a reduction and a broadcast in the gradient)
@@ -131,31 +192,10 @@ def integrate_levels(r, var, mask, D, sizes, sd_a, sd_dept_a):
     r_bar = S / P_safe
     ll_cells = (-0.5 * (mask * (pt.log(var) + _LOG_2PI) + prec * r * r).sum()
                 + (realf * (0.5 * S * r_bar + 0.5 * (_LOG_2PI - pt.log(P_safe)))).sum())
-    # 2. pairs -> department: W and the weighted sum of r_bar per department, in one scatter
+    # 2.-3. pairs -> department -> skill
     sa2 = sd_a ** 2
-    u = sa2 + 1.0 / P_safe
-    per_ds = _segment_sum(pt.stack([realf / u, realf * r_bar / u], axis=1), pair_ds, n_ds)
-    W, Sw = per_ds[:, 0], per_ds[:, 1]
-    M = Sw / W
-    ll_ds = (-0.5 * (realf * (r_bar ** 2 / u + _LOG_2PI + pt.log(u))).sum()
-             + (0.5 * Sw * M + 0.5 * (_LOG_2PI - pt.log(W))).sum())
-    # 3. departments -> skill, mu integrated out too
-    mu0, mu_sd = MU_PRIOR
-    c = sd_dept_a ** 2 * D["ds_scale"] ** 2          # c = sd^2 k / (k - 1); 0 for one department
-    c_over_k = c * inv_k
-    A = 1.0 / W + c
-    e = M - mu0
-    H = _segment_sum(1.0 / A, ds_skill, n_sk)
-    Dk = _segment_sum(inv_k / (W * A), ds_skill, n_sk)
-    G = Dk + mu_sd ** 2 * H
-    gamma = mu_sd ** 2 - _segment_sum(c_over_k * inv_k, ds_skill, n_sk)
-    Se = _segment_sum(e / A, ds_skill, n_sk)
-    ll_skill = (-0.5 * (n_ds * _LOG_2PI + pt.log(A).sum() + (e ** 2 / A).sum() + pt.log(G).sum())
-                + 0.5 * (gamma * Se ** 2 / G).sum())
-    loglik = ll_cells + ll_ds + ll_skill
-    parts = {"P": P, "S": S, "W": W, "M": M, "A": A, "c": c, "c_over_k": c_over_k, "H": H, "Dk": Dk,
-             "SM": _segment_sum(M / A, ds_skill, n_sk), "sa2": sa2}
-    return loglik, parts
+    ll_groups, parts = _group_marginal(r_bar, sa2 + 1.0 / P_safe, D, sizes, sd_dept_a, MU_PRIOR)
+    return ll_cells + ll_groups, {**parts, "P": P, "S": S, "sa2": sa2}
 
 
 def draw_levels(parts, D, sizes, sd_dept_a, zero_sum):
@@ -165,25 +205,42 @@ def draw_levels(parts, D, sizes, sd_dept_a, zero_sum):
     import pymc as pm
     import pytensor.tensor as pt
 
-    mu0, mu_sd = MU_PRIOR
-    n_ds, n_sk = sizes["dept_skills"], sizes["skills"]
-    ds_skill, pair_ds, pair_skill = D["ds_skill"], D["pair_ds"], D["pair_skill"]
-    p = parts
-    mu_z = pm.Normal("mu_z", 0.0, 1.0, shape=n_sk)
-    prec_mu = p["H"] / p["Dk"] + 1.0 / mu_sd ** 2
-    mu = pm.Deterministic("mu", (p["SM"] / p["Dk"] + mu0 / mu_sd ** 2) / prec_mu + mu_z / pt.sqrt(prec_mu))
-    # Matheron's rule: a prior draw of the offsets and of the departments' noise, conditioned
-    dept_z = pm.Normal("dept_a_prior_z", 0.0, 1.0, shape=n_ds)
-    noise_z = pm.Normal("dept_a_noise_z", 0.0, 1.0, shape=n_ds)
-    prior_draw = sd_dept_a * zero_sum(dept_z)
-    v = p["M"] - mu[ds_skill] - prior_draw - noise_z / pt.sqrt(p["W"])
-    v_over_A = v / p["A"]
-    sigma_inv_v = v_over_A + p["c_over_k"] / p["A"] * (_segment_sum(v_over_A, ds_skill, n_sk) / p["Dk"])[ds_skill]
-    within_mean = _segment_sum(sigma_inv_v * D["ds_inv_n"], ds_skill, n_sk)[ds_skill]
-    dept_a = pm.Deterministic("dept_a", prior_draw + p["c"] * (sigma_inv_v - within_mean))
+    mu, dept_a = _draw_group(parts, D, sizes, sd_dept_a, zero_sum, ("mu", "dept_a"))
     # each pair's level given its department's: written so that sd_a -> 0 stays finite
+    p = parts
     a_z = pm.Normal("a_z", 0.0, 1.0, shape=sizes["pairs"])
-    m = mu[pair_skill] + dept_a[pair_ds]
+    m = mu[D["pair_skill"]] + dept_a[D["pair_ds"]]
     shrink = p["sa2"] / (p["sa2"] * p["P"] + 1.0)
     a = pt.switch(D["pair_real"] > 0, m + shrink * (p["S"] - p["P"] * m) + pt.sqrt(shrink) * a_z, 0.0)
     return mu, dept_a, pm.Deterministic("a", a)
+
+
+def drift_prior(x, D, sizes, sd_b, sd_dept_b, nu):
+    r"""The team drifts' prior with the skill drifts :math:`\beta_s` and department drift offsets
+    integrated out, and the sums their draws need (:func:`draw_drifts`).
+
+    ``x``: each pair's drift net of its gains' slope (the sampler's ``b_raw`` minus it). The
+    drifts are Student-t with ``nu`` degrees of freedom around their department's, written as
+    the scale mixture :math:`x_j \mid \lambda_j \sim \mathcal N(\beta_s + \delta^b_d,
+    \sigma_b^2/\lambda_j)`, :math:`\lambda_j \sim \text{Gamma}(\nu/2, \text{rate } \nu/2)`
+    (the same t marginally); given the :math:`\lambda`, :math:`\beta_s \sim \mathcal N(0,
+    0.25^2)` and the zero-sum offsets are Gaussian and integrate out as the levels' stages 2-3.
+    ``nu`` None: normal drifts (:math:`\lambda = 1`). Padding pairs get a standard normal."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    real = D["pair_real"] > 0
+    if nu is None:
+        u = pt.switch(real, sd_b ** 2, 1.0)
+    else:
+        scale_mix = pm.Gamma("drift_scale_mix", nu / 2.0, nu / 2.0, shape=sizes["pairs"])
+        u = pt.switch(real, sd_b ** 2 / scale_mix, 1.0)
+    ll, parts = _group_marginal(x, u, D, sizes, sd_dept_b, BETA_PRIOR)
+    ll_padding = pt.switch(real, 0.0, -0.5 * x ** 2 - 0.5 * _LOG_2PI).sum()
+    return ll + ll_padding, parts
+
+
+def draw_drifts(parts, D, sizes, sd_dept_b, zero_sum):
+    """``beta`` and ``dept_b`` from their exact conditionals given the team drifts and their
+    scales (:func:`drift_prior`)."""
+    return _draw_group(parts, D, sizes, sd_dept_b, zero_sum, ("beta", "dept_b"))
