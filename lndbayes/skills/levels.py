@@ -1,9 +1,11 @@
-r"""The skill model's levels integrated out: skill means, department offsets and team levels.
+r"""The skill model's hierarchy integrated out where it cannot be sampled well: levels and drifts.
 
-One job: the closed-form marginal likelihood of the cell means over the Gaussian part of the
-level hierarchy of :mod:`lndbayes.skills.model`, and the exact conditional draws that give the
-levels back. Pure PyTensor on the model's arrays; the graph that calls it is
-:func:`lndbayes.skills.model.build_model`.
+One job: the closed-form marginals of the Gaussian parts of the skill model's hierarchy
+(:mod:`lndbayes.skills.model`), and the exact conditional draws that give them back: the levels
+(skill means, department offsets, team levels) out of the cells' likelihood, and the skill
+drifts and department drift offsets out of the team drifts' prior (:func:`drift_prior`). Pure
+PyTensor on the model's arrays; the graph that calls it is
+:func:`lndbayes.skills.model.build_model` (where :func:`levels_integrated_for` says so).
 
 The model (unchanged)
 ---------------------
@@ -49,16 +51,25 @@ the sampler carries (independent of everything in the joint, so they mix at once
 * :math:`a_j \mid \delta, \mu, \text{rest}`: precision :math:`P_j + 1/\sigma_a^2`, written so
   that :math:`\sigma_a \to 0` stays finite (``a_z``).
 
+The drifts (:func:`drift_prior`) are the same stages 2-3 one level down: the team drifts' Student-t
+(2 df) is written as its scale mixture, a normal with variance :math:`\sigma_b^2/\lambda_j` and
+:math:`\lambda_j \sim` Gamma(1, rate 1) (the same t marginally), so given the scales the team
+drifts are the pairs' "observations" of the Gaussian skill drifts :math:`\beta_s \sim \mathcal
+N(0, 0.25^2)` plus zero-sum department offsets, which integrate out and are drawn back the same
+way (``beta_z``, ``dept_b_prior_z``, ``dept_b_noise_z``).
+
 Why (docs/skill-gaps.md, "Sampling"): in small organisations a department often has one team
 with a skill, so the team and department spreads are one spread the data cannot split, and each
-end of that ridge was a funnel for the sampled levels (``sd_a`` -> 0 pinned every centred level
-and each skill's mean; a large department spread pinned the non-centred offsets). At 200
-employees every fit failed its checks after the whole retry ladder (R-hat up to 1.14, ESS 26,
-divergences); with the levels integrated out the sampler moves the two spreads, in polar
-coordinates (:func:`level_spreads`), and the levels' independent standard normals: 4 of 12 such fits failed, none with a divergence
-(benchmarks/results/skill_small_orgs.md). Only there (:func:`levels_integrated_for`): a gradient
-of the integrated model costs more, and at 20,000 employees a fit sampled 40-45% longer with
-nothing gained (the levels mixed well already).
+end of that ridge was a funnel for whatever was sampled under them (``sd_a`` -> 0 pinned every
+centred level and each skill's mean; a large department spread pinned the non-centred offsets;
+the same for the drifts). At 200 employees every forecast fit failed its checks after the whole
+retry ladder (R-hat up to 1.27, ESS 5, divergences). With the levels alone integrated out, 6 of
+12 still failed, on ``sd_b`` and ``beta``; with the drifts' hierarchy too, see
+benchmarks/results/skill_small_orgs.md. The sampler moves the spreads (the level spreads in
+polar coordinates, :func:`level_spreads`), the gains, the team drifts with their scales, and
+independent standard normals. Only there (:func:`levels_integrated_for`): a gradient of the
+integrated model costs more, and at 20,000 employees (80-119 teams per department x skill) a fit
+with the levels integrated sampled 40-45% longer with nothing to gain.
 """
 
 from __future__ import annotations

@@ -67,18 +67,22 @@ draws on the example's backtest fit).
 Parametrisation (why each choice: docs/skill-gaps.md, "Sampling"):
 
 * where departments have one or two teams with a skill (the median department x skill group:
-  :func:`lndbayes.skills.levels.levels_integrated_for`), the **levels are integrated out**
-  (session 31, :mod:`lndbayes.skills.levels`): given the drifts, gains, half-life and
-  :math:`\sigma_q`, the cells are Gaussian in the team levels, the department level offsets and
-  the skill means, so the likelihood is their closed-form marginal (sums per pair, department
-  and skill) and the levels are drawn back from their exact conditionals through standard
-  normals; the sampler keeps the two level spreads, in polar coordinates (the same
-  HalfNormal(0.5) priors). Why: with one team per department the team and department spreads
-  are one spread the data cannot split, and each end of that ridge was a funnel for sampled
-  levels (at 200 employees every fit failed its checks after the whole retry ladder, with
-  divergences; benchmarks/results/skill_small_orgs.md). Elsewhere the levels are sampled as
-  below (the graph of sessions 9-30, the same draws): integrated out, a gradient costs more
-  (sampling +40-45% at 20,000 employees) and nothing failed to mix there;
+  :func:`lndbayes.skills.levels.levels_integrated_for`), the **Gaussian parts of the hierarchy
+  are integrated out** (session 31, :mod:`lndbayes.skills.levels`): given the drifts, gains,
+  half-life and :math:`\sigma_q`, the cells are Gaussian in the team levels, the department
+  level offsets and the skill means, so the likelihood is their closed-form marginal (sums per
+  pair, department and skill); and with the drifts' Student-t written as its scale mixture (a
+  Gamma(1, 1) scale :math:`\lambda_j` per pair: the same t), the skill drifts and department
+  drift offsets integrate out of the team drifts' prior the same way. All of them are drawn
+  back from their exact conditionals through standard normals. The sampler keeps the spreads
+  (the level spreads in polar coordinates: the same HalfNormal(0.5) priors), the gains, and
+  the team drifts with their scales. Why: with one team per department the team and
+  department spreads are one spread the data cannot split, and each end of that ridge was a
+  funnel for whatever was sampled beneath (at 200 employees every fit failed its checks after
+  the whole retry ladder, with divergences; benchmarks/results/skill_small_orgs.md).
+  Elsewhere everything is sampled as below (the graph of sessions 9-30, the same draws):
+  integrated, a gradient costs more (levels alone: sampling +40-45% at 20,000 employees) and
+  nothing failed to mix there;
 * team levels (where sampled) and drifts are centred (each is informed by several precise
   cell means), department offsets non-centred (few, weakly informed);
 * the sampler moves the team level and drift **net of the gains' linear trend**: with
