@@ -173,6 +173,16 @@ def test_sampler_coordinates_are_a_reparametrisation(example):
     inputs = dataclasses.replace(model_inputs(prepare(example)), levels_integrated=True)
     A, C = inputs.arrays, inputs.cells
     model = build_model(inputs)
+    # the whole graph: these free variables and potentials and nothing else (b_raw's density is
+    # the drift prior's potential, not a distribution of its own)
+    kinds = {rv.name: type(rv.owner.op).__name__ for rv in model.free_RVs}
+    assert kinds == {"sd_dept_b": "HalfNormalRV", "level_sd_total": "WeibullBetaRV", "level_sd_angle": "UniformRV",
+                     "sd_b": "HalfNormalRV", "gain_c": "NormalRV", "gain_z": "NormalRV", "gain_mean_z": "NormalRV",
+                     "half_life": "LogNormalRV", "sd_q": "HalfNormalRV", "b_raw": "FlatRV",
+                     "drift_precision_mix": "GammaRV", "mu_z": "NormalRV", "dept_a_prior_z": "NormalRV",
+                     "dept_a_noise_z": "NormalRV", "a_z": "NormalRV", "beta_z": "NormalRV",
+                     "dept_b_prior_z": "NormalRV", "dept_b_noise_z": "NormalRV"}, kinds
+    assert {p.name for p in model.potentials} == {"drift_prior", "loglik"}
     rng = np.random.default_rng(1)
     point = {k: v + 0.3 * rng.standard_normal(np.shape(v)) for k, v in model.initial_point().items()}
     names = ["b", "dept_a", "dept_b", "gain", "half_life", "sd_a", "sd_dept_a", "level_sd_total", "level_sd_angle"]
@@ -299,7 +309,7 @@ def test_drift_prior_and_its_draws_are_the_documented_model(example):
     A = inputs.arrays
     model = build_model(inputs)
     point = {k: v + 0.3 * rng.standard_normal(np.shape(v)) for k, v in model.initial_point().items()}
-    names = ("drift_prior", "b", "sd_b", "sd_dept_b", "drift_scale_mix", "beta", "dept_b")
+    names = ("drift_prior", "b", "sd_b", "sd_dept_b", "drift_precision_mix", "beta", "dept_b")
     f = pytensor.function(model.value_vars, model.replace_rvs_by_values([model[n] for n in names]),
                           on_unused_input="ignore")
     got, b, sd_b, sd_dept_b, lam, beta, dept_b = f(**point)
@@ -322,11 +332,11 @@ def test_drift_prior_and_its_draws_are_the_documented_model(example):
     np.testing.assert_allclose(at_zero, want_mean, atol=1e-9)
     np.testing.assert_allclose(J @ J.T, want_cov, atol=1e-10)
     # the scale mixture: integrating the model's own Gamma over the normal gives the t
-    lam_logp = model.compile_logp(vars=[model["drift_scale_mix"]], sum=False)
-    size = np.shape(point["drift_scale_mix_log__"])
+    lam_logp = model.compile_logp(vars=[model["drift_precision_mix"]], sum=False)
+    size = np.shape(point["drift_precision_mix_log__"])
 
     def gamma_pdf(v):   # the model's density of one scale (its log transform's Jacobian removed)
-        return float(np.exp(lam_logp({**point, "drift_scale_mix_log__": np.full(size, np.log(v))})[0][0]) / v)
+        return float(np.exp(lam_logp({**point, "drift_precision_mix_log__": np.full(size, np.log(v))})[0][0]) / v)
 
     for z in (0.0, 0.7, 3.0):
         mix, _ = integrate.quad(lambda v: stats.norm.pdf(z, scale=1 / np.sqrt(v)) * gamma_pdf(v), 0, np.inf)
@@ -469,9 +479,10 @@ def test_likelihood_and_drift_prior_are_the_documented_densities(example, layout
     out densely (scipy), although the graph computes it from sums per pair, department and
     skill over a pairs x slots matrix. Also when pairs have different numbers of cells (empty
     slots), and at the ends of the level spreads' ridge (no team spread; a department spread 60
-    prior sds out). Each drift's prior is a Student-t (2 df; 10,000 for padding pairs). (The
-    graph with the levels sampled: test_likelihood_is_the_documented_density_levels_sampled.)"""
-    from lndbayes.skills.model import _student_t_logp, build_model, model_inputs
+    prior sds out). (The graph with the levels sampled, and its drift prior:
+    test_likelihood_is_the_documented_density_levels_sampled; the integrated graph's drift prior:
+    test_drift_prior_and_its_draws_are_the_documented_model.)"""
+    from lndbayes.skills.model import build_model, model_inputs
 
     rng = np.random.default_rng(3)
     data = prepare(example)
@@ -489,14 +500,6 @@ def test_likelihood_and_drift_prior_are_the_documented_densities(example, layout
     L, mean, prior, _ = _dense_levels(inputs, vals["sd_a"], vals["sd_dept_a"])
     want = stats.multivariate_normal(L @ mean, L @ prior @ L.T + np.diag(var)).logpdf(r)
     assert vals["loglik"] == pytest.approx(want, rel=1e-10)
-    # the drift prior: scipy's Student-t log-density, for the real pairs' 2 df and the padding's 10,000
-    n_real = int(A["pair_real"].sum())
-    assert set(A["b_nu"][:n_real]) == {2.0} and set(A["b_nu"][n_real:]) == {1e4}
-    x, mu, sd = rng.normal(size=50), rng.normal(size=50), rng.uniform(0.05, 2.0, 50)
-    for nu in (2.0, 1e4):
-        i = int(np.flatnonzero(A["b_nu"] == nu)[0])
-        lp = _student_t_logp(x, mu, sd, nu, A["b_t_const"][i]).eval()
-        np.testing.assert_allclose(lp, stats.t.logpdf(x, nu, mu, sd), rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize("spreads", [None, (1e-8, 0.4), (0.3, 5.0)])
@@ -574,6 +577,14 @@ def test_likelihood_is_the_documented_density_levels_sampled(example, layout):
     theta = a[C["pair"]] + b[C["pair"]] * C["t"] + g_cell
     want = stats.norm.logpdf(C["y"], theta, np.sqrt(C["se"] ** 2 + sd_q ** 2)).sum()
     assert got == pytest.approx(want, rel=1e-12)
+    # the drift prior: scipy's Student-t log-density, for the real pairs' 2 df and the padding's 10,000
+    n_real = int(A["pair_real"].sum())
+    assert set(A["b_nu"][:n_real]) == {2.0} and set(A["b_nu"][n_real:]) == {1e4}
+    x, mu, sd = rng.normal(size=50), rng.normal(size=50), rng.uniform(0.05, 2.0, 50)
+    for nu in (2.0, 1e4):
+        i = int(np.flatnonzero(A["b_nu"] == nu)[0])
+        lp = _student_t_logp(x, mu, sd, nu, A["b_t_const"][i]).eval()
+        np.testing.assert_allclose(lp, stats.t.logpdf(x, nu, mu, sd), rtol=1e-10, atol=1e-10)
 
 
 def test_forecast_is_found_from_its_inputs_without_preparing_them_again(example, tmp_path, monkeypatch):

@@ -3,8 +3,8 @@ r"""The skill model's hierarchy integrated out where it cannot be sampled well: 
 One job: the closed-form marginals of the Gaussian parts of the skill model's hierarchy
 (:mod:`lndbayes.skills.model`), and the exact conditional draws that give them back: the levels
 (skill means, department offsets, team levels) out of the cells' likelihood, and the skill
-drifts and department drift offsets out of the team drifts' prior (:func:`drift_prior`). Pure
-PyTensor on the model's arrays; the graph that calls it is
+drifts and department drift offsets out of the team drifts' prior (:func:`drift_prior`). PyTensor
+on the model's arrays (the draws declare their standard normals); the graph that calls it is
 :func:`lndbayes.skills.model.build_model` (where :func:`levels_integrated_for` says so).
 
 The model (unchanged)
@@ -63,7 +63,7 @@ with a skill, so the team and department spreads are one spread the data cannot 
 end of that ridge was a funnel for whatever was sampled under them (``sd_a`` -> 0 pinned every
 centred level and each skill's mean; a large department spread pinned the non-centred offsets;
 the same for the drifts). At 200 employees every forecast fit failed its checks after the whole
-retry ladder (R-hat up to 1.27, ESS 5, divergences). With the levels alone integrated out, 6 of
+retry ladder (first attempts: R-hat up to 1.27, ESS down to 5, divergences in every one). With the levels alone integrated out, 6 of
 12 still failed, on ``sd_b`` and ``beta``; with the drifts' hierarchy too, see
 benchmarks/results/skill_small_orgs.md. The sampler moves the spreads (the level spreads in
 polar coordinates, :func:`level_spreads`), the gains, the team drifts with their scales, and
@@ -226,26 +226,22 @@ def draw_levels(parts, D, sizes, sd_dept_a, zero_sum):
     return mu, dept_a, pm.Deterministic("a", a)
 
 
-def drift_prior(x, D, sizes, sd_b, sd_dept_b, nu):
+def drift_prior(x, D, sizes, sd_b, sd_dept_b, precision_mix=None):
     r"""The team drifts' prior with the skill drifts :math:`\beta_s` and department drift offsets
     integrated out, and the sums their draws need (:func:`draw_drifts`).
 
     ``x``: each pair's drift net of its gains' slope (the sampler's ``b_raw`` minus it). The
-    drifts are Student-t with ``nu`` degrees of freedom around their department's, written as
-    the scale mixture :math:`x_j \mid \lambda_j \sim \mathcal N(\beta_s + \delta^b_d,
-    \sigma_b^2/\lambda_j)`, :math:`\lambda_j \sim \text{Gamma}(\nu/2, \text{rate } \nu/2)`
-    (the same t marginally); given the :math:`\lambda`, :math:`\beta_s \sim \mathcal N(0,
-    0.25^2)` and the zero-sum offsets are Gaussian and integrate out as the levels' stages 2-3.
-    ``nu`` None: normal drifts (:math:`\lambda = 1`). Padding pairs get a standard normal."""
-    import pymc as pm
+    drifts are Student-t with :math:`\nu` degrees of freedom around their department's, written
+    as the scale mixture :math:`x_j \mid \lambda_j \sim \mathcal N(\beta_s + \delta^b_d,
+    \sigma_b^2/\lambda_j)` with ``precision_mix`` :math:`\lambda_j \sim \text{Gamma}(\nu/2,
+    \text{rate } \nu/2)` (the same t marginally; the caller declares it); given the
+    :math:`\lambda`, :math:`\beta_s \sim \mathcal N(0, 0.25^2)` and the zero-sum offsets are
+    Gaussian and integrate out as the levels' stages 2-3. ``precision_mix`` None: normal drifts
+    (:math:`\lambda = 1`). Padding pairs get a standard normal."""
     import pytensor.tensor as pt
 
     real = D["pair_real"] > 0
-    if nu is None:
-        u = pt.switch(real, sd_b ** 2, 1.0)
-    else:
-        scale_mix = pm.Gamma("drift_scale_mix", nu / 2.0, nu / 2.0, shape=sizes["pairs"])
-        u = pt.switch(real, sd_b ** 2 / scale_mix, 1.0)
+    u = pt.switch(real, sd_b ** 2 if precision_mix is None else sd_b ** 2 / precision_mix, 1.0)
     ll, parts = _group_marginal(x, u, D, sizes, sd_dept_b, BETA_PRIOR)
     ll_padding = pt.switch(real, 0.0, -0.5 * x ** 2 - 0.5 * _LOG_2PI).sum()
     return ll + ll_padding, parts

@@ -83,7 +83,7 @@ Parametrisation (why each choice: docs/skill-gaps.md, "Sampling"):
   Elsewhere everything is sampled as below (the graph of sessions 9-30, the same draws):
   integrated, a gradient costs more (levels alone: sampling +40-45% at 20,000 employees) and
   nothing failed to mix there;
-* team levels (where sampled) and drifts are centred (each is informed by several precise
+* (the sampled graph) team levels and drifts are centred (each is informed by several precise
   cell means), department offsets non-centred (few, weakly informed);
 * the sampler moves the team level and drift **net of the gains' linear trend**: with
   :math:`g_c` the gain term of cell :math:`c` and :math:`(\alpha_{js}, \beta_{js})` the
@@ -97,8 +97,8 @@ Parametrisation (why each choice: docs/skill-gaps.md, "Sampling"):
   integrated out only the drift's shift remains);
 * the log density is computed, not changed, for speed (sampling is gradient evaluations): the
   likelihood with the variance :math:`se_c^2 + \sigma_q^2` (no square root per cell), the gain's
-  fading once per distinct age in months, and the Student-t prior's constant in
-  :math:`\nu` as data (:func:`_drift_prior_arrays`); 15% less per gradient at 20,000 employees
+  fading once per distinct age in months, and (the sampled graph) the Student-t prior's
+  constant in :math:`\nu` as data (:func:`_drift_prior_arrays`); 15% less per gradient at 20,000 employees
   (benchmarks/results/skill_gaps.md, session 19);
 * the gains are sampled as their mean over the program x skill pairs and their zero-sum
   deviations (a Helmert basis), each a standard normal times its prior sd with
@@ -124,7 +124,7 @@ Parametrisation (why each choice: docs/skill-gaps.md, "Sampling"):
   session 27). The number of slots (the most quarters a pair has) is data, not structure;
 * parameter arrays are padded to multiples of :data:`PAD` so that the backtest fit and the full
   fit of one organisation (and organisations of similar size) share one compiled model. Padding
-  entries (no data) are standard normals tied to nothing (for the drifts a t with 10,000
+  entries (no data) are standard normals tied to nothing (for the sampled graph's drifts a t with 10,000
   degrees of freedom, i.e. a normal). Drawn from the Student-t 2 prior they were the sampler's
   worst-mixing coordinates (heavy tails: tail ESS ~350-450 and R-hat up to 1.016 on the
   example, ESS 33 at 597 teams), and tied to the hyper-parameters they slowed those down.
@@ -372,9 +372,10 @@ def _zero_sum(D, S):
     return zero_sum
 
 
-def _gain_terms(D, S):
+def _gain_terms(D, S, with_level: bool):
     """The gains, half-life and quarter shock, and each cell's gain term (pairs x slots) with the
-    slope and level of each pair's weighted least-squares line through its gain terms."""
+    slope (and, ``with_level``, the level) of each pair's weighted least-squares line through its
+    gain terms."""
     import pymc as pm
     import pytensor.tensor as pt
 
@@ -400,7 +401,7 @@ def _gain_terms(D, S):
     g0 = (D["w"] * g_cell).sum(axis=1)
     g1 = (D["wt"] * g_cell).sum(axis=1)
     g_slope = D["line_s0"] * g1 - D["line_s1"] * g0
-    g_level = (g0 - g_slope * D["line_m1"]) * D["line_inv_s0"] if "line_m1" in D else None
+    g_level = (g0 - g_slope * D["line_m1"]) * D["line_inv_s0"] if with_level else None
     return sd_q, g_cell, g_slope, g_level
 
 
@@ -422,7 +423,7 @@ def _sampled_graph(D, S):
     dept_b = pm.Deterministic("dept_b", sd_dept_b * zero_sum(dept_b_z))
     sd_a = pm.HalfNormal("sd_a", LEVEL_SD_PRIOR)
     sd_b = pm.HalfNormal("sd_b", DRIFT_SD_PRIOR)
-    sd_q, g_cell, g_slope, g_level = _gain_terms(D, S)
+    sd_q, g_cell, g_slope, g_level = _gain_terms(D, S, with_level=True)
 
     a_mean = pt.switch(real, mu[pair_skill] + dept_a[pair_ds] + g_level, 0.0)
     b_mean = pt.switch(real, beta[pair_skill] + dept_b[pair_ds] + g_slope, 0.0)
@@ -452,10 +453,14 @@ def _integrated_graph(D, S):
     sd_dept_b = pm.HalfNormal("sd_dept_b", DRIFT_DEPT_SD_PRIOR)
     sd_a, sd_dept_a = level_spreads()
     sd_b = pm.HalfNormal("sd_b", DRIFT_SD_PRIOR)
-    sd_q, g_cell, g_slope, _ = _gain_terms(D, S)
+    sd_q, g_cell, g_slope, _ = _gain_terms(D, S, with_level=False)
     b_raw = pm.Flat("b_raw", shape=S["pairs"], initval=np.zeros(S["pairs"]))
     b = pm.Deterministic("b", b_raw - g_slope)
-    drift_ll, drift_parts = drift_prior(b, D, S, sd_b, sd_dept_b, DRIFT_NU)
+    # the drifts' Student-t as its scale mixture: lambda ~ Gamma(nu/2, rate nu/2) per pair
+    # multiplies each team drift's prior precision (padding pairs' lambda is read by nothing)
+    precision_mix = (None if DRIFT_NU is None else
+                     pm.Gamma("drift_precision_mix", DRIFT_NU / 2.0, DRIFT_NU / 2.0, shape=S["pairs"]))
+    drift_ll, drift_parts = drift_prior(b, D, S, sd_b, sd_dept_b, precision_mix)
     pm.Potential("drift_prior", drift_ll)
     loglik, parts = integrate_levels(D["y"] - b[:, None] * D["t"] - g_cell, D["se2"] + sd_q ** 2,
                                      D["cell_mask"], D, S, sd_a, sd_dept_a)
