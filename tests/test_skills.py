@@ -160,6 +160,27 @@ def test_requirements_team_scope_wins_and_rises_on_its_date():
     assert skill_key(" Product  knowledge") == skill_key("product_knowledge")
 
 
+def _gain_cells(A, C, gain, half_life):
+    """Each cell's gain term, from the model's exposure rows (numpy)."""
+    g_cell = np.zeros(len(C["y"]))
+    e_age = A["age_level"][A["e_age_idx"]]
+    np.add.at(g_cell, C["e_cell"], A["e_share"] * gain[A["e_ps"]] * 2.0 ** (-e_age / half_life))
+    return g_cell
+
+
+def _gain_lines(A, C, gain, half_life, at_least=10):
+    """(pair, slope, level) of the weighted least-squares line through the gain terms of the
+    first 40 trained pairs with 3 or more cells (at least ``at_least`` of them)."""
+    g_cell = _gain_cells(A, C, gain, half_life)
+    lines = []
+    for p in np.unique(C["pair"][C["e_cell"]])[:40]:
+        c = C["pair"] == p
+        if c.sum() >= 3:
+            lines.append((p, *np.polyfit(C["t"][c], g_cell[c], 1, w=1 / C["se"][c])))
+    assert len(lines) >= at_least
+    return lines
+
+
 def test_sampler_coordinates_are_a_reparametrisation(example):
     """The integrated graph's coordinates (docs/skill-gaps.md, "Sampling"): department offsets
     (levels and drifts) sum to zero within a skill; the free team drift is ``b`` plus the slope of
@@ -197,18 +218,9 @@ def test_sampler_coordinates_are_a_reparametrisation(example):
         assert lone.any() and np.all(offsets[lone] == 0) and np.abs(offsets).max() > 0
     assert sd_a == pytest.approx(total * np.sin(angle)) and sd_dept_a == pytest.approx(total * np.cos(angle))
     # the shift is the slope of each pair's weighted least-squares line through its gain terms
-    g_cell = np.zeros(len(C["y"]))
-    e_age = A["age_level"][A["e_age_idx"]]
-    np.add.at(g_cell, C["e_cell"], A["e_share"] * gain[A["e_ps"]] * 2.0 ** (-e_age / half_life))
-    checked = 0
-    for p in np.unique(C["pair"][C["e_cell"]])[:40]:
-        c = C["pair"] == p
-        if c.sum() < 3:
-            continue
-        slope, _ = np.polyfit(C["t"][c], g_cell[c], 1, w=1 / C["se"][c])
+    for p, slope, _ in _gain_lines(A, C, gain, half_life):
         assert b_raw[p] - b[p] == pytest.approx(slope, abs=1e-9)
-        checked += 1
-    assert checked >= 10 and np.abs(b_raw - b).max() > 1e-3
+    assert np.abs(b_raw - b).max() > 1e-3
     # padding drifts: standard normal, whatever the spreads (the drift prior's padding part)
     n_real = int(A["pair_real"].sum())
     assert n_real < len(A["pair_real"])
@@ -243,19 +255,10 @@ def test_sampler_coordinates_are_a_reparametrisation_levels_sampled(example):
     lone = np.bincount(ds_skill)[ds_skill] == 1
     assert lone.any() and np.all(dept_b[lone] == 0) and np.abs(dept_b).max() > 0
     # the shift is each pair's weighted least-squares line through its gain terms
-    g_cell = np.zeros(len(C["y"]))
-    e_age = A["age_level"][A["e_age_idx"]]
-    np.add.at(g_cell, C["e_cell"], A["e_share"] * gain[A["e_ps"]] * 2.0 ** (-e_age / half_life))
-    checked = 0
-    for p in np.unique(C["pair"][C["e_cell"]])[:40]:
-        c = C["pair"] == p
-        if c.sum() < 3:
-            continue
-        slope, level = np.polyfit(C["t"][c], g_cell[c], 1, w=1 / C["se"][c])
+    for p, slope, level in _gain_lines(A, C, gain, half_life):
         assert a_raw[p] - a[p] == pytest.approx(level, abs=1e-9)
         assert b_raw[p] - b[p] == pytest.approx(slope, abs=1e-9)
-        checked += 1
-    assert checked >= 10 and np.abs(b_raw - b).max() > 1e-3
+    assert np.abs(b_raw - b).max() > 1e-3
     # padding pairs: standard normal, whatever the hyper-parameters
     n_real = int(A["pair_real"].sum())
     assert n_real < len(A["pair_real"])
@@ -462,10 +465,7 @@ def _point_and_residuals(model, inputs, rng, names=(), spreads=None):
     names = ("b", "gain", "half_life", "sd_q", "sd_a", "sd_dept_a", *names)
     vals = dict(zip(names, pytensor.function(model.value_vars, model.replace_rvs_by_values([model[n] for n in names]),
                                              on_unused_input="ignore")(**point)))
-    g_cell = np.zeros(len(C["y"]))
-    e_age = A["age_level"][A["e_age_idx"]]
-    np.add.at(g_cell, C["e_cell"], A["e_share"] * vals["gain"][A["e_ps"]] * 2.0 ** (-e_age / vals["half_life"]))
-    r = C["y"] - vals["b"][C["pair"]] * C["t"] - g_cell
+    r = C["y"] - vals["b"][C["pair"]] * C["t"] - _gain_cells(A, C, vals["gain"], vals["half_life"])
     return point, vals, r, C["se"] ** 2 + vals["sd_q"] ** 2
 
 
@@ -554,7 +554,8 @@ def test_likelihood_is_the_documented_density_levels_sampled(example, layout):
     import pytensor
     from scipy import stats
 
-    from lndbayes.skills.model import _student_t_logp, build_model, model_inputs
+    from lndbayes.skills.graph import _student_t_logp
+    from lndbayes.skills.model import build_model, model_inputs
 
     rng = np.random.default_rng(3)
     data = prepare(example)
@@ -571,10 +572,7 @@ def test_likelihood_is_the_documented_density_levels_sampled(example, layout):
     names = ("loglik", "a", "b", "gain", "half_life", "sd_q")
     got, a, b, gain, half_life, sd_q = pytensor.function(
         model.value_vars, [model[n] for n in names], on_unused_input="ignore")(**point)
-    g_cell = np.zeros(len(C["y"]))
-    e_age = A["age_level"][A["e_age_idx"]]
-    np.add.at(g_cell, C["e_cell"], A["e_share"] * gain[A["e_ps"]] * 2.0 ** (-e_age / half_life))
-    theta = a[C["pair"]] + b[C["pair"]] * C["t"] + g_cell
+    theta = a[C["pair"]] + b[C["pair"]] * C["t"] + _gain_cells(A, C, gain, half_life)
     want = stats.norm.logpdf(C["y"], theta, np.sqrt(C["se"] ** 2 + sd_q ** 2)).sum()
     assert got == pytest.approx(want, rel=1e-12)
     # the drift prior: scipy's Student-t log-density, for the real pairs' 2 df and the padding's 10,000
