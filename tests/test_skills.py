@@ -424,6 +424,17 @@ def _fewer_cells(data, rng):
     return dataclasses.replace(data, cells=cells[kept].reset_index(drop=True), exposure=expo.reset_index(drop=True))
 
 
+def _example_data(example, layout, rng):
+    """The example's skill data, or (``layout`` "pairs with fewer quarters") a copy whose pairs
+    have different numbers of cells."""
+    data = prepare(example)
+    if layout != "every pair every quarter":
+        data = _fewer_cells(data, rng)
+        counts = data.cells.groupby("pair").size()
+        assert counts.min() < counts.max()
+    return data
+
+
 def _dense_levels(inputs, sd_a, sd_dept_a):
     """The levels' joint Gaussian written out densely (the module docstring of
     lndbayes.skills.levels): latent (mu_s, department offsets, team deviations) with their prior
@@ -485,11 +496,7 @@ def test_likelihood_and_drift_prior_are_the_documented_densities(example, layout
     from lndbayes.skills.model import build_model, model_inputs
 
     rng = np.random.default_rng(3)
-    data = prepare(example)
-    if layout != "every pair every quarter":
-        data = _fewer_cells(data, rng)
-        counts = data.cells.groupby("pair").size()
-        assert counts.min() < counts.max()
+    data = _example_data(example, layout, rng)
     inputs = dataclasses.replace(model_inputs(data), levels_integrated=True)
     A, C = inputs.arrays, inputs.cells
     assert A["cell_mask"].sum() == len(data.cells) == len(C["y"])
@@ -552,17 +559,12 @@ def test_likelihood_is_the_documented_density_levels_sampled(example, layout):
     other's constant as data (speed). Also when pairs have different numbers of cells (empty
     slots)."""
     import pytensor
-    from scipy import stats
 
     from lndbayes.skills.graph import _student_t_logp
     from lndbayes.skills.model import build_model, model_inputs
 
     rng = np.random.default_rng(3)
-    data = prepare(example)
-    if layout != "every pair every quarter":
-        data = _fewer_cells(data, rng)
-        counts = data.cells.groupby("pair").size()
-        assert counts.min() < counts.max()
+    data = _example_data(example, layout, rng)
     inputs = model_inputs(data)
     assert not inputs.levels_integrated
     A, C = inputs.arrays, inputs.cells

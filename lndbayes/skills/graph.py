@@ -33,7 +33,7 @@ def _student_t_dist(mu, sigma, nu, const, size):
     return pm.StudentT.dist(nu=nu, mu=mu, sigma=sigma, size=size)
 
 
-def build_model(inputs: ModelInputs):
+def build_model(inputs: M.ModelInputs):
     """The PyMC graph (see the module docstring for the math, the priors and the parametrisation).
 
     ``inputs.levels_integrated`` picks the graph (:func:`lndbayes.skills.levels.levels_integrated_for`):
